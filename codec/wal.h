@@ -1,0 +1,138 @@
+/*
+ * wal: Prometheus' write-ahead-log segment format (FORMAT.md section 2),
+ * reading and writing. It frames opaque records and knows no record types.
+ *
+ * A directory holds segments named %08d. Each is a run of 32 KiB pages; a
+ * record is split into fragments that never cross a page, each with a 7-byte
+ * header (type, big-endian length, big-endian CRC-32C of the data). Records
+ * never cross segments.
+ */
+#ifndef SNAPARC_WAL_H
+#define SNAPARC_WAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define WAL_PAGE_SIZE 32768u
+#define WAL_HEADER_SIZE 7u
+#define WAL_DEFAULT_SEGMENT_SIZE (128u * 1024 * 1024)
+/* No record we accept, stored or decompressed, is larger than this. */
+#define WAL_MAX_RECORD (256u * 1024 * 1024)
+
+/* Fragment type byte: kind in the low 3 bits, compression in bits 3 and 4. */
+enum wal_kind { WAL_PAD = 0, WAL_FULL = 1, WAL_FIRST = 2, WAL_MIDDLE = 3, WAL_LAST = 4 };
+#define WAL_KIND_MASK 0x07u
+#define WAL_SNAPPY 0x08u
+#define WAL_ZSTD 0x10u
+/* Reserved by Prometheus; snaparc's own archive segments use it for LZ4. */
+#define WAL_LZ4 0x20u
+#define WAL_COMPRESSION_MASK (WAL_SNAPPY | WAL_ZSTD | WAL_LZ4)
+
+enum wal_compression { WAL_COMPRESS_NONE = 0, WAL_COMPRESS_SNAPPY, WAL_COMPRESS_ZSTD };
+
+/* Formats a segment file's name ("%08d") into out (at least 12 bytes). */
+void wal_segment_name(char *out, size_t cap, uint32_t index);
+
+/* ---- reading ---- */
+
+struct wal_reader;
+
+struct wal_reader_opts {
+	/* Accept the LZ4 bit (archive segments). Prometheus' segments never set it. */
+	int allow_lz4;
+	/* Return records as stored (not decompressed); wal_record.flags says how. */
+	int raw;
+};
+
+struct wal_record {
+	const uint8_t *data;   /* borrowed: valid until the next wal_reader_next() */
+	size_t len;
+	uint32_t segment;      /* segment index */
+	uint64_t offset;       /* offset of the record's first fragment header */
+	uint64_t end;          /* offset just past its last fragment */
+	uint8_t flags;         /* compression bits as stored (WAL_SNAPPY, ...); data is
+				* decompressed unless the reader is raw (or flags is WAL_LZ4) */
+	size_t stored_len;     /* bytes as stored, before decompression */
+};
+
+/*
+ * Opens a directory of segments for reading, in order. Fails with
+ * SNAPARC_NOT_FOUND / SNAPARC_CORRUPT / SNAPARC_IO and a message naming the
+ * directory: not a directory, no segments, unexpected entries, a gap in the
+ * numbering. opts may be NULL. The reader holds one page and one record in
+ * memory, whatever the size of the segments. Caller frees with
+ * wal_reader_close().
+ */
+int wal_reader_open_dir(struct wal_reader **out, const char *dir,
+			const struct wal_reader_opts *opts, struct err *e);
+
+/* Reads one segment's bytes from memory (borrowed, must outlive the reader);
+ * name is used in messages. */
+int wal_reader_open_mem(struct wal_reader **out, const uint8_t *p, size_t len,
+			const char *name, const struct wal_reader_opts *opts, struct err *e);
+
+/*
+ * Next record: 1 and *rec filled, 0 at the clean end of the last segment, or
+ * a negative status with a message naming the segment file, the offset and
+ * the reason (and, when a segment is torn, where the last whole record
+ * ended). After an error the reader returns that error again.
+ */
+int wal_reader_next(struct wal_reader *r, struct wal_record *rec, struct err *e);
+
+/* Path of the segment being read (borrowed, valid until the next call). */
+const char *wal_reader_segment_path(const struct wal_reader *r);
+
+void wal_reader_close(struct wal_reader *r);
+
+/* ---- decompression (shared with archive reads) ---- */
+
+/* Decompresses a record stored with the given flags (one of WAL_SNAPPY,
+ * WAL_ZSTD) into out, which it grows. Returns 0 or SNAPARC_CORRUPT/NOMEM
+ * with the reason in e. Never allocates more than WAL_MAX_RECORD. */
+struct buf;
+int wal_decompress(uint8_t flags, const uint8_t *p, size_t len, struct buf *out, struct err *e);
+
+/* ---- writing ---- */
+
+struct wal_writer;
+
+struct wal_writer_opts {
+	enum wal_compression compression;
+	uint64_t segment_size;  /* a multiple of WAL_PAGE_SIZE; 0 for the default */
+	int sync;               /* fdatasync segments and the directory on close */
+};
+
+/* Position of a record written: where its first fragment starts. */
+struct wal_pos {
+	uint32_t segment;
+	uint64_t offset;
+};
+
+/*
+ * Opens dir (which must exist) for writing, starting a segment after the
+ * highest one there (00000000 in an empty directory), as Prometheus does.
+ * Caller closes with wal_writer_close(). opts may be NULL (no compression,
+ * 128 MiB segments, no sync).
+ */
+int wal_writer_open(struct wal_writer **out, const char *dir,
+		    const struct wal_writer_opts *opts, struct err *e);
+
+/*
+ * Appends one record, compressed as the options say unless that does not
+ * make it smaller, split into fragments exactly as Prometheus' writer splits
+ * them. pos (may be NULL) receives where it starts.
+ */
+int wal_writer_log(struct wal_writer *w, const uint8_t *rec, size_t len,
+		   struct wal_pos *pos, struct err *e);
+
+/* Appends bytes already compressed by the caller; flags are the compression
+ * bits to set on every fragment (0, WAL_SNAPPY, WAL_ZSTD or WAL_LZ4). */
+int wal_writer_log_stored(struct wal_writer *w, const uint8_t *stored, size_t len,
+			  uint8_t flags, struct wal_pos *pos, struct err *e);
+
+/* Zero-pads the last page, writes, syncs if asked, and frees w (also on error). */
+int wal_writer_close(struct wal_writer *w, struct err *e);
+
+#endif

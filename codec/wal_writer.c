@@ -1,0 +1,319 @@
+/*
+ * Writing WAL segments exactly as Prometheus' wlog writer lays them out
+ * (FORMAT.md section 2), so that the same records give the same fragments:
+ *
+ * - compression first, kept only when it makes the record smaller;
+ * - if the record does not fit in what is left of the segment (counting a
+ *   7-byte header per remaining page), the segment is ended and a new one
+ *   started, even when the current one is empty; a record larger than a
+ *   segment therefore lands alone in a larger one;
+ * - a page with fewer than 7 bytes left is finished with zeros; a fragment
+ *   may be empty when exactly 7 bytes are left;
+ * - on close the last page is zero-padded to 32 KiB.
+ *
+ * Pages are collected in a buffer and written in large writes.
+ */
+#include "wal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <snappy-c.h>
+#include <zstd.h>
+
+#include "bytes.h"
+#include "crc32c.h"
+
+#define WRITE_PAGES 16u   /* pages collected before one write() */
+#define ZSTD_LEVEL 3
+
+struct wal_writer {
+	struct wal_writer_opts opts;
+	char *dir;
+	char path[4096];
+	int fd;
+	uint32_t segment;       /* index of the open segment */
+	uint64_t pages_per_segment;
+	uint64_t done_pages;    /* whole pages of this segment written or buffered */
+	uint8_t *pages;         /* WRITE_PAGES pages; the last one is being filled */
+	size_t buffered;        /* whole pages in `pages` not yet written */
+	size_t alloc;           /* bytes used of the page being filled */
+	struct buf compressed;
+	ZSTD_CCtx *zstd;
+	int failed;
+};
+
+static int write_all(struct wal_writer *w, const uint8_t *p, size_t n, struct err *e)
+{
+	while (n) {
+		ssize_t k = write(w->fd, p, n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return w->failed = err_errno(e, errno, "%s: write", w->path);
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+static uint8_t *cur_page(struct wal_writer *w)
+{
+	return w->pages + w->buffered * WAL_PAGE_SIZE;
+}
+
+/* Writes out the buffered whole pages. */
+static int flush_pages(struct wal_writer *w, struct err *e)
+{
+	int rc = write_all(w, w->pages, w->buffered * WAL_PAGE_SIZE, e);
+
+	w->buffered = 0;
+	return rc;
+}
+
+/* Ends the page being filled: zero the rest, count it, flush when the buffer is full. */
+static int end_page(struct wal_writer *w, struct err *e)
+{
+	memset(cur_page(w) + w->alloc, 0, WAL_PAGE_SIZE - w->alloc);
+	w->alloc = 0;
+	w->buffered++;
+	w->done_pages++;
+	if (w->buffered == WRITE_PAGES)
+		return flush_pages(w, e);
+	return 0;
+}
+
+static int sync_fd(struct wal_writer *w, int fd, const char *what, struct err *e)
+{
+	if (w->opts.sync && fdatasync(fd) != 0)
+		return w->failed = err_errno(e, errno, "%s: fdatasync", what);
+	return 0;
+}
+
+/* Finishes the open segment (if any) and creates the next one. */
+static int next_segment(struct wal_writer *w, struct err *e)
+{
+	char name[16];
+
+	if (w->fd >= 0) {
+		if (w->alloc > 0 && end_page(w, e))
+			return w->failed;
+		if (flush_pages(w, e) || sync_fd(w, w->fd, w->path, e))
+			return w->failed;
+		close(w->fd);
+		w->fd = -1;
+		w->segment++;
+	}
+	wal_segment_name(name, sizeof(name), w->segment);
+	snprintf(w->path, sizeof(w->path), "%s/%s", w->dir, name);
+	w->fd = open(w->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	if (w->fd < 0)
+		return w->failed = err_errno(e, errno, "%s: create segment", w->path);
+	w->done_pages = 0;
+	return 0;
+}
+
+/* The highest segment index in dir, or -1 when there is none. */
+static int64_t last_segment(const char *dir, struct err *e, int *rc)
+{
+	int64_t last = -1;
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	*rc = 0;
+	if (!d) {
+		*rc = err_errno(e, errno, "%s", dir);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		char *end;
+		unsigned long v;
+
+		if (strlen(de->d_name) != 8)
+			continue;
+		v = strtoul(de->d_name, &end, 10);
+		if (*end == '\0' && (int64_t)v > last)
+			last = (int64_t)v;
+	}
+	closedir(d);
+	return last;
+}
+
+int wal_writer_open(struct wal_writer **out, const char *dir,
+		    const struct wal_writer_opts *opts, struct err *e)
+{
+	struct wal_writer *w = calloc(1, sizeof(*w));
+	int64_t last;
+	int rc;
+
+	if (!w)
+		return err_set(e, SNAPARC_NOMEM, "%s: out of memory", dir);
+	w->fd = -1;
+	if (opts)
+		w->opts = *opts;
+	if (!w->opts.segment_size)
+		w->opts.segment_size = WAL_DEFAULT_SEGMENT_SIZE;
+	if (w->opts.segment_size % WAL_PAGE_SIZE) {
+		rc = err_set(e, SNAPARC_INVALID, "segment size %llu is not a multiple of %u",
+			     (unsigned long long)w->opts.segment_size, WAL_PAGE_SIZE);
+		free(w);
+		return rc;
+	}
+	w->pages_per_segment = w->opts.segment_size / WAL_PAGE_SIZE;
+	w->dir = strdup(dir);
+	w->pages = malloc(WRITE_PAGES * WAL_PAGE_SIZE);
+	if (w->opts.compression == WAL_COMPRESS_ZSTD)
+		w->zstd = ZSTD_createCCtx();
+	if (!w->dir || !w->pages || (w->opts.compression == WAL_COMPRESS_ZSTD && !w->zstd)) {
+		rc = err_set(e, SNAPARC_NOMEM, "%s: out of memory", dir);
+		goto fail;
+	}
+	last = last_segment(dir, e, &rc);
+	if (rc)
+		goto fail;
+	w->segment = (uint32_t)(last + 1);
+	rc = next_segment(w, e);
+	if (rc)
+		goto fail;
+	*out = w;
+	return 0;
+fail:
+	free(w->dir);
+	free(w->pages);
+	ZSTD_freeCCtx(w->zstd);
+	free(w);
+	return rc;
+}
+
+/* Compresses rec into w->compressed; returns the flag, or 0 to store it plain. */
+static uint8_t compress(struct wal_writer *w, const uint8_t *rec, size_t len, struct err *e, int *rc)
+{
+	size_t cap, n;
+
+	*rc = 0;
+	if (w->opts.compression == WAL_COMPRESS_NONE || len == 0)
+		return 0;
+	cap = w->opts.compression == WAL_COMPRESS_SNAPPY ? snappy_max_compressed_length(len)
+							  : ZSTD_compressBound(len);
+	buf_reset(&w->compressed);
+	if (!buf_reserve(&w->compressed, cap)) {
+		*rc = err_set(e, SNAPARC_NOMEM, "out of memory compressing a %zu-byte record", len);
+		return 0;
+	}
+	if (w->opts.compression == WAL_COMPRESS_SNAPPY) {
+		n = cap;
+		if (snappy_compress((const char *)rec, len, (char *)w->compressed.p, &n) != SNAPPY_OK) {
+			*rc = err_set(e, SNAPARC_NOMEM, "Snappy could not compress a %zu-byte record", len);
+			return 0;
+		}
+	} else {
+		n = ZSTD_compressCCtx(w->zstd, w->compressed.p, cap, rec, len, ZSTD_LEVEL);
+		if (ZSTD_isError(n)) {
+			*rc = err_set(e, SNAPARC_NOMEM, "zstd could not compress a %zu-byte record: %s",
+				      len, ZSTD_getErrorName(n));
+			return 0;
+		}
+	}
+	if (n >= len)
+		return 0;
+	w->compressed.len = n;
+	return w->opts.compression == WAL_COMPRESS_SNAPPY ? WAL_SNAPPY : WAL_ZSTD;
+}
+
+int wal_writer_log(struct wal_writer *w, const uint8_t *rec, size_t len,
+		   struct wal_pos *pos, struct err *e)
+{
+	uint8_t flags;
+	int rc;
+
+	if (w->failed)
+		return err_set(e, w->failed, "%s: the writer failed earlier", w->path);
+	flags = compress(w, rec, len, e, &rc);
+	if (rc)
+		return rc;
+	if (flags)
+		return wal_writer_log_stored(w, w->compressed.p, w->compressed.len, flags, pos, e);
+	return wal_writer_log_stored(w, rec, len, 0, pos, e);
+}
+
+int wal_writer_log_stored(struct wal_writer *w, const uint8_t *rec, size_t len,
+			  uint8_t flags, struct wal_pos *pos, struct err *e)
+{
+	int64_t left;
+	size_t i;
+
+	if (w->failed)
+		return err_set(e, w->failed, "%s: the writer failed earlier", w->path);
+	if (flags & ~WAL_COMPRESSION_MASK || (flags & (flags - 1)))
+		return err_set(e, SNAPARC_INVALID, "invalid compression flags 0x%02x", flags);
+	/* Free space in the page and in the segment's remaining pages; negative
+	 * once an oversized record has overrun the segment, as in Prometheus. */
+	left = (int64_t)(WAL_PAGE_SIZE - w->alloc - WAL_HEADER_SIZE) +
+	       (int64_t)(WAL_PAGE_SIZE - WAL_HEADER_SIZE) *
+		       ((int64_t)w->pages_per_segment - (int64_t)w->done_pages - 1);
+	if ((int64_t)len > left && next_segment(w, e))
+		return w->failed;
+	if (pos) {
+		pos->segment = w->segment;
+		pos->offset = w->done_pages * WAL_PAGE_SIZE + w->alloc;
+	}
+	for (i = 0; i == 0 || len > 0; i++) {
+		uint8_t *h = cur_page(w) + w->alloc;
+		size_t room = WAL_PAGE_SIZE - w->alloc - WAL_HEADER_SIZE;
+		size_t part = len < room ? len : room;
+		uint8_t kind;
+
+		if (i == 0)
+			kind = part == len ? WAL_FULL : WAL_FIRST;
+		else
+			kind = part == len ? WAL_LAST : WAL_MIDDLE;
+		h[0] = kind | flags;
+		be16_put(h + 1, (uint16_t)part);
+		be32_put(h + 3, crc32c(0, rec, part));
+		if (part)
+			memcpy(h + WAL_HEADER_SIZE, rec, part);
+		w->alloc += WAL_HEADER_SIZE + part;
+		if (WAL_PAGE_SIZE - w->alloc < WAL_HEADER_SIZE && end_page(w, e))
+			return w->failed;
+		rec += part;
+		len -= part;
+	}
+	return 0;
+}
+
+int wal_writer_close(struct wal_writer *w, struct err *e)
+{
+	int rc = w->failed;
+
+	if (!rc && w->alloc > 0)
+		rc = end_page(w, e);
+	if (!rc)
+		rc = flush_pages(w, e);
+	if (!rc)
+		rc = sync_fd(w, w->fd, w->path, e);
+	if (w->fd >= 0 && close(w->fd) != 0 && !rc)
+		rc = err_errno(e, errno, "%s: close", w->path);
+	if (!rc && w->opts.sync) {
+		int dfd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (dfd < 0 || fsync(dfd) != 0)
+			rc = err_errno(e, errno, "%s: fsync directory", w->dir);
+		if (dfd >= 0)
+			close(dfd);
+	}
+	if (w->failed && rc == w->failed && e && e->code != rc)
+		err_set(e, rc, "%s: the writer failed earlier", w->path);
+	buf_free(&w->compressed);
+	ZSTD_freeCCtx(w->zstd);
+	free(w->pages);
+	free(w->dir);
+	free(w);
+	return rc;
+}

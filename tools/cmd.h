@@ -1,0 +1,7 @@
+/* The snaparc command's subcommands: each takes its own argv (argv[0] is its name). */
+#ifndef SNAPARC_TOOLS_CMD_H
+#define SNAPARC_TOOLS_CMD_H
+
+int cmd_dump(int argc, char **argv);
+
+#endif

@@ -1,0 +1,38 @@
+/*
+ * out: formatting shared by the snaparc command's subcommands.
+ */
+#ifndef SNAPARC_TOOLS_OUT_H
+#define SNAPARC_TOOLS_OUT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+/* Process exit codes of every subcommand. */
+enum exit_code {
+	EXIT_OK = 0,
+	EXIT_ERROR = 1,     /* an error other than the ones below */
+	EXIT_USAGE = 2,     /* bad command line */
+	EXIT_NOT_FOUND = 3, /* the snapshot, series or file asked for is not there */
+	EXIT_CORRUPT = 4,   /* the input or the archive is corrupt */
+};
+
+/* Exit code for a status code. */
+int exit_for_status(int status);
+
+/* A float as Prometheus' API prints it (Go strconv.FormatFloat(v, 'f', -1,
+ * 64): shortest digits that read back exactly, never an exponent; "NaN",
+ * "+Inf", "-Inf"). out needs FLOAT_TEXT_MAX bytes. */
+#define FLOAT_TEXT_MAX 400
+void fmt_float(char *out, double v);
+
+/* A millisecond timestamp as UTC ISO-8601 ("2026-11-23T22:38:11.803Z"). */
+void fmt_time_ms(char *out, size_t cap, int64_t ms);
+
+/* Writes s as a JSON string (with quotes), escaping what JSON requires and
+ * bytes that are not UTF-8 (as \u00XX). */
+void json_string(FILE *f, const char *s, size_t len);
+
+/* Writes s for a human: as is when printable, otherwise Go-quoted escapes. */
+void text_label_value(FILE *f, const char *s, size_t len);
+
+#endif
