@@ -469,3 +469,129 @@ void rec_exemplars_encode(struct buf *b, const struct rec_exemplar *x, size_t n)
 		buf_put(b, x[i].labels.raw, x[i].labels.raw_len);
 	}
 }
+
+/* ---- re-encoding from fields ---- */
+
+/* Expands a label set into an array kept in scratch (which it grows). */
+static const struct rec_label *labels_expand(const struct rec_labels *ls, struct buf *scratch, int *oom)
+{
+	struct rec_label_iter it;
+	struct rec_label *out;
+	size_t i = 0;
+
+	buf_reset(scratch);
+	out = (struct rec_label *)buf_reserve(scratch, (ls->count + 1) * sizeof(*out));
+	if (!out) {
+		*oom = 1;
+		return NULL;
+	}
+	rec_labels_iter(&it, ls);
+	while (rec_labels_next(&it, &out[i]))
+		i++;
+	return out;
+}
+
+static int reencode_series(struct buf *out, const uint8_t *p, size_t len, struct buf *scratch, struct err *e)
+{
+	struct rec_series s;
+	struct buf labels = { 0 };
+	const struct rec_label *ls;
+	int rc = rec_series_decode(&s, p, len, e), oom = 0;
+
+	if (rc)
+		return rc;
+	ls = labels_expand(&s.labels, scratch, &oom);
+	if (!oom) {
+		rec_labels_encode(&labels, ls, s.labels.count);
+		s.labels.raw = labels.p;
+		s.labels.raw_len = labels.len;
+		if (s.encoding == CHUNK_XOR || s.encoding == CHUNK_XOR2)
+			s.tail = NULL;
+		rec_series_encode(out, &s);
+	}
+	oom |= labels.oom;
+	buf_free(&labels);
+	return oom ? err_set(e, SNAPARC_NOMEM, "out of memory re-encoding a series") : 0;
+}
+
+static int reencode_tombstones(struct buf *out, const uint8_t *p, size_t len, struct buf *scratch, struct err *e)
+{
+	struct rec_tombstones t;
+	struct rec_tombstone_iter it;
+	struct rec_interval *iv;
+	size_t n = 0;
+	int rc = rec_tombstones_decode(&t, p, len, e);
+
+	if (rc)
+		return rc;
+	buf_reset(scratch);
+	iv = (struct rec_interval *)buf_reserve(scratch, (t.count + 1) * sizeof(*iv));
+	if (!iv)
+		return err_set(e, SNAPARC_NOMEM, "out of memory re-encoding tombstones");
+	rec_tombstones_iter(&it, &t);
+	while (rec_tombstones_next(&it, &iv[n]))
+		n++;
+	rec_tombstones_encode(out, iv, n);
+	return 0;
+}
+
+static int reencode_exemplars(struct buf *out, const uint8_t *p, size_t len, struct buf *scratch, struct err *e)
+{
+	struct rec_exemplars x;
+	struct rec_exemplar_iter it;
+	struct rec_exemplar *ex;
+	struct buf labels = { 0 }, one = { 0 };
+	size_t n = 0;
+	int rc = rec_exemplars_decode(&x, p, len, e), oom = 0;
+
+	if (rc)
+		return rc;
+	buf_reset(scratch);
+	ex = (struct rec_exemplar *)buf_reserve(scratch, (x.count + 1) * sizeof(*ex));
+	if (!ex)
+		return err_set(e, SNAPARC_NOMEM, "out of memory re-encoding exemplars");
+	rec_exemplars_iter(&it, &x);
+	while (rec_exemplars_next(&it, &ex[n]))
+		n++;
+	/* Every label set spelled again from its labels into one buffer, reserved
+	 * up front so it never moves: minimal varints are never longer than the
+	 * input's, so the input's size is enough. */
+	if (!buf_reserve(&labels, x.raw_len + 1))
+		oom = 1;
+	for (size_t i = 0; i < n && !oom; i++) {
+		const struct rec_label *ls = labels_expand(&ex[i].labels, &one, &oom);
+
+		if (ls) {
+			size_t at = labels.len;
+
+			rec_labels_encode(&labels, ls, ex[i].labels.count);
+			ex[i].labels.raw = labels.p + at;
+			ex[i].labels.raw_len = labels.len - at;
+		}
+	}
+	oom |= labels.oom;
+	if (!oom)
+		rec_exemplars_encode(out, ex, n);
+	buf_free(&labels);
+	buf_free(&one);
+	return oom ? err_set(e, SNAPARC_NOMEM, "out of memory re-encoding exemplars") : 0;
+}
+
+int rec_reencode(struct buf *out, const uint8_t *p, size_t len, struct err *e)
+{
+	struct buf scratch = { 0 };
+	int rc;
+
+	switch (rec_type(p, len)) {
+	case REC_SERIES: rc = reencode_series(out, p, len, &scratch, e); break;
+	case REC_TOMBSTONES: rc = reencode_tombstones(out, p, len, &scratch, e); break;
+	case REC_EXEMPLARS: rc = reencode_exemplars(out, p, len, &scratch, e); break;
+	default:
+		rc = len ? err_set(e, SNAPARC_CORRUPT, "offset 0: unknown record type %u", p[0])
+			 : err_set(e, SNAPARC_CORRUPT, "offset 0: empty record");
+	}
+	buf_free(&scratch);
+	if (!rc && out->oom)
+		rc = err_set(e, SNAPARC_NOMEM, "out of memory re-encoding a record");
+	return rc;
+}

@@ -145,3 +145,12 @@ void rec_exemplars_encode(struct buf *b, const struct rec_exemplar *x, size_t n)
 static inline uint8_t rec_type(const uint8_t *p, size_t len) { return len ? p[0] : 0; }
 
 #endif
+
+/*
+ * Decodes a record of any type and encodes it again from its fields alone
+ * (labels, intervals and exemplars one by one; an XOR tail from the last
+ * value), appending the result to out. For a record Prometheus wrote the
+ * result equals the input: the round-trip tests and the fuzzer rely on it.
+ * Returns 0 or the decoder's error.
+ */
+int rec_reencode(struct buf *out, const uint8_t *p, size_t len, struct err *e);
