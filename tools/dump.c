@@ -104,9 +104,13 @@ static int print_samples(struct dump *d, const struct rec_series *s, const struc
 	}
 	if (d->json)
 		putc(']', d->out);
-	if (rc < 0)
+	if (rc < 0) {
+		char why[200];
+
+		xor_iter_describe(&it, why, sizeof(why));
 		return err_set(e, SNAPARC_CORRUPT, "%s: offset %" PRIu64 ": series ref %" PRIu64
-			       ": XOR chunk: bit %zu: %s", d->path, w->offset, s->ref, it.error_bit, it.error);
+			       ": XOR chunk: %s", d->path, w->offset, s->ref, why);
+	}
 	return 0;
 }
 

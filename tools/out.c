@@ -13,7 +13,6 @@ int exit_for_status(int status)
 	case SNAPARC_OK: return EXIT_OK;
 	case SNAPARC_NOT_FOUND: return EXIT_NOT_FOUND;
 	case SNAPARC_CORRUPT: return EXIT_CORRUPT;
-	case SNAPARC_INVALID: return EXIT_USAGE;
 	}
 	return EXIT_ERROR;
 }

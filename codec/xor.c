@@ -1,0 +1,395 @@
+/*
+ * xor: Prometheus' XOR chunk (tsdb/chunkenc/xor.go and bstream.go).
+ *
+ *   be16 count, then a bit stream, most significant bit first:
+ *   sample 1   varint t (8-bit groups), 64 bits of v
+ *   sample 2   uvarint t2-t1 (8-bit groups), value
+ *   sample n   dod = delta - previous delta: '0' | '10' 14 bits | '110' 17 bits
+ *              | '1110' 20 bits | '1111' 64 bits, two's complement; a field
+ *              above 2^(k-1) is negative, so the writer's range is
+ *              -(2^(k-1)-1) .. 2^(k-1); then the value
+ *   value      '0' same as before | '10' xor bits inside the previous window
+ *              | '11' 5 bits leading zeros (31 at most), 6 bits significant
+ *              bit count (0 means 64), the significant bits of the xor
+ *
+ * See ../shared/docs/FORMAT.md section 5. The encoder mimics bstream's two
+ * primitives exactly, because they decide the chunk's length: writing a
+ * whole byte always appends one more byte, so when a sample ends with a byte
+ * write on a byte boundary the chunk ends with a zero byte that holds no
+ * bits yet (a one-sample chunk is always 2 + len(varint t) + 8 + 1 bytes).
+ */
+#include "xor.h"
+
+#include <stdio.h>
+
+#define NO_WINDOW 0xff   /* xorAppender's "no leading/trailing yet" */
+#define HEADER_BITS 16
+#define SAMPLE_MAX_BYTES 32   /* sample 2 at worst: 80 + 77 bits, an empty byte */
+
+uint16_t xor_chunk_count(const uint8_t *chunk, size_t len)
+{
+	return len < 2 ? 0 : be16_get(chunk);
+}
+
+/* ---- reading ---- */
+
+void xor_iter_init(struct xor_iter *it, const uint8_t *chunk, size_t len)
+{
+	memset(it, 0, sizeof(*it));
+	it->chunk = chunk;
+	it->end_bit = (uint64_t)len * 8;
+	it->bit = HEADER_BITS;
+	it->count = xor_chunk_count(chunk, len);
+	if (len < 2) {
+		it->state = -1;
+		it->error = "chunk shorter than 2 bytes";
+		it->error_bit = 0;
+	}
+}
+
+static int iter_fail(struct xor_iter *it, uint64_t bit, const char *why)
+{
+	it->state = -1;
+	it->error = why;
+	it->error_sample = (uint32_t)it->done + 1;
+	it->error_bit = bit;
+	return -1;
+}
+
+/* Reads n (1..64) bits into *out; -1 when fewer are left. */
+static int read_bits(struct xor_iter *it, unsigned n, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (it->end_bit - it->bit < n)
+		return iter_fail(it, it->bit, "bit stream ends inside the sample");
+	while (n > 0) {
+		unsigned avail = 8 - (unsigned)(it->bit & 7);
+		unsigned take = avail < n ? avail : n;
+		unsigned byte = it->chunk[it->bit >> 3];
+
+		v = v << take | ((byte >> (avail - take)) & ((1u << take) - 1));
+		it->bit += take;
+		n -= take;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Go's binary.ReadUvarint over 8-bit groups, which it also accepts when
+ * they are not minimal. */
+static int read_uvarint(struct xor_iter *it, uint64_t *out)
+{
+	uint64_t start = it->bit, v = 0, byte;
+
+	for (unsigned i = 0; i < UVARINT_MAX_LEN; i++) {
+		if (read_bits(it, 8, &byte) < 0)
+			return -1;
+		if (byte < 0x80) {
+			if (i == UVARINT_MAX_LEN - 1 && byte > 1)
+				break;
+			*out = v | byte << (7 * i);
+			return 0;
+		}
+		v |= (byte & 0x7f) << (7 * i);
+	}
+	return iter_fail(it, start, "varint longer than 10 bytes or over 64 bits");
+}
+
+/* The delta of delta's size prefix and field. */
+static int read_dod(struct xor_iter *it, uint64_t *dod)
+{
+	static const unsigned field_bits[] = { 0, 14, 17, 20, 64 };
+	unsigned ones = 0;
+	uint64_t bit = 1, v = 0;
+
+	while (ones < 4) {
+		if (read_bits(it, 1, &bit) < 0)
+			return -1;
+		if (!bit)
+			break;
+		ones++;
+	}
+	if (ones > 0) {
+		unsigned n = field_bits[ones];
+
+		if (read_bits(it, n, &v) < 0)
+			return -1;
+		/* the field's top half, except 2^(n-1) itself, is negative */
+		if (n < 64 && v > (uint64_t)1 << (n - 1))
+			v -= (uint64_t)1 << n;
+	}
+	*dod = v;
+	return 0;
+}
+
+static int read_value(struct xor_iter *it)
+{
+	uint64_t bit, lead, sig, xor;
+
+	if (read_bits(it, 1, &bit) < 0)
+		return -1;
+	if (!bit)
+		return 0;
+	if (read_bits(it, 1, &bit) < 0)
+		return -1;
+	if (bit) {
+		uint64_t start = it->bit;
+
+		if (read_bits(it, 5, &lead) < 0 || read_bits(it, 6, &sig) < 0)
+			return -1;
+		if (sig == 0)
+			sig = 64;
+		/*
+		 * The writer never does this. Prometheus' reader would go on with
+		 * a wrapped-around trailing count and leave the value unchanged;
+		 * we call it corrupt instead.
+		 */
+		if (lead + sig > 64)
+			return iter_fail(it, start, "value window wider than 64 bits");
+		it->leading = (uint8_t)lead;
+		it->trailing = (uint8_t)(64 - lead - sig);
+	}
+	/* A reused window before any was set is 0/0, all 64 bits: what an
+	 * appender Prometheus rebuilt from a one-sample chunk writes. */
+	if (read_bits(it, 64u - it->leading - it->trailing, &xor) < 0)
+		return -1;
+	it->vbits ^= xor << it->trailing;
+	return 0;
+}
+
+static int read_sample(struct xor_iter *it)
+{
+	uint64_t u, dod;
+
+	if (it->done == 0) {
+		if (read_uvarint(it, &u) < 0 || read_bits(it, 64, &it->vbits) < 0)
+			return -1;
+		it->t = zigzag_decode(u);
+		return 0;
+	}
+	if (it->done == 1) {
+		if (read_uvarint(it, &it->tdelta) < 0)
+			return -1;
+	} else {
+		if (read_dod(it, &dod) < 0)
+			return -1;
+		it->tdelta += dod;
+	}
+	/* Go's int64 arithmetic wraps; do it unsigned to stay defined here */
+	it->t = (int64_t)((uint64_t)it->t + it->tdelta);
+	return read_value(it);
+}
+
+/*
+ * Checks what follows the last sample; Prometheus' reader ignores it, but
+ * anything its writer cannot leave there means the chunk was cut or
+ * misframed. The writer leaves the unused bits of the last byte zero, and
+ * a byte write that ends on a byte boundary leaves one more, empty, byte
+ * (see the top): up to 8 zero bits are normal, and a whole unused byte is
+ * too (every one-sample chunk has one). No samples: the bare header.
+ */
+static int check_end(struct xor_iter *it)
+{
+	uint64_t end = it->bit, left = it->end_bit - end, pad = 0;
+	const char *why = NULL;
+
+	if (left > (it->count ? 8u : 0u)) {
+		why = "trailing bytes after the last sample";
+	} else if (left) {
+		read_bits(it, (unsigned)left, &pad);
+		if (pad)
+			why = "nonzero padding after the last sample";
+	}
+	if (why) {
+		iter_fail(it, end, why);
+		it->error_sample = it->count;
+		return -1;
+	}
+	it->state = 1;
+	return 0;
+}
+
+int xor_iter_next(struct xor_iter *it, int64_t *t, uint64_t *vbits)
+{
+	if (it->state != 0)
+		return it->state < 0 ? -1 : 0;
+	if (it->done == it->count)
+		return check_end(it);
+	if (read_sample(it) < 0)
+		return -1;
+	it->done++;
+	*t = it->t;
+	*vbits = it->vbits;
+	return 1;
+}
+
+void xor_iter_describe(const struct xor_iter *it, char *out, size_t cap)
+{
+	if (it->state >= 0 || !it->error) {
+		snprintf(out, cap, "no error");
+		return;
+	}
+	snprintf(out, cap, "sample %u of %u, bit %llu: %s", (unsigned)it->error_sample,
+		 (unsigned)it->count, (unsigned long long)it->error_bit, it->error);
+}
+
+/* ---- writing: bstream's writeBit, writeByte and writeBits ---- */
+
+/* The caller reserved room, so these appends cannot fail. */
+static void put_empty_byte(struct xor_enc *e)
+{
+	e->out.p[e->out.len++] = 0;
+	e->free_bits = 8;
+}
+
+static void put_bit(struct xor_enc *e, unsigned bit)
+{
+	if (e->free_bits == 0)
+		put_empty_byte(e);
+	if (bit)
+		e->out.p[e->out.len - 1] |= (uint8_t)(1u << (e->free_bits - 1));
+	e->free_bits--;
+}
+
+/* Fills the last byte's free bits and always appends the rest as a new
+ * byte, even when nothing is left for it: Prometheus does. */
+static void put_byte(struct xor_enc *e, unsigned byte)
+{
+	if (e->free_bits == 0)
+		put_empty_byte(e);
+	e->out.p[e->out.len - 1] |= (uint8_t)(byte >> (8 - e->free_bits));
+	e->out.p[e->out.len++] = (uint8_t)(byte << e->free_bits);
+}
+
+/* The low n (1..64) bits of u: whole bytes first, then single bits. */
+static void put_bits(struct xor_enc *e, uint64_t u, unsigned n)
+{
+	u <<= 64 - n;
+	for (; n >= 8; n -= 8, u <<= 8)
+		put_byte(e, (unsigned)(u >> 56));
+	for (; n > 0; n--, u <<= 1)
+		put_bit(e, (unsigned)(u >> 63));
+}
+
+static void put_varint_bytes(struct xor_enc *e, uint64_t u)
+{
+	uint8_t tmp[UVARINT_MAX_LEN];
+	size_t n = uvarint_put(tmp, u);
+
+	for (size_t i = 0; i < n; i++)
+		put_byte(e, tmp[i]);
+}
+
+/* bitRange: does dod fit an n-bit field of the writer's range? */
+static int dod_fits(int64_t dod, unsigned n)
+{
+	int64_t half = (int64_t)1 << (n - 1);
+
+	return -(half - 1) <= dod && dod <= half;
+}
+
+static void put_dod(struct xor_enc *e, int64_t dod)
+{
+	if (dod == 0) {
+		put_bit(e, 0);
+	} else if (dod_fits(dod, 14)) {
+		put_bits(e, 0x2, 2);
+		put_bits(e, (uint64_t)dod, 14);
+	} else if (dod_fits(dod, 17)) {
+		put_bits(e, 0x6, 3);
+		put_bits(e, (uint64_t)dod, 17);
+	} else if (dod_fits(dod, 20)) {
+		put_bits(e, 0xe, 4);
+		put_bits(e, (uint64_t)dod, 20);
+	} else {
+		put_bits(e, 0xf, 4);
+		put_bits(e, (uint64_t)dod, 64);
+	}
+}
+
+static void put_value(struct xor_enc *e, uint64_t vbits)
+{
+	uint64_t xor = vbits ^ e->vbits;
+	unsigned lead, trail, sig;
+
+	if (xor == 0) {
+		put_bit(e, 0);
+		return;
+	}
+	put_bit(e, 1);
+	lead = (unsigned)__builtin_clzll(xor);
+	trail = (unsigned)__builtin_ctzll(xor);
+	if (lead > 31)
+		lead = 31;   /* the field has 5 bits */
+	if (e->leading != NO_WINDOW && lead >= e->leading && trail >= e->trailing) {
+		put_bit(e, 0);
+		put_bits(e, xor >> e->trailing, 64u - e->leading - e->trailing);
+		return;
+	}
+	e->leading = (uint8_t)lead;
+	e->trailing = (uint8_t)trail;
+	sig = 64 - lead - trail;
+	put_bit(e, 1);
+	put_bits(e, lead, 5);
+	put_bits(e, sig & 63, 6);   /* 64 does not fit: 0 stands for it */
+	put_bits(e, xor >> trail, sig);
+}
+
+void xor_enc_init(struct xor_enc *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->leading = NO_WINDOW;
+}
+
+int xor_enc_append(struct xor_enc *e, int64_t t, uint64_t vbits)
+{
+	uint64_t tdelta = 0;
+
+	if (e->count == XOR_MAX_SAMPLES)
+		return -1;
+	/* reserving the worst case up front keeps a failed append a no-op */
+	if (!buf_reserve(&e->out, SAMPLE_MAX_BYTES + (e->out.len ? 0 : 2))) {
+		e->out.oom = 0;   /* nothing was half written; a retry may work */
+		return -1;
+	}
+	if (e->out.len == 0) {
+		be16_put(e->out.p, 0);   /* the header's bytes are full: no free bits */
+		e->out.len = 2;
+	}
+	if (e->count == 0) {
+		put_varint_bytes(e, zigzag_encode(t));
+		put_bits(e, vbits, 64);
+	} else {
+		tdelta = (uint64_t)t - (uint64_t)e->t;
+		if (e->count == 1)
+			put_varint_bytes(e, tdelta);
+		else
+			put_dod(e, (int64_t)(tdelta - e->tdelta));
+		put_value(e, vbits);
+	}
+	e->t = t;
+	e->vbits = vbits;
+	e->tdelta = tdelta;
+	e->count++;
+	be16_put(e->out.p, e->count);
+	return 0;
+}
+
+const uint8_t *xor_enc_bytes(const struct xor_enc *e, size_t *len)
+{
+	static const uint8_t empty[2];
+
+	if (e->out.len == 0) {
+		*len = sizeof(empty);
+		return empty;
+	}
+	*len = e->out.len;
+	return e->out.p;
+}
+
+void xor_enc_free(struct xor_enc *e)
+{
+	buf_free(&e->out);
+	xor_enc_init(e);
+}

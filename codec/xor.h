@@ -1,0 +1,89 @@
+/*
+ * xor: Prometheus' XOR chunk of float samples (Gorilla encoding), the bytes
+ * tsdb/chunkenc/xor.go writes into head chunks, snapshots and blocks.
+ * The format is described at the top of xor.c and in FORMAT.md section 5.
+ *
+ * Values travel as their IEEE-754 bits so that NaN payloads (the staleness
+ * marker 0x7ff0000000000002) come out exactly as they went in.
+ */
+#ifndef SNAPARC_XOR_H
+#define SNAPARC_XOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bytes.h"
+
+#define XOR_MAX_SAMPLES 65535   /* the count is a uint16 */
+#define XOR_STALE_NAN 0x7ff0000000000002ULL
+
+/* The sample count in a chunk's header, or 0 when len < 2. */
+uint16_t xor_chunk_count(const uint8_t *chunk, size_t len);
+
+/*
+ * Iterator over a chunk's samples. It borrows the chunk bytes, which must
+ * stay valid and unchanged while it is used. Any bytes are safe to give it:
+ * it never reads outside chunk[0..len).
+ */
+struct xor_iter {
+	/* private */
+	const uint8_t *chunk;
+	uint64_t bit, end_bit;   /* next bit to read and the end, from chunk[0] */
+	uint16_t count, done;    /* samples in the header, samples returned */
+	int state;               /* 0 reading, 1 at the end, -1 failed */
+	int64_t t;
+	uint64_t tdelta, vbits;
+	uint8_t leading, trailing;
+
+	/* set when xor_iter_next() returns -1 */
+	const char *error;       /* why, a static string */
+	uint32_t error_sample;   /* 1-based sample being read; 0 for the header */
+	uint64_t error_bit;      /* bit offset from chunk[0] of the bad field */
+};
+
+void xor_iter_init(struct xor_iter *it, const uint8_t *chunk, size_t len);
+
+/*
+ * Reads the next sample. Returns 1 with the sample in *t and *vbits, 0 when
+ * all `count` samples were read and the chunk ends there, or -1 when the
+ * chunk is corrupt (it->error and friends say where; *t and *vbits are
+ * untouched). The 0 or -1 repeats on later calls. After the last sample the
+ * chunk may hold at most 8 bits of zero padding; more is reported as -1.
+ */
+int xor_iter_next(struct xor_iter *it, int64_t *t, uint64_t *vbits);
+
+/* Formats the failure: "sample N of M, bit B: <why>", or "no error". */
+void xor_iter_describe(const struct xor_iter *it, char *out, size_t cap);
+
+/*
+ * Encoder: appends samples and produces the bytes Prometheus' xorAppender
+ * produces for the same samples, starting from an empty chunk.
+ */
+struct xor_enc {
+	/* private */
+	struct buf out;          /* 2-byte count, then the bit stream */
+	unsigned free_bits;      /* unused low bits of the last byte */
+	uint16_t count;
+	int64_t t;
+	uint64_t tdelta, vbits;
+	uint8_t leading, trailing;
+};
+
+/* Starts an empty chunk; allocates nothing. */
+void xor_enc_init(struct xor_enc *e);
+
+/*
+ * Appends a sample. Timestamps are not checked for order (Prometheus does
+ * that above the chunk). Returns 0, or -1 when the chunk already holds
+ * XOR_MAX_SAMPLES samples or memory ran out; on -1 the chunk is unchanged.
+ */
+int xor_enc_append(struct xor_enc *e, int64_t t, uint64_t vbits);
+
+/* The chunk so far (the 2 header bytes when empty); borrowed, valid until
+ * the next xor_enc_append() or xor_enc_free(). */
+const uint8_t *xor_enc_bytes(const struct xor_enc *e, size_t *len);
+
+/* Frees the encoder's memory; it may be initialised again. */
+void xor_enc_free(struct xor_enc *e);
+
+#endif
