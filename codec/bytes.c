@@ -112,6 +112,7 @@ const uint8_t *dec_bytes(struct dec *d, size_t n, const char *what)
 
 const uint8_t *dec_uvarint_bytes(struct dec *d, size_t *len, const char *what)
 {
+	const uint8_t *field = d->p;
 	uint64_t n = dec_uvarint(d, what);
 
 	*len = 0;
@@ -119,7 +120,7 @@ const uint8_t *dec_uvarint_bytes(struct dec *d, size_t *len, const char *what)
 		return NULL;
 	if (n > dec_left(d)) {
 		/* report at the length field, which is what lies */
-		d->p -= uvarint_len(n);
+		d->p = field;
 		dec_fail(d, what, "length past the end of the record");
 		return NULL;
 	}

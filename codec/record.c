@@ -183,10 +183,13 @@ int rec_labels_equal(const struct rec_labels *a, const struct rec_labels *b)
 
 static void spans_skip(struct dec *d, const char *what)
 {
+	const uint8_t *field = d->p;
 	uint64_t n = dec_uvarint(d, what);
 
-	if (dec_ok(d) && n > dec_left(d) / 2)
+	if (dec_ok(d) && n > dec_left(d) / 2) {
+		d->p = field;
 		dec_fail(d, what, "more spans than bytes left in the record");
+	}
 	for (uint64_t i = 0; i < n && dec_ok(d); i++) {
 		dec_varint(d, "span offset");
 		if (dec_uvarint(d, "span length") > UINT32_MAX)
@@ -196,10 +199,13 @@ static void spans_skip(struct dec *d, const char *what)
 
 static void buckets_skip(struct dec *d, int is_float, const char *what)
 {
+	const uint8_t *field = d->p;
 	uint64_t n = dec_uvarint(d, what);
 
-	if (dec_ok(d) && n > dec_left(d) / (is_float ? 8 : 1))
+	if (dec_ok(d) && n > dec_left(d) / (is_float ? 8 : 1)) {
+		d->p = field;
 		dec_fail(d, what, "more buckets than bytes left in the record");
+	}
 	for (uint64_t i = 0; i < n && dec_ok(d); i++) {
 		if (is_float)
 			dec_be64(d, "bucket count");

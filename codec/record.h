@@ -144,7 +144,6 @@ void rec_exemplars_encode(struct buf *b, const struct rec_exemplar *x, size_t n)
 /* The record's type byte, or 0 for an empty record. */
 static inline uint8_t rec_type(const uint8_t *p, size_t len) { return len ? p[0] : 0; }
 
-#endif
 
 /*
  * Decodes a record of any type and encodes it again from its fields alone
@@ -154,3 +153,5 @@ static inline uint8_t rec_type(const uint8_t *p, size_t len) { return len ? p[0]
  * Returns 0 or the decoder's error.
  */
 int rec_reencode(struct buf *out, const uint8_t *p, size_t len, struct err *e);
+
+#endif

@@ -448,6 +448,8 @@ static int check_type(struct wal_reader *r, uint8_t type, uint64_t off)
 
 	if (kind > WAL_LAST)
 		return fail(r, off, "unknown fragment kind %u (type byte 0x%02x)", kind, type);
+	if (kind == WAL_PAD)
+		return fail(r, off, "padding type with other bits set (type byte 0x%02x)", type);
 	if (comp & ~WAL_COMPRESSION_MASK || (comp == WAL_LZ4 && !r->opts.allow_lz4))
 		return fail(r, off, "reserved bits set in fragment type 0x%02x", type);
 	if (comp && (comp & (comp - 1)))
@@ -593,4 +595,73 @@ int wal_reader_next(struct wal_reader *r, struct wal_record *rec, struct err *e)
 	if (e)
 		*e = r->error;
 	return r->failed;
+}
+
+int wal_parse_record(const uint8_t *p, size_t span, uint64_t offset, int allow_lz4,
+		     const uint8_t **data, size_t *len, uint8_t *flags, struct buf *scratch,
+		     struct err *e)
+{
+	size_t i = 0;
+	int first = 1;
+
+	buf_reset(scratch);
+	while (i < span) {
+		uint64_t at = offset + i;
+		size_t page_left = WAL_PAGE_SIZE - (size_t)(at % WAL_PAGE_SIZE), n;
+		unsigned kind, comp;
+		const uint8_t *h = p + i;
+
+		if (page_left < WAL_HEADER_SIZE || h[0] == WAL_PAD) {
+			/* the rest of the page is padding before the next fragment */
+			for (size_t j = 0; j < page_left && i + j < span; j++)
+				if (p[i + j])
+					return err_set(e, SNAPARC_CORRUPT, "offset %llu: non-zero byte in page padding",
+						       (unsigned long long)(at + j));
+			if (first)
+				return err_set(e, SNAPARC_CORRUPT, "offset %llu: no record starts here",
+					       (unsigned long long)at);
+			i += page_left;
+			continue;
+		}
+		if (span - i < WAL_HEADER_SIZE)
+			return err_set(e, SNAPARC_CORRUPT, "offset %llu: record is cut short", (unsigned long long)at);
+		kind = h[0] & WAL_KIND_MASK;
+		comp = h[0] & ~WAL_KIND_MASK & 0xffu;
+		n = be16_get(h + 1);
+		if (kind == WAL_PAD || kind > WAL_LAST || comp & ~WAL_COMPRESSION_MASK || (comp & (comp - 1)) ||
+		    (comp == WAL_LZ4 && !allow_lz4))
+			return err_set(e, SNAPARC_CORRUPT, "offset %llu: invalid fragment type 0x%02x",
+				       (unsigned long long)at, h[0]);
+		if (n > page_left - WAL_HEADER_SIZE || n > span - i - WAL_HEADER_SIZE)
+			return err_set(e, SNAPARC_CORRUPT, "offset %llu: fragment of %zu bytes runs past %s",
+				       (unsigned long long)at, n, n > page_left - WAL_HEADER_SIZE ? "its page" : "the record");
+		if (crc32c(0, h + WAL_HEADER_SIZE, n) != be32_get(h + 3))
+			return err_set(e, SNAPARC_CORRUPT, "offset %llu: CRC mismatch: stored 0x%08x, computed 0x%08x",
+				       (unsigned long long)at, be32_get(h + 3), crc32c(0, h + WAL_HEADER_SIZE, n));
+		if (first != (kind == WAL_FULL || kind == WAL_FIRST) || (!first && comp != *flags))
+			return err_set(e, SNAPARC_CORRUPT, "offset %llu: fragment kind %u out of order",
+				       (unsigned long long)at, kind);
+		i += WAL_HEADER_SIZE + n;
+		if (kind == WAL_FULL || kind == WAL_LAST) {
+			if (i != span)
+				return err_set(e, SNAPARC_CORRUPT, "offset %llu: record ends %zu bytes before its indexed end",
+					       (unsigned long long)(offset + i), span - i);
+			if (kind == WAL_FULL) {
+				*flags = (uint8_t)comp;
+				*data = h + WAL_HEADER_SIZE;
+				*len = n;
+				return 0;
+			}
+			buf_put(scratch, h + WAL_HEADER_SIZE, n);
+			if (scratch->oom)
+				return err_set(e, SNAPARC_NOMEM, "out of memory assembling a record");
+			*data = scratch->p;
+			*len = scratch->len;
+			return 0;
+		}
+		*flags = (uint8_t)comp;
+		first = 0;
+		buf_put(scratch, h + WAL_HEADER_SIZE, n);
+	}
+	return err_set(e, SNAPARC_CORRUPT, "offset %llu: record is cut short", (unsigned long long)(offset + span));
 }
