@@ -15,6 +15,8 @@
 
 #include "err.h"
 
+struct buf;
+
 #define WAL_PAGE_SIZE 32768u
 #define WAL_HEADER_SIZE 7u
 #define WAL_DEFAULT_SEGMENT_SIZE (128u * 1024 * 1024)
@@ -86,12 +88,23 @@ const char *wal_reader_segment_path(const struct wal_reader *r);
 
 void wal_reader_close(struct wal_reader *r);
 
+/*
+ * Parses the one record stored in p[0..span), bytes read from a segment at
+ * file offset `offset` (so page boundaries are known): fragments, CRCs,
+ * padding. Its stored bytes go to *data (pointing into p for a single
+ * fragment, else into scratch) and its compression bits to *flags; it is not
+ * decompressed. SNAPARC_CORRUPT with "offset N: reason" (file offsets) when
+ * the span does not hold exactly one valid record.
+ */
+int wal_parse_record(const uint8_t *p, size_t span, uint64_t offset, int allow_lz4,
+		     const uint8_t **data, size_t *len, uint8_t *flags, struct buf *scratch,
+		     struct err *e);
+
 /* ---- decompression (shared with archive reads) ---- */
 
 /* Decompresses a record stored with the given flags (one of WAL_SNAPPY,
  * WAL_ZSTD) into out, which it grows. Returns 0 or SNAPARC_CORRUPT/NOMEM
  * with the reason in e. Never allocates more than WAL_MAX_RECORD. */
-struct buf;
 int wal_decompress(uint8_t flags, const uint8_t *p, size_t len, struct buf *out, struct err *e);
 
 /* ---- writing ---- */
@@ -131,6 +144,28 @@ int wal_writer_log(struct wal_writer *w, const uint8_t *rec, size_t len,
  * bits to set on every fragment (0, WAL_SNAPPY, WAL_ZSTD or WAL_LZ4). */
 int wal_writer_log_stored(struct wal_writer *w, const uint8_t *stored, size_t len,
 			  uint8_t flags, struct wal_pos *pos, struct err *e);
+
+/*
+ * Opens dir for appending at (segment, offset), the committed end of an
+ * archive: the segment is cut to offset (anything after is uncommitted) and
+ * its last, partial page is read back so records continue in it, as if the
+ * writer had never stopped. The segment is created when offset is 0.
+ */
+int wal_writer_open_at(struct wal_writer **out, const char *dir, uint32_t segment, uint64_t offset,
+		       const struct wal_writer_opts *opts, struct err *e);
+
+/* Where the last record logged ended (just past its last fragment). */
+struct wal_pos wal_writer_end(const struct wal_writer *w);
+
+/*
+ * Writes everything logged so far (the last page only as far as it is
+ * filled) and, with opts.sync, fdatasyncs the segment and the directory.
+ * The writer stays open: the next flush rewrites the partial page in full.
+ */
+int wal_writer_flush(struct wal_writer *w, struct err *e);
+
+/* Frees the writer without writing anything more. */
+void wal_writer_discard(struct wal_writer *w);
 
 /* Zero-pads the last page, writes, syncs if asked, and frees w (also on error). */
 int wal_writer_close(struct wal_writer *w, struct err *e);

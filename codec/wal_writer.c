@@ -46,6 +46,8 @@ struct wal_writer {
 	size_t alloc;           /* bytes used of the page being filled */
 	struct buf compressed;
 	ZSTD_CCtx *zstd;
+	struct wal_pos last_end;
+	int created;            /* made a segment file since the last flush */
 	int failed;
 };
 
@@ -117,6 +119,7 @@ static int next_segment(struct wal_writer *w, struct err *e)
 	if (w->fd < 0)
 		return w->failed = err_errno(e, errno, "%s: create segment", w->path);
 	w->done_pages = 0;
+	w->created = 1;
 	return 0;
 }
 
@@ -146,11 +149,10 @@ static int64_t last_segment(const char *dir, struct err *e, int *rc)
 	return last;
 }
 
-int wal_writer_open(struct wal_writer **out, const char *dir,
-		    const struct wal_writer_opts *opts, struct err *e)
+static int writer_new(struct wal_writer **out, const char *dir, const struct wal_writer_opts *opts,
+		      struct err *e)
 {
 	struct wal_writer *w = calloc(1, sizeof(*w));
-	int64_t last;
 	int rc;
 
 	if (!w)
@@ -172,24 +174,145 @@ int wal_writer_open(struct wal_writer **out, const char *dir,
 	if (w->opts.compression == WAL_COMPRESS_ZSTD)
 		w->zstd = ZSTD_createCCtx();
 	if (!w->dir || !w->pages || (w->opts.compression == WAL_COMPRESS_ZSTD && !w->zstd)) {
-		rc = err_set(e, SNAPARC_NOMEM, "%s: out of memory", dir);
+		wal_writer_discard(w);
+		return err_set(e, SNAPARC_NOMEM, "%s: out of memory", dir);
+	}
+	*out = w;
+	return 0;
+}
+
+int wal_writer_open(struct wal_writer **out, const char *dir,
+		    const struct wal_writer_opts *opts, struct err *e)
+{
+	struct wal_writer *w;
+	int64_t last;
+	int rc;
+
+	if ((rc = writer_new(&w, dir, opts, e)))
+		return rc;
+	last = last_segment(dir, e, &rc);
+	if (!rc) {
+		w->segment = (uint32_t)(last + 1);
+		rc = next_segment(w, e);
+	}
+	if (rc) {
+		wal_writer_discard(w);
+		return rc;
+	}
+	*out = w;
+	return 0;
+}
+
+/* Reads exactly n bytes at off. */
+static int read_at(int fd, uint8_t *p, size_t n, uint64_t off)
+{
+	while (n) {
+		ssize_t k = pread(fd, p, n, (off_t)off);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		p += k;
+		n -= (size_t)k;
+		off += (uint64_t)k;
+	}
+	return 0;
+}
+
+int wal_writer_open_at(struct wal_writer **out, const char *dir, uint32_t segment, uint64_t offset,
+		       const struct wal_writer_opts *opts, struct err *e)
+{
+	struct wal_writer *w;
+	uint64_t page_start = offset - offset % WAL_PAGE_SIZE;
+	int rc;
+
+	if ((rc = writer_new(&w, dir, opts, e)))
+		return rc;
+	w->segment = segment;
+	snprintf(w->path, sizeof(w->path), "%s/%08u", dir, segment);
+	w->fd = open(w->path, O_RDWR | O_CLOEXEC | (offset == 0 ? O_CREAT : 0), 0666);
+	if (w->fd < 0) {
+		rc = err_errno(e, errno, "%s: open segment", w->path);
 		goto fail;
 	}
-	last = last_segment(dir, e, &rc);
-	if (rc)
+	w->created = offset == 0;
+	if (ftruncate(w->fd, (off_t)offset) != 0) {
+		rc = err_errno(e, errno, "%s: cut to the committed end %llu", w->path, (unsigned long long)offset);
 		goto fail;
-	w->segment = (uint32_t)(last + 1);
-	rc = next_segment(w, e);
-	if (rc)
+	}
+	w->alloc = (size_t)(offset - page_start);
+	if (w->alloc && read_at(w->fd, w->pages, w->alloc, page_start) != 0) {
+		rc = err_errno(e, errno ? errno : EIO, "%s: read the last page at %llu", w->path,
+			       (unsigned long long)page_start);
 		goto fail;
+	}
+	if (lseek(w->fd, (off_t)page_start, SEEK_SET) < 0) {
+		rc = err_errno(e, errno, "%s: seek", w->path);
+		goto fail;
+	}
+	w->done_pages = page_start / WAL_PAGE_SIZE;
+	w->last_end.segment = segment;
+	w->last_end.offset = offset;
 	*out = w;
 	return 0;
 fail:
-	free(w->dir);
-	free(w->pages);
-	ZSTD_freeCCtx(w->zstd);
-	free(w);
+	wal_writer_discard(w);
 	return rc;
+}
+
+struct wal_pos wal_writer_end(const struct wal_writer *w)
+{
+	return w->last_end;
+}
+
+int wal_writer_flush(struct wal_writer *w, struct err *e)
+{
+	uint8_t *partial = cur_page(w);
+
+	if (w->failed)
+		return err_set(e, w->failed, "%s: the writer failed earlier", w->path);
+	if (w->buffered) {
+		if (write_all(w, w->pages, w->buffered * WAL_PAGE_SIZE, e))
+			return w->failed;
+		memmove(w->pages, partial, w->alloc);
+		w->buffered = 0;
+	}
+	if (w->alloc) {
+		/* write the page as far as it is filled, then come back to its start */
+		if (write_all(w, w->pages, w->alloc, e))
+			return w->failed;
+		if (lseek(w->fd, -(off_t)w->alloc, SEEK_CUR) < 0)
+			return w->failed = err_errno(e, errno, "%s: seek", w->path);
+	}
+	if (sync_fd(w, w->fd, w->path, e))
+		return w->failed;
+	if (w->opts.sync && w->created) {
+		int dfd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (dfd < 0 || fsync(dfd) != 0) {
+			w->failed = err_errno(e, errno, "%s: fsync directory", w->dir);
+			if (dfd >= 0)
+				close(dfd);
+			return w->failed;
+		}
+		close(dfd);
+		w->created = 0;
+	}
+	return 0;
+}
+
+void wal_writer_discard(struct wal_writer *w)
+{
+	if (!w)
+		return;
+	if (w->fd >= 0)
+		close(w->fd);
+	buf_free(&w->compressed);
+	ZSTD_freeCCtx(w->zstd);
+	free(w->pages);
+	free(w->dir);
+	free(w);
 }
 
 /* Compresses rec into w->compressed; returns the flag, or 0 to store it plain. */
@@ -280,6 +403,8 @@ int wal_writer_log_stored(struct wal_writer *w, const uint8_t *rec, size_t len,
 		if (part)
 			memcpy(h + WAL_HEADER_SIZE, rec, part);
 		w->alloc += WAL_HEADER_SIZE + part;
+		w->last_end.segment = w->segment;
+		w->last_end.offset = w->done_pages * WAL_PAGE_SIZE + w->alloc;
 		if (WAL_PAGE_SIZE - w->alloc < WAL_HEADER_SIZE && end_page(w, e))
 			return w->failed;
 		rec += part;
@@ -310,10 +435,7 @@ int wal_writer_close(struct wal_writer *w, struct err *e)
 	}
 	if (w->failed && rc == w->failed && e && e->code != rc)
 		err_set(e, rc, "%s: the writer failed earlier", w->path);
-	buf_free(&w->compressed);
-	ZSTD_freeCCtx(w->zstd);
-	free(w->pages);
-	free(w->dir);
-	free(w);
+	w->fd = -1;
+	wal_writer_discard(w);
 	return rc;
 }

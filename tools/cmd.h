@@ -3,5 +3,9 @@
 #define SNAPARC_TOOLS_CMD_H
 
 int cmd_dump(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_stat(int argc, char **argv);
+int cmd_lookup(int argc, char **argv);
 
 #endif

@@ -15,8 +15,6 @@
 #include "wal.h"
 #include "xor.h"
 
-#define STALE_NAN 0x7ff0000000000002ull
-#define TEXT_VALUE_MAX 120   /* longer label values are cut in text output */
 
 struct summary {
 	uint64_t series, with_chunk, samples, tombstones, tombstone_records;
@@ -30,54 +28,6 @@ struct dump {
 	struct summary sum;
 	char path[4096];
 };
-
-static void labels_json(FILE *f, const struct rec_labels *ls)
-{
-	struct rec_label_iter it;
-	struct rec_label l;
-	int first = 1;
-
-	putc('{', f);
-	rec_labels_iter(&it, ls);
-	while (rec_labels_next(&it, &l)) {
-		if (!first)
-			putc(',', f);
-		first = 0;
-		json_string(f, l.name, l.name_len);
-		putc(':', f);
-		json_string(f, l.value, l.value_len);
-	}
-	putc('}', f);
-}
-
-static void labels_text(FILE *f, const struct rec_labels *ls)
-{
-	struct rec_label_iter it;
-	struct rec_label l;
-	int first = 1;
-
-	putc('{', f);
-	rec_labels_iter(&it, ls);
-	while (rec_labels_next(&it, &l)) {
-		fprintf(f, "%s%.*s=", first ? "" : ", ", (int)l.name_len, l.name);
-		first = 0;
-		if (l.value_len > TEXT_VALUE_MAX) {
-			text_label_value(f, l.value, TEXT_VALUE_MAX);
-			fprintf(f, "...(%zu bytes)", l.value_len);
-		} else {
-			text_label_value(f, l.value, l.value_len);
-		}
-	}
-	putc('}', f);
-}
-
-static void value_text(char *out, uint64_t bits)
-{
-	if (bits == STALE_NAN)
-		strcpy(out, "stale");
-	else
-		fmt_float(out, f64_from_bits(bits));
-}
 
 /* Prints the samples of an XOR chunk; returns 0 or SNAPARC_CORRUPT. */
 static int print_samples(struct dump *d, const struct rec_series *s, const struct wal_record *w,

@@ -7,12 +7,18 @@
 
 #include <snaparc/plugin.h>
 
+#include "xor.h"
+
+#define TEXT_VALUE_MAX 120   /* longer label values are cut in text output */
+
 int exit_for_status(int status)
 {
 	switch (status) {
 	case SNAPARC_OK: return EXIT_OK;
 	case SNAPARC_NOT_FOUND: return EXIT_NOT_FOUND;
 	case SNAPARC_CORRUPT: return EXIT_CORRUPT;
+	case SNAPARC_BUSY: return EXIT_BUSY;
+	case SNAPARC_EXISTS: return EXIT_EXISTS;
 	}
 	return EXIT_ERROR;
 }
@@ -158,3 +164,52 @@ void text_label_value(FILE *f, const char *str, size_t len)
 	}
 	putc('"', f);
 }
+
+void labels_json(FILE *f, const struct rec_labels *ls)
+{
+	struct rec_label_iter it;
+	struct rec_label l;
+	int first = 1;
+
+	putc('{', f);
+	rec_labels_iter(&it, ls);
+	while (rec_labels_next(&it, &l)) {
+		if (!first)
+			putc(',', f);
+		first = 0;
+		json_string(f, l.name, l.name_len);
+		putc(':', f);
+		json_string(f, l.value, l.value_len);
+	}
+	putc('}', f);
+}
+
+void labels_text(FILE *f, const struct rec_labels *ls)
+{
+	struct rec_label_iter it;
+	struct rec_label l;
+	int first = 1;
+
+	putc('{', f);
+	rec_labels_iter(&it, ls);
+	while (rec_labels_next(&it, &l)) {
+		fprintf(f, "%s%.*s=", first ? "" : ", ", (int)l.name_len, l.name);
+		first = 0;
+		if (l.value_len > TEXT_VALUE_MAX) {
+			text_label_value(f, l.value, TEXT_VALUE_MAX);
+			fprintf(f, "...(%zu bytes)", l.value_len);
+		} else {
+			text_label_value(f, l.value, l.value_len);
+		}
+	}
+	putc('}', f);
+}
+
+void value_text(char *out, uint64_t bits)
+{
+	if (bits == XOR_STALE_NAN)
+		strcpy(out, "stale");
+	else
+		fmt_float(out, f64_from_bits(bits));
+}
+

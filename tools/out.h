@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "record.h"
+
 /* Process exit codes of every subcommand. */
 enum exit_code {
 	EXIT_OK = 0,
@@ -14,6 +16,8 @@ enum exit_code {
 	EXIT_USAGE = 2,     /* bad command line */
 	EXIT_NOT_FOUND = 3, /* the snapshot, series or file asked for is not there */
 	EXIT_CORRUPT = 4,   /* the input or the archive is corrupt */
+	EXIT_BUSY = 5,      /* another process is writing to the archive */
+	EXIT_EXISTS = 6,    /* what would be made exists already */
 };
 
 /* Exit code for a status code. */
@@ -34,5 +38,13 @@ void json_string(FILE *f, const char *s, size_t len);
 
 /* Writes s for a human: as is when printable, otherwise Go-quoted escapes. */
 void text_label_value(FILE *f, const char *s, size_t len);
+
+/* A label set as JSON ({"name":"value",...}) or for a human ({name="value", ...},
+ * long values cut). */
+void labels_json(FILE *f, const struct rec_labels *ls);
+void labels_text(FILE *f, const struct rec_labels *ls);
+
+/* A sample value as text: fmt_float(), or "stale" for Prometheus' stale marker. */
+void value_text(char *out, uint64_t bits);
 
 #endif

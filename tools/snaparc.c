@@ -12,6 +12,10 @@ static const struct {
 	int (*run)(int argc, char **argv);
 	const char *what;
 } commands[] = {
+	{ "import", cmd_import, "archive Prometheus chunk snapshots" },
+	{ "ls", cmd_ls, "list the archived snapshots" },
+	{ "lookup", cmd_lookup, "print one series of an archived snapshot" },
+	{ "stat", cmd_stat, "sizes of an archive and its ratio to the snapshots" },
 	{ "dump", cmd_dump, "print the records of a Prometheus chunk snapshot" },
 };
 

@@ -1,0 +1,161 @@
+#define LZ4_STATIC_LINKING_ONLY   /* LZ4_attach_dictionary: linked from liblz4.a */
+#include "lz4dict.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <lz4.h>
+#include <zdict.h>
+
+#include "wal.h"
+
+/* LZ4 cannot expand a block by more than this (a 1-byte token and 255-byte
+ * length runs): a larger stated raw length is a lie. */
+#define LZ4_MAX_EXPANSION 255u
+
+struct lz4dict_enc {
+	LZ4_stream_t dict_stream;   /* the dictionary, hashed once */
+	LZ4_stream_t work;          /* reset per record, attached to dict_stream */
+	uint8_t *dict;
+	size_t dict_len;
+	uint32_t dict_id;
+};
+
+int lz4dict_train(uint8_t *dict, size_t cap, size_t *len, const uint8_t *samples,
+		  const size_t *sizes, unsigned n, struct err *e)
+{
+	size_t total = 0, got;
+
+	if (cap > LZ4DICT_MAX)
+		cap = LZ4DICT_MAX;
+	for (unsigned i = 0; i < n; i++)
+		total += sizes[i];
+	got = n >= 8 ? ZDICT_trainFromBuffer(dict, cap, samples, sizes, n) : 0;
+	if (n >= 8 && !ZDICT_isError(got)) {
+		*len = got;
+		return 0;
+	}
+	/* too little to train on: the samples are the dictionary */
+	if (total > cap) {
+		samples += total - cap;
+		total = cap;
+	}
+	if (total)
+		memcpy(dict, samples, total);
+	*len = total;
+	(void)e;
+	return 0;
+}
+
+int lz4dict_enc_new(struct lz4dict_enc **out, uint32_t dict_id, const uint8_t *dict, size_t len,
+		    struct err *e)
+{
+	struct lz4dict_enc *c = malloc(sizeof(*c));
+
+	if (!c)
+		return err_set(e, SNAPARC_NOMEM, "out of memory for an LZ4 compressor");
+	c->dict = NULL;
+	c->dict_len = len;
+	c->dict_id = dict_id;
+	if (len > LZ4DICT_MAX) {
+		free(c);
+		return err_set(e, SNAPARC_INVALID, "dictionary of %zu bytes is over 64 KiB", len);
+	}
+	if (len) {
+		c->dict = malloc(len);
+		if (!c->dict) {
+			free(c);
+			return err_set(e, SNAPARC_NOMEM, "out of memory for an LZ4 dictionary");
+		}
+		memcpy(c->dict, dict, len);
+	}
+	LZ4_initStream(&c->dict_stream, sizeof(c->dict_stream));
+	LZ4_initStream(&c->work, sizeof(c->work));
+	if (len)
+		LZ4_loadDict(&c->dict_stream, (const char *)c->dict, (int)len);
+	*out = c;
+	return 0;
+}
+
+void lz4dict_enc_free(struct lz4dict_enc *c)
+{
+	if (!c)
+		return;
+	free(c->dict);
+	free(c);
+}
+
+int lz4dict_compress(struct lz4dict_enc *c, const uint8_t *src, size_t len, struct buf *out)
+{
+	size_t header = uvarint_len(c->dict_id) + uvarint_len(len), bound;
+	uint8_t *dst;
+	int n;
+
+	if (len > WAL_MAX_RECORD || len + 1 <= header)
+		return 0;
+	bound = (size_t)LZ4_compressBound((int)len);
+	dst = buf_reserve(out, header + bound);
+	if (!dst)
+		return -1;
+	LZ4_resetStream_fast(&c->work);
+	if (c->dict_len)
+		LZ4_attach_dictionary(&c->work, &c->dict_stream);
+	/* only worth storing if it is smaller than the record: cap the output there */
+	n = LZ4_compress_fast_continue(&c->work, (const char *)src, (char *)dst + header,
+				       (int)len, (int)(len - header - 1 < bound ? len - header - 1 : bound), 1);
+	if (n <= 0)
+		return 0;
+	dst += uvarint_put(dst, c->dict_id);
+	uvarint_put(dst, len);
+	out->len += header + (size_t)n;
+	return 1;
+}
+
+int lz4dict_header(const uint8_t *p, size_t len, uint32_t *dict_id, size_t *raw_len,
+		   size_t *header_len, struct err *e)
+{
+	struct dec d;
+	uint64_t id, raw;
+
+	dec_init(&d, p, len);
+	id = dec_uvarint(&d, "LZ4 dictionary id");
+	raw = dec_uvarint(&d, "LZ4 raw length");
+	if (!dec_ok(&d)) {
+		char why[200];
+
+		dec_describe(&d, why, sizeof(why));
+		return err_set(e, SNAPARC_CORRUPT, "LZ4 payload: %s", why);
+	}
+	if (id > UINT32_MAX)
+		return err_set(e, SNAPARC_CORRUPT, "LZ4 payload: dictionary id %llu is too large",
+			       (unsigned long long)id);
+	if (raw > WAL_MAX_RECORD || raw > (uint64_t)dec_left(&d) * LZ4_MAX_EXPANSION + 16)
+		return err_set(e, SNAPARC_CORRUPT, "LZ4 payload: raw length %llu is more than %zu bytes can hold",
+			       (unsigned long long)raw, dec_left(&d));
+	*dict_id = (uint32_t)id;
+	*raw_len = (size_t)raw;
+	*header_len = dec_offset(&d);
+	return 0;
+}
+
+int lz4dict_decompress(const uint8_t *p, size_t len, const uint8_t *dict, size_t dict_len,
+		       struct buf *out, struct err *e)
+{
+	uint32_t id;
+	size_t raw, hdr;
+	int rc = lz4dict_header(p, len, &id, &raw, &hdr, e), n;
+
+	if (rc)
+		return rc;
+	buf_reset(out);
+	if (!buf_reserve(out, raw ? raw : 1))
+		return err_set(e, SNAPARC_NOMEM, "out of memory for a %zu-byte record", raw);
+	n = LZ4_decompress_safe_usingDict((const char *)p + hdr, (char *)out->p, (int)(len - hdr), (int)raw,
+					  (const char *)dict, (int)dict_len);
+	if (n < 0)
+		return err_set(e, SNAPARC_CORRUPT, "LZ4 block does not decompress (dictionary %u)", id);
+	if ((size_t)n != raw)
+		return err_set(e, SNAPARC_CORRUPT, "LZ4 block gave %d bytes, its header said %zu", n, raw);
+	out->len = raw;
+	return 0;
+}

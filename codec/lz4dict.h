@@ -1,0 +1,53 @@
+/*
+ * lz4dict: the archive's record compression, LZ4 against a shared dictionary,
+ * so that every record stays readable on its own.
+ *
+ * A stored payload is:  uvarint dictionary id | uvarint raw length | LZ4 block
+ * (dictionary id 0 means no dictionary). The WAL fragment's LZ4 bit says a
+ * record is stored this way; a record LZ4 does not shrink is stored plain.
+ * Decompression uses only LZ4's bounds-checked functions and never trusts the
+ * stated length past what LZ4 can expand to.
+ */
+#ifndef SNAPARC_LZ4DICT_H
+#define SNAPARC_LZ4DICT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bytes.h"
+#include "err.h"
+
+#define LZ4DICT_MAX 65536   /* LZ4 looks back at most 64 KiB */
+
+/*
+ * Trains a dictionary of at most cap bytes (<= LZ4DICT_MAX) from n samples
+ * laid end to end in samples, with zstd's trainer (ZDICT_trainFromBuffer).
+ * When the samples are too few for the trainer, the dictionary is the last
+ * cap bytes of the samples themselves. Returns 0 and *len, or an error.
+ */
+int lz4dict_train(uint8_t *dict, size_t cap, size_t *len, const uint8_t *samples,
+		  const size_t *sizes, unsigned n, struct err *e);
+
+struct lz4dict_enc;
+
+/* A compressor for one dictionary (copied; len may be 0 for none). Not for
+ * concurrent use: one per writer thread. Free with lz4dict_enc_free(). */
+int lz4dict_enc_new(struct lz4dict_enc **out, uint32_t dict_id, const uint8_t *dict, size_t len,
+		    struct err *e);
+void lz4dict_enc_free(struct lz4dict_enc *c);
+
+/* Appends the payload for src to out and returns 1, or returns 0 and appends
+ * nothing when the payload would not be smaller than src; -1 out of memory. */
+int lz4dict_compress(struct lz4dict_enc *c, const uint8_t *src, size_t len, struct buf *out);
+
+/* Reads a payload's header: dictionary id, raw length and where the block starts. */
+int lz4dict_header(const uint8_t *p, size_t len, uint32_t *dict_id, size_t *raw_len,
+		   size_t *header_len, struct err *e);
+
+/* Decompresses a payload whose dictionary (dict, dict_len) the caller looked
+ * up by lz4dict_header()'s id; replaces out's contents. SNAPARC_CORRUPT with
+ * the reason when the payload is not valid. */
+int lz4dict_decompress(const uint8_t *p, size_t len, const uint8_t *dict, size_t dict_len,
+		       struct buf *out, struct err *e);
+
+#endif

@@ -1,0 +1,862 @@
+/*
+ * The index's LMDB layouts (all integers big-endian):
+ *
+ *   meta        "format" -> u32 IDX_FORMAT
+ *               "end"    -> u32 segment | u64 offset        committed end
+ *               "dict" u32 id -> dictionary bytes
+ *   snapshots   u32 id -> u8 version | u32 dict | 11 x u64 fields | 2 x (u32, u64)
+ *                         extents | u16 name length | name
+ *   names       name -> u32 id
+ *   series      u32 snap | u64 first ref -> block: uvarint count, then per
+ *               series uvarint (ref - previous ref), uvarint segment,
+ *               uvarint offset, uvarint span
+ *   hashes      u32 snap | u32 first prefix | u32 block number -> block:
+ *               uvarint count, then uvarint (prefix - previous), uvarint ref
+ *   tombstones  u32 snap | u64 ref -> bytes given by the caller
+ *   exemplars   u32 snap | u64 ref -> bytes given by the caller
+ *   others      u32 snap | u32 segment | u64 offset -> u32 span | u8 type
+ *
+ * Series and hashes are written once per snapshot, in key order, with
+ * MDB_APPEND: pages fill completely and nothing is searched while writing.
+ */
+#include "idx.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <lmdb.h>
+
+#include "bytes.h"
+
+#define BLOCK_ENTRIES 64
+#define DEFAULT_MAP_SIZE (1ull << 30)
+#define SNAPSHOT_VERSION 1
+
+enum { DB_META, DB_SNAPSHOTS, DB_NAMES, DB_SERIES, DB_HASHES, DB_TOMBSTONES, DB_EXEMPLARS,
+       DB_OTHERS, DB_COUNT };
+static const char *const db_names[DB_COUNT] = { "meta", "snapshots", "names", "series", "hashes",
+						"tombstones", "exemplars", "others" };
+
+struct idx {
+	MDB_env *env;
+	MDB_dbi dbi[DB_COUNT];
+	char path[4096];
+	uint64_t map_size;
+	int rdonly;
+	/* Every transaction of this process holds it shared; resizing the map
+	 * takes it exclusively, as LMDB requires no transaction to be active. */
+	pthread_rwlock_t resize;
+};
+
+struct idx_txn {
+	struct idx *x;
+	MDB_txn *txn;
+	int write, active, map_full;
+};
+
+static int lmdb_err(struct err *e, int rc, const char *what, const struct idx *x)
+{
+	int code = SNAPARC_IO;
+
+	switch (rc) {
+	case MDB_NOTFOUND: code = SNAPARC_NOT_FOUND; break;
+	case MDB_KEYEXIST: code = SNAPARC_EXISTS; break;
+	case MDB_MAP_FULL: code = SNAPARC_NOMEM; break;
+	case MDB_CORRUPTED: case MDB_PAGE_NOTFOUND: case MDB_INVALID: code = SNAPARC_CORRUPT; break;
+	case MDB_VERSION_MISMATCH: code = SNAPARC_VERSION; break;
+	case MDB_READERS_FULL: case MDB_TXN_FULL: code = SNAPARC_BUSY; break;
+	case ENOMEM: code = SNAPARC_NOMEM; break;
+	case EACCES: case EROFS: code = SNAPARC_IO; break;
+	}
+	return err_set(e, code, "%s: %s: %s", x ? x->path : "index", what, mdb_strerror(rc));
+}
+
+uint64_t idx_file_bytes(const struct idx *x)
+{
+	char path[4200];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/data.mdb", x->path);
+	return stat(path, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
+}
+
+static int open_dbs(struct idx *x, struct err *e)
+{
+	MDB_txn *txn;
+	MDB_val k = { 6, (void *)"format" }, v;
+	uint8_t fmt[4];
+	int rc = mdb_txn_begin(x->env, NULL, x->rdonly ? MDB_RDONLY : 0, &txn);
+
+	if (rc)
+		return lmdb_err(e, rc, "begin", x);
+	for (int i = 0; i < DB_COUNT; i++) {
+		rc = mdb_dbi_open(txn, db_names[i], x->rdonly ? 0 : MDB_CREATE, &x->dbi[i]);
+		if (rc) {
+			mdb_txn_abort(txn);
+			if (rc == MDB_NOTFOUND)
+				return err_set(e, SNAPARC_CORRUPT, "%s: not a snaparc index (no '%s' database)",
+					       x->path, db_names[i]);
+			return lmdb_err(e, rc, "open database", x);
+		}
+	}
+	rc = mdb_get(txn, x->dbi[DB_META], &k, &v);
+	if (rc == MDB_NOTFOUND && !x->rdonly) {
+		be32_put(fmt, IDX_FORMAT);
+		v.mv_data = fmt;
+		v.mv_size = 4;
+		rc = mdb_put(txn, x->dbi[DB_META], &k, &v, 0);
+	} else if (rc == 0 && (v.mv_size != 4 || be32_get(v.mv_data) != IDX_FORMAT)) {
+		mdb_txn_abort(txn);
+		return err_set(e, SNAPARC_VERSION, "%s: index format %u, this snaparc reads format %u", x->path,
+			       v.mv_size == 4 ? be32_get(v.mv_data) : 0, IDX_FORMAT);
+	} else if (rc == MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		return err_set(e, SNAPARC_CORRUPT, "%s: not a snaparc index (no format record)", x->path);
+	}
+	if (rc) {
+		mdb_txn_abort(txn);
+		return lmdb_err(e, rc, "read format", x);
+	}
+	rc = mdb_txn_commit(txn);
+	return rc ? lmdb_err(e, rc, "commit", x) : 0;
+}
+
+int idx_open(struct idx **out, const char *dir, const struct idx_opts *opts, struct err *e)
+{
+	struct idx *x = calloc(1, sizeof(*x));
+	unsigned flags = opts ? opts->flags : 0;
+	char data[4200];
+	struct stat st;
+	int rc;
+
+	if (!x)
+		return err_set(e, SNAPARC_NOMEM, "%s: out of memory", dir);
+	snprintf(x->path, sizeof(x->path), "%s", dir);
+	x->rdonly = !!(flags & IDX_RDONLY);
+	x->map_size = opts && opts->map_size ? opts->map_size : DEFAULT_MAP_SIZE;
+	pthread_rwlock_init(&x->resize, NULL);
+	snprintf(data, sizeof(data), "%s/data.mdb", dir);
+	if (stat(data, &st) != 0) {
+		if (errno != ENOENT || !(flags & IDX_CREATE)) {
+			rc = errno == ENOENT ? err_set(e, SNAPARC_NOT_FOUND, "%s: no index here", dir)
+					     : err_errno(e, errno, "%s", data);
+			goto fail;
+		}
+		if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+			rc = err_errno(e, errno, "%s", dir);
+			goto fail;
+		}
+	} else if ((uint64_t)st.st_size > x->map_size) {
+		x->map_size = (uint64_t)st.st_size * 2;
+	}
+	if ((rc = mdb_env_create(&x->env)) || (rc = mdb_env_set_maxdbs(x->env, DB_COUNT)) ||
+	    (rc = mdb_env_set_mapsize(x->env, x->map_size)) || (rc = mdb_env_set_maxreaders(x->env, 510))) {
+		rc = lmdb_err(e, rc, "create environment", x);
+		goto fail;
+	}
+	/* MDB_NOTLS: read transactions belong to their handle, not to a thread */
+	rc = mdb_env_open(x->env, dir, MDB_NOTLS | MDB_NORDAHEAD | (x->rdonly ? MDB_RDONLY : 0), 0666);
+	if (rc) {
+		rc = lmdb_err(e, rc, "open", x);
+		goto fail;
+	}
+	if ((rc = open_dbs(x, e)))
+		goto fail;
+	*out = x;
+	return 0;
+fail:
+	idx_close(x);
+	return rc;
+}
+
+void idx_close(struct idx *x)
+{
+	if (!x)
+		return;
+	if (x->env)
+		mdb_env_close(x->env);
+	pthread_rwlock_destroy(&x->resize);
+	free(x);
+}
+
+/* Another process grew the map: adopt its size (no transaction may be open here). */
+static int adopt_map_size(struct idx *x, struct err *e)
+{
+	int rc;
+
+	pthread_rwlock_wrlock(&x->resize);
+	rc = mdb_env_set_mapsize(x->env, 0);
+	pthread_rwlock_unlock(&x->resize);
+	return rc ? lmdb_err(e, rc, "adopt the new map size", x) : 0;
+}
+
+static int txn_begin(struct idx *x, int write, struct idx_txn **out, struct err *e)
+{
+	struct idx_txn *t;
+	int rc;
+
+	if (write && x->rdonly)
+		return err_set(e, SNAPARC_INVALID, "%s: the archive is open read-only", x->path);
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return err_set(e, SNAPARC_NOMEM, "out of memory");
+	t->x = x;
+	t->write = write;
+	for (int tries = 0;; tries++) {
+		pthread_rwlock_rdlock(&x->resize);
+		rc = mdb_txn_begin(x->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
+		if (rc != MDB_MAP_RESIZED || tries > 3)
+			break;
+		pthread_rwlock_unlock(&x->resize);
+		if (adopt_map_size(x, e)) {
+			free(t);
+			return e ? e->code : SNAPARC_IO;
+		}
+	}
+	if (rc) {
+		pthread_rwlock_unlock(&x->resize);
+		free(t);
+		return lmdb_err(e, rc, write ? "begin write" : "begin read", x);
+	}
+	t->active = 1;
+	*out = t;
+	return 0;
+}
+
+int idx_read_begin(struct idx *x, struct idx_txn **out, struct err *e)
+{
+	return txn_begin(x, 0, out, e);
+}
+
+int idx_write_begin(struct idx *x, struct idx_txn **out, struct err *e)
+{
+	return txn_begin(x, 1, out, e);
+}
+
+void idx_read_reset(struct idx_txn *t)
+{
+	if (!t->active)
+		return;
+	mdb_txn_reset(t->txn);
+	t->active = 0;
+	pthread_rwlock_unlock(&t->x->resize);
+}
+
+int idx_read_renew(struct idx_txn *t, struct err *e)
+{
+	int rc;
+
+	if (t->active)
+		return 0;
+	pthread_rwlock_rdlock(&t->x->resize);
+	rc = mdb_txn_renew(t->txn);
+	if (rc == MDB_MAP_RESIZED) {
+		pthread_rwlock_unlock(&t->x->resize);
+		if (adopt_map_size(t->x, e))
+			return e ? e->code : SNAPARC_IO;
+		pthread_rwlock_rdlock(&t->x->resize);
+		rc = mdb_txn_renew(t->txn);
+	}
+	if (rc) {
+		pthread_rwlock_unlock(&t->x->resize);
+		return lmdb_err(e, rc, "renew read", t->x);
+	}
+	t->active = 1;
+	return 0;
+}
+
+/* After MDB_MAP_FULL: double the map (this process has no other transaction open). */
+static void grow_map(struct idx *x)
+{
+	pthread_rwlock_wrlock(&x->resize);
+	if (mdb_env_set_mapsize(x->env, x->map_size * 2) == 0)
+		x->map_size *= 2;
+	pthread_rwlock_unlock(&x->resize);
+}
+
+void idx_abort(struct idx_txn *t)
+{
+	int full;
+
+	if (!t)
+		return;
+	full = t->map_full;
+	if (t->active) {
+		mdb_txn_abort(t->txn);
+		pthread_rwlock_unlock(&t->x->resize);
+	} else if (!t->write) {
+		mdb_txn_abort(t->txn);
+	}
+	if (full)
+		grow_map(t->x);
+	free(t);
+}
+
+int idx_commit(struct idx_txn *t, struct err *e)
+{
+	struct idx *x = t->x;
+	int rc;
+
+	if (t->map_full) {
+		idx_abort(t);
+		return err_set(e, SNAPARC_NOMEM, "%s: the index map was full; it has grown, write again", x->path);
+	}
+	rc = mdb_txn_commit(t->txn);
+	pthread_rwlock_unlock(&x->resize);
+	free(t);
+	if (rc == MDB_MAP_FULL) {
+		grow_map(x);
+		return err_set(e, SNAPARC_NOMEM, "%s: the index map was full; it has grown, write again", x->path);
+	}
+	return rc ? lmdb_err(e, rc, "commit", x) : 0;
+}
+
+static int put(struct idx_txn *t, int db, const void *k, size_t klen, const void *v, size_t vlen,
+	       unsigned flags, struct err *e)
+{
+	MDB_val key = { klen, (void *)k }, val = { vlen, (void *)v };
+	int rc = mdb_put(t->txn, t->x->dbi[db], &key, &val, flags);
+
+	if (rc == MDB_MAP_FULL)
+		t->map_full = 1;
+	return rc ? lmdb_err(e, rc, db_names[db], t->x) : 0;
+}
+
+/* mdb_get; not found is SNAPARC_NOT_FOUND without a message (callers word it). */
+static int get(struct idx_txn *t, int db, const void *k, size_t klen, MDB_val *v, struct err *e)
+{
+	MDB_val key = { klen, (void *)k };
+	int rc = mdb_get(t->txn, t->x->dbi[db], &key, v);
+
+	if (rc == MDB_NOTFOUND)
+		return SNAPARC_NOT_FOUND;
+	return rc ? lmdb_err(e, rc, db_names[db], t->x) : 0;
+}
+
+/* ---- meta ---- */
+
+int idx_end_get(struct idx_txn *t, struct idx_pos *out, struct err *e)
+{
+	MDB_val v;
+	int rc = get(t, DB_META, "end", 3, &v, e);
+
+	out->segment = 0;
+	out->offset = 0;
+	if (rc == SNAPARC_NOT_FOUND)
+		return 0;
+	if (rc)
+		return rc;
+	if (v.mv_size != 12)
+		return err_set(e, SNAPARC_CORRUPT, "%s: meta 'end' has %zu bytes, not 12", t->x->path, v.mv_size);
+	out->segment = be32_get(v.mv_data);
+	out->offset = be64_get((const uint8_t *)v.mv_data + 4);
+	return 0;
+}
+
+int idx_end_put(struct idx_txn *t, const struct idx_pos *end, struct err *e)
+{
+	uint8_t v[12];
+
+	be32_put(v, end->segment);
+	be64_put(v + 4, end->offset);
+	return put(t, DB_META, "end", 3, v, sizeof(v), 0, e);
+}
+
+static void dict_key(uint8_t k[8], uint32_t id)
+{
+	memcpy(k, "dict", 4);
+	be32_put(k + 4, id);
+}
+
+int idx_dict_get(struct idx_txn *t, uint32_t id, const uint8_t **p, size_t *len, struct err *e)
+{
+	uint8_t k[8];
+	MDB_val v;
+	int rc;
+
+	dict_key(k, id);
+	rc = get(t, DB_META, k, sizeof(k), &v, e);
+	if (rc == SNAPARC_NOT_FOUND)
+		return err_set(e, SNAPARC_CORRUPT, "%s: dictionary %u is missing", t->x->path, id);
+	if (rc)
+		return rc;
+	*p = v.mv_data;
+	*len = v.mv_size;
+	return 0;
+}
+
+int idx_dict_put(struct idx_txn *t, uint32_t id, const uint8_t *p, size_t len, struct err *e)
+{
+	uint8_t k[8];
+
+	dict_key(k, id);
+	return put(t, DB_META, k, sizeof(k), p, len, MDB_NOOVERWRITE, e);
+}
+
+int idx_dict_last(struct idx_txn *t, uint32_t *id, struct err *e)
+{
+	MDB_cursor *c;
+	uint8_t k[8];
+	MDB_val key, val;
+	int rc;
+
+	*id = 0;
+	dict_key(k, UINT32_MAX);
+	if ((rc = mdb_cursor_open(t->txn, t->x->dbi[DB_META], &c)))
+		return lmdb_err(e, rc, "meta", t->x);
+	key.mv_size = 4;
+	key.mv_data = k;
+	/* the dictionaries are the keys "dict" + id; find the last of them */
+	rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+	while (rc == 0 && key.mv_size == 8 && !memcmp(key.mv_data, "dict", 4)) {
+		*id = be32_get((const uint8_t *)key.mv_data + 4);
+		rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+	}
+	mdb_cursor_close(c);
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : lmdb_err(e, rc, "meta", t->x);
+}
+
+/* ---- catalog ---- */
+
+#define SNAPSHOT_FIXED (1 + 4 + 11 * 8 + 2 * 12 + 2)
+
+static size_t snapshot_encode(uint8_t *p, const struct idx_snapshot *s)
+{
+	uint64_t f[11] = { (uint64_t)s->imported_ms, (uint64_t)s->mint, (uint64_t)s->maxt, s->series,
+			   s->tombstones, s->exemplars, s->records, s->source_bytes, s->raw_bytes,
+			   s->stored_bytes, 0 };
+	size_t nl = strlen(s->name), o = 0;
+
+	p[o++] = SNAPSHOT_VERSION;
+	be32_put(p + o, s->dict_id), o += 4;
+	for (int i = 0; i < 11; i++, o += 8)
+		be64_put(p + o, f[i]);
+	be32_put(p + o, s->start.segment), o += 4;
+	be64_put(p + o, s->start.offset), o += 8;
+	be32_put(p + o, s->end.segment), o += 4;
+	be64_put(p + o, s->end.offset), o += 8;
+	be16_put(p + o, (uint16_t)nl), o += 2;
+	memcpy(p + o, s->name, nl);
+	return o + nl;
+}
+
+static int snapshot_decode(struct idx_txn *t, uint32_t id, const MDB_val *v, struct idx_snapshot *s,
+			   struct err *e)
+{
+	const uint8_t *p = v->mv_data;
+	uint64_t f[11];
+	size_t o = 5, nl;
+
+	if (v->mv_size < SNAPSHOT_FIXED || p[0] != SNAPSHOT_VERSION ||
+	    (nl = be16_get(p + SNAPSHOT_FIXED - 2)) != v->mv_size - SNAPSHOT_FIXED || nl > IDX_NAME_MAX)
+		return err_set(e, SNAPARC_CORRUPT, "%s: catalog entry of snapshot %u is malformed (%zu bytes)",
+			       t->x->path, id, v->mv_size);
+	memset(s, 0, sizeof(*s));
+	s->id = id;
+	s->dict_id = be32_get(p + 1);
+	for (int i = 0; i < 11; i++, o += 8)
+		f[i] = be64_get(p + o);
+	s->imported_ms = (int64_t)f[0];
+	s->mint = (int64_t)f[1];
+	s->maxt = (int64_t)f[2];
+	s->series = f[3];
+	s->tombstones = f[4];
+	s->exemplars = f[5];
+	s->records = f[6];
+	s->source_bytes = f[7];
+	s->raw_bytes = f[8];
+	s->stored_bytes = f[9];
+	s->start.segment = be32_get(p + o), o += 4;
+	s->start.offset = be64_get(p + o), o += 8;
+	s->end.segment = be32_get(p + o), o += 4;
+	s->end.offset = be64_get(p + o), o += 8;
+	memcpy(s->name, p + SNAPSHOT_FIXED, nl);
+	s->name[nl] = '\0';
+	return 0;
+}
+
+int idx_snapshot_put(struct idx_txn *t, const struct idx_snapshot *s, struct err *e)
+{
+	uint8_t v[SNAPSHOT_FIXED + IDX_NAME_MAX], k[4];
+	size_t nl = strlen(s->name);
+	int rc;
+
+	if (nl == 0 || nl > IDX_NAME_MAX)
+		return err_set(e, SNAPARC_INVALID, "snapshot name must have 1 to %d bytes", IDX_NAME_MAX);
+	be32_put(k, s->id);
+	rc = put(t, DB_NAMES, s->name, nl, k, 4, MDB_NOOVERWRITE, e);
+	if (rc == SNAPARC_EXISTS)
+		return err_set(e, SNAPARC_EXISTS, "a snapshot named %s is already archived", s->name);
+	if (rc)
+		return rc;
+	return put(t, DB_SNAPSHOTS, k, 4, v, snapshot_encode(v, s), 0, e);
+}
+
+int idx_snapshot_get(struct idx_txn *t, uint32_t id, struct idx_snapshot *out, struct err *e)
+{
+	uint8_t k[4];
+	MDB_val v;
+	int rc;
+
+	be32_put(k, id);
+	rc = get(t, DB_SNAPSHOTS, k, 4, &v, e);
+	if (rc == SNAPARC_NOT_FOUND)
+		return err_set(e, rc, "no snapshot with id %u", id);
+	return rc ? rc : snapshot_decode(t, id, &v, out, e);
+}
+
+int idx_snapshot_by_name(struct idx_txn *t, const char *name, struct idx_snapshot *out, struct err *e)
+{
+	MDB_val v;
+	int rc = get(t, DB_NAMES, name, strlen(name), &v, e);
+
+	if (rc == SNAPARC_NOT_FOUND)
+		return err_set(e, rc, "no snapshot named %s", name);
+	if (rc)
+		return rc;
+	if (v.mv_size != 4)
+		return err_set(e, SNAPARC_CORRUPT, "%s: name entry of %s is malformed", t->x->path, name);
+	return idx_snapshot_get(t, be32_get(v.mv_data), out, e);
+}
+
+static int snapshot_cursor(struct idx_txn *t, uint32_t after, int last, struct idx_snapshot *out,
+			   struct err *e)
+{
+	MDB_cursor *c;
+	MDB_val key, val;
+	uint8_t k[4];
+	int rc;
+
+	if ((rc = mdb_cursor_open(t->txn, t->x->dbi[DB_SNAPSHOTS], &c)))
+		return lmdb_err(e, rc, "snapshots", t->x);
+	if (last) {
+		rc = mdb_cursor_get(c, &key, &val, MDB_LAST);
+	} else {
+		if (after == UINT32_MAX) {
+			mdb_cursor_close(c);
+			return SNAPARC_NOT_FOUND;
+		}
+		be32_put(k, after + 1);
+		key.mv_size = 4;
+		key.mv_data = k;
+		rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+	}
+	if (rc == 0 && key.mv_size != 4)
+		rc = MDB_CORRUPTED;
+	if (rc == 0)
+		rc = snapshot_decode(t, be32_get(key.mv_data), &val, out, e);
+	else if (rc == MDB_NOTFOUND)
+		rc = last ? err_set(e, SNAPARC_NOT_FOUND, "the archive holds no snapshot") : SNAPARC_NOT_FOUND;
+	else
+		rc = lmdb_err(e, rc, "snapshots", t->x);
+	mdb_cursor_close(c);
+	return rc;
+}
+
+int idx_snapshot_last(struct idx_txn *t, struct idx_snapshot *out, struct err *e)
+{
+	return snapshot_cursor(t, 0, 1, out, e);
+}
+
+int idx_snapshot_next(struct idx_txn *t, uint32_t after, struct idx_snapshot *out, struct err *e)
+{
+	return snapshot_cursor(t, after, 0, out, e);
+}
+
+/* ---- series and hash tables ---- */
+
+static void key_snap_u64(uint8_t k[12], uint32_t snap, uint64_t v)
+{
+	be32_put(k, snap);
+	be64_put(k + 4, v);
+}
+
+int idx_series_put(struct idx_txn *t, uint32_t snap, const struct idx_loc *locs, size_t n, struct err *e)
+{
+	struct buf b = { 0 };
+	int rc = 0;
+
+	for (size_t i = 0; i < n && !rc; i += BLOCK_ENTRIES) {
+		size_t m = n - i < BLOCK_ENTRIES ? n - i : BLOCK_ENTRIES;
+		uint8_t k[12];
+
+		buf_reset(&b);
+		buf_put_uvarint(&b, m);
+		for (size_t j = i; j < i + m; j++) {
+			if (j > i && locs[j].ref <= locs[j - 1].ref) {
+				buf_free(&b);
+				return err_set(e, SNAPARC_INVALID, "series refs not sorted and unique at ref %llu",
+					       (unsigned long long)locs[j].ref);
+			}
+			buf_put_uvarint(&b, j > i ? locs[j].ref - locs[j - 1].ref : 0);
+			buf_put_uvarint(&b, locs[j].segment);
+			buf_put_uvarint(&b, locs[j].offset);
+			buf_put_uvarint(&b, locs[j].span);
+		}
+		if (b.oom) {
+			rc = err_set(e, SNAPARC_NOMEM, "out of memory building the series table");
+			break;
+		}
+		key_snap_u64(k, snap, locs[i].ref);
+		rc = put(t, DB_SERIES, k, sizeof(k), b.p, b.len, MDB_APPEND, e);
+		if (rc == SNAPARC_EXISTS) /* MDB_APPEND refuses keys out of order */
+			rc = put(t, DB_SERIES, k, sizeof(k), b.p, b.len, 0, e);
+	}
+	buf_free(&b);
+	return rc;
+}
+
+static uint32_t prefix(uint64_t hash)
+{
+	return (uint32_t)(hash >> 32);
+}
+
+int idx_hashes_put(struct idx_txn *t, uint32_t snap, const struct idx_hash *ents, size_t n, struct err *e)
+{
+	struct buf b = { 0 };
+	int rc = 0;
+
+	for (size_t i = 0, block = 0; i < n && !rc; i += BLOCK_ENTRIES, block++) {
+		size_t m = n - i < BLOCK_ENTRIES ? n - i : BLOCK_ENTRIES;
+		uint8_t k[12];
+
+		buf_reset(&b);
+		buf_put_uvarint(&b, m);
+		for (size_t j = i; j < i + m; j++) {
+			if (j > i && ents[j].hash < ents[j - 1].hash) {
+				buf_free(&b);
+				return err_set(e, SNAPARC_INVALID, "label hashes not sorted");
+			}
+			buf_put_uvarint(&b, j > i ? prefix(ents[j].hash) - prefix(ents[j - 1].hash) : 0);
+			buf_put_uvarint(&b, ents[j].ref);
+		}
+		if (b.oom) {
+			rc = err_set(e, SNAPARC_NOMEM, "out of memory building the hash table");
+			break;
+		}
+		be32_put(k, snap);
+		be32_put(k + 4, prefix(ents[i].hash));
+		be32_put(k + 8, (uint32_t)block);
+		rc = put(t, DB_HASHES, k, sizeof(k), b.p, b.len, MDB_APPEND, e);
+		if (rc == SNAPARC_EXISTS)
+			rc = put(t, DB_HASHES, k, sizeof(k), b.p, b.len, 0, e);
+	}
+	buf_free(&b);
+	return rc;
+}
+
+static int block_corrupt(struct idx_txn *t, const char *db, uint32_t snap, struct err *e)
+{
+	return err_set(e, SNAPARC_CORRUPT, "%s: a %s block of snapshot %u is malformed", t->x->path, db, snap);
+}
+
+/* Finds ref in a series block. 1 found, 0 not there, <0 corrupt. */
+static int series_block_find(struct idx_txn *t, uint32_t snap, uint64_t first, const MDB_val *v,
+			     uint64_t ref, struct idx_loc *out, struct err *e)
+{
+	struct dec d;
+	uint64_t n, r = first;
+
+	dec_init(&d, v->mv_data, v->mv_size);
+	n = dec_uvarint(&d, "count");
+	for (uint64_t i = 0; i < n && dec_ok(&d); i++) {
+		uint64_t seg, off, span;
+
+		r += dec_uvarint(&d, "ref");
+		seg = dec_uvarint(&d, "segment");
+		off = dec_uvarint(&d, "offset");
+		span = dec_uvarint(&d, "span");
+		if (!dec_ok(&d) || seg > UINT32_MAX || span > UINT32_MAX)
+			break;
+		if (r == ref) {
+			out->ref = r;
+			out->segment = (uint32_t)seg;
+			out->offset = off;
+			out->span = (uint32_t)span;
+			return 1;
+		}
+		if (r > ref)
+			return 0;
+	}
+	if (!dec_ok(&d) || n > BLOCK_ENTRIES)
+		return block_corrupt(t, "series", snap, e);
+	return 0;
+}
+
+int idx_series_get(struct idx_txn *t, uint32_t snap, uint64_t ref, struct idx_loc *out, struct err *e)
+{
+	MDB_cursor *c;
+	MDB_val key, val;
+	uint8_t k[12];
+	int rc;
+
+	if ((rc = mdb_cursor_open(t->txn, t->x->dbi[DB_SERIES], &c)))
+		return lmdb_err(e, rc, "series", t->x);
+	key_snap_u64(k, snap, ref);
+	key.mv_size = sizeof(k);
+	key.mv_data = k;
+	/* the block holding ref starts at ref or is the one before the next */
+	rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+	if (rc == 0 && (key.mv_size != 12 || memcmp(key.mv_data, k, 12) != 0))
+		rc = mdb_cursor_get(c, &key, &val, MDB_PREV);
+	else if (rc == MDB_NOTFOUND)
+		rc = mdb_cursor_get(c, &key, &val, MDB_LAST);
+	if (rc == 0 && key.mv_size == 12 && be32_get(key.mv_data) == snap)
+		rc = series_block_find(t, snap, be64_get((const uint8_t *)key.mv_data + 4), &val, ref, out, e);
+	else if (rc == 0 || rc == MDB_NOTFOUND)
+		rc = 0;
+	else
+		rc = lmdb_err(e, rc, "series", t->x);
+	mdb_cursor_close(c);
+	if (rc == 0)
+		return err_set(e, SNAPARC_NOT_FOUND, "no series with ref %llu in snapshot %u",
+			       (unsigned long long)ref, snap);
+	return rc < 0 ? rc : 0;
+}
+
+/* Collects refs with the wanted prefix from one hash block; sets *past when
+ * the block goes beyond it. */
+static int hash_block_scan(struct idx_txn *t, uint32_t snap, uint32_t first, const MDB_val *v, uint32_t want,
+			   uint64_t *refs, size_t cap, size_t *n, int *past, struct err *e)
+{
+	struct dec d;
+	uint64_t count, p = first;
+
+	dec_init(&d, v->mv_data, v->mv_size);
+	count = dec_uvarint(&d, "count");
+	for (uint64_t i = 0; i < count && dec_ok(&d); i++) {
+		uint64_t ref;
+
+		p += dec_uvarint(&d, "prefix");
+		ref = dec_uvarint(&d, "ref");
+		if (!dec_ok(&d))
+			break;
+		if (p > want) {
+			*past = 1;
+			return 0;
+		}
+		if (p == want) {
+			if (*n < cap)
+				refs[*n] = ref;
+			(*n)++;
+		}
+	}
+	if (!dec_ok(&d) || count > BLOCK_ENTRIES)
+		return block_corrupt(t, "hashes", snap, e);
+	return 0;
+}
+
+int idx_hash_find(struct idx_txn *t, uint32_t snap, uint64_t hash, uint64_t *refs, size_t cap,
+		  size_t *n, struct err *e)
+{
+	MDB_cursor *c;
+	MDB_val key, val;
+	uint8_t k[12];
+	uint32_t want = prefix(hash);
+	int rc, past = 0;
+
+	*n = 0;
+	if ((rc = mdb_cursor_open(t->txn, t->x->dbi[DB_HASHES], &c)))
+		return lmdb_err(e, rc, "hashes", t->x);
+	be32_put(k, snap);
+	be32_put(k + 4, want);
+	be32_put(k + 8, 0);
+	key.mv_size = sizeof(k);
+	key.mv_data = k;
+	/* entries with the prefix may start in the block before the first block
+	 * keyed at or after it, and run over several blocks */
+	rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+	if (rc == 0)
+		rc = mdb_cursor_get(c, &key, &val, MDB_PREV);
+	else if (rc == MDB_NOTFOUND)
+		rc = mdb_cursor_get(c, &key, &val, MDB_LAST);
+	if (rc == MDB_NOTFOUND) /* nothing before: start at the first block */
+		rc = mdb_cursor_get(c, &key, &val, MDB_FIRST);
+	while (rc == 0 && !past) {
+		if (key.mv_size != 12) {
+			rc = block_corrupt(t, "hashes", snap, e);
+			break;
+		}
+		if (be32_get(key.mv_data) < snap) {
+			rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+			continue;
+		}
+		if (be32_get(key.mv_data) > snap || be32_get((const uint8_t *)key.mv_data + 4) > want)
+			break;
+		rc = hash_block_scan(t, snap, be32_get((const uint8_t *)key.mv_data + 4), &val, want, refs,
+				     cap, n, &past, e);
+		if (rc)
+			break;
+		rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+	}
+	mdb_cursor_close(c);
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	else if (rc > 0)
+		rc = lmdb_err(e, rc, "hashes", t->x);
+	return rc;
+}
+
+/* ---- per-series side data, and other records ---- */
+
+int idx_tombstones_put(struct idx_txn *t, uint32_t snap, uint64_t ref, const uint8_t *p, size_t len,
+		       struct err *e)
+{
+	uint8_t k[12];
+
+	key_snap_u64(k, snap, ref);
+	return put(t, DB_TOMBSTONES, k, sizeof(k), p, len, 0, e);
+}
+
+static int side_get(struct idx_txn *t, int db, uint32_t snap, uint64_t ref, const uint8_t **p,
+		    size_t *len, struct err *e)
+{
+	uint8_t k[12];
+	MDB_val v;
+	int rc;
+
+	key_snap_u64(k, snap, ref);
+	rc = get(t, db, k, sizeof(k), &v, e);
+	if (rc)
+		return rc;
+	*p = v.mv_data;
+	*len = v.mv_size;
+	return 0;
+}
+
+int idx_tombstones_get(struct idx_txn *t, uint32_t snap, uint64_t ref, const uint8_t **p, size_t *len,
+		       struct err *e)
+{
+	return side_get(t, DB_TOMBSTONES, snap, ref, p, len, e);
+}
+
+int idx_exemplars_put(struct idx_txn *t, uint32_t snap, uint64_t ref, const uint8_t *p, size_t len,
+		      struct err *e)
+{
+	uint8_t k[12];
+
+	key_snap_u64(k, snap, ref);
+	return put(t, DB_EXEMPLARS, k, sizeof(k), p, len, 0, e);
+}
+
+int idx_exemplars_get(struct idx_txn *t, uint32_t snap, uint64_t ref, const uint8_t **p, size_t *len,
+		      struct err *e)
+{
+	return side_get(t, DB_EXEMPLARS, snap, ref, p, len, e);
+}
+
+int idx_other_put(struct idx_txn *t, uint32_t snap, const struct idx_loc *loc, uint8_t type, struct err *e)
+{
+	uint8_t k[16], v[5];
+
+	be32_put(k, snap);
+	be32_put(k + 4, loc->segment);
+	be64_put(k + 8, loc->offset);
+	be32_put(v, loc->span);
+	v[4] = type;
+	return put(t, DB_OTHERS, k, sizeof(k), v, sizeof(v), 0, e);
+}

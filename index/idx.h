@@ -1,0 +1,142 @@
+/*
+ * idx: the archive's LMDB index. The only code that includes lmdb.h.
+ *
+ * It stores locations and metadata, never record bytes, in these named
+ * databases (keys big-endian so they sort; layouts at the top of idx.c):
+ *
+ *   meta        format version, committed end of the segments, dictionaries
+ *   snapshots   snapshot id -> catalog entry (name, times, counts, sizes, extent)
+ *   names       snapshot name -> snapshot id
+ *   series      (snapshot, first ref of a block) -> up to 64 (ref, segment, offset, span)
+ *   hashes      (snapshot, hash prefix, block) -> up to 64 (hash prefix, ref)
+ *   tombstones  (snapshot, ref) -> the series' deleted intervals
+ *   exemplars   (snapshot, ref) -> the series' exemplars
+ *   others      (snapshot, segment, offset) -> a non-series record (tombstones, exemplars)
+ *
+ * Series are found with one B-tree descent and a scan of one small block,
+ * and cost about 14 bytes of index each.
+ */
+#ifndef SNAPARC_IDX_H
+#define SNAPARC_IDX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define IDX_FORMAT 1
+#define IDX_NAME_MAX 255
+
+enum idx_flags {
+	IDX_CREATE = 1,   /* make a new index if there is none */
+	IDX_RDONLY = 2,   /* open read-only (also works on a read-only directory) */
+};
+
+struct idx;
+struct idx_txn;
+
+struct idx_opts {
+	unsigned flags;
+	uint64_t map_size;   /* initial map size; 0 for the default (1 GiB). It grows as needed. */
+};
+
+/* Opens (or with IDX_CREATE makes) the LMDB environment in dir. A directory
+ * without one is SNAPARC_NOT_FOUND. Free with idx_close(). */
+int idx_open(struct idx **out, const char *dir, const struct idx_opts *opts, struct err *e);
+void idx_close(struct idx *x);
+
+/* Bytes the environment's data file takes. */
+uint64_t idx_file_bytes(const struct idx *x);
+
+/* Transactions. A read transaction sees one committed state; any number run
+ * at once, in any thread (not the same one in two threads at a time). There
+ * is one write transaction at a time per environment, across processes. */
+int idx_read_begin(struct idx *x, struct idx_txn **out, struct err *e);
+int idx_write_begin(struct idx *x, struct idx_txn **out, struct err *e);
+/* Ends a read transaction, keeping it for idx_read_renew(). */
+void idx_read_reset(struct idx_txn *t);
+int idx_read_renew(struct idx_txn *t, struct err *e);
+/* Commits; on SNAPARC_NOMEM because the map is full the transaction is gone,
+ * the map has been grown, and the caller may redo its writes in a new one. */
+int idx_commit(struct idx_txn *t, struct err *e);
+void idx_abort(struct idx_txn *t);
+
+/* ---- meta ---- */
+
+struct idx_pos {
+	uint32_t segment;
+	uint64_t offset;
+};
+
+/* The committed end of the segments ({0, 0} in a new archive). */
+int idx_end_get(struct idx_txn *t, struct idx_pos *out, struct err *e);
+int idx_end_put(struct idx_txn *t, const struct idx_pos *end, struct err *e);
+/* Dictionaries by id (ids start at 1); the bytes are borrowed until the
+ * transaction ends. */
+int idx_dict_get(struct idx_txn *t, uint32_t id, const uint8_t **p, size_t *len, struct err *e);
+int idx_dict_put(struct idx_txn *t, uint32_t id, const uint8_t *p, size_t len, struct err *e);
+/* The highest dictionary id, 0 when there is none. */
+int idx_dict_last(struct idx_txn *t, uint32_t *id, struct err *e);
+
+/* ---- catalog ---- */
+
+struct idx_snapshot {
+	uint32_t id;
+	char name[IDX_NAME_MAX + 1];
+	int64_t imported_ms;        /* wall clock at import */
+	int64_t mint, maxt;         /* over the head chunks; 0 when there is none */
+	uint64_t series, tombstones, exemplars, records;
+	uint64_t source_bytes;      /* the imported snapshot's segment files */
+	uint64_t raw_bytes;         /* its records, decoded */
+	uint64_t stored_bytes;      /* what the archive stores for them, with fragment headers */
+	uint32_t dict_id;
+	struct idx_pos start, end;  /* its records lie in [start, end) of the segments */
+};
+
+int idx_snapshot_put(struct idx_txn *t, const struct idx_snapshot *s, struct err *e);
+int idx_snapshot_get(struct idx_txn *t, uint32_t id, struct idx_snapshot *out, struct err *e);
+int idx_snapshot_by_name(struct idx_txn *t, const char *name, struct idx_snapshot *out, struct err *e);
+/* The snapshot with the highest id; SNAPARC_NOT_FOUND when there is none. */
+int idx_snapshot_last(struct idx_txn *t, struct idx_snapshot *out, struct err *e);
+/* The first snapshot with an id above `after`; SNAPARC_NOT_FOUND past the last. */
+int idx_snapshot_next(struct idx_txn *t, uint32_t after, struct idx_snapshot *out, struct err *e);
+
+/* ---- series ---- */
+
+struct idx_loc {
+	uint64_t ref;
+	uint32_t segment;
+	uint64_t offset;    /* of the record's first fragment header */
+	uint32_t span;      /* bytes from there to the end of its last fragment */
+};
+
+struct idx_hash {
+	uint64_t hash;      /* the label hash; the index keeps its top 32 bits */
+	uint64_t ref;
+};
+
+/* Writes a snapshot's series table; locs sorted by ref, refs unique. */
+int idx_series_put(struct idx_txn *t, uint32_t snap, const struct idx_loc *locs, size_t n,
+		   struct err *e);
+/* Writes its hash table; ents sorted by hash. */
+int idx_hashes_put(struct idx_txn *t, uint32_t snap, const struct idx_hash *ents, size_t n,
+		   struct err *e);
+int idx_series_get(struct idx_txn *t, uint32_t snap, uint64_t ref, struct idx_loc *out, struct err *e);
+/* Refs whose label hash has the same top 32 bits as hash (candidates: the
+ * caller compares labels). Up to cap in refs; *n is how many there are. */
+int idx_hash_find(struct idx_txn *t, uint32_t snap, uint64_t hash, uint64_t *refs, size_t cap,
+		  size_t *n, struct err *e);
+
+/* ---- per-series side data, and other records ---- */
+
+int idx_tombstones_put(struct idx_txn *t, uint32_t snap, uint64_t ref, const uint8_t *p, size_t len,
+		       struct err *e);
+int idx_tombstones_get(struct idx_txn *t, uint32_t snap, uint64_t ref, const uint8_t **p, size_t *len,
+		       struct err *e);
+int idx_exemplars_put(struct idx_txn *t, uint32_t snap, uint64_t ref, const uint8_t *p, size_t len,
+		      struct err *e);
+int idx_exemplars_get(struct idx_txn *t, uint32_t snap, uint64_t ref, const uint8_t **p, size_t *len,
+		      struct err *e);
+int idx_other_put(struct idx_txn *t, uint32_t snap, const struct idx_loc *loc, uint8_t type, struct err *e);
+
+#endif

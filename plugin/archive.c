@@ -1,0 +1,456 @@
+/*
+ * Opening an archive, and reading from it: one index lookup and one
+ * positioned read per series.
+ */
+#include "archive_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lz4dict.h"
+#include "wal.h"
+
+/* A directory is an archive when it has index/data.mdb; an empty or missing
+ * one may become an archive; anything else is refused. */
+static int check_dir(const char *path, int create, struct err *e)
+{
+	char p[4200];
+	struct stat st;
+	struct dirent *de;
+	DIR *d;
+	int other = 0;
+
+	if (stat(path, &st) != 0) {
+		if (errno == ENOENT && create) {
+			if (mkdir(path, 0777) != 0)
+				return err_errno(e, errno, "%s: create archive", path);
+			return 0;
+		}
+		return err_errno(e, errno, "%s", path);
+	}
+	if (!S_ISDIR(st.st_mode))
+		return err_set(e, SNAPARC_INVALID, "%s: not a directory", path);
+	snprintf(p, sizeof(p), "%s/index/data.mdb", path);
+	if (stat(p, &st) == 0)
+		return 0;
+	d = opendir(path);
+	if (!d)
+		return err_errno(e, errno, "%s", path);
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			other = 1;
+	closedir(d);
+	if (other || !create)
+		return err_set(e, SNAPARC_NOT_FOUND, "%s: not a snaparc archive (no index/data.mdb)%s", path,
+			       other && create ? " and not empty: refusing to make it one" : "");
+	return 0;
+}
+
+int archive_open(struct archive **out, const char *path, const struct archive_opts *opts, struct err *e)
+{
+	struct archive_opts o = { .sync = 1 };
+	struct idx_opts io = { 0 };
+	struct archive *a;
+	char p[4200];
+	int rc;
+
+	if (opts)
+		o = *opts;
+	if ((rc = check_dir(path, o.create && !o.read_only, e)))
+		return rc;
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return err_set(e, SNAPARC_NOMEM, "out of memory");
+	a->opts = o;
+	a->lock_fd = -1;
+	pthread_mutex_init(&a->mu, NULL);
+	snprintf(a->path, sizeof(a->path), "%s", path);
+	snprintf(a->segdir, sizeof(a->segdir), "%s/segments", path);
+	if (!o.read_only && mkdir(a->segdir, 0777) != 0 && errno != EEXIST) {
+		rc = err_errno(e, errno, "%s", a->segdir);
+		goto fail;
+	}
+	snprintf(p, sizeof(p), "%s/index", path);
+	io.flags = (o.read_only ? IDX_RDONLY : 0) | (o.create && !o.read_only ? IDX_CREATE : 0);
+	io.map_size = o.map_size;
+	if ((rc = idx_open(&a->idx, p, &io, e)))
+		goto fail;
+	*out = a;
+	return 0;
+fail:
+	archive_close(a);
+	return rc;
+}
+
+void archive_close(struct archive *a)
+{
+	if (!a)
+		return;
+	for (size_t i = 0; i < a->nfds; i++)
+		if (a->fds[i] > 0)
+			close(a->fds[i]);
+	free(a->fds);
+	for (size_t i = 0; i < a->ndicts; i++)
+		free(a->dicts[i].p);
+	free(a->dicts);
+	if (a->rtxn)
+		idx_abort(a->rtxn);
+	idx_close(a->idx);
+	if (a->lock_fd >= 0)
+		close(a->lock_fd);
+	pthread_mutex_destroy(&a->mu);
+	free(a);
+}
+
+/* ---- read transactions: one cached, renewed per read ---- */
+
+int archive_read_txn(struct archive *a, struct idx_txn **out, struct err *e)
+{
+	int rc;
+
+	if (pthread_mutex_trylock(&a->mu) == 0) {
+		if (!a->rtxn_busy && a->rtxn) {
+			a->rtxn_busy = 1;
+			pthread_mutex_unlock(&a->mu);
+			if ((rc = idx_read_renew(a->rtxn, e))) {
+				pthread_mutex_lock(&a->mu);
+				a->rtxn_busy = 0;
+				pthread_mutex_unlock(&a->mu);
+				return rc;
+			}
+			*out = a->rtxn;
+			return 0;
+		}
+		pthread_mutex_unlock(&a->mu);
+	}
+	return idx_read_begin(a->idx, out, e);
+}
+
+void archive_read_done(struct archive *a, struct idx_txn *t)
+{
+	pthread_mutex_lock(&a->mu);
+	if (t == a->rtxn) {
+		idx_read_reset(t);
+		a->rtxn_busy = 0;
+	} else if (!a->rtxn) {
+		idx_read_reset(t);
+		a->rtxn = t;
+	} else {
+		idx_abort(t);
+	}
+	pthread_mutex_unlock(&a->mu);
+}
+
+/* ---- snapshots ---- */
+
+int archive_snapshot_find(struct archive *a, const char *spec, struct idx_snapshot *out, struct err *e)
+{
+	struct idx_txn *t;
+	char *end;
+	unsigned long id;
+	int rc;
+
+	if ((rc = archive_read_txn(a, &t, e)))
+		return rc;
+	id = strtoul(spec, &end, 10);
+	if (!strcmp(spec, "latest"))
+		rc = idx_snapshot_last(t, out, e);
+	else if (*spec && *end == '\0' && id <= UINT32_MAX)
+		rc = idx_snapshot_get(t, (uint32_t)id, out, e);
+	else
+		rc = idx_snapshot_by_name(t, spec, out, e);
+	archive_read_done(a, t);
+	return rc;
+}
+
+int archive_snapshot_next(struct archive *a, uint32_t after, struct idx_snapshot *out, struct err *e)
+{
+	struct idx_txn *t;
+	int rc;
+
+	if ((rc = archive_read_txn(a, &t, e)))
+		return rc;
+	rc = idx_snapshot_next(t, after, out, e);
+	archive_read_done(a, t);
+	return rc;
+}
+
+/* ---- segments and dictionaries, opened once ---- */
+
+int archive_segment_fd(struct archive *a, uint32_t segment, struct err *e)
+{
+	int fd = -1;
+
+	pthread_mutex_lock(&a->mu);
+	if (segment < a->nfds && a->fds[segment] > 0) {
+		fd = a->fds[segment];
+	} else {
+		char p[4200];
+
+		snprintf(p, sizeof(p), "%s/%08u", a->segdir, segment);
+		fd = open(p, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			err_errno(e, errno, "%s", p);
+		} else if (segment >= a->nfds) {
+			size_t n = segment + 16;
+			int *fds = realloc(a->fds, n * sizeof(*fds));
+
+			if (fds) {
+				memset(fds + a->nfds, 0, (n - a->nfds) * sizeof(*fds));
+				a->fds = fds;
+				a->nfds = n;
+			}
+		}
+		if (fd >= 0 && segment < a->nfds)
+			a->fds[segment] = fd;
+		else if (fd >= 0) {
+			close(fd);
+			fd = -1;
+			err_set(e, SNAPARC_NOMEM, "out of memory");
+		}
+	}
+	pthread_mutex_unlock(&a->mu);
+	return fd < 0 ? (e ? e->code : SNAPARC_IO) : fd;
+}
+
+int archive_dict(struct archive *a, struct idx_txn *t, uint32_t id, const uint8_t **p, size_t *len,
+		 struct err *e)
+{
+	const uint8_t *src;
+	size_t n;
+	int rc = 0;
+
+	if (id == 0) {
+		*p = NULL;
+		*len = 0;
+		return 0;
+	}
+	pthread_mutex_lock(&a->mu);
+	for (size_t i = 0; i < a->ndicts; i++) {
+		if (a->dicts[i].id == id) {
+			*p = a->dicts[i].p;
+			*len = a->dicts[i].len;
+			pthread_mutex_unlock(&a->mu);
+			return 0;
+		}
+	}
+	if ((rc = idx_dict_get(t, id, &src, &n, e)) == 0) {
+		struct archive_dict *d = realloc(a->dicts, (a->ndicts + 1) * sizeof(*d));
+		uint8_t *copy = malloc(n ? n : 1);
+
+		if (!d || !copy) {
+			free(copy);
+			if (d)
+				a->dicts = d;
+			rc = err_set(e, SNAPARC_NOMEM, "out of memory for a dictionary");
+		} else {
+			memcpy(copy, src, n);
+			a->dicts = d;
+			d[a->ndicts].id = id;
+			d[a->ndicts].p = copy;
+			d[a->ndicts].len = n;
+			a->ndicts++;
+			*p = copy;
+			*len = n;
+		}
+	}
+	pthread_mutex_unlock(&a->mu);
+	return rc;
+}
+
+/* ---- reading one series ---- */
+
+static int pread_all(int fd, uint8_t *p, size_t n, uint64_t off)
+{
+	while (n) {
+		ssize_t k = pread(fd, p, n, (off_t)off);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		if (k == 0)
+			return -ENODATA;
+		p += k;
+		n -= (size_t)k;
+		off += (uint64_t)k;
+	}
+	return 0;
+}
+
+int archive_load(struct archive *a, struct idx_txn *t, const struct idx_loc *loc, struct buf *out,
+		 struct buf *scratch, size_t *stored_len, struct err *e)
+{
+	const uint8_t *data, *dict;
+	size_t len, dict_len, raw, hdr;
+	uint32_t dict_id;
+	uint8_t flags;
+	int fd = archive_segment_fd(a, loc->segment, e), rc;
+
+	if (fd < 0)
+		return fd;
+	buf_reset(out);
+	if (!buf_reserve(out, loc->span))
+		return err_set(e, SNAPARC_NOMEM, "out of memory for a %u-byte record", loc->span);
+	if ((rc = pread_all(fd, out->p, loc->span, loc->offset)))
+		return err_set(e, rc == -ENODATA ? SNAPARC_CORRUPT : SNAPARC_IO,
+			       "%s/%08u: offset %llu: reading %u bytes: %s", a->segdir, loc->segment,
+			       (unsigned long long)loc->offset, loc->span,
+			       rc == -ENODATA ? "the segment ends before the record" : strerror(-rc));
+	rc = wal_parse_record(out->p, loc->span, loc->offset, 1, &data, &len, &flags, scratch, e);
+	if (!rc && flags && flags != WAL_LZ4)
+		rc = err_set(e, SNAPARC_CORRUPT, "offset %llu: archive record with compression 0x%02x",
+			     (unsigned long long)loc->offset, flags);
+	if (rc)
+		return err_prefix(e, "%s/%08u", a->segdir, loc->segment);
+	*stored_len = len;
+	if (!flags) {
+		if (data != out->p)
+			memmove(out->p, data, len);
+		out->len = len;
+		return 0;
+	}
+	if ((rc = lz4dict_header(data, len, &dict_id, &raw, &hdr, e)) ||
+	    (rc = archive_dict(a, t, dict_id, &dict, &dict_len, e)))
+		return err_prefix(e, "%s/%08u: offset %llu", a->segdir, loc->segment, (unsigned long long)loc->offset);
+	/* decompress from a copy: data may point into out */
+	if (data == out->p) {
+		buf_reset(scratch);
+		buf_put(scratch, data, len);
+		if (scratch->oom)
+			return err_set(e, SNAPARC_NOMEM, "out of memory");
+		data = scratch->p;
+	}
+	if ((rc = lz4dict_decompress(data, len, dict, dict_len, out, e)))
+		return err_prefix(e, "%s/%08u: offset %llu", a->segdir, loc->segment, (unsigned long long)loc->offset);
+	return 0;
+}
+
+static int read_loc(struct archive *a, struct idx_txn *t, uint32_t snap, const struct idx_loc *loc,
+		    struct archive_series *out, struct err *e)
+{
+	const uint8_t *p;
+	size_t len;
+	int rc;
+
+	out->snapshot = snap;
+	out->loc = *loc;
+	if ((rc = archive_load(a, t, loc, &out->record, &out->scratch, &out->stored_len, e)))
+		return rc;
+	if ((rc = rec_series_decode(&out->series, out->record.p, out->record.len, e)))
+		return err_prefix(e, "%s/%08u: offset %llu: stored series record", a->segdir, loc->segment,
+				  (unsigned long long)loc->offset);
+	if (out->series.ref != loc->ref)
+		return err_set(e, SNAPARC_CORRUPT, "%s/%08u: offset %llu: the index says ref %llu, the record holds ref %llu",
+			       a->segdir, loc->segment, (unsigned long long)loc->offset,
+			       (unsigned long long)loc->ref, (unsigned long long)out->series.ref);
+	buf_reset(&out->tombstones);
+	buf_reset(&out->exemplars);
+	rc = idx_tombstones_get(t, snap, loc->ref, &p, &len, e);
+	if (rc == 0)
+		buf_put(&out->tombstones, p, len);
+	else if (rc != SNAPARC_NOT_FOUND)
+		return rc;
+	rc = idx_exemplars_get(t, snap, loc->ref, &p, &len, e);
+	if (rc == 0)
+		buf_put(&out->exemplars, p, len);
+	else if (rc != SNAPARC_NOT_FOUND)
+		return rc;
+	if (out->tombstones.oom || out->exemplars.oom)
+		return err_set(e, SNAPARC_NOMEM, "out of memory");
+	return 0;
+}
+
+int archive_read_ref(struct archive *a, uint32_t snap, uint64_t ref, struct archive_series *out,
+		     struct err *e)
+{
+	struct idx_txn *t;
+	struct idx_loc loc;
+	int rc;
+
+	if ((rc = archive_read_txn(a, &t, e)))
+		return rc;
+	rc = idx_series_get(t, snap, ref, &loc, e);
+	if (!rc)
+		rc = read_loc(a, t, snap, &loc, out, e);
+	archive_read_done(a, t);
+	return rc;
+}
+
+int archive_read_labels(struct archive *a, uint32_t snap, const struct rec_label *ls, size_t n,
+			struct archive_series *out, struct err *e)
+{
+	uint64_t refs[16];
+	size_t found;
+	struct idx_txn *t;
+	struct buf want = { 0 };
+	struct rec_labels wl;
+	int rc;
+
+	rec_labels_encode(&want, ls, n);
+	if (want.oom)
+		return err_set(e, SNAPARC_NOMEM, "out of memory");
+	wl.raw = want.p;
+	wl.raw_len = want.len;
+	wl.count = (uint32_t)n;
+	if ((rc = archive_read_txn(a, &t, e))) {
+		buf_free(&want);
+		return rc;
+	}
+	rc = idx_hash_find(t, snap, rec_label_array_hash(ls, n), refs, 16, &found, e);
+	/* hashes collide: read each candidate and compare its labels */
+	for (size_t i = 0; !rc && i < found && i < 16; i++) {
+		struct idx_loc loc;
+
+		rc = idx_series_get(t, snap, refs[i], &loc, e);
+		if (!rc)
+			rc = read_loc(a, t, snap, &loc, out, e);
+		if (!rc && rec_labels_equal(&out->series.labels, &wl))
+			goto out;
+	}
+	if (!rc)
+		rc = err_set(e, SNAPARC_NOT_FOUND, "no series with these labels in snapshot %u", snap);
+out:
+	archive_read_done(a, t);
+	buf_free(&want);
+	return rc;
+}
+
+void archive_series_free(struct archive_series *s)
+{
+	buf_free(&s->record);
+	buf_free(&s->tombstones);
+	buf_free(&s->exemplars);
+	buf_free(&s->scratch);
+}
+
+int archive_stat(struct archive *a, struct archive_stat *out, struct err *e)
+{
+	struct dirent *de;
+	DIR *d = opendir(a->segdir);
+
+	memset(out, 0, sizeof(*out));
+	out->index_bytes = idx_file_bytes(a->idx);
+	if (!d)
+		return err_errno(e, errno, "%s", a->segdir);
+	while ((de = readdir(d)) != NULL) {
+		char p[4400];
+		struct stat st;
+
+		if (strlen(de->d_name) != 8)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", a->segdir, de->d_name);
+		if (stat(p, &st) == 0) {
+			out->segments++;
+			out->segment_bytes += (uint64_t)st.st_blocks * 512;
+		}
+	}
+	closedir(d);
+	return 0;
+}

@@ -1,0 +1,95 @@
+/*
+ * archive: the snaparc archive engine (DESIGN.md "The archive on disk").
+ *
+ *   ARCHIVE/index/      the LMDB index (index/idx.h)
+ *   ARCHIVE/segments/   WAL-format segments holding the stored records
+ *   ARCHIVE/lock        held (flock) by the one writer
+ *
+ * A stored record is a Prometheus snapshot record, LZ4-compressed against the
+ * archive's dictionary (lz4dict.h; the fragments carry WAL_LZ4) or plain when
+ * that does not shrink it. Import appends a snapshot's records to the
+ * segments, syncs them, then commits the index in one LMDB transaction that
+ * records the new committed end and makes the snapshot visible. A writer
+ * first cuts everything past the committed end: what a crashed import left.
+ */
+#ifndef SNAPARC_ARCHIVE_H
+#define SNAPARC_ARCHIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bytes.h"
+#include "err.h"
+#include "idx.h"
+#include "record.h"
+
+struct archive;
+struct archive_writer;
+
+struct archive_opts {
+	int create;              /* make the archive if the directory is empty or missing */
+	int read_only;
+	int wait;                /* a writer waits for another writer instead of failing */
+	int sync;                /* fdatasync segments before the index commits (default on) */
+	uint64_t map_size;       /* initial LMDB map size; 0 for the default */
+	uint64_t segment_size;   /* 0 for 128 MiB */
+};
+
+/* Opens the archive at path. Without create, a directory that is not an
+ * archive is SNAPARC_NOT_FOUND and is left untouched. Close with archive_close(). */
+int archive_open(struct archive **out, const char *path, const struct archive_opts *opts, struct err *e);
+void archive_close(struct archive *a);
+
+/* ---- import ---- */
+
+struct archive_import_info {
+	const char *name;        /* catalog name (chunk_snapshot.NNNNNN.MMMMMMMMMM) */
+	uint64_t source_bytes;   /* size of the source snapshot's segments, if known */
+};
+
+/* Begins a snapshot: takes the writer lock (SNAPARC_BUSY if another process
+ * holds it, unless opts.wait), cuts what a crashed writer left. */
+int archive_import_begin(struct archive *a, const struct archive_import_info *info,
+			 struct archive_writer **out, struct err *e);
+/* Adds one record (series, tombstones or exemplars, as Prometheus wrote it).
+ * It is validated; a bad record fails the import. */
+int archive_import_put(struct archive_writer *w, const uint8_t *rec, size_t len, struct err *e);
+/* Makes the snapshot visible; *snap receives its id. Frees w in any case. */
+int archive_import_commit(struct archive_writer *w, struct idx_snapshot *snap, struct err *e);
+/* Drops everything put since begin. Frees w. */
+void archive_import_abort(struct archive_writer *w);
+
+/* ---- reading ---- */
+
+/* Resolves "latest", a numeric id or a name to a catalog entry. */
+int archive_snapshot_find(struct archive *a, const char *spec, struct idx_snapshot *out, struct err *e);
+/* Snapshots in id order: first call with after = 0. SNAPARC_NOT_FOUND past the last. */
+int archive_snapshot_next(struct archive *a, uint32_t after, struct idx_snapshot *out, struct err *e);
+
+struct archive_series {
+	uint32_t snapshot;
+	struct idx_loc loc;          /* where the record is stored */
+	size_t stored_len;           /* its stored payload */
+	struct buf record;           /* the record as Prometheus wrote it */
+	struct rec_series series;    /* decoded; points into record */
+	struct buf tombstones;       /* pairs of varint mint, varint maxt */
+	struct buf exemplars;        /* an exemplars record of this series' exemplars, or empty */
+	struct buf scratch;
+};
+
+/* Reads series ref of snapshot snap into out (whose buffers it reuses; free
+ * with archive_series_free). SNAPARC_NOT_FOUND, or SNAPARC_CORRUPT naming the
+ * segment and offset when the stored record is damaged. */
+int archive_read_ref(struct archive *a, uint32_t snap, uint64_t ref, struct archive_series *out,
+		     struct err *e);
+/* Reads the series with exactly these labels (sorted by name). */
+int archive_read_labels(struct archive *a, uint32_t snap, const struct rec_label *ls, size_t n,
+			struct archive_series *out, struct err *e);
+void archive_series_free(struct archive_series *s);
+
+struct archive_stat {
+	uint64_t index_bytes, segment_bytes, segments;
+};
+int archive_stat(struct archive *a, struct archive_stat *out, struct err *e);
+
+#endif

@@ -1,0 +1,41 @@
+/* The archive's private parts, shared by its files. */
+#ifndef SNAPARC_ARCHIVE_INT_H
+#define SNAPARC_ARCHIVE_INT_H
+
+#include <pthread.h>
+
+#include "archive.h"
+
+struct archive_dict {
+	uint32_t id;
+	uint8_t *p;
+	size_t len;
+};
+
+struct archive {
+	struct archive_opts opts;
+	char path[4096];
+	char segdir[4200];
+	struct idx *idx;
+	int lock_fd;
+	pthread_mutex_t mu;          /* guards the caches below */
+	int *fds;                    /* read-only segment descriptors by index (0: not open) */
+	size_t nfds;
+	struct archive_dict *dicts;
+	size_t ndicts;
+	struct idx_txn *rtxn;        /* a reset read transaction kept for reuse */
+	int rtxn_busy;
+};
+
+int archive_read_txn(struct archive *a, struct idx_txn **out, struct err *e);
+void archive_read_done(struct archive *a, struct idx_txn *t);
+/* A read-only descriptor of a segment (owned by the archive), or a negative status. */
+int archive_segment_fd(struct archive *a, uint32_t segment, struct err *e);
+/* A dictionary's bytes, cached for the archive's life. */
+int archive_dict(struct archive *a, struct idx_txn *t, uint32_t id, const uint8_t **p, size_t *len,
+		 struct err *e);
+/* Reads and decompresses the record stored at loc into out. */
+int archive_load(struct archive *a, struct idx_txn *t, const struct idx_loc *loc, struct buf *out,
+		 struct buf *scratch, size_t *stored_len, struct err *e);
+
+#endif

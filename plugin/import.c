@@ -1,0 +1,515 @@
+/*
+ * Importing a snapshot: records go to the segments as they come; the index
+ * entries are collected in memory and written, sorted, in one transaction
+ * at commit, after the segments are synced.
+ *
+ * The archive's first snapshot also makes its dictionary: its first
+ * TRAIN_BYTES of records are held back, the dictionary is trained on them,
+ * and then they are stored like the rest.
+ */
+#include "archive_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lz4dict.h"
+#include "wal.h"
+
+#define TRAIN_BYTES (4u << 20)
+#define COMMIT_TRIES 8
+
+struct exemplar_ent {
+	uint64_t ref, seq;
+	int64_t t;
+	uint64_t value;
+	size_t labels_off, labels_len;
+};
+
+struct archive_writer {
+	struct archive *a;
+	struct wal_writer *w;
+	struct idx_pos committed;      /* the archive's committed end when we began */
+	struct idx_snapshot snap;
+	struct lz4dict_enc *enc;
+	uint8_t dict[LZ4DICT_MAX];
+	size_t dict_len;
+	int dict_new;                  /* this import trained the dictionary */
+	int training;
+	int have_times;                /* mint/maxt hold a chunk's times */
+	struct buf train, train_sizes; /* held-back records and their sizes (size_t) */
+	struct buf locs;               /* struct idx_loc */
+	struct buf hashes;             /* struct idx_hash */
+	struct buf intervals;          /* struct rec_interval, in arrival order */
+	struct buf exemplars;          /* struct exemplar_ent */
+	struct buf exemplar_labels;    /* their label sets, end to end */
+	struct buf others;             /* struct other_ent: tombstones and exemplar records */
+	struct buf out, scratch;
+	int failed;
+};
+
+struct other_ent {
+	struct idx_loc loc;
+	uint8_t type;
+};
+
+static int lock_archive(struct archive *a, struct err *e)
+{
+	char p[4200];
+
+	snprintf(p, sizeof(p), "%s/lock", a->path);
+	a->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	if (a->lock_fd < 0)
+		return err_errno(e, errno, "%s", p);
+	while (flock(a->lock_fd, LOCK_EX | (a->opts.wait ? 0 : LOCK_NB)) != 0) {
+		int err = errno;
+
+		if (err == EINTR)
+			continue;
+		close(a->lock_fd);
+		a->lock_fd = -1;
+		if (err == EWOULDBLOCK)
+			return err_set(e, SNAPARC_BUSY, "%s: another process is writing to this archive", p);
+		return err_errno(e, err, "%s: lock", p);
+	}
+	return 0;
+}
+
+static void unlock_archive(struct archive *a)
+{
+	if (a->lock_fd >= 0) {
+		close(a->lock_fd);
+		a->lock_fd = -1;
+	}
+}
+
+/* Deletes segment files after `last`: what an interrupted writer left. */
+static int remove_segments_after(struct archive *a, uint32_t last, struct err *e)
+{
+	struct dirent *de;
+	DIR *d = opendir(a->segdir);
+	int rc = 0;
+
+	if (!d)
+		return err_errno(e, errno, "%s", a->segdir);
+	while ((de = readdir(d)) != NULL) {
+		char *end, p[4400];
+		unsigned long n = strtoul(de->d_name, &end, 10);
+
+		if (strlen(de->d_name) != 8 || *end || n <= last)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", a->segdir, de->d_name);
+		if (unlink(p) != 0 && errno != ENOENT)
+			rc = err_errno(e, errno, "%s: remove uncommitted segment", p);
+	}
+	closedir(d);
+	return rc;
+}
+
+static int load_dictionary(struct archive_writer *w, struct err *e)
+{
+	struct idx_txn *t;
+	const uint8_t *p;
+	uint32_t id;
+	int rc;
+
+	if ((rc = idx_read_begin(w->a->idx, &t, e)))
+		return rc;
+	rc = idx_end_get(t, &w->committed, e);
+	if (!rc)
+		rc = idx_dict_last(t, &id, e);
+	if (!rc && id == 0) {
+		w->training = 1;
+	} else if (!rc) {
+		w->snap.dict_id = id;
+		rc = idx_dict_get(t, id, &p, &w->dict_len, e);
+		if (!rc && w->dict_len <= LZ4DICT_MAX)
+			memcpy(w->dict, p, w->dict_len);
+		else if (!rc)
+			rc = err_set(e, SNAPARC_CORRUPT, "dictionary %u has %zu bytes, over 64 KiB", id, w->dict_len);
+	}
+	idx_abort(t);
+	if (!rc && !w->training)
+		rc = lz4dict_enc_new(&w->enc, w->snap.dict_id, w->dict, w->dict_len, e);
+	return rc;
+}
+
+int archive_import_begin(struct archive *a, const struct archive_import_info *info,
+			 struct archive_writer **out, struct err *e)
+{
+	struct wal_writer_opts wo = { .compression = WAL_COMPRESS_NONE };
+	struct archive_writer *w;
+	int rc;
+
+	if (a->opts.read_only)
+		return err_set(e, SNAPARC_INVALID, "%s: the archive is open read-only", a->path);
+	if (!info->name || !*info->name || strlen(info->name) > IDX_NAME_MAX)
+		return err_set(e, SNAPARC_INVALID, "a snapshot needs a name of 1 to %d bytes", IDX_NAME_MAX);
+	if (a->lock_fd >= 0)
+		return err_set(e, SNAPARC_BUSY, "%s: this handle is already importing", a->path);
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return err_set(e, SNAPARC_NOMEM, "out of memory");
+	w->a = a;
+	snprintf(w->snap.name, sizeof(w->snap.name), "%s", info->name);
+	w->snap.source_bytes = info->source_bytes;
+	if ((rc = lock_archive(a, e)))
+		goto fail;
+	if ((rc = load_dictionary(w, e)) || (rc = remove_segments_after(a, w->committed.segment, e)))
+		goto fail;
+	wo.segment_size = a->opts.segment_size;
+	wo.sync = a->opts.sync;
+	if ((rc = wal_writer_open_at(&w->w, a->segdir, w->committed.segment, w->committed.offset, &wo, e)))
+		goto fail;
+	w->snap.start = w->committed;
+	*out = w;
+	return 0;
+fail:
+	lz4dict_enc_free(w->enc);
+	unlock_archive(a);
+	free(w);
+	return rc;
+}
+
+/* Stores one record: compressed when that makes it smaller. */
+static int store(struct archive_writer *w, const uint8_t *rec, size_t len, struct idx_loc *loc, struct err *e)
+{
+	struct wal_pos pos, end;
+	int c, rc;
+
+	buf_reset(&w->out);
+	c = lz4dict_compress(w->enc, rec, len, &w->out);
+	if (c < 0)
+		return err_set(e, SNAPARC_NOMEM, "out of memory compressing a record");
+	rc = c ? wal_writer_log_stored(w->w, w->out.p, w->out.len, WAL_LZ4, &pos, e)
+	       : wal_writer_log_stored(w->w, rec, len, 0, &pos, e);
+	if (rc)
+		return rc;
+	end = wal_writer_end(w->w);
+	loc->segment = pos.segment;
+	loc->offset = pos.offset;
+	loc->span = (uint32_t)(end.offset - pos.offset);
+	w->snap.stored_bytes += loc->span;
+	return 0;
+}
+
+static int push(struct buf *b, const void *p, size_t n, struct err *e)
+{
+	buf_put(b, p, n);
+	return b->oom ? err_set(e, SNAPARC_NOMEM, "out of memory indexing the snapshot") : 0;
+}
+
+/* Stores a validated record and collects what the index needs of it. */
+static int put_record(struct archive_writer *w, const uint8_t *rec, size_t len, struct err *e)
+{
+	struct idx_loc loc;
+	int rc;
+
+	switch (rec_type(rec, len)) {
+	case REC_SERIES: {
+		struct rec_series s;
+		struct idx_hash h;
+
+		if ((rc = rec_series_decode(&s, rec, len, e)) || (rc = store(w, rec, len, &loc, e)))
+			return rc;
+		loc.ref = s.ref;
+		h.hash = rec_labels_hash(&s.labels);
+		h.ref = s.ref;
+		if (s.has_chunk) {
+			if (!w->have_times || s.mint < w->snap.mint)
+				w->snap.mint = s.mint;
+			if (!w->have_times || s.maxt > w->snap.maxt)
+				w->snap.maxt = s.maxt;
+			w->have_times = 1;
+		}
+		w->snap.series++;
+		return push(&w->locs, &loc, sizeof(loc), e) || push(&w->hashes, &h, sizeof(h), e) ? SNAPARC_NOMEM : 0;
+	}
+	case REC_TOMBSTONES: {
+		struct rec_tombstones t;
+		struct rec_tombstone_iter it;
+		struct rec_interval iv;
+		struct other_ent o;
+
+		if ((rc = rec_tombstones_decode(&t, rec, len, e)) || (rc = store(w, rec, len, &o.loc, e)))
+			return rc;
+		rec_tombstones_iter(&it, &t);
+		while (rec_tombstones_next(&it, &iv))
+			if (push(&w->intervals, &iv, sizeof(iv), e))
+				return SNAPARC_NOMEM;
+		w->snap.tombstones += t.count;
+		o.loc.ref = 0;
+		o.type = REC_TOMBSTONES;
+		return push(&w->others, &o, sizeof(o), e);
+	}
+	case REC_EXEMPLARS: {
+		struct rec_exemplars x;
+		struct rec_exemplar_iter it;
+		struct rec_exemplar ex;
+		struct other_ent o;
+
+		if ((rc = rec_exemplars_decode(&x, rec, len, e)) || (rc = store(w, rec, len, &o.loc, e)))
+			return rc;
+		rec_exemplars_iter(&it, &x);
+		while (rec_exemplars_next(&it, &ex)) {
+			struct exemplar_ent ent = { ex.ref, w->snap.exemplars++, ex.t, ex.value,
+						    w->exemplar_labels.len, ex.labels.raw_len };
+
+			if (push(&w->exemplar_labels, ex.labels.raw, ex.labels.raw_len, e) ||
+			    push(&w->exemplars, &ent, sizeof(ent), e))
+				return SNAPARC_NOMEM;
+		}
+		o.loc.ref = 0;
+		o.type = REC_EXEMPLARS;
+		return push(&w->others, &o, sizeof(o), e);
+	}
+	}
+	return err_set(e, SNAPARC_CORRUPT, "offset 0: %s", len ? "unknown record type" : "empty record");
+}
+
+/* Trains the dictionary on the held-back records, then stores them. */
+static int finish_training(struct archive_writer *w, struct err *e)
+{
+	const size_t *sizes = (const size_t *)w->train_sizes.p;
+	size_t n = w->train_sizes.len / sizeof(size_t), off = 0;
+	int rc;
+
+	w->training = 0;
+	if ((rc = lz4dict_train(w->dict, sizeof(w->dict), &w->dict_len, w->train.p, sizes, (unsigned)n, e)))
+		return rc;
+	w->snap.dict_id = 1;
+	w->dict_new = 1;
+	if ((rc = lz4dict_enc_new(&w->enc, w->snap.dict_id, w->dict, w->dict_len, e)))
+		return rc;
+	for (size_t i = 0; i < n && !rc; off += sizes[i++])
+		rc = put_record(w, w->train.p + off, sizes[i], e);
+	buf_free(&w->train);
+	buf_free(&w->train_sizes);
+	return rc;
+}
+
+int archive_import_put(struct archive_writer *w, const uint8_t *rec, size_t len, struct err *e)
+{
+	int rc;
+
+	if (w->failed)
+		return err_set(e, w->failed, "the import failed earlier");
+	w->snap.records++;
+	w->snap.raw_bytes += len;
+	if (w->training) {
+		/* validate now, so a bad record is reported where it is met */
+		switch (rec_type(rec, len)) {
+		case REC_SERIES: { struct rec_series s; rc = rec_series_decode(&s, rec, len, e); break; }
+		case REC_TOMBSTONES: { struct rec_tombstones t; rc = rec_tombstones_decode(&t, rec, len, e); break; }
+		case REC_EXEMPLARS: { struct rec_exemplars x; rc = rec_exemplars_decode(&x, rec, len, e); break; }
+		default: rc = err_set(e, SNAPARC_CORRUPT, "offset 0: %s", len ? "unknown record type" : "empty record");
+		}
+		if (!rc && (push(&w->train, rec, len, e) || push(&w->train_sizes, &len, sizeof(len), e)))
+			rc = SNAPARC_NOMEM;
+		if (!rc && w->train.len >= TRAIN_BYTES)
+			rc = finish_training(w, e);
+	} else {
+		rc = put_record(w, rec, len, e);
+	}
+	if (rc)
+		w->failed = rc;
+	return rc;
+}
+
+static int cmp_loc(const void *a, const void *b)
+{
+	uint64_t x = ((const struct idx_loc *)a)->ref, y = ((const struct idx_loc *)b)->ref;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_hash(const void *a, const void *b)
+{
+	uint64_t x = ((const struct idx_hash *)a)->hash, y = ((const struct idx_hash *)b)->hash;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_exemplar(const void *a, const void *b)
+{
+	const struct exemplar_ent *x = a, *y = b;
+
+	if (x->ref != y->ref)
+		return x->ref < y->ref ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int cmp_interval(const void *a, const void *b)
+{
+	const struct rec_interval *x = a, *y = b;
+
+	/* by ref, keeping each series' intervals in their order (stable by address) */
+	if (x->ref != y->ref)
+		return x->ref < y->ref ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+/* Writes the per-series tombstones and exemplars. */
+static int put_side_data(struct archive_writer *w, struct idx_txn *t, struct err *e)
+{
+	const struct rec_interval *iv = (const void *)w->intervals.p;
+	const struct exemplar_ent *ex = (const void *)w->exemplars.p;
+	size_t niv = w->intervals.len / sizeof(*iv), nex = w->exemplars.len / sizeof(*ex);
+	struct rec_exemplar *group = NULL;
+	struct buf b = { 0 };
+	int rc = 0;
+
+	for (size_t i = 0, j; i < niv && !rc; i = j) {
+		buf_reset(&b);
+		for (j = i; j < niv && iv[j].ref == iv[i].ref; j++) {
+			buf_put_varint(&b, iv[j].mint);
+			buf_put_varint(&b, iv[j].maxt);
+		}
+		rc = b.oom ? err_set(e, SNAPARC_NOMEM, "out of memory") :
+			     idx_tombstones_put(t, w->snap.id, iv[i].ref, b.p, b.len, e);
+	}
+	if (nex && !(group = malloc(nex * sizeof(*group))))
+		rc = err_set(e, SNAPARC_NOMEM, "out of memory");
+	for (size_t i = 0, j; i < nex && !rc; i = j) {
+		for (j = i; j < nex && ex[j].ref == ex[i].ref; j++) {
+			group[j - i].ref = ex[j].ref;
+			group[j - i].t = ex[j].t;
+			group[j - i].value = ex[j].value;
+			group[j - i].labels.raw = w->exemplar_labels.p + ex[j].labels_off;
+			group[j - i].labels.raw_len = ex[j].labels_len;
+		}
+		buf_reset(&b);
+		rec_exemplars_encode(&b, group, j - i);
+		rc = b.oom ? err_set(e, SNAPARC_NOMEM, "out of memory") :
+			     idx_exemplars_put(t, w->snap.id, ex[i].ref, b.p, b.len, e);
+	}
+	free(group);
+	buf_free(&b);
+	return rc;
+}
+
+static int write_index(struct archive_writer *w, struct err *e)
+{
+	const struct other_ent *o = (const void *)w->others.p;
+	struct wal_pos wend = wal_writer_end(w->w);
+	struct idx_pos end = { wend.segment, wend.offset };
+	struct idx_snapshot last;
+	struct idx_txn *t;
+	int rc;
+
+	if ((rc = idx_write_begin(w->a->idx, &t, e)))
+		return rc;
+	rc = idx_snapshot_last(t, &last, e);
+	w->snap.id = rc == 0 ? last.id + 1 : 1;
+	rc = rc == SNAPARC_NOT_FOUND ? 0 : rc;
+	w->snap.end.segment = end.segment;
+	w->snap.end.offset = end.offset;
+	w->snap.imported_ms = (int64_t)time(NULL) * 1000;
+	if (!rc && w->dict_new)
+		rc = idx_dict_put(t, w->snap.dict_id, w->dict, w->dict_len, e);
+	if (!rc)
+		rc = idx_snapshot_put(t, &w->snap, e);
+	if (!rc)
+		rc = idx_series_put(t, w->snap.id, (const void *)w->locs.p, w->locs.len / sizeof(struct idx_loc), e);
+	if (!rc)
+		rc = idx_hashes_put(t, w->snap.id, (const void *)w->hashes.p, w->hashes.len / sizeof(struct idx_hash), e);
+	if (!rc)
+		rc = put_side_data(w, t, e);
+	for (size_t i = 0; !rc && i < w->others.len / sizeof(*o); i++)
+		rc = idx_other_put(t, w->snap.id, &o[i].loc, o[i].type, e);
+	if (!rc)
+		rc = idx_end_put(t, &end, e);
+	if (rc) {
+		idx_abort(t);
+		return rc;
+	}
+	return idx_commit(t, e);
+}
+
+static void writer_free(struct archive_writer *w)
+{
+	lz4dict_enc_free(w->enc);
+	buf_free(&w->train);
+	buf_free(&w->train_sizes);
+	buf_free(&w->locs);
+	buf_free(&w->hashes);
+	buf_free(&w->intervals);
+	buf_free(&w->exemplars);
+	buf_free(&w->exemplar_labels);
+	buf_free(&w->others);
+	buf_free(&w->out);
+	buf_free(&w->scratch);
+	free(w);
+}
+
+/* Cuts the segments back to the committed end. */
+static void roll_back(struct archive_writer *w)
+{
+	char p[4400];
+
+	wal_writer_discard(w->w);
+	w->w = NULL;
+	remove_segments_after(w->a, w->committed.segment, NULL);
+	snprintf(p, sizeof(p), "%s/%08u", w->a->segdir, w->committed.segment);
+	if (truncate(p, (off_t)w->committed.offset) != 0 && errno == ENOENT && w->committed.offset == 0)
+		return;
+}
+
+int archive_import_commit(struct archive_writer *w, struct idx_snapshot *snap, struct err *e)
+{
+	struct archive *a = w->a;
+	size_t n;
+	int rc = w->failed ? err_set(e, w->failed, "the import failed earlier") : 0;
+
+	if (!rc && w->training)
+		rc = finish_training(w, e);
+	if (!rc)
+		rc = wal_writer_flush(w->w, e);
+	n = w->locs.len / sizeof(struct idx_loc);
+	if (!rc) {
+		struct idx_loc *l = (void *)w->locs.p;
+
+		qsort(w->locs.p, n, sizeof(struct idx_loc), cmp_loc);
+		for (size_t i = 1; i < n && !rc; i++)
+			if (l[i].ref == l[i - 1].ref)
+				rc = err_set(e, SNAPARC_CORRUPT, "series ref %llu appears twice in the snapshot",
+					     (unsigned long long)l[i].ref);
+		qsort(w->hashes.p, w->hashes.len / sizeof(struct idx_hash), sizeof(struct idx_hash), cmp_hash);
+		qsort(w->intervals.p, w->intervals.len / sizeof(struct rec_interval), sizeof(struct rec_interval),
+		      cmp_interval);
+		qsort(w->exemplars.p, w->exemplars.len / sizeof(struct exemplar_ent), sizeof(struct exemplar_ent),
+		      cmp_exemplar);
+	}
+	/* a full index map has grown when write_index fails so: write again */
+	for (int tries = 0; !rc || (rc == SNAPARC_NOMEM && tries > 0 && tries < COMMIT_TRIES); tries++) {
+		rc = write_index(w, e);
+		if (rc != SNAPARC_NOMEM)
+			break;
+	}
+	if (rc) {
+		roll_back(w);
+	} else {
+		if (snap)
+			*snap = w->snap;
+		wal_writer_discard(w->w);
+	}
+	unlock_archive(a);
+	writer_free(w);
+	return rc;
+}
+
+void archive_import_abort(struct archive_writer *w)
+{
+	struct archive *a = w->a;
+
+	roll_back(w);
+	unlock_archive(a);
+	writer_free(w);
+}

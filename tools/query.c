@@ -1,0 +1,342 @@
+/*
+ * snaparc ls, stat and lookup: reading an archive.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "archive.h"
+#include "cmd.h"
+#include "labelset.h"
+#include "out.h"
+#include "xor.h"
+
+static int open_ro(const char *cmd, const char *path, struct archive **a)
+{
+	struct archive_opts o = { .read_only = 1 };
+	struct err e = { 0 };
+	int rc = archive_open(a, path, &o, &e);
+
+	if (rc)
+		fprintf(stderr, "snaparc %s: %s\n", cmd, e.msg);
+	return rc;
+}
+
+/* ---- ls ---- */
+
+int cmd_ls(int argc, char **argv)
+{
+	struct archive *a;
+	struct idx_snapshot s;
+	struct err e = { 0 };
+	uint32_t after = 0;
+	int rc, json = argc == 3 && !strcmp(argv[1], "--json");
+	char when[40];
+
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		puts("usage: snaparc ls [--json] ARCHIVE\n\nLists the archived snapshots: id, name, import time, series, tombstone\n"
+		     "intervals, exemplars, the source snapshot's bytes and the bytes stored.");
+		return EXIT_OK;
+	}
+	if (argc != 2 + json) {
+		fputs("usage: snaparc ls [--json] ARCHIVE\n", stderr);
+		return EXIT_USAGE;
+	}
+	if ((rc = open_ro("ls", argv[argc - 1], &a)))
+		return exit_for_status(rc);
+	if (!json)
+		printf("%4s  %-34s %-24s %10s %8s %8s %12s %12s\n", "id", "name", "imported", "series",
+		       "tombst.", "exempl.", "source", "stored");
+	while ((rc = archive_snapshot_next(a, after, &s, &e)) == 0) {
+		after = s.id;
+		fmt_time_ms(when, sizeof(when), s.imported_ms);
+		if (json) {
+			printf("{\"id\":%u,\"name\":", s.id);
+			json_string(stdout, s.name, strlen(s.name));
+			printf(",\"imported\":\"%s\",\"mint\":%" PRId64 ",\"maxt\":%" PRId64 ",\"series\":%" PRIu64
+			       ",\"tombstones\":%" PRIu64 ",\"exemplars\":%" PRIu64 ",\"records\":%" PRIu64
+			       ",\"source_bytes\":%" PRIu64 ",\"raw_bytes\":%" PRIu64 ",\"stored_bytes\":%" PRIu64 "}\n",
+			       when, s.mint, s.maxt, s.series, s.tombstones, s.exemplars, s.records, s.source_bytes,
+			       s.raw_bytes, s.stored_bytes);
+		} else {
+			printf("%4u  %-34s %-24s %10" PRIu64 " %8" PRIu64 " %8" PRIu64 " %12" PRIu64 " %12" PRIu64 "\n",
+			       s.id, s.name, when, s.series, s.tombstones, s.exemplars, s.source_bytes, s.stored_bytes);
+		}
+	}
+	archive_close(a);
+	if (rc != SNAPARC_NOT_FOUND) {
+		fprintf(stderr, "snaparc ls: %s\n", e.msg);
+		return exit_for_status(rc);
+	}
+	return EXIT_OK;
+}
+
+/* ---- stat ---- */
+
+int cmd_stat(int argc, char **argv)
+{
+	struct archive *a;
+	struct archive_stat st;
+	struct idx_snapshot s;
+	struct err e = { 0 };
+	uint64_t snaps = 0, series = 0, source = 0, raw = 0, stored = 0, total;
+	uint32_t after = 0;
+	int rc, json = argc == 3 && !strcmp(argv[1], "--json");
+
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		puts("usage: snaparc stat [--json] ARCHIVE\n\nSizes of the archive (index and segments, as du counts them), bytes per\n"
+		     "series, and the ratio to the imported snapshots' bytes.");
+		return EXIT_OK;
+	}
+	if (argc != 2 + json) {
+		fputs("usage: snaparc stat [--json] ARCHIVE\n", stderr);
+		return EXIT_USAGE;
+	}
+	if ((rc = open_ro("stat", argv[argc - 1], &a)))
+		return exit_for_status(rc);
+	while ((rc = archive_snapshot_next(a, after, &s, &e)) == 0) {
+		after = s.id;
+		snaps++;
+		series += s.series;
+		source += s.source_bytes;
+		raw += s.raw_bytes;
+		stored += s.stored_bytes;
+	}
+	if (rc == SNAPARC_NOT_FOUND)
+		rc = archive_stat(a, &st, &e);
+	archive_close(a);
+	if (rc) {
+		fprintf(stderr, "snaparc stat: %s\n", e.msg);
+		return exit_for_status(rc);
+	}
+	total = st.index_bytes + st.segment_bytes;
+	if (json) {
+		printf("{\"snapshots\":%" PRIu64 ",\"series\":%" PRIu64 ",\"index_bytes\":%" PRIu64
+		       ",\"segment_bytes\":%" PRIu64 ",\"segments\":%" PRIu64 ",\"archive_bytes\":%" PRIu64
+		       ",\"source_bytes\":%" PRIu64 ",\"raw_bytes\":%" PRIu64 ",\"stored_bytes\":%" PRIu64 "}\n",
+		       snaps, series, st.index_bytes, st.segment_bytes, st.segments, total, source, raw, stored);
+		return EXIT_OK;
+	}
+	printf("snapshots        %" PRIu64 "\n", snaps);
+	printf("series           %" PRIu64 "\n", series);
+	printf("index            %" PRIu64 " bytes (%.1f per series)\n", st.index_bytes,
+	       series ? (double)st.index_bytes / (double)series : 0);
+	printf("segments         %" PRIu64 " bytes in %" PRIu64 " files (%.1f per series)\n", st.segment_bytes,
+	       st.segments, series ? (double)st.segment_bytes / (double)series : 0);
+	printf("archive          %" PRIu64 " bytes (%.1f per series)\n", total, series ? (double)total / (double)series : 0);
+	printf("imported from    %" PRIu64 " bytes of snapshots (%.1f per series); records %" PRIu64 " bytes decoded\n",
+	       source, series ? (double)source / (double)series : 0, raw);
+	printf("ratio            %.3fx the snapshots' bytes\n", source ? (double)total / (double)source : 0);
+	return EXIT_OK;
+}
+
+/* ---- lookup ---- */
+
+struct lookup {
+	int samples, json;
+	const char *snapshot;
+};
+
+/* Whether t falls in one of the series' tombstone intervals. */
+static int deleted(const struct buf *tomb, int64_t t)
+{
+	struct dec d;
+
+	dec_init(&d, tomb->p, tomb->len);
+	while (dec_left(&d)) {
+		int64_t mint = dec_varint(&d, "mint"), maxt = dec_varint(&d, "maxt");
+
+		if (dec_ok(&d) && t >= mint && t <= maxt)
+			return 1;
+	}
+	return 0;
+}
+
+static int print_series(const struct lookup *l, const struct idx_snapshot *snap,
+			const struct archive_series *r, struct err *e)
+{
+	const struct rec_series *s = &r->series;
+	struct dec d;
+	char v[FLOAT_TEXT_MAX], when[40];
+	int first = 1, rc = 0;
+
+	if (l->json) {
+		printf("{\"snapshot\":%u,\"name\":", snap->id);
+		json_string(stdout, snap->name, strlen(snap->name));
+		printf(",\"ref\":%" PRIu64 ",\"labels\":", s->ref);
+		labels_json(stdout, &s->labels);
+		if (s->has_chunk)
+			printf(",\"chunk\":{\"mint\":%" PRId64 ",\"maxt\":%" PRId64 ",\"encoding\":\"%s\",\"samples\":%u,\"bytes\":%zu}",
+			       s->mint, s->maxt, chunk_encoding_name(s->encoding),
+			       s->encoding == CHUNK_XOR ? xor_chunk_count(s->chunk, s->chunk_len) : 0, s->chunk_len);
+		else
+			fputs(",\"chunk\":null", stdout);
+		printf(",\"stored_bytes\":%zu,\"record_bytes\":%zu,\"tombstones\":[", r->stored_len, r->record.len);
+	} else {
+		printf("snapshot %u (%s) ref %" PRIu64 " ", snap->id, snap->name, s->ref);
+		labels_text(stdout, &s->labels);
+		putchar('\n');
+		if (s->has_chunk)
+			printf("  chunk       %s, %u samples, %zu bytes, mint %" PRId64 " maxt %" PRId64 "\n",
+			       chunk_encoding_name(s->encoding),
+			       s->encoding == CHUNK_XOR ? xor_chunk_count(s->chunk, s->chunk_len) : 0, s->chunk_len,
+			       s->mint, s->maxt);
+		else
+			puts("  chunk       none");
+		printf("  stored      %zu bytes (record %zu bytes) at segment %u offset %" PRIu64 "\n",
+		       r->stored_len, r->record.len, r->loc.segment, r->loc.offset);
+	}
+	dec_init(&d, r->tombstones.p, r->tombstones.len);
+	while (dec_left(&d)) {
+		int64_t mint = dec_varint(&d, "mint"), maxt = dec_varint(&d, "maxt");
+
+		if (l->json)
+			printf("%s[%" PRId64 ",%" PRId64 "]", first ? "" : ",", mint, maxt);
+		else
+			printf("  deleted     [%" PRId64 ", %" PRId64 "]\n", mint, maxt);
+		first = 0;
+	}
+	if (l->json)
+		fputs("],\"exemplars\":[", stdout);
+	first = 1;
+	if (r->exemplars.len) {
+		struct rec_exemplars x;
+		struct rec_exemplar_iter it;
+		struct rec_exemplar ex;
+
+		if ((rc = rec_exemplars_decode(&x, r->exemplars.p, r->exemplars.len, e)))
+			return err_prefix(e, "exemplars of ref %" PRIu64, s->ref);
+		rec_exemplars_iter(&it, &x);
+		while (rec_exemplars_next(&it, &ex)) {
+			value_text(v, ex.value);
+			if (l->json) {
+				printf("%s{\"t\":%" PRId64 ",\"value\":\"%s\",\"labels\":", first ? "" : ",", ex.t, v);
+				labels_json(stdout, &ex.labels);
+				putchar('}');
+			} else {
+				printf("  exemplar    t=%" PRId64 " value=%s ", ex.t, v);
+				labels_text(stdout, &ex.labels);
+				putchar('\n');
+			}
+			first = 0;
+		}
+	}
+	if (l->json)
+		putchar(']');
+	if (l->samples && s->has_chunk && s->encoding == CHUNK_XOR) {
+		struct xor_iter it;
+		int64_t t;
+		uint64_t bits;
+
+		first = 1;
+		if (l->json)
+			fputs(",\"samples\":[", stdout);
+		xor_iter_init(&it, s->chunk, s->chunk_len);
+		while ((rc = xor_iter_next(&it, &t, &bits)) == 1) {
+			int del = deleted(&r->tombstones, t);
+
+			value_text(v, bits);
+			if (l->json) {
+				printf("%s[%" PRId64 ",\"%s\"%s]", first ? "" : ",", t, v, del ? ",\"deleted\"" : "");
+			} else {
+				fmt_time_ms(when, sizeof(when), t);
+				printf("  %" PRId64 " %s %s%s\n", t, when, v, del ? " (deleted)" : "");
+			}
+			first = 0;
+		}
+		if (l->json)
+			putchar(']');
+		if (rc < 0) {
+			char why[200];
+
+			xor_iter_describe(&it, why, sizeof(why));
+			return err_set(e, SNAPARC_CORRUPT, "ref %" PRIu64 ": XOR chunk: %s", s->ref, why);
+		}
+	}
+	if (l->json)
+		puts("}");
+	return 0;
+}
+
+static void lookup_usage(FILE *f)
+{
+	fputs("usage: snaparc lookup [--snapshot S] [--samples] [--json] ARCHIVE (--ref N | LABELS)\n"
+	      "\n"
+	      "Prints one series of an archived snapshot: its labels, head chunk, deleted\n"
+	      "intervals and exemplars, and with --samples its samples.\n"
+	      "\n"
+	      "  --snapshot S  the snapshot: its id, its name, or latest (default)\n"
+	      "  --ref N       the series with this ref\n"
+	      "  LABELS        the series with exactly these labels: '{job=\"api\",path=\"/x\"}'\n"
+	      "                or 'metric{label=\"value\",...}'\n"
+	      "  --samples     decode the chunk's samples (deleted ones are marked)\n"
+	      "  --json        one JSON object\n"
+	      "\n"
+	      "Exit codes: 0 found, 1 error, 2 usage, 3 not found, 4 the stored record is corrupt.\n", f);
+}
+
+int cmd_lookup(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "snapshot", required_argument, NULL, 'S' },
+		{ "ref", required_argument, NULL, 'r' },
+		{ "samples", no_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct lookup l = { .snapshot = "latest" };
+	struct archive_series r = { 0 };
+	struct idx_snapshot snap;
+	struct labelset ls = { 0 };
+	struct archive *a;
+	struct err e = { 0 };
+	const char *ref = NULL;
+	char why[200], *end;
+	uint64_t refn = 0;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'S': l.snapshot = optarg; break;
+		case 'r': ref = optarg; break;
+		case 's': l.samples = 1; break;
+		case 'j': l.json = 1; break;
+		case 'h': lookup_usage(stdout); return EXIT_OK;
+		default: lookup_usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (argc - optind != (ref ? 1 : 2)) {
+		lookup_usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (ref) {
+		refn = strtoull(ref, &end, 10);
+		if (!*ref || *end) {
+			fprintf(stderr, "snaparc lookup: --ref %s is not a number\n", ref);
+			return EXIT_USAGE;
+		}
+	} else if (labelset_parse(argv[optind + 1], &ls, why, sizeof(why))) {
+		fprintf(stderr, "snaparc lookup: %s: %s\n", argv[optind + 1], why);
+		return EXIT_USAGE;
+	}
+	if ((rc = open_ro("lookup", argv[optind], &a))) {
+		labelset_free(&ls);
+		return exit_for_status(rc);
+	}
+	rc = archive_snapshot_find(a, l.snapshot, &snap, &e);
+	if (!rc)
+		rc = ref ? archive_read_ref(a, snap.id, refn, &r, &e)
+			 : archive_read_labels(a, snap.id, ls.labels, ls.n, &r, &e);
+	if (!rc)
+		rc = print_series(&l, &snap, &r, &e);
+	fflush(stdout);
+	if (rc)
+		fprintf(stderr, "snaparc lookup: %s\n", e.msg);
+	archive_series_free(&r);
+	archive_close(a);
+	labelset_free(&ls);
+	return exit_for_status(rc);
+}
