@@ -834,19 +834,39 @@ int idx_tombstones_get(struct idx_txn *t, uint32_t snap, uint64_t ref, const uin
 	return side_get(t, DB_TOMBSTONES, snap, ref, p, len, e);
 }
 
-int idx_exemplars_put(struct idx_txn *t, uint32_t snap, uint64_t ref, const uint8_t *p, size_t len,
-		      struct err *e)
+int idx_exemplars_put(struct idx_txn *t, uint32_t snap, const struct idx_loc *loc, struct err *e)
 {
-	uint8_t k[12];
+	uint8_t k[12], v[3 * UVARINT_MAX_LEN];
+	size_t n = 0;
 
-	key_snap_u64(k, snap, ref);
-	return put(t, DB_EXEMPLARS, k, sizeof(k), p, len, 0, e);
+	key_snap_u64(k, snap, loc->ref);
+	n += uvarint_put(v + n, loc->segment);
+	n += uvarint_put(v + n, loc->offset);
+	n += uvarint_put(v + n, loc->span);
+	return put(t, DB_EXEMPLARS, k, sizeof(k), v, n, 0, e);
 }
 
-int idx_exemplars_get(struct idx_txn *t, uint32_t snap, uint64_t ref, const uint8_t **p, size_t *len,
-		      struct err *e)
+int idx_exemplars_get(struct idx_txn *t, uint32_t snap, uint64_t ref, struct idx_loc *out, struct err *e)
 {
-	return side_get(t, DB_EXEMPLARS, snap, ref, p, len, e);
+	const uint8_t *p;
+	size_t len;
+	struct dec d;
+	uint64_t seg, span;
+	int rc = side_get(t, DB_EXEMPLARS, snap, ref, &p, &len, e);
+
+	if (rc)
+		return rc;
+	dec_init(&d, p, len);
+	seg = dec_uvarint(&d, "segment");
+	out->offset = dec_uvarint(&d, "offset");
+	span = dec_uvarint(&d, "span");
+	if (!dec_ok(&d) || dec_left(&d) || seg > UINT32_MAX || span > UINT32_MAX)
+		return err_set(e, SNAPARC_CORRUPT, "%s: exemplars entry of ref %llu in snapshot %u is malformed",
+			       t->x->path, (unsigned long long)ref, snap);
+	out->ref = ref;
+	out->segment = (uint32_t)seg;
+	out->span = (uint32_t)span;
+	return 0;
 }
 
 int idx_other_put(struct idx_txn *t, uint32_t snap, const struct idx_loc *loc, uint8_t type, struct err *e)

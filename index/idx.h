@@ -10,7 +10,7 @@
  *   series      (snapshot, first ref of a block) -> up to 64 (ref, segment, offset, span)
  *   hashes      (snapshot, hash prefix, block) -> up to 64 (hash prefix, ref)
  *   tombstones  (snapshot, ref) -> the series' deleted intervals
- *   exemplars   (snapshot, ref) -> the series' exemplars
+ *   exemplars   (snapshot, ref) -> where the series' exemplars are stored
  *   others      (snapshot, segment, offset) -> a non-series record (tombstones, exemplars)
  *
  * Series are found with one B-tree descent and a scan of one small block,
@@ -133,10 +133,9 @@ int idx_tombstones_put(struct idx_txn *t, uint32_t snap, uint64_t ref, const uin
 		       struct err *e);
 int idx_tombstones_get(struct idx_txn *t, uint32_t snap, uint64_t ref, const uint8_t **p, size_t *len,
 		       struct err *e);
-int idx_exemplars_put(struct idx_txn *t, uint32_t snap, uint64_t ref, const uint8_t *p, size_t len,
-		      struct err *e);
-int idx_exemplars_get(struct idx_txn *t, uint32_t snap, uint64_t ref, const uint8_t **p, size_t *len,
-		      struct err *e);
+/* Where a series' exemplars are stored (an exemplars record of its own). */
+int idx_exemplars_put(struct idx_txn *t, uint32_t snap, const struct idx_loc *loc, struct err *e);
+int idx_exemplars_get(struct idx_txn *t, uint32_t snap, uint64_t ref, struct idx_loc *out, struct err *e);
 int idx_other_put(struct idx_txn *t, uint32_t snap, const struct idx_loc *loc, uint8_t type, struct err *e);
 
 #endif

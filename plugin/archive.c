@@ -285,7 +285,7 @@ static int pread_all(int fd, uint8_t *p, size_t n, uint64_t off)
 }
 
 int archive_load(struct archive *a, struct idx_txn *t, const struct idx_loc *loc, struct buf *out,
-		 struct buf *scratch, size_t *stored_len, struct err *e)
+		 struct buf *span, struct buf *scratch, size_t *stored_len, struct err *e)
 {
 	const uint8_t *data, *dict;
 	size_t len, dict_len, raw, hdr;
@@ -295,15 +295,15 @@ int archive_load(struct archive *a, struct idx_txn *t, const struct idx_loc *loc
 
 	if (fd < 0)
 		return fd;
-	buf_reset(out);
-	if (!buf_reserve(out, loc->span))
+	buf_reset(span);
+	if (!buf_reserve(span, loc->span))
 		return err_set(e, SNAPARC_NOMEM, "out of memory for a %u-byte record", loc->span);
-	if ((rc = pread_all(fd, out->p, loc->span, loc->offset)))
+	if ((rc = pread_all(fd, span->p, loc->span, loc->offset)))
 		return err_set(e, rc == -ENODATA ? SNAPARC_CORRUPT : SNAPARC_IO,
 			       "%s/%08u: offset %llu: reading %u bytes: %s", a->segdir, loc->segment,
 			       (unsigned long long)loc->offset, loc->span,
 			       rc == -ENODATA ? "the segment ends before the record" : strerror(-rc));
-	rc = wal_parse_record(out->p, loc->span, loc->offset, 1, &data, &len, &flags, scratch, e);
+	rc = wal_parse_record(span->p, loc->span, loc->offset, 1, &data, &len, &flags, scratch, e);
 	if (!rc && flags && flags != WAL_LZ4)
 		rc = err_set(e, SNAPARC_CORRUPT, "offset %llu: archive record with compression 0x%02x",
 			     (unsigned long long)loc->offset, flags);
@@ -311,23 +311,13 @@ int archive_load(struct archive *a, struct idx_txn *t, const struct idx_loc *loc
 		return err_prefix(e, "%s/%08u", a->segdir, loc->segment);
 	*stored_len = len;
 	if (!flags) {
-		if (data != out->p)
-			memmove(out->p, data, len);
-		out->len = len;
-		return 0;
+		buf_reset(out);
+		buf_put(out, data, len);
+		return out->oom ? err_set(e, SNAPARC_NOMEM, "out of memory") : 0;
 	}
 	if ((rc = lz4dict_header(data, len, &dict_id, &raw, &hdr, e)) ||
-	    (rc = archive_dict(a, t, dict_id, &dict, &dict_len, e)))
-		return err_prefix(e, "%s/%08u: offset %llu", a->segdir, loc->segment, (unsigned long long)loc->offset);
-	/* decompress from a copy: data may point into out */
-	if (data == out->p) {
-		buf_reset(scratch);
-		buf_put(scratch, data, len);
-		if (scratch->oom)
-			return err_set(e, SNAPARC_NOMEM, "out of memory");
-		data = scratch->p;
-	}
-	if ((rc = lz4dict_decompress(data, len, dict, dict_len, out, e)))
+	    (rc = archive_dict(a, t, dict_id, &dict, &dict_len, e)) ||
+	    (rc = lz4dict_decompress(data, len, dict, dict_len, out, e)))
 		return err_prefix(e, "%s/%08u: offset %llu", a->segdir, loc->segment, (unsigned long long)loc->offset);
 	return 0;
 }
@@ -335,13 +325,14 @@ int archive_load(struct archive *a, struct idx_txn *t, const struct idx_loc *loc
 static int read_loc(struct archive *a, struct idx_txn *t, uint32_t snap, const struct idx_loc *loc,
 		    struct archive_series *out, struct err *e)
 {
+	struct idx_loc xl;
 	const uint8_t *p;
-	size_t len;
+	size_t len, xlen;
 	int rc;
 
 	out->snapshot = snap;
 	out->loc = *loc;
-	if ((rc = archive_load(a, t, loc, &out->record, &out->scratch, &out->stored_len, e)))
+	if ((rc = archive_load(a, t, loc, &out->record, &out->span, &out->scratch, &out->stored_len, e)))
 		return rc;
 	if ((rc = rec_series_decode(&out->series, out->record.p, out->record.len, e)))
 		return err_prefix(e, "%s/%08u: offset %llu: stored series record", a->segdir, loc->segment,
@@ -357,12 +348,19 @@ static int read_loc(struct archive *a, struct idx_txn *t, uint32_t snap, const s
 		buf_put(&out->tombstones, p, len);
 	else if (rc != SNAPARC_NOT_FOUND)
 		return rc;
-	rc = idx_exemplars_get(t, snap, loc->ref, &p, &len, e);
-	if (rc == 0)
-		buf_put(&out->exemplars, p, len);
-	else if (rc != SNAPARC_NOT_FOUND)
+	rc = idx_exemplars_get(t, snap, loc->ref, &xl, e);
+	if (rc == 0) {
+		struct rec_exemplars x;
+
+		if ((rc = archive_load(a, t, &xl, &out->exemplars, &out->span, &out->scratch, &xlen, e)))
+			return rc;
+		if ((rc = rec_exemplars_decode(&x, out->exemplars.p, out->exemplars.len, e)))
+			return err_prefix(e, "%s/%08u: offset %llu: stored exemplars of ref %llu", a->segdir,
+					  xl.segment, (unsigned long long)xl.offset, (unsigned long long)loc->ref);
+	} else if (rc != SNAPARC_NOT_FOUND) {
 		return rc;
-	if (out->tombstones.oom || out->exemplars.oom)
+	}
+	if (out->tombstones.oom)
 		return err_set(e, SNAPARC_NOMEM, "out of memory");
 	return 0;
 }
@@ -428,6 +426,7 @@ void archive_series_free(struct archive_series *s)
 	buf_free(&s->tombstones);
 	buf_free(&s->exemplars);
 	buf_free(&s->scratch);
+	buf_free(&s->span);
 }
 
 int archive_stat(struct archive *a, struct archive_stat *out, struct err *e)

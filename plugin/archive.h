@@ -74,7 +74,7 @@ struct archive_series {
 	struct rec_series series;    /* decoded; points into record */
 	struct buf tombstones;       /* pairs of varint mint, varint maxt */
 	struct buf exemplars;        /* an exemplars record of this series' exemplars, or empty */
-	struct buf scratch;
+	struct buf span, scratch;
 };
 
 /* Reads series ref of snapshot snap into out (whose buffers it reuses; free

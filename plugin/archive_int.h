@@ -34,8 +34,9 @@ int archive_segment_fd(struct archive *a, uint32_t segment, struct err *e);
 /* A dictionary's bytes, cached for the archive's life. */
 int archive_dict(struct archive *a, struct idx_txn *t, uint32_t id, const uint8_t **p, size_t *len,
 		 struct err *e);
-/* Reads and decompresses the record stored at loc into out. */
+/* Reads the record stored at loc (its bytes into span, fragments joined in
+ * scratch) and decompresses it into out. */
 int archive_load(struct archive *a, struct idx_txn *t, const struct idx_loc *loc, struct buf *out,
-		 struct buf *scratch, size_t *stored_len, struct err *e);
+		 struct buf *span, struct buf *scratch, size_t *stored_len, struct err *e);
 
 #endif

@@ -5,7 +5,8 @@
  *
  * The archive's first snapshot also makes its dictionary: its first
  * TRAIN_BYTES of records are held back, the dictionary is trained on them,
- * and then they are stored like the rest.
+ * and then they are stored like the rest. A later, larger snapshot replaces
+ * a dictionary that was trained on less than that.
  */
 #include "archive_int.h"
 
@@ -42,6 +43,7 @@ struct archive_writer {
 	uint8_t dict[LZ4DICT_MAX];
 	size_t dict_len;
 	int dict_new;                  /* this import trained the dictionary */
+	uint32_t last_dict;            /* the archive's newest dictionary (0: none) */
 	int training;
 	int have_times;                /* mint/maxt hold a chunk's times */
 	struct buf train, train_sizes; /* held-back records and their sizes (size_t) */
@@ -50,6 +52,7 @@ struct archive_writer {
 	struct buf intervals;          /* struct rec_interval, in arrival order */
 	struct buf exemplars;          /* struct exemplar_ent */
 	struct buf exemplar_labels;    /* their label sets, end to end */
+	struct buf exemplar_locs;      /* struct idx_loc: each series' exemplars, stored */
 	struct buf others;             /* struct other_ent: tombstones and exemplar records */
 	struct buf out, scratch;
 	int failed;
@@ -128,6 +131,7 @@ static int load_dictionary(struct archive_writer *w, struct err *e)
 	if (!rc && id == 0) {
 		w->training = 1;
 	} else if (!rc) {
+		w->last_dict = id;
 		w->snap.dict_id = id;
 		rc = idx_dict_get(t, id, &p, &w->dict_len, e);
 		if (!rc && w->dict_len <= LZ4DICT_MAX)
@@ -138,6 +142,11 @@ static int load_dictionary(struct archive_writer *w, struct err *e)
 	idx_abort(t);
 	if (!rc && !w->training)
 		rc = lz4dict_enc_new(&w->enc, w->snap.dict_id, w->dict, w->dict_len, e);
+	/* A dictionary smaller than LZ4's window was trained on too little (a
+	 * small first snapshot): a larger snapshot trains a better one, under a
+	 * new id; older snapshots keep theirs. */
+	if (!rc && w->dict_len < LZ4DICT_MAX)
+		w->training = 1;
 	return rc;
 }
 
@@ -274,20 +283,25 @@ static int put_record(struct archive_writer *w, const uint8_t *rec, size_t len, 
 	return err_set(e, SNAPARC_CORRUPT, "offset 0: %s", len ? "unknown record type" : "empty record");
 }
 
-/* Trains the dictionary on the held-back records, then stores them. */
-static int finish_training(struct archive_writer *w, struct err *e)
+/* Stores the held-back records: with a dictionary trained on them when they
+ * are enough (or there is none yet), else with the archive's current one. */
+static int finish_training(struct archive_writer *w, int enough, struct err *e)
 {
 	const size_t *sizes = (const size_t *)w->train_sizes.p;
 	size_t n = w->train_sizes.len / sizeof(size_t), off = 0;
 	int rc;
 
 	w->training = 0;
-	if ((rc = lz4dict_train(w->dict, sizeof(w->dict), &w->dict_len, w->train.p, sizes, (unsigned)n, e)))
-		return rc;
-	w->snap.dict_id = 1;
-	w->dict_new = 1;
-	if ((rc = lz4dict_enc_new(&w->enc, w->snap.dict_id, w->dict, w->dict_len, e)))
-		return rc;
+	if (enough || !w->enc) {
+		if ((rc = lz4dict_train(w->dict, sizeof(w->dict), &w->dict_len, w->train.p, sizes, (unsigned)n, e)))
+			return rc;
+		w->snap.dict_id = w->last_dict + 1;
+		w->dict_new = 1;
+		lz4dict_enc_free(w->enc);
+		w->enc = NULL;
+		if ((rc = lz4dict_enc_new(&w->enc, w->snap.dict_id, w->dict, w->dict_len, e)))
+			return rc;
+	}
 	for (size_t i = 0; i < n && !rc; off += sizes[i++])
 		rc = put_record(w, w->train.p + off, sizes[i], e);
 	buf_free(&w->train);
@@ -314,7 +328,7 @@ int archive_import_put(struct archive_writer *w, const uint8_t *rec, size_t len,
 		if (!rc && (push(&w->train, rec, len, e) || push(&w->train_sizes, &len, sizeof(len), e)))
 			rc = SNAPARC_NOMEM;
 		if (!rc && w->train.len >= TRAIN_BYTES)
-			rc = finish_training(w, e);
+			rc = finish_training(w, 1, e);
 	} else {
 		rc = put_record(w, rec, len, e);
 	}
@@ -356,13 +370,51 @@ static int cmp_interval(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Writes the per-series tombstones and exemplars. */
+/* Stores each series' exemplars as one exemplars record of its own, so a
+ * lookup reads just those (the snapshot's own exemplar records are kept
+ * as they came, for restore). Their locations go in w->exemplar_locs. */
+static int store_exemplar_groups(struct archive_writer *w, struct err *e)
+{
+	const struct exemplar_ent *ex = (const void *)w->exemplars.p;
+	size_t nex = w->exemplars.len / sizeof(*ex);
+	struct rec_exemplar *group = NULL;
+	struct buf b = { 0 };
+	int rc = 0;
+
+	if (nex && !(group = malloc(nex * sizeof(*group))))
+		return err_set(e, SNAPARC_NOMEM, "out of memory");
+	for (size_t i = 0, j; i < nex && !rc; i = j) {
+		struct idx_loc loc;
+
+		for (j = i; j < nex && ex[j].ref == ex[i].ref; j++) {
+			group[j - i].ref = ex[j].ref;
+			group[j - i].t = ex[j].t;
+			group[j - i].value = ex[j].value;
+			group[j - i].labels.raw = w->exemplar_labels.p + ex[j].labels_off;
+			group[j - i].labels.raw_len = ex[j].labels_len;
+		}
+		buf_reset(&b);
+		rec_exemplars_encode(&b, group, j - i);
+		if (b.oom) {
+			rc = err_set(e, SNAPARC_NOMEM, "out of memory");
+			break;
+		}
+		rc = store(w, b.p, b.len, &loc, e);
+		loc.ref = ex[i].ref;
+		if (!rc && push(&w->exemplar_locs, &loc, sizeof(loc), e))
+			rc = SNAPARC_NOMEM;
+	}
+	free(group);
+	buf_free(&b);
+	return rc;
+}
+
+/* Writes the per-series tombstones and exemplar locations. */
 static int put_side_data(struct archive_writer *w, struct idx_txn *t, struct err *e)
 {
 	const struct rec_interval *iv = (const void *)w->intervals.p;
-	const struct exemplar_ent *ex = (const void *)w->exemplars.p;
-	size_t niv = w->intervals.len / sizeof(*iv), nex = w->exemplars.len / sizeof(*ex);
-	struct rec_exemplar *group = NULL;
+	const struct idx_loc *xl = (const void *)w->exemplar_locs.p;
+	size_t niv = w->intervals.len / sizeof(*iv), nxl = w->exemplar_locs.len / sizeof(*xl);
 	struct buf b = { 0 };
 	int rc = 0;
 
@@ -375,22 +427,8 @@ static int put_side_data(struct archive_writer *w, struct idx_txn *t, struct err
 		rc = b.oom ? err_set(e, SNAPARC_NOMEM, "out of memory") :
 			     idx_tombstones_put(t, w->snap.id, iv[i].ref, b.p, b.len, e);
 	}
-	if (nex && !(group = malloc(nex * sizeof(*group))))
-		rc = err_set(e, SNAPARC_NOMEM, "out of memory");
-	for (size_t i = 0, j; i < nex && !rc; i = j) {
-		for (j = i; j < nex && ex[j].ref == ex[i].ref; j++) {
-			group[j - i].ref = ex[j].ref;
-			group[j - i].t = ex[j].t;
-			group[j - i].value = ex[j].value;
-			group[j - i].labels.raw = w->exemplar_labels.p + ex[j].labels_off;
-			group[j - i].labels.raw_len = ex[j].labels_len;
-		}
-		buf_reset(&b);
-		rec_exemplars_encode(&b, group, j - i);
-		rc = b.oom ? err_set(e, SNAPARC_NOMEM, "out of memory") :
-			     idx_exemplars_put(t, w->snap.id, ex[i].ref, b.p, b.len, e);
-	}
-	free(group);
+	for (size_t i = 0; i < nxl && !rc; i++)
+		rc = idx_exemplars_put(t, w->snap.id, &xl[i], e);
 	buf_free(&b);
 	return rc;
 }
@@ -443,6 +481,7 @@ static void writer_free(struct archive_writer *w)
 	buf_free(&w->intervals);
 	buf_free(&w->exemplars);
 	buf_free(&w->exemplar_labels);
+	buf_free(&w->exemplar_locs);
 	buf_free(&w->others);
 	buf_free(&w->out);
 	buf_free(&w->scratch);
@@ -469,7 +508,12 @@ int archive_import_commit(struct archive_writer *w, struct idx_snapshot *snap, s
 	int rc = w->failed ? err_set(e, w->failed, "the import failed earlier") : 0;
 
 	if (!rc && w->training)
-		rc = finish_training(w, e);
+		rc = finish_training(w, 0, e);
+	if (!rc) {
+		qsort(w->exemplars.p, w->exemplars.len / sizeof(struct exemplar_ent), sizeof(struct exemplar_ent),
+		      cmp_exemplar);
+		rc = store_exemplar_groups(w, e);
+	}
 	if (!rc)
 		rc = wal_writer_flush(w->w, e);
 	n = w->locs.len / sizeof(struct idx_loc);
@@ -484,8 +528,6 @@ int archive_import_commit(struct archive_writer *w, struct idx_snapshot *snap, s
 		qsort(w->hashes.p, w->hashes.len / sizeof(struct idx_hash), sizeof(struct idx_hash), cmp_hash);
 		qsort(w->intervals.p, w->intervals.len / sizeof(struct rec_interval), sizeof(struct rec_interval),
 		      cmp_interval);
-		qsort(w->exemplars.p, w->exemplars.len / sizeof(struct exemplar_ent), sizeof(struct exemplar_ent),
-		      cmp_exemplar);
 	}
 	/* a full index map has grown when write_index fails so: write again */
 	for (int tries = 0; !rc || (rc == SNAPARC_NOMEM && tries > 0 && tries < COMMIT_TRIES); tries++) {
