@@ -104,9 +104,9 @@ int idx_snapshot_next(struct idx_txn *t, uint32_t after, struct idx_snapshot *ou
 /* ---- series ---- */
 
 struct idx_loc {
-	uint64_t ref;
-	uint32_t segment;
+	uint64_t ref;       /* first: the import sorts on it */
 	uint64_t offset;    /* of the record's first fragment header */
+	uint32_t segment;
 	uint32_t span;      /* bytes from there to the end of its last fragment */
 };
 

@@ -22,13 +22,15 @@
 #include <unistd.h>
 
 #include "lz4dict.h"
+#include "sort.h"
 #include "wal.h"
 
 #define TRAIN_BYTES (4u << 20)
 #define COMMIT_TRIES 8
 
 struct exemplar_ent {
-	uint64_t ref, seq;
+	uint64_t ref;                  /* first: sorted on */
+	uint64_t seq;
 	int64_t t;
 	uint64_t value;
 	size_t labels_off, labels_len;
@@ -337,39 +339,6 @@ int archive_import_put(struct archive_writer *w, const uint8_t *rec, size_t len,
 	return rc;
 }
 
-static int cmp_loc(const void *a, const void *b)
-{
-	uint64_t x = ((const struct idx_loc *)a)->ref, y = ((const struct idx_loc *)b)->ref;
-
-	return x < y ? -1 : x > y;
-}
-
-static int cmp_hash(const void *a, const void *b)
-{
-	uint64_t x = ((const struct idx_hash *)a)->hash, y = ((const struct idx_hash *)b)->hash;
-
-	return x < y ? -1 : x > y;
-}
-
-static int cmp_exemplar(const void *a, const void *b)
-{
-	const struct exemplar_ent *x = a, *y = b;
-
-	if (x->ref != y->ref)
-		return x->ref < y->ref ? -1 : 1;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-static int cmp_interval(const void *a, const void *b)
-{
-	const struct rec_interval *x = a, *y = b;
-
-	/* by ref, keeping each series' intervals in their order (stable by address) */
-	if (x->ref != y->ref)
-		return x->ref < y->ref ? -1 : 1;
-	return x < y ? -1 : x > y;
-}
-
 /* Stores each series' exemplars as one exemplars record of its own, so a
  * lookup reads just those (the snapshot's own exemplar records are kept
  * as they came, for restore). Their locations go in w->exemplar_locs. */
@@ -510,9 +479,12 @@ int archive_import_commit(struct archive_writer *w, struct idx_snapshot *snap, s
 	if (!rc && w->training)
 		rc = finish_training(w, 0, e);
 	if (!rc) {
-		qsort(w->exemplars.p, w->exemplars.len / sizeof(struct exemplar_ent), sizeof(struct exemplar_ent),
-		      cmp_exemplar);
-		rc = store_exemplar_groups(w, e);
+		/* stable: each series keeps its exemplars in the snapshot's order */
+		if (sort_by_u64_key(w->exemplars.p, w->exemplars.len / sizeof(struct exemplar_ent),
+				    sizeof(struct exemplar_ent)))
+			rc = err_set(e, SNAPARC_NOMEM, "out of memory sorting exemplars");
+		else
+			rc = store_exemplar_groups(w, e);
 	}
 	if (!rc)
 		rc = wal_writer_flush(w->w, e);
@@ -520,14 +492,17 @@ int archive_import_commit(struct archive_writer *w, struct idx_snapshot *snap, s
 	if (!rc) {
 		struct idx_loc *l = (void *)w->locs.p;
 
-		qsort(w->locs.p, n, sizeof(struct idx_loc), cmp_loc);
+		if (sort_by_u64_key(w->locs.p, n, sizeof(struct idx_loc)) ||
+		    sort_by_u64_key(w->hashes.p, w->hashes.len / sizeof(struct idx_hash), sizeof(struct idx_hash)))
+			rc = err_set(e, SNAPARC_NOMEM, "out of memory sorting the index");
 		for (size_t i = 1; i < n && !rc; i++)
 			if (l[i].ref == l[i - 1].ref)
 				rc = err_set(e, SNAPARC_CORRUPT, "series ref %llu appears twice in the snapshot",
 					     (unsigned long long)l[i].ref);
-		qsort(w->hashes.p, w->hashes.len / sizeof(struct idx_hash), sizeof(struct idx_hash), cmp_hash);
-		qsort(w->intervals.p, w->intervals.len / sizeof(struct rec_interval), sizeof(struct rec_interval),
-		      cmp_interval);
+		/* stable: each series keeps its intervals' order */
+		if (sort_by_u64_key(w->intervals.p, w->intervals.len / sizeof(struct rec_interval),
+				    sizeof(struct rec_interval)))
+			rc = err_set(e, SNAPARC_NOMEM, "out of memory sorting the index");
 	}
 	/* a full index map has grown when write_index fails so: write again */
 	for (int tries = 0; !rc || (rc == SNAPARC_NOMEM && tries > 0 && tries < COMMIT_TRIES); tries++) {

@@ -1,0 +1,73 @@
+/*
+ * LSD radix sort, 16 bits a pass, skipping the passes in which every key
+ * has the same digit (refs are small numbers: two passes usually do). Many
+ * times faster than qsort on the million-entry tables of a large import.
+ */
+#include "sort.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DIGIT_BITS 16
+#define BUCKETS (1u << DIGIT_BITS)
+
+static uint64_t key_at(const uint8_t *p)
+{
+	uint64_t k;
+
+	memcpy(&k, p, 8);
+	return k;
+}
+
+int sort_by_u64_key(void *base, size_t n, size_t size)
+{
+	uint8_t *src = base, *dst, *tmp;
+	size_t *count;
+	uint64_t all_or = 0, all_and = UINT64_MAX;
+
+	if (n < 2)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t k = key_at(src + i * size);
+
+		all_or |= k;
+		all_and &= k;
+	}
+	tmp = malloc(n * size);
+	count = malloc(BUCKETS * sizeof(*count));
+	if (!tmp || !count) {
+		free(tmp);
+		free(count);
+		return -1;
+	}
+	dst = tmp;
+	for (unsigned shift = 0; shift < 64; shift += DIGIT_BITS) {
+		size_t sum = 0;
+
+		if ((((all_or ^ all_and) >> shift) & (BUCKETS - 1)) == 0)
+			continue; /* every key has the same digit here */
+		memset(count, 0, BUCKETS * sizeof(*count));
+		for (size_t i = 0; i < n; i++)
+			count[(key_at(src + i * size) >> shift) & (BUCKETS - 1)]++;
+		for (size_t b = 0; b < BUCKETS; b++) {
+			size_t c = count[b];
+
+			count[b] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++) {
+			size_t at = count[(key_at(src + i * size) >> shift) & (BUCKETS - 1)]++;
+
+			memcpy(dst + at * size, src + i * size, size);
+		}
+		uint8_t *swap = src;
+		src = dst;
+		dst = swap;
+	}
+	if (src != base)
+		memcpy(base, src, n * size);
+	free(tmp);
+	free(count);
+	return 0;
+}
