@@ -59,6 +59,17 @@ int archive_import_commit(struct archive_writer *w, struct idx_snapshot *snap, s
 /* Drops everything put since begin. Frees w. */
 void archive_import_abort(struct archive_writer *w);
 
+/* Called now and then with the bytes of the source read so far. */
+typedef void (*archive_progress_fn)(void *ctx, uint64_t done);
+
+/*
+ * Imports a snapshot directory of WAL segments as one snapshot: begin, every
+ * record, commit, reading on a second thread. Errors name the segment and
+ * offset of the record; nothing of the snapshot is kept after one.
+ */
+int archive_import_dir(struct archive *a, const char *dir, const struct archive_import_info *info,
+		       archive_progress_fn progress, void *ctx, struct idx_snapshot *snap, struct err *e);
+
 /* ---- reading ---- */
 
 /* Resolves "latest", a numeric id or a name to a catalog entry. */

@@ -30,13 +30,15 @@ static uint64_t dir_bytes(const char *dir)
 	}
 }
 
+static void on_progress(void *ctx, uint64_t done)
+{
+	progress_update(ctx, done);
+}
+
 static int import_one(struct archive *a, const char *src, const char *name, int json, struct err *e)
 {
 	char dir[4096], base[4096];
 	struct archive_import_info info;
-	struct archive_writer *w = NULL;
-	struct wal_reader *r = NULL;
-	struct wal_record rec;
 	struct idx_snapshot snap;
 	struct progress pg;
 	double t0 = now_seconds(), dt;
@@ -47,27 +49,10 @@ static int import_one(struct archive *a, const char *src, const char *name, int 
 	snprintf(base, sizeof(base), "%s", dir);
 	info.name = name ? name : basename(base);
 	info.source_bytes = dir_bytes(dir);
-	if ((rc = wal_reader_open_dir(&r, dir, NULL, e)))
-		return rc;
-	if ((rc = archive_import_begin(a, &info, &w, e))) {
-		wal_reader_close(r);
-		return rc;
-	}
 	progress_start(&pg, "import", info.source_bytes);
-	while ((rc = wal_reader_next(r, &rec, e)) == 1) {
-		if ((rc = archive_import_put(w, rec.data, rec.len, e))) {
-			err_prefix(e, "%s: offset %" PRIu64 ": record", wal_reader_segment_path(r), rec.offset);
-			break;
-		}
-		progress_update(&pg, rec.end);
-	}
+	rc = archive_import_dir(a, dir, &info, on_progress, &pg, &snap, e);
 	progress_end(&pg);
-	wal_reader_close(r);
-	if (rc) {
-		archive_import_abort(w);
-		return rc;
-	}
-	if ((rc = archive_import_commit(w, &snap, e)))
+	if (rc)
 		return rc;
 	dt = now_seconds() - t0;
 	if (json)
