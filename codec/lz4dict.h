@@ -21,7 +21,7 @@
 
 /*
  * Trains a dictionary of at most cap bytes (<= LZ4DICT_MAX) from n samples
- * laid end to end in samples, with zstd's trainer (ZDICT_trainFromBuffer).
+ * laid end to end in samples, with zstd's trainer (fastCover).
  * When the samples are too few for the trainer, the dictionary is the last
  * cap bytes of the samples themselves. Returns 0 and *len, or an error.
  */
