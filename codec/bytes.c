@@ -149,7 +149,7 @@ uint8_t *buf_reserve(struct buf *b, size_t n)
 {
 	if (b->oom)
 		return NULL;
-	if (b->cap - b->len < n) {
+	if (b->cap - b->len < n || !b->p) {
 		size_t cap = b->cap ? b->cap : 256;
 		uint8_t *p;
 
@@ -173,12 +173,14 @@ uint8_t *buf_reserve(struct buf *b, size_t n)
 
 void buf_put(struct buf *b, const void *p, size_t n)
 {
-	uint8_t *dst = buf_reserve(b, n);
+	uint8_t *dst;
 
+	if (!n)
+		return;
+	dst = buf_reserve(b, n);
 	if (!dst)
 		return;
-	if (n)
-		memcpy(dst, p, n);
+	memcpy(dst, p, n);
 	b->len += n;
 }
 

@@ -64,6 +64,10 @@ struct dec {
 
 static inline void dec_init(struct dec *d, const uint8_t *p, size_t len)
 {
+	static const uint8_t empty[1];
+
+	if (!p) /* an empty buffer: no pointer arithmetic on NULL */
+		p = empty, len = 0;
 	d->start = d->p = p;
 	d->end = p + len;
 	d->failed = d->reason = NULL;

@@ -360,7 +360,9 @@ static int decompress_zstd(const uint8_t *p, size_t len, struct buf *out, struct
 		if (!ds)
 			return err_set(e, SNAPARC_NOMEM, "out of memory for zstd");
 		buf_reset(out);
-		while (r != 0 && in.pos < in.size) {
+		/* every frame, as Prometheus' decoder reads them; junk after the
+		 * last one is an error from ZSTD_decompressStream */
+		while (in.pos < in.size) {
 			ZSTD_outBuffer o;
 
 			if (out->cap - out->len < 4096 && out->len >= WAL_MAX_RECORD) {

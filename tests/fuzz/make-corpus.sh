@@ -1,0 +1,92 @@
+#!/bin/sh
+# make-corpus.sh BUILD_DIR OUTDIR: seed corpora for the fuzz targets, made
+# from the real snapshot under tests/data/ (or $SNAPARC_FUZZ_SNAPSHOT, a
+# snapshot directory holding 00000000).
+#
+#   OUTDIR/fuzz_wal/     the segment, cut copies of it, and small segments in
+#                        the encodings it lacks (see extract_records.c)
+#   OUTDIR/fuzz_record/  up to 200 decompressed records of every type
+#
+# BUILD_DIR is the build tree configured with -DSNAPARC_FUZZ=ON (it holds
+# tests/fuzz/extract_records). OUTDIR must not exist.
+set -eu
+
+if [ $# -ne 2 ]; then
+	echo "usage: $0 BUILD_DIR OUTDIR" >&2
+	exit 2
+fi
+build=$1
+out=$2
+here=$(cd "$(dirname "$0")" && pwd)
+page=32768
+
+extract=
+for p in "$build/tests/fuzz/extract_records" "$build/extract_records"; do
+	if [ -x "$p" ]; then extract=$p; break; fi
+done
+if [ -z "$extract" ]; then
+	echo "$0: no extract_records under $build (configure with -DSNAPARC_FUZZ=ON and build)" >&2
+	exit 1
+fi
+
+snap=${SNAPARC_FUZZ_SNAPSHOT:-}
+if [ -z "$snap" ]; then
+	for d in "$(dirname "$here")"/data/*/chunk_snapshot.*/; do
+		if [ -f "$d/00000000" ]; then snap=${d%/}; break; fi
+	done
+fi
+if [ -z "$snap" ] || [ ! -f "$snap/00000000" ]; then
+	echo "$0: no snapshot under tests/data/*/chunk_snapshot.*/ (set SNAPARC_FUZZ_SNAPSHOT)" >&2
+	exit 1
+fi
+seg=$snap/00000000
+size=$(wc -c < "$seg")
+
+if [ -e "$out" ]; then
+	echo "$0: $out exists" >&2
+	exit 1
+fi
+mkdir -p "$out/fuzz_wal" "$out/fuzz_record"
+work=$out/.work
+mkdir "$work"
+
+# Records, a map of the segment, and the small synthetic segments.
+"$extract" --segments "$work/segments" "$snap" "$out/fuzz_record" 200 65536 \
+	> "$work/records.txt" 2> "$work/extract.log" || { cat "$work/extract.log" >&2; exit 1; }
+for kind in plain zstd zstd-nosize lz4; do
+	cp "$work/segments/$kind/00000000" "$out/fuzz_wal/segment-$kind"
+done
+
+# bytes FROM COUNT: COUNT bytes of the segment from offset FROM
+bytes() { tail -c +"$(($1 + 1))" "$seg" | head -c "$2"; }
+
+cp "$seg" "$out/fuzz_wal/segment"
+bytes 0 "$page" > "$out/fuzz_wal/first-page"
+bytes 0 $((2 * page)) > "$out/fuzz_wal/first-2-pages"
+# torn: ends inside a page and, likely, inside a record
+bytes 0 $((2 * page + page / 3)) > "$out/fuzz_wal/torn-3rd-page"
+
+# The longest record stored in more than one fragment, with the pages it
+# spans. A page may begin with the tail of the record before it, which would
+# make the cut fail at once, so the first page is shifted to start at the
+# first record that starts in it and zero-padded back to a whole page.
+# records.txt: INDEX OFFSET END STORED_LEN FLAGS TYPE LEN FILE
+long=$(awk '$3 - $2 > $4 + 7 && $3 - $2 > best { best = $3 - $2; line = $2 " " $3 }
+	END { print line }' "$work/records.txt")
+if [ -n "$long" ]; then
+	long_start=${long% *}
+	long_end=${long#* }
+	first_page=$((long_start / page * page))
+	start=$(awk -v p="$first_page" '$2 >= p { print $2; exit }' "$work/records.txt")
+	last_page_end=$(((long_end + page - 1) / page * page))
+	[ "$last_page_end" -le "$size" ] || last_page_end=$size
+	{
+		bytes "$start" $((first_page + page - start))
+		head -c $((start - first_page)) /dev/zero
+		bytes $((first_page + page)) $((last_page_end - first_page - page))
+	} > "$out/fuzz_wal/multi-fragment"
+fi
+
+rm -r "$work"
+echo "make-corpus: $(find "$out/fuzz_wal" -type f | wc -l) fuzz_wal seeds," \
+	"$(find "$out/fuzz_record" -type f | wc -l) fuzz_record seeds from $seg"

@@ -1,0 +1,76 @@
+#!/bin/sh
+# run.sh BUILD_DIR SECONDS [TARGET...]: runs each fuzz target (fuzz_wal and
+# fuzz_record by default) for SECONDS, seeded by make-corpus.sh, and exits
+# non-zero if any of them found a crash, a leak, a timeout or hit a limit.
+#
+# BUILD_DIR is a build tree configured with -DSNAPARC_FUZZ=ON. Corpora go to
+# a temporary directory that is removed at the end, unless
+# SNAPARC_FUZZ_CORPUS names a directory to keep them in (one subdirectory
+# per target, grown run after run: useful for long campaigns). Crashing
+# inputs and the logs of failed targets go to $SNAPARC_FUZZ_ARTIFACTS
+# (default BUILD_DIR/fuzz-artifacts). SNAPARC_FUZZ_FLAGS adds libFuzzer
+# flags (e.g. "-workers=4 -jobs=4").
+#
+#   ctest's fuzz/short:  run.sh BUILD_DIR 15
+#   a campaign:          SNAPARC_FUZZ_CORPUS=$HOME/snaparc-corpus run.sh build-fuzz 3600
+set -u
+
+if [ $# -lt 2 ]; then
+	echo "usage: $0 BUILD_DIR SECONDS [TARGET...]" >&2
+	exit 2
+fi
+build=$(cd "$1" && pwd) || exit 2
+seconds=$2
+shift 2
+targets=${*:-fuzz_wal fuzz_record}
+here=$(cd "$(dirname "$0")" && pwd)
+
+bindir=$build/tests/fuzz
+[ -x "$bindir/fuzz_wal" ] || bindir=$build
+artifacts=${SNAPARC_FUZZ_ARTIFACTS:-$build/fuzz-artifacts}
+mkdir -p "$artifacts" || exit 1
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/snaparc-fuzz.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+# UBSan reports come with a stack, like ASan's
+UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+export UBSAN_OPTIONS
+trap 'exit 130' INT TERM
+
+"$here/make-corpus.sh" "$build" "$tmp/seeds" || exit 1
+
+passed=0
+failed=0
+for t in $targets; do
+	bin=$bindir/$t
+	log=$tmp/$t.log
+	if [ ! -x "$bin" ]; then
+		echo "$t: FAILED: no $bin (configure with CC=clang -DSNAPARC_FUZZ=ON and build)"
+		failed=$((failed + 1))
+		continue
+	fi
+	corpus=$tmp/corpus/$t
+	[ -z "${SNAPARC_FUZZ_CORPUS:-}" ] || corpus=$SNAPARC_FUZZ_CORPUS/$t
+	mkdir -p "$corpus" "$tmp/seeds/$t"
+	# The first directory receives new inputs; the seeds are only read.
+	# shellcheck disable=SC2086  # SNAPARC_FUZZ_FLAGS is a list of flags
+	"$bin" -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=512 \
+		-timeout=10 -print_final_stats=1 -artifact_prefix="$artifacts/$t-" \
+		${SNAPARC_FUZZ_FLAGS:-} "$corpus" "$tmp/seeds/$t" > "$log" 2>&1
+	rc=$?
+	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+	rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
+	size=$(find "$corpus" -type f | wc -l)
+	if [ "$rc" -eq 0 ] && [ -n "$execs" ] && ! grep -q '^==[0-9]*== *ERROR' "$log"; then
+		echo "$t: passed: ${execs} executions in ${seconds} s (${rate}/s), corpus of $size new inputs"
+		passed=$((passed + 1))
+	else
+		cp "$log" "$artifacts/$t.log"
+		echo "$t: FAILED (exit $rc) after ${execs:-?} executions; log in $artifacts/$t.log:"
+		sed -n '/^==[0-9]*== *ERROR\|runtime error:/,/^SUMMARY/p' "$log" | head -n 60
+		grep -E 'Test unit written|^Base64' "$log"
+		failed=$((failed + 1))
+	fi
+done
+echo "fuzz: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
