@@ -34,6 +34,9 @@ int lz4dict_train(uint8_t *dict, size_t cap, size_t *len, const uint8_t *samples
 		cap = LZ4DICT_MAX;
 	for (unsigned i = 0; i < n; i++)
 		total += sizes[i];
+	/* a dictionary costs its bytes once: on little data, keep it small */
+	if (cap > total / 8)
+		cap = total / 8 > 4096 ? total / 8 : 4096;
 	if (n >= 8) {
 		ZDICT_fastCover_params_t p;
 
