@@ -46,6 +46,9 @@ struct wal_reader_opts {
 	int allow_lz4;
 	/* Return records as stored (not decompressed); wal_record.flags says how. */
 	int raw;
+	/* Accept a last page that ends right after a whole record: archive
+	 * segments end where the last commit did, mid-page. */
+	int partial_last_page;
 };
 
 struct wal_record {

@@ -428,7 +428,7 @@ static int segment_end(struct wal_reader *r, int in_record, uint64_t rec_start)
 	if (in_record)
 		return fail(r, rec_start, "segment ends inside a record (torn write); the last whole record ended at offset %llu",
 			    (unsigned long long)r->last_end);
-	if (size % WAL_PAGE_SIZE)
+	if (size % WAL_PAGE_SIZE && !r->opts.partial_last_page)
 		return fail(r, size, "torn last page: the segment is %llu bytes, not a whole number of 32 KiB pages; the last whole record ended at offset %llu",
 			    (unsigned long long)size, (unsigned long long)r->last_end);
 	return 0;

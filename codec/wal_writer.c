@@ -254,6 +254,12 @@ int wal_writer_open_at(struct wal_writer **out, const char *dir, uint32_t segmen
 	w->done_pages = page_start / WAL_PAGE_SIZE;
 	w->last_end.segment = segment;
 	w->last_end.offset = offset;
+	/* fewer than 7 bytes left: the page was finished with zeros, which the
+	 * cut removed; finish it again and go on in the next page */
+	if (w->alloc && WAL_PAGE_SIZE - w->alloc < WAL_HEADER_SIZE && end_page(w, e)) {
+		rc = w->failed;
+		goto fail;
+	}
 	*out = w;
 	return 0;
 fail:

@@ -512,7 +512,8 @@ int idx_snapshot_get(struct idx_txn *t, uint32_t id, struct idx_snapshot *out, s
 int idx_snapshot_by_name(struct idx_txn *t, const char *name, struct idx_snapshot *out, struct err *e)
 {
 	MDB_val v;
-	int rc = get(t, DB_NAMES, name, strlen(name), &v, e);
+	size_t len = strlen(name);
+	int rc = len && len <= IDX_NAME_MAX ? get(t, DB_NAMES, name, len, &v, e) : SNAPARC_NOT_FOUND;
 
 	if (rc == SNAPARC_NOT_FOUND)
 		return err_set(e, rc, "no snapshot named %s", name);
