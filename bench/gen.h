@@ -106,8 +106,9 @@ struct gen_exemplar {
 size_t gen_exemplars_next(struct gen *g, struct gen_exemplar *out, size_t cap);
 /* Restarts the exemplar stream from the beginning. */
 void gen_exemplars_rewind(struct gen *g);
-/* Appends one exemplars record holding x[0..n). */
-void gen_exemplars_encode(const struct gen_exemplar *x, size_t n, struct buf *out);
+/* Appends one exemplars record holding x[0..n) (at most
+ * GEN_EXEMPLARS_PER_RECORD, as Prometheus writes them); SNAPARC_NOMEM. */
+int gen_exemplars_encode(const struct gen_exemplar *x, size_t n, struct buf *out, struct err *e);
 
 /* Series in one cycle of the fleet layout, and targets in it (for reports). */
 uint64_t gen_cycle_series(const struct gen *g);

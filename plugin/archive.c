@@ -354,6 +354,10 @@ static int read_loc(struct archive *a, struct idx_txn *t, uint32_t snap, const s
 
 		if ((rc = archive_load(a, t, &xl, &out->exemplars, &out->span, &out->scratch, &xlen, e)))
 			return rc;
+		if (!out->exemplars.len || out->exemplars.p[0] != ARCHIVE_SERIES_EXEMPLARS)
+			return err_set(e, SNAPARC_CORRUPT, "%s/%08u: offset %llu: not the exemplars of ref %llu",
+				       a->segdir, xl.segment, (unsigned long long)xl.offset, (unsigned long long)loc->ref);
+		out->exemplars.p[0] = REC_EXEMPLARS;
 		if ((rc = rec_exemplars_decode(&x, out->exemplars.p, out->exemplars.len, e)))
 			return err_prefix(e, "%s/%08u: offset %llu: stored exemplars of ref %llu", a->segdir,
 					  xl.segment, (unsigned long long)xl.offset, (unsigned long long)loc->ref);

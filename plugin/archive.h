@@ -11,7 +11,15 @@
  * segments, syncs them, then commits the index in one LMDB transaction that
  * records the new committed end and makes the snapshot visible. A writer
  * first cuts everything past the committed end: what a crashed import left.
+ *
+ * A snapshot's stored records lie together in the segments, in the order they
+ * came, followed by one record per series that has exemplars: an exemplars
+ * record of that series' exemplars only, with the archive's own type byte
+ * ARCHIVE_SERIES_EXEMPLARS, so that a lookup reads just those and a restore
+ * of the whole snapshot can tell them from the snapshot's own records.
  */
+
+#define ARCHIVE_SERIES_EXEMPLARS 0x83
 #ifndef SNAPARC_ARCHIVE_H
 #define SNAPARC_ARCHIVE_H
 

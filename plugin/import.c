@@ -364,6 +364,8 @@ static int store_exemplar_groups(struct archive_writer *w, struct err *e)
 		}
 		buf_reset(&b);
 		rec_exemplars_encode(&b, group, j - i);
+		if (!b.oom)
+			b.p[0] = ARCHIVE_SERIES_EXEMPLARS;
 		if (b.oom) {
 			rc = err_set(e, SNAPARC_NOMEM, "out of memory");
 			break;

@@ -53,6 +53,18 @@ void fmt_float(char *out, double v)
 	exp = atoi(s + 1);
 	while (nd > 1 && digits[nd - 1] == '0')
 		nd--;
+	if (v != 0 && (fabs(v) < 1e-6 || fabs(v) >= 1e21)) {
+		/* Prometheus' jsonutil.MarshalValue switches to Go's 'e' format here:
+		 * shortest digits, a sign and at least two exponent digits */
+		*p++ = digits[0];
+		if (nd > 1) {
+			*p++ = '.';
+			memcpy(p, digits + 1, (size_t)(nd - 1));
+			p += nd - 1;
+		}
+		sprintf(p, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+		return;
+	}
 	if (nd == 1 && digits[0] == '0') {
 		*p++ = '0';
 	} else if (exp < 0) {

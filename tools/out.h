@@ -23,9 +23,10 @@ enum exit_code {
 /* Exit code for a status code. */
 int exit_for_status(int status);
 
-/* A float as Prometheus' API prints it (Go strconv.FormatFloat(v, 'f', -1,
- * 64): shortest digits that read back exactly, never an exponent; "NaN",
- * "+Inf", "-Inf"). out needs FLOAT_TEXT_MAX bytes. */
+/* A float as Prometheus' API prints it (jsonutil.MarshalValue: Go's
+ * strconv.FormatFloat(v, 'f', -1, 64), or 'e' when 0 < |v| < 1e-6 or
+ * |v| >= 1e21: shortest digits that read back exactly; "NaN", "+Inf",
+ * "-Inf"). out needs FLOAT_TEXT_MAX bytes. */
 #define FLOAT_TEXT_MAX 400
 void fmt_float(char *out, double v);
 
