@@ -73,6 +73,13 @@ struct wal_record {
 int wal_reader_open_dir(struct wal_reader **out, const char *dir,
 			const struct wal_reader_opts *opts, struct err *e);
 
+struct wal_pos;
+
+/* Reads the records of dir that start in [from, to): from must be where a
+ * record starts. Ends cleanly at `to`. */
+int wal_reader_open_range(struct wal_reader **out, const char *dir, const struct wal_pos *from,
+			  const struct wal_pos *to, const struct wal_reader_opts *opts, struct err *e);
+
 /* Reads one segment's bytes from memory (borrowed, must outlive the reader);
  * name is used in messages. */
 int wal_reader_open_mem(struct wal_reader **out, const uint8_t *p, size_t len,

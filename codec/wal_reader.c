@@ -49,6 +49,11 @@ struct wal_reader {
 	uint64_t page_offset;      /* offset of the page in the segment */
 	int seg_done;              /* the segment has no more pages */
 
+	uint64_t skip_to;          /* range reading: where in the first page to start */
+	int ranged;                /* stop at (end_seg, end_off) */
+	uint32_t end_seg;
+	uint64_t end_off;
+
 	struct buf rec;            /* fragments of the record being assembled */
 	struct buf out;            /* its decompressed form */
 	uint64_t last_end;         /* where the last whole record ended */
@@ -187,6 +192,29 @@ int wal_reader_open_dir(struct wal_reader **out, const char *dir,
 	return 0;
 }
 
+int wal_reader_open_range(struct wal_reader **out, const char *dir, const struct wal_pos *from,
+			  const struct wal_pos *to, const struct wal_reader_opts *opts, struct err *e)
+{
+	struct wal_reader *r;
+	int rc = wal_reader_open_dir(&r, dir, opts, e);
+
+	if (rc)
+		return rc;
+	if (from->segment < r->first || from->segment - r->first >= r->count ||
+	    to->segment < from->segment || to->segment - r->first >= r->count) {
+		wal_reader_close(r);
+		return err_set(e, SNAPARC_CORRUPT, "%s: segments %08u to %08u are not all there", dir,
+			       from->segment, to->segment);
+	}
+	r->seg = from->segment - r->first;
+	r->skip_to = from->offset;
+	r->ranged = 1;
+	r->end_seg = to->segment;
+	r->end_off = to->offset;
+	*out = r;
+	return 0;
+}
+
 int wal_reader_open_mem(struct wal_reader **out, const uint8_t *p, size_t len,
 			const char *name, const struct wal_reader_opts *opts, struct err *e)
 {
@@ -298,6 +326,15 @@ static int next_segment(struct wal_reader *r, int *none)
 	r->page_pos = 0;
 	r->last_end = 0;
 	r->seg_done = 0;
+	if (r->skip_to) {
+		/* start reading at the page holding skip_to */
+		r->page_offset = r->skip_to - r->skip_to % WAL_PAGE_SIZE;
+		r->last_end = r->skip_to;
+		if (lseek(r->fd, (off_t)r->page_offset, SEEK_SET) < 0) {
+			r->failed = err_errno(&r->error, errno, "%s: seek", r->path);
+			return r->failed;
+		}
+	}
 	return 0;
 }
 
@@ -503,6 +540,9 @@ int wal_reader_next(struct wal_reader *r, struct wal_record *rec, struct err *e)
 			} else if (!r->seg_done && !next_page(r) && r->page_len == 0) {
 				segment_end(r, in_record, rec_start);
 				r->seg_done = 1;
+			} else if (r->skip_to && !r->failed) {
+				r->page_pos = (size_t)(r->skip_to % WAL_PAGE_SIZE);
+				r->skip_to = 0;
 			}
 			if (r->failed)
 				break;
@@ -518,6 +558,9 @@ int wal_reader_next(struct wal_reader *r, struct wal_record *rec, struct err *e)
 		}
 		h = r->page + r->page_pos;
 		off = r->page_offset + r->page_pos;
+		if (r->ranged && !in_record &&
+		    (r->first + r->seg > r->end_seg || (r->first + r->seg == r->end_seg && off >= r->end_off)))
+			return 0;
 		if (h[0] == WAL_PAD) {
 			if (skip_padding(r))
 				break;

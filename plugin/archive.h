@@ -106,6 +106,30 @@ int archive_read_labels(struct archive *a, uint32_t snap, const struct rec_label
 			struct archive_series *out, struct err *e);
 void archive_series_free(struct archive_series *s);
 
+/* ---- restore ---- */
+
+struct archive_restore_opts {
+	int compression;          /* enum wal_compression; Snappy (as Prometheus 2.42) by default */
+	int overwrite;            /* replace an existing directory (only once the new one is complete) */
+	uint64_t segment_size;    /* 0 for 128 MiB */
+};
+
+struct archive_restore_stats {
+	uint64_t series, records;
+};
+
+/*
+ * Writes snapshot `snapshot` ("latest", an id or a name) as a Prometheus
+ * chunk snapshot directory at out: the whole snapshot when refs is NULL
+ * (every record byte-identical to what was imported), else the n series
+ * refs (sorted) with their tombstones and exemplars. opts may be NULL.
+ * Nothing is left at out, or in a temporary beside it, on failure;
+ * SNAPARC_EXISTS if out exists and opts->overwrite is not set.
+ */
+int archive_restore(struct archive *a, const char *snapshot, const uint64_t *refs, size_t n,
+		    const char *out, const struct archive_restore_opts *opts, struct archive_restore_stats *st,
+		    struct err *e);
+
 struct archive_stat {
 	uint64_t index_bytes, segment_bytes, segments;
 };

@@ -7,5 +7,6 @@ int cmd_import(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_stat(int argc, char **argv);
 int cmd_lookup(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
 
 #endif

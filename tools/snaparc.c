@@ -15,6 +15,7 @@ static const struct {
 	{ "import", cmd_import, "archive Prometheus chunk snapshots" },
 	{ "ls", cmd_ls, "list the archived snapshots" },
 	{ "lookup", cmd_lookup, "print one series of an archived snapshot" },
+	{ "restore", cmd_restore, "write an archived snapshot back out for Prometheus" },
 	{ "stat", cmd_stat, "sizes of an archive and its ratio to the snapshots" },
 	{ "dump", cmd_dump, "print the records of a Prometheus chunk snapshot" },
 };

@@ -1,0 +1,260 @@
+/*
+ * Restore: writing an archived snapshot, or some of its series, back out as
+ * a Prometheus chunk snapshot directory that Prometheus loads.
+ *
+ * The whole snapshot: its stored records in the order they were imported,
+ * each decompressed to the bytes Prometheus wrote, written with Prometheus'
+ * WAL layout. Some series: their series records, one tombstones record with
+ * only their intervals, and exemplar records (at most 10,000 exemplars
+ * each, in time order) with only their exemplars, in the order Prometheus
+ * writes a snapshot. Either way the directory is written under a temporary
+ * name beside the target and renamed when complete, as Prometheus does.
+ */
+#include "archive_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lz4dict.h"
+#include "sort.h"
+#include "wal.h"
+
+#define EXEMPLARS_PER_RECORD 10000
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void rm_tree(const char *path)
+{
+	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int sync_dir(const char *path, struct err *e)
+{
+	char copy[4200];
+	int fd;
+
+	snprintf(copy, sizeof(copy), "%s", path);
+	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) != 0) {
+		int err = errno;
+
+		if (fd >= 0)
+			close(fd);
+		return err_errno(e, err, "%s: fsync", copy);
+	}
+	close(fd);
+	return 0;
+}
+
+/* Every stored record of the snapshot, in import order, decompressed. */
+static int write_whole(struct archive *a, const struct idx_snapshot *s, struct wal_writer *w,
+		       struct archive_restore_stats *st, struct err *e)
+{
+	struct wal_reader_opts ro = { .allow_lz4 = 1, .raw = 1, .partial_last_page = 1 };
+	struct wal_pos from = { s->start.segment, s->start.offset }, to = { s->end.segment, s->end.offset };
+	struct wal_reader *r;
+	struct wal_record rec;
+	struct buf out = { 0 };
+	struct idx_txn *t;
+	int rc;
+
+	if ((rc = archive_read_txn(a, &t, e)))
+		return rc;
+	if ((rc = wal_reader_open_range(&r, a->segdir, &from, &to, &ro, e))) {
+		archive_read_done(a, t);
+		return rc;
+	}
+	while ((rc = wal_reader_next(r, &rec, e)) == 1) {
+		const uint8_t *p = rec.data, *dict;
+		size_t len = rec.len, dict_len, raw, hdr;
+		uint32_t dict_id;
+
+		if (rec.flags == WAL_LZ4) {
+			if ((rc = lz4dict_header(p, len, &dict_id, &raw, &hdr, e)) ||
+			    (rc = archive_dict(a, t, dict_id, &dict, &dict_len, e)) ||
+			    (rc = lz4dict_decompress(p, len, dict, dict_len, &out, e))) {
+				err_prefix(e, "%s: offset %llu", wal_reader_segment_path(r), (unsigned long long)rec.offset);
+				break;
+			}
+			p = out.p;
+			len = out.len;
+		} else if (rec.flags) {
+			rc = err_set(e, SNAPARC_CORRUPT, "%s: offset %llu: archive record with compression 0x%02x",
+				     wal_reader_segment_path(r), (unsigned long long)rec.offset, rec.flags);
+			break;
+		}
+		if (len && p[0] == ARCHIVE_SERIES_EXEMPLARS)
+			continue;
+		if (len && p[0] == REC_SERIES)
+			st->series++;
+		if ((rc = wal_writer_log(w, p, len, NULL, e)))
+			break;
+		st->records++;
+	}
+	wal_reader_close(r);
+	archive_read_done(a, t);
+	buf_free(&out);
+	return rc < 0 ? rc : 0;
+}
+
+struct restore_exemplar {
+	int64_t t;                 /* first: sorted on (as unsigned, after the bias below) */
+	uint64_t ref, value;
+	size_t labels_off, labels_len;
+};
+
+/* Some series: their records, their tombstones, their exemplars. */
+static int write_some(struct archive *a, uint32_t snap, const uint64_t *refs, size_t n,
+		      struct wal_writer *w, struct archive_restore_stats *st, struct err *e)
+{
+	struct archive_series s = { 0 };
+	struct buf iv = { 0 }, ex = { 0 }, exlabels = { 0 }, rec = { 0 };
+	struct rec_exemplar *batch = NULL;
+	int rc = 0;
+
+	for (size_t i = 0; i < n && !rc; i++) {
+		struct dec d;
+
+		if (i && refs[i] == refs[i - 1])
+			continue;
+		if ((rc = archive_read_ref(a, snap, refs[i], &s, e)) ||
+		    (rc = wal_writer_log(w, s.record.p, s.record.len, NULL, e)))
+			break;
+		st->series++;
+		st->records++;
+		dec_init(&d, s.tombstones.p, s.tombstones.len);
+		while (dec_left(&d)) {
+			struct rec_interval v = { refs[i], dec_varint(&d, "mint"), dec_varint(&d, "maxt") };
+
+			buf_put(&iv, &v, sizeof(v));
+		}
+		if (s.exemplars.len) {
+			struct rec_exemplars x;
+			struct rec_exemplar_iter it;
+			struct rec_exemplar one;
+
+			if ((rc = rec_exemplars_decode(&x, s.exemplars.p, s.exemplars.len, e)))
+				break;
+			rec_exemplars_iter(&it, &x);
+			while (rec_exemplars_next(&it, &one)) {
+				/* bias the time so that it sorts as an unsigned key */
+				struct restore_exemplar r = { (int64_t)((uint64_t)one.t ^ (1ull << 63)), one.ref,
+							      one.value, exlabels.len, one.labels.raw_len };
+
+				buf_put(&exlabels, one.labels.raw, one.labels.raw_len);
+				buf_put(&ex, &r, sizeof(r));
+			}
+		}
+		if (iv.oom || ex.oom || exlabels.oom)
+			rc = err_set(e, SNAPARC_NOMEM, "out of memory");
+	}
+	if (!rc) {
+		rec_tombstones_encode(&rec, (const void *)iv.p, iv.len / sizeof(struct rec_interval));
+		rc = rec.oom ? err_set(e, SNAPARC_NOMEM, "out of memory") : wal_writer_log(w, rec.p, rec.len, NULL, e);
+		st->records++;
+	}
+	if (!rc && ex.len) {
+		struct restore_exemplar *x = (void *)ex.p;
+		size_t nx = ex.len / sizeof(*x);
+
+		/* in time order, as Prometheus' exemplar storage hands them out */
+		if (sort_by_u64_key(x, nx, sizeof(*x)) || !(batch = malloc(EXEMPLARS_PER_RECORD * sizeof(*batch))))
+			rc = err_set(e, SNAPARC_NOMEM, "out of memory");
+		for (size_t i = 0; i < nx && !rc; i += EXEMPLARS_PER_RECORD) {
+			size_t m = nx - i < EXEMPLARS_PER_RECORD ? nx - i : EXEMPLARS_PER_RECORD;
+
+			for (size_t j = 0; j < m; j++) {
+				batch[j].ref = x[i + j].ref;
+				batch[j].t = (int64_t)((uint64_t)x[i + j].t ^ (1ull << 63));
+				batch[j].value = x[i + j].value;
+				batch[j].labels.raw = exlabels.p + x[i + j].labels_off;
+				batch[j].labels.raw_len = x[i + j].labels_len;
+			}
+			buf_reset(&rec);
+			rec_exemplars_encode(&rec, batch, m);
+			rc = rec.oom ? err_set(e, SNAPARC_NOMEM, "out of memory") : wal_writer_log(w, rec.p, rec.len, NULL, e);
+			st->records++;
+		}
+	}
+	free(batch);
+	archive_series_free(&s);
+	buf_free(&iv);
+	buf_free(&ex);
+	buf_free(&exlabels);
+	buf_free(&rec);
+	return rc;
+}
+
+int archive_restore(struct archive *a, const char *snapshot, const uint64_t *refs, size_t n,
+		    const char *out, const struct archive_restore_opts *opts, struct archive_restore_stats *st,
+		    struct err *e)
+{
+	struct wal_writer_opts wo = { .compression = WAL_COMPRESS_SNAPPY, .sync = 1 };
+	struct archive_restore_stats ignore;
+	struct idx_snapshot s;
+	struct wal_writer *w = NULL;
+	struct stat sb;
+	char tmp[4200], old[4200];
+	int rc, exists;
+
+	if (!st)
+		st = &ignore;
+	memset(st, 0, sizeof(*st));
+	if (opts) {
+		wo.compression = opts->compression;
+		wo.segment_size = opts->segment_size;
+	}
+	if ((rc = archive_snapshot_find(a, snapshot, &s, e)))
+		return rc;
+	exists = lstat(out, &sb) == 0;
+	if (exists && !(opts && opts->overwrite))
+		return err_set(e, SNAPARC_EXISTS, "%s exists (restore does not overwrite unless told to)", out);
+	if (exists && !S_ISDIR(sb.st_mode))
+		return err_set(e, SNAPARC_EXISTS, "%s exists and is not a directory", out);
+	snprintf(tmp, sizeof(tmp), "%s.tmp-%d", out, (int)getpid());
+	rm_tree(tmp);
+	if (mkdir(tmp, 0777) != 0)
+		return err_errno(e, errno, "%s", tmp);
+	if ((rc = wal_writer_open(&w, tmp, &wo, e)))
+		goto fail;
+	rc = refs ? write_some(a, s.id, refs, n, w, st, e) : write_whole(a, &s, w, st, e);
+	if (rc) {
+		wal_writer_discard(w);
+		goto fail;
+	}
+	if ((rc = wal_writer_close(w, e)))
+		goto fail;
+	if (exists) {
+		/* keep the old directory until the new one is in place */
+		snprintf(old, sizeof(old), "%s.old-%d", out, (int)getpid());
+		if (rename(out, old) != 0) {
+			rc = err_errno(e, errno, "%s: move aside", out);
+			goto fail;
+		}
+	}
+	if (rename(tmp, out) != 0) {
+		rc = err_errno(e, errno, "%s: rename to %s", tmp, out);
+		if (exists)
+			rename(old, out);
+		goto fail;
+	}
+	if (exists)
+		rm_tree(old);
+	return sync_dir(out, e);
+fail:
+	rm_tree(tmp);
+	return rc;
+}
