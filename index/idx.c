@@ -15,6 +15,10 @@
  *   tombstones  u32 snap | u64 ref -> bytes given by the caller
  *   exemplars   u32 snap | u64 ref -> bytes given by the caller
  *   others      u32 snap | u32 segment | u64 offset -> u32 span | u8 type
+ *   postings    u32 snap | name | 0x00 | value -> uvarint count, then uvarint
+ *               (ref - previous ref) per series, refs ascending. A value over
+ *               IDX_POSTING_VALUE_MAX bytes is keyed by its first
+ *               IDX_POSTING_VALUE_MAX bytes, 0xff, and its XXH64 (big-endian).
  *
  * Series and hashes are written once per snapshot, in key order, with
  * MDB_APPEND: pages fill completely and nothing is searched while writing.
@@ -29,6 +33,7 @@
 #include <sys/stat.h>
 
 #include <lmdb.h>
+#include <xxhash.h>
 
 #include "bytes.h"
 
@@ -37,9 +42,9 @@
 #define SNAPSHOT_VERSION 1
 
 enum { DB_META, DB_SNAPSHOTS, DB_NAMES, DB_SERIES, DB_HASHES, DB_TOMBSTONES, DB_EXEMPLARS,
-       DB_OTHERS, DB_COUNT };
+       DB_OTHERS, DB_POSTINGS, DB_COUNT };
 static const char *const db_names[DB_COUNT] = { "meta", "snapshots", "names", "series", "hashes",
-						"tombstones", "exemplars", "others" };
+						"tombstones", "exemplars", "others", "postings" };
 
 struct idx {
 	MDB_env *env;
@@ -796,9 +801,10 @@ int idx_hash_find(struct idx_txn *t, uint32_t snap, uint64_t hash, uint64_t *ref
 	}
 	mdb_cursor_close(c);
 	if (rc == MDB_NOTFOUND)
-		rc = 0;
-	else if (rc > 0)
-		rc = lmdb_err(e, rc, "hashes", t->x);
+		return 0;
+	/* LMDB's own codes lie below all of snaparc's */
+	if (rc > 0 || rc <= MDB_KEYEXIST)
+		return lmdb_err(e, rc, "hashes", t->x);
 	return rc;
 }
 
@@ -880,4 +886,106 @@ int idx_other_put(struct idx_txn *t, uint32_t snap, const struct idx_loc *loc, u
 	be32_put(v, loc->span);
 	v[4] = type;
 	return put(t, DB_OTHERS, k, sizeof(k), v, sizeof(v), 0, e);
+}
+
+/* ---- postings ---- */
+
+#define POSTING_KEY_MAX (4 + 256 + 1 + IDX_POSTING_VALUE_MAX + 1 + 8)
+
+static size_t posting_key(uint8_t *k, uint32_t snap, const char *name, size_t name_len, const char *value,
+			  size_t value_len, int *truncated)
+{
+	size_t n = 4;
+
+	be32_put(k, snap);
+	memcpy(k + n, name, name_len);
+	n += name_len;
+	k[n++] = 0;
+	*truncated = value_len > IDX_POSTING_VALUE_MAX;
+	memcpy(k + n, value, *truncated ? IDX_POSTING_VALUE_MAX : value_len);
+	n += *truncated ? IDX_POSTING_VALUE_MAX : value_len;
+	if (*truncated) {
+		k[n++] = 0xff;
+		be64_put(k + n, XXH64(value, value_len, 0));
+		n += 8;
+	}
+	return n;
+}
+
+int idx_postings_put(struct idx_txn *t, uint32_t snap, const char *name, size_t name_len,
+		     const char *value, size_t value_len, const uint64_t *refs, size_t n, struct err *e)
+{
+	uint8_t k[POSTING_KEY_MAX];
+	struct buf b = { 0 };
+	size_t klen;
+	int truncated, rc;
+
+	if (name_len == 0 || name_len > 256 || memchr(name, 0, name_len))
+		return err_set(e, SNAPARC_INVALID, "label name of %zu bytes cannot be indexed", name_len);
+	klen = posting_key(k, snap, name, name_len, value, value_len, &truncated);
+	buf_put_uvarint(&b, n);
+	for (size_t i = 0; i < n; i++)
+		buf_put_uvarint(&b, i ? refs[i] - refs[i - 1] : refs[0]);
+	rc = b.oom ? err_set(e, SNAPARC_NOMEM, "out of memory") :
+		     put(t, DB_POSTINGS, k, klen, b.p, b.len, 0, e);
+	buf_free(&b);
+	return rc;
+}
+
+int idx_postings_decode(const uint8_t *list, size_t len, struct buf *out, struct err *e)
+{
+	struct dec d;
+	uint64_t n, ref = 0;
+
+	dec_init(&d, list, len);
+	n = dec_uvarint(&d, "count");
+	if (!dec_ok(&d) || n > len)
+		return err_set(e, SNAPARC_CORRUPT, "a postings list is malformed");
+	for (uint64_t i = 0; i < n && dec_ok(&d); i++) {
+		ref += dec_uvarint(&d, "ref");
+		buf_put(out, &ref, sizeof(ref));
+	}
+	if (!dec_ok(&d) || dec_left(&d))
+		return err_set(e, SNAPARC_CORRUPT, "a postings list is malformed");
+	return out->oom ? err_set(e, SNAPARC_NOMEM, "out of memory") : 0;
+}
+
+int idx_postings_scan(struct idx_txn *t, uint32_t snap, const char *name, size_t name_len,
+		      const char *prefix, size_t prefix_len, idx_postings_fn fn, void *ctx, struct err *e)
+{
+	uint8_t k[POSTING_KEY_MAX];
+	size_t head, klen;
+	MDB_cursor *c;
+	MDB_val key, val;
+	int truncated, rc;
+
+	if (name_len == 0 || name_len > 256)
+		return 0;
+	if (prefix_len > IDX_POSTING_VALUE_MAX)
+		prefix_len = IDX_POSTING_VALUE_MAX;
+	klen = posting_key(k, snap, name, name_len, prefix, prefix_len, &truncated);
+	head = 4 + name_len + 1;
+	if ((rc = mdb_cursor_open(t->txn, t->x->dbi[DB_POSTINGS], &c)))
+		return lmdb_err(e, rc, "postings", t->x);
+	key.mv_size = klen;
+	key.mv_data = k;
+	rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+	while (rc == 0) {
+		const uint8_t *kp = key.mv_data;
+		size_t vlen;
+
+		if (key.mv_size < head || memcmp(kp, k, head) || key.mv_size - head < prefix_len ||
+		    memcmp(kp + head, prefix, prefix_len))
+			break;
+		vlen = key.mv_size - head;
+		truncated = vlen == IDX_POSTING_VALUE_MAX + 9 && kp[head + IDX_POSTING_VALUE_MAX] == 0xff;
+		if (fn(ctx, (const char *)kp + head, truncated ? IDX_POSTING_VALUE_MAX : vlen, truncated,
+		       val.mv_data, val.mv_size)) {
+			rc = 0;
+			break;
+		}
+		rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+	}
+	mdb_cursor_close(c);
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : lmdb_err(e, rc, "postings", t->x);
 }

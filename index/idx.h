@@ -12,6 +12,7 @@
  *   tombstones  (snapshot, ref) -> the series' deleted intervals
  *   exemplars   (snapshot, ref) -> where the series' exemplars are stored
  *   others      (snapshot, segment, offset) -> a non-series record (tombstones, exemplars)
+ *   postings    (snapshot, name, value) -> the refs of the series with that label
  *
  * Series are found with one B-tree descent and a scan of one small block,
  * and cost about 14 bytes of index each.
@@ -126,6 +127,35 @@ int idx_series_get(struct idx_txn *t, uint32_t snap, uint64_t ref, struct idx_lo
  * caller compares labels). Up to cap in refs; *n is how many there are. */
 int idx_hash_find(struct idx_txn *t, uint32_t snap, uint64_t hash, uint64_t *refs, size_t cap,
 		  size_t *n, struct err *e);
+
+/* ---- label postings: which series of a snapshot have name=value ---- */
+
+/* Values longer than this are keyed by their first bytes and a hash: a scan
+ * reports them as truncated and the caller checks the series itself. */
+#define IDX_POSTING_VALUE_MAX 400
+
+/* Writes the postings of name=value in snapshot snap: refs sorted, unique. */
+int idx_postings_put(struct idx_txn *t, uint32_t snap, const char *name, size_t name_len,
+		     const char *value, size_t value_len, const uint64_t *refs, size_t n, struct err *e);
+
+/* Called for each value of a label name in order; return non-zero to stop
+ * (that value is returned by idx_postings_scan). list/list_len are the
+ * encoded refs, for idx_postings_decode. */
+typedef int (*idx_postings_fn)(void *ctx, const char *value, size_t len, int truncated,
+			       const uint8_t *list, size_t list_len);
+
+/*
+ * Visits the values of label `name` in snapshot snap that start with prefix
+ * (len 0: all), in byte order; borrowed bytes valid until the transaction
+ * ends. An exact value is looked up with prefix = value and checking len.
+ */
+int idx_postings_scan(struct idx_txn *t, uint32_t snap, const char *name, size_t name_len,
+		      const char *prefix, size_t prefix_len, idx_postings_fn fn, void *ctx, struct err *e);
+
+/* Appends the refs of an encoded postings list to out (a struct buf of
+ * uint64_t); SNAPARC_CORRUPT if it is malformed. */
+struct buf;
+int idx_postings_decode(const uint8_t *list, size_t len, struct buf *out, struct err *e);
 
 /* ---- per-series side data, and other records ---- */
 

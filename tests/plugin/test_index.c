@@ -1,0 +1,1105 @@
+/*
+ * The archive's LMDB index (index/idx.[ch]), through its own API, with raw
+ * LMDB only to look at (or damage) what it wrote.
+ *
+ * - Opening: a directory without an index is SNAPARC_NOT_FOUND and stays as
+ *   it was unless IDX_CREATE; a new index holds the format record (u32 1,
+ *   big-endian) and its eight named databases; another format is
+ *   SNAPARC_VERSION; a read-only open reads and refuses to write.
+ * - meta: the committed end and the dictionaries round-trip exactly; an
+ *   aborted transaction changes nothing; a reader keeps its snapshot of the
+ *   index until it renews.
+ * - catalog: every field of an entry round-trips; by id, by name, last and
+ *   next follow id order (big-endian keys); a name is unique.
+ * - series: 10,000 locations with random sparse refs are found exactly,
+ *   and every ref around them (between two, below the first, above the last,
+ *   in another snapshot) is SNAPARC_NOT_FOUND; snapshots do not mix.
+ * - hashes: every ref whose hash shares the top 32 bits, across block
+ *   boundaries and at both ends of a snapshot's table, with neighbouring
+ *   snapshots holding the same prefixes, and nothing else.
+ * - the map: a tiny map fills, the commit says SNAPARC_NOMEM, and the same
+ *   writes then fit in a new transaction because the map grew.
+ *
+ * Every test works in its own mkdtemp() directory.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+
+#include "bytes.h"
+#include "idx.h"
+
+/* ---- fixtures and helpers ---- */
+
+static char tmpdir[64];
+static char ixdir[128];
+
+static void rm_tree(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		char path[512];
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+			rm_tree(path);
+		else
+			unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+static void setup(void)
+{
+	strcpy(tmpdir, "/tmp/snaparc-test-idx-XXXXXX");
+	cr_assert_not_null(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
+	snprintf(ixdir, sizeof(ixdir), "%s/index", tmpdir);
+}
+
+static void teardown(void)
+{
+	rm_tree(tmpdir);
+}
+
+TestSuite(idx_open, .init = setup, .fini = teardown);
+TestSuite(idx_meta, .init = setup, .fini = teardown);
+TestSuite(idx_catalog, .init = setup, .fini = teardown);
+TestSuite(idx_series, .init = setup, .fini = teardown);
+TestSuite(idx_hashes, .init = setup, .fini = teardown);
+TestSuite(idx_side, .init = setup, .fini = teardown);
+TestSuite(idx_map, .init = setup, .fini = teardown);
+
+static size_t count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+
+	cr_assert_not_null(d, "%s: %s", dir, strerror(errno));
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
+
+static int exists(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0;
+}
+
+static struct idx *open_new(void)
+{
+	struct idx_opts o = { .flags = IDX_CREATE };
+	struct idx *x = NULL;
+	struct err e = { 0 };
+
+	cr_assert_eq(idx_open(&x, ixdir, &o, &e), 0, "%s", e.msg);
+	cr_assert_not_null(x);
+	return x;
+}
+
+static struct idx_txn *wbegin(struct idx *x)
+{
+	struct idx_txn *t = NULL;
+	struct err e = { 0 };
+
+	cr_assert_eq(idx_write_begin(x, &t, &e), 0, "%s", e.msg);
+	return t;
+}
+
+static struct idx_txn *rbegin(struct idx *x)
+{
+	struct idx_txn *t = NULL;
+	struct err e = { 0 };
+
+	cr_assert_eq(idx_read_begin(x, &t, &e), 0, "%s", e.msg);
+	return t;
+}
+
+static void commit(struct idx_txn *t)
+{
+	struct err e = { 0 };
+
+	cr_assert_eq(idx_commit(t, &e), 0, "%s", e.msg);
+}
+
+/* splitmix64: the same pseudo-random numbers on every run */
+static uint64_t rng_state;
+
+static uint64_t rnd(void)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* ---- opening ---- */
+
+Test(idx_open, missing_index_without_create_is_not_found_and_makes_nothing)
+{
+	struct idx_opts plain = { 0 }, ro = { .flags = IDX_RDONLY };
+	struct idx *x = NULL;
+	struct err e = { 0 };
+
+	cr_assert_eq(idx_open(&x, ixdir, &plain, &e), SNAPARC_NOT_FOUND, "%s", e.msg);
+	cr_assert_null(x);
+	cr_assert_not(exists(ixdir), "idx_open without IDX_CREATE made %s", ixdir);
+	cr_assert_eq(idx_open(&x, ixdir, NULL, &e), SNAPARC_NOT_FOUND, "%s", e.msg);
+	cr_assert_eq(idx_open(&x, ixdir, &ro, &e), SNAPARC_NOT_FOUND, "%s", e.msg);
+	cr_assert_not(exists(ixdir));
+
+	/* an existing, empty directory stays empty */
+	cr_assert_eq(mkdir(ixdir, 0777), 0);
+	cr_assert_eq(idx_open(&x, ixdir, &plain, &e), SNAPARC_NOT_FOUND, "%s", e.msg);
+	cr_assert_eq(idx_open(&x, ixdir, &ro, &e), SNAPARC_NOT_FOUND, "%s", e.msg);
+	cr_assert_eq(count_entries(ixdir), 0, "idx_open without IDX_CREATE wrote into %s", ixdir);
+	cr_assert_null(x);
+}
+
+Test(idx_open, create_writes_format_record_and_eight_databases)
+{
+	static const char *const dbs[] = { "meta", "snapshots", "names", "series", "hashes",
+					   "tombstones", "exemplars", "others" };
+	struct idx *x = open_new();
+	char data[200];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = { 6, (void *)"format" }, v;
+
+	idx_close(x);
+	snprintf(data, sizeof(data), "%s/data.mdb", ixdir);
+	cr_assert(exists(data), "no %s", data);
+
+	cr_assert_eq(mdb_env_create(&env), 0);
+	cr_assert_eq(mdb_env_set_maxdbs(env, 32), 0);
+	cr_assert_eq(mdb_env_open(env, ixdir, MDB_RDONLY | MDB_NOTLS, 0644), 0);
+	cr_assert_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++)
+		cr_assert_eq(mdb_dbi_open(txn, dbs[i], 0, &dbi), 0, "no '%s' database", dbs[i]);
+	cr_assert_eq(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+	cr_assert_eq(mdb_get(txn, dbi, &k, &v), 0, "no format record");
+	cr_assert_eq(v.mv_size, 4);
+	cr_assert_eq(memcmp(v.mv_data, "\x00\x00\x00\x01", 4), 0, "format record is not big-endian 1");
+	cr_assert_eq(IDX_FORMAT, 1);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+}
+
+Test(idx_open, reopen_without_create_finds_an_empty_index)
+{
+	struct idx_opts plain = { 0 };
+	struct idx *x = open_new();
+	struct idx_txn *t;
+	struct idx_pos end = { 9, 9 };
+	struct idx_snapshot s;
+	struct err e = { 0 };
+	uint32_t id = 77;
+
+	idx_close(x);
+	x = NULL;
+	cr_assert_eq(idx_open(&x, ixdir, &plain, &e), 0, "%s", e.msg);
+	t = rbegin(x);
+	cr_assert_eq(idx_end_get(t, &end, &e), 0, "%s", e.msg);
+	cr_assert_eq(end.segment, 0);
+	cr_assert_eq(end.offset, 0);
+	cr_assert_eq(idx_dict_last(t, &id, &e), 0, "%s", e.msg);
+	cr_assert_eq(id, 0);
+	cr_assert_eq(idx_snapshot_last(t, &s, &e), SNAPARC_NOT_FOUND);
+	cr_assert_eq(idx_snapshot_next(t, 0, &s, &e), SNAPARC_NOT_FOUND);
+	idx_abort(t);
+	idx_close(x);
+}
+
+Test(idx_open, other_format_is_version_error)
+{
+	struct idx *x = open_new();
+	struct err e = { 0 };
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = { 6, (void *)"format" }, v = { 4, (void *)"\x00\x00\x00\x02" };
+
+	idx_close(x);
+	x = NULL;
+	cr_assert_eq(mdb_env_create(&env), 0);
+	cr_assert_eq(mdb_env_set_maxdbs(env, 32), 0);
+	cr_assert_eq(mdb_env_open(env, ixdir, MDB_NOTLS, 0644), 0);
+	cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	cr_assert_eq(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+	cr_assert_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+	cr_assert_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+
+	cr_assert_eq(idx_open(&x, ixdir, NULL, &e), SNAPARC_VERSION, "%s", e.msg);
+	cr_assert_null(x);
+	cr_assert(strstr(e.msg, "format 2"), "message does not name the format: %s", e.msg);
+}
+
+Test(idx_open, lmdb_environment_without_snaparc_databases_is_refused_read_only)
+{
+	struct idx_opts ro = { .flags = IDX_RDONLY };
+	struct idx *x = NULL;
+	struct err e = { 0 };
+	MDB_env *env;
+	MDB_txn *txn;
+
+	cr_assert_eq(mkdir(ixdir, 0777), 0);
+	cr_assert_eq(mdb_env_create(&env), 0);
+	cr_assert_eq(mdb_env_open(env, ixdir, MDB_NOTLS, 0644), 0);
+	cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	cr_assert_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+
+	cr_assert_eq(idx_open(&x, ixdir, &ro, &e), SNAPARC_CORRUPT, "%s", e.msg);
+	cr_assert(strstr(e.msg, "not a snaparc index"), "%s", e.msg);
+}
+
+Test(idx_open, read_only_open_reads_and_refuses_to_write)
+{
+	struct idx_opts ro = { .flags = IDX_RDONLY };
+	struct idx *x = open_new();
+	struct idx_txn *t;
+	struct idx_pos end = { 12, 345678 }, got;
+	struct err e = { 0 };
+
+	t = wbegin(x);
+	cr_assert_eq(idx_end_put(t, &end, &e), 0, "%s", e.msg);
+	commit(t);
+	idx_close(x);
+
+	x = NULL;
+	cr_assert_eq(idx_open(&x, ixdir, &ro, &e), 0, "%s", e.msg);
+	t = rbegin(x);
+	cr_assert_eq(idx_end_get(t, &got, &e), 0, "%s", e.msg);
+	cr_assert_eq(got.segment, 12);
+	cr_assert_eq(got.offset, 345678);
+	idx_abort(t);
+	t = NULL;
+	cr_assert_eq(idx_write_begin(x, &t, &e), SNAPARC_INVALID, "%s", e.msg);
+	cr_assert_null(t);
+	cr_assert(strstr(e.msg, "read-only"), "%s", e.msg);
+	idx_close(x);
+}
+
+/* ---- meta ---- */
+
+Test(idx_meta, committed_end_round_trips_and_abort_keeps_the_old_one)
+{
+	struct idx *x = open_new();
+	struct idx_pos end = { 0xfffffffeu, UINT64_C(0x0123456789abcdef) }, other = { 1, 2 }, got;
+	struct idx_txn *t;
+	struct err e = { 0 };
+
+	t = wbegin(x);
+	cr_assert_eq(idx_end_put(t, &end, &e), 0, "%s", e.msg);
+	/* the writer sees its own write before it commits */
+	cr_assert_eq(idx_end_get(t, &got, &e), 0, "%s", e.msg);
+	cr_assert_eq(got.segment, end.segment);
+	commit(t);
+
+	t = wbegin(x);
+	cr_assert_eq(idx_end_put(t, &other, &e), 0, "%s", e.msg);
+	idx_abort(t);
+
+	t = rbegin(x);
+	cr_assert_eq(idx_end_get(t, &got, &e), 0, "%s", e.msg);
+	cr_assert_eq(got.segment, 0xfffffffeu);
+	cr_assert_eq(got.offset, UINT64_C(0x0123456789abcdef));
+	idx_abort(t);
+	idx_close(x);
+}
+
+Test(idx_meta, reader_keeps_its_view_until_renewed)
+{
+	struct idx *x = open_new();
+	struct idx_pos a = { 1, 100 }, b = { 2, 200 }, got;
+	struct idx_txn *t, *r;
+	struct err e = { 0 };
+
+	t = wbegin(x);
+	cr_assert_eq(idx_end_put(t, &a, &e), 0, "%s", e.msg);
+	commit(t);
+	r = rbegin(x);
+	t = wbegin(x);
+	cr_assert_eq(idx_end_put(t, &b, &e), 0, "%s", e.msg);
+	commit(t);
+
+	cr_assert_eq(idx_end_get(r, &got, &e), 0, "%s", e.msg);
+	cr_assert_eq(got.segment, 1, "a reader saw a commit made after it began");
+	cr_assert_eq(got.offset, 100);
+	idx_read_reset(r);
+	cr_assert_eq(idx_read_renew(r, &e), 0, "%s", e.msg);
+	cr_assert_eq(idx_end_get(r, &got, &e), 0, "%s", e.msg);
+	cr_assert_eq(got.segment, 2);
+	cr_assert_eq(got.offset, 200);
+	idx_abort(r);
+	idx_close(x);
+}
+
+Test(idx_meta, dictionaries_put_get_last)
+{
+	struct idx *x = open_new();
+	static uint8_t big[65536];
+	const uint32_t ids[] = { 1, 2, 300, 70000 };
+	const uint8_t *p;
+	size_t len;
+	uint32_t last = 0;
+	struct idx_txn *t;
+	struct err e = { 0 };
+	struct idx_pos end = { 5, 5 };
+
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 31 + 7);
+	t = wbegin(x);
+	cr_assert_eq(idx_dict_last(t, &last, &e), 0, "%s", e.msg);
+	cr_assert_eq(last, 0);
+	/* "end" and "format" live beside the dictionaries in meta */
+	cr_assert_eq(idx_end_put(t, &end, &e), 0, "%s", e.msg);
+	for (size_t i = 0; i < 4; i++) {
+		/* each one distinct: its id's bytes then the pattern, a different length each */
+		size_t n = 1000 + i * 20000;
+
+		be32_put(big, ids[i]);
+		cr_assert_eq(idx_dict_put(t, ids[i], big, n, &e), 0, "dict %u: %s", ids[i], e.msg);
+	}
+	cr_assert_eq(idx_dict_put(t, 2, big, 10, &e), SNAPARC_EXISTS, "a dictionary id was overwritten");
+	commit(t);
+
+	t = rbegin(x);
+	cr_assert_eq(idx_dict_last(t, &last, &e), 0, "%s", e.msg);
+	cr_assert_eq(last, 70000, "highest id %u, not 70000 (keys must sort big-endian)", last);
+	for (size_t i = 0; i < 4; i++) {
+		size_t n = 1000 + i * 20000;
+
+		cr_assert_eq(idx_dict_get(t, ids[i], &p, &len, &e), 0, "dict %u: %s", ids[i], e.msg);
+		cr_assert_eq(len, n, "dict %u: %zu bytes, not %zu", ids[i], len, n);
+		cr_assert_eq(be32_get(p), ids[i]);
+		cr_assert_eq(memcmp(p + 4, big + 4, n - 4), 0, "dict %u: bytes differ", ids[i]);
+	}
+	/* a dictionary a snapshot names but the index lacks is damage, not absence */
+	cr_assert_eq(idx_dict_get(t, 3, &p, &len, &e), SNAPARC_CORRUPT, "%s", e.msg);
+	idx_abort(t);
+	idx_close(x);
+}
+
+/* ---- catalog ---- */
+
+static struct idx_snapshot make_snapshot(uint32_t id, const char *name)
+{
+	struct idx_snapshot s;
+
+	memset(&s, 0, sizeof(s));
+	s.id = id;
+	snprintf(s.name, sizeof(s.name), "%s", name);
+	s.imported_ms = 1795474429000 + id;
+	s.mint = -5000 - (int64_t)id;
+	s.maxt = INT64_MAX - id;
+	s.series = 545 + id;
+	s.tombstones = 25 * id;
+	s.exemplars = 232 + id;
+	s.records = UINT64_MAX - id;
+	s.source_bytes = 196608ull << 20 | id;
+	s.raw_bytes = 213985 + id;
+	s.stored_bytes = 103539 + id;
+	s.dict_id = 0x01020304u + id;
+	s.start.segment = id;
+	s.start.offset = UINT64_C(0x1122334455667788) + id;
+	s.end.segment = 0xfffffff0u + id % 8;
+	s.end.offset = UINT64_C(0x8877665544332211) - id;
+	return s;
+}
+
+static void assert_snapshot_eq(const struct idx_snapshot *got, const struct idx_snapshot *want)
+{
+	cr_assert_eq(got->id, want->id);
+	cr_assert_str_eq(got->name, want->name);
+	cr_assert_eq(got->imported_ms, want->imported_ms, "snapshot %u: imported_ms", want->id);
+	cr_assert_eq(got->mint, want->mint, "snapshot %u: mint", want->id);
+	cr_assert_eq(got->maxt, want->maxt, "snapshot %u: maxt", want->id);
+	cr_assert_eq(got->series, want->series, "snapshot %u: series", want->id);
+	cr_assert_eq(got->tombstones, want->tombstones, "snapshot %u: tombstones", want->id);
+	cr_assert_eq(got->exemplars, want->exemplars, "snapshot %u: exemplars", want->id);
+	cr_assert_eq(got->records, want->records, "snapshot %u: records", want->id);
+	cr_assert_eq(got->source_bytes, want->source_bytes, "snapshot %u: source_bytes", want->id);
+	cr_assert_eq(got->raw_bytes, want->raw_bytes, "snapshot %u: raw_bytes", want->id);
+	cr_assert_eq(got->stored_bytes, want->stored_bytes, "snapshot %u: stored_bytes", want->id);
+	cr_assert_eq(got->dict_id, want->dict_id, "snapshot %u: dict_id", want->id);
+	cr_assert_eq(got->start.segment, want->start.segment, "snapshot %u: start.segment", want->id);
+	cr_assert_eq(got->start.offset, want->start.offset, "snapshot %u: start.offset", want->id);
+	cr_assert_eq(got->end.segment, want->end.segment, "snapshot %u: end.segment", want->id);
+	cr_assert_eq(got->end.offset, want->end.offset, "snapshot %u: end.offset", want->id);
+}
+
+Test(idx_catalog, entries_round_trip_and_follow_id_order)
+{
+	/* ids whose little-endian bytes would sort differently */
+	const uint32_t ids[] = { 65536, 1, 256, 2, 0xfffffffeu };
+	const uint32_t sorted[] = { 1, 2, 256, 65536, 0xfffffffeu };
+	char longname[IDX_NAME_MAX + 1];
+	struct idx *x = open_new();
+	struct idx_snapshot want[5], got;
+	struct idx_txn *t;
+	struct err e = { 0 };
+	uint32_t after = 0;
+	size_t n = 0;
+
+	memset(longname, 'n', IDX_NAME_MAX);
+	longname[IDX_NAME_MAX] = '\0';
+	t = wbegin(x);
+	for (size_t i = 0; i < 5; i++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "chunk_snapshot.%06u.%010u", ids[i], ids[i] * 7u);
+		want[i] = make_snapshot(ids[i], i == 4 ? longname : name);
+		cr_assert_eq(idx_snapshot_put(t, &want[i], &e), 0, "%s", e.msg);
+	}
+	commit(t);
+
+	t = rbegin(x);
+	for (size_t i = 0; i < 5; i++) {
+		cr_assert_eq(idx_snapshot_get(t, ids[i], &got, &e), 0, "%s", e.msg);
+		assert_snapshot_eq(&got, &want[i]);
+		cr_assert_eq(idx_snapshot_by_name(t, want[i].name, &got, &e), 0, "%s", e.msg);
+		assert_snapshot_eq(&got, &want[i]);
+	}
+	cr_assert_eq(idx_snapshot_last(t, &got, &e), 0, "%s", e.msg);
+	cr_assert_eq(got.id, 0xfffffffeu);
+	assert_snapshot_eq(&got, &want[4]);
+	while (idx_snapshot_next(t, after, &got, &e) == 0) {
+		cr_assert_lt(n, 5);
+		cr_assert_eq(got.id, sorted[n], "snapshot %zu in order is %u, not %u", n, got.id, sorted[n]);
+		after = got.id;
+		n++;
+	}
+	cr_assert_eq(n, 5);
+	cr_assert_eq(idx_snapshot_next(t, 0xfffffffeu, &got, &e), SNAPARC_NOT_FOUND);
+	cr_assert_eq(idx_snapshot_next(t, UINT32_MAX, &got, &e), SNAPARC_NOT_FOUND);
+	cr_assert_eq(idx_snapshot_next(t, 2, &got, &e), 0, "%s", e.msg);
+	cr_assert_eq(got.id, 256);
+	cr_assert_eq(idx_snapshot_get(t, 3, &got, &e), SNAPARC_NOT_FOUND);
+	cr_assert_eq(idx_snapshot_get(t, 0, &got, &e), SNAPARC_NOT_FOUND);
+	cr_assert_eq(idx_snapshot_by_name(t, "chunk_snapshot.000003.0000000021", &got, &e), SNAPARC_NOT_FOUND);
+	/* a name is matched whole, not as a prefix */
+	cr_assert_eq(idx_snapshot_by_name(t, "chunk_snapshot.000001", &got, &e), SNAPARC_NOT_FOUND);
+	idx_abort(t);
+	idx_close(x);
+}
+
+Test(idx_catalog, duplicate_name_is_exists_and_changes_nothing)
+{
+	struct idx *x = open_new();
+	struct idx_snapshot a = make_snapshot(1, "chunk_snapshot.000000.0000163840");
+	struct idx_snapshot b = make_snapshot(2, "chunk_snapshot.000000.0000163840");
+	struct idx_snapshot got;
+	struct idx_txn *t;
+	struct err e = { 0 };
+
+	t = wbegin(x);
+	cr_assert_eq(idx_snapshot_put(t, &a, &e), 0, "%s", e.msg);
+	commit(t);
+
+	t = wbegin(x);
+	cr_assert_eq(idx_snapshot_put(t, &b, &e), SNAPARC_EXISTS, "%s", e.msg);
+	cr_assert(strstr(e.msg, "chunk_snapshot.000000.0000163840"), "message lacks the name: %s", e.msg);
+	commit(t);
+
+	t = rbegin(x);
+	cr_assert_eq(idx_snapshot_get(t, 2, &got, &e), SNAPARC_NOT_FOUND, "the refused entry was written");
+	cr_assert_eq(idx_snapshot_by_name(t, a.name, &got, &e), 0, "%s", e.msg);
+	assert_snapshot_eq(&got, &a);
+	cr_assert_eq(idx_snapshot_last(t, &got, &e), 0, "%s", e.msg);
+	cr_assert_eq(got.id, 1);
+	idx_abort(t);
+
+	/* in one transaction too */
+	b = make_snapshot(3, "x");
+	a = make_snapshot(4, "x");
+	t = wbegin(x);
+	cr_assert_eq(idx_snapshot_put(t, &b, &e), 0, "%s", e.msg);
+	cr_assert_eq(idx_snapshot_put(t, &a, &e), SNAPARC_EXISTS, "%s", e.msg);
+	commit(t);
+	t = rbegin(x);
+	cr_assert_eq(idx_snapshot_by_name(t, "x", &got, &e), 0, "%s", e.msg);
+	assert_snapshot_eq(&got, &b);
+	cr_assert_eq(idx_snapshot_get(t, 4, &got, &e), SNAPARC_NOT_FOUND);
+	idx_abort(t);
+	idx_close(x);
+}
+
+Test(idx_catalog, empty_name_is_invalid)
+{
+	struct idx *x = open_new();
+	struct idx_snapshot s = make_snapshot(1, "");
+	struct idx_txn *t;
+	struct err e = { 0 };
+
+	t = wbegin(x);
+	cr_assert_eq(idx_snapshot_put(t, &s, &e), SNAPARC_INVALID, "an empty name was accepted");
+	idx_abort(t);
+	idx_close(x);
+}
+
+/* ---- series ---- */
+
+static struct idx_loc *random_locs(size_t n, uint64_t first_ref, uint64_t seed)
+{
+	struct idx_loc *l = calloc(n, sizeof(*l));
+	uint64_t ref = first_ref;
+
+	cr_assert_not_null(l);
+	rng_state = seed;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t r = rnd();
+
+		if (i)
+			/* mostly small gaps of at least 2 (room for a ref between), now and then a huge one */
+			ref += r % 97 == 0 ? (UINT64_C(1) << 40) + r % 1000 : 2 + r % 500;
+		l[i].ref = ref;
+		l[i].segment = r % 13 == 0 ? 0xffffffffu - (uint32_t)(r % 7) : (uint32_t)(r >> 40) % 200;
+		l[i].offset = r % 11 == 0 ? r >> 8 : (r >> 20) % (128u << 20);
+		l[i].span = r % 17 == 0 ? 0xffffffffu : 8 + (uint32_t)(rnd() % 40000);
+	}
+	return l;
+}
+
+static void assert_loc(struct idx_txn *t, uint32_t snap, const struct idx_loc *want)
+{
+	struct idx_loc got;
+	struct err e = { 0 };
+
+	memset(&got, 0xa5, sizeof(got));
+	cr_assert_eq(idx_series_get(t, snap, want->ref, &got, &e), 0, "snapshot %u ref %llu: %s", snap,
+		     (unsigned long long)want->ref, e.msg);
+	cr_assert_eq(got.ref, want->ref);
+	cr_assert_eq(got.segment, want->segment, "ref %llu: segment %u, not %u", (unsigned long long)want->ref,
+		     got.segment, want->segment);
+	cr_assert_eq(got.offset, want->offset, "ref %llu: offset %llu, not %llu", (unsigned long long)want->ref,
+		     (unsigned long long)got.offset, (unsigned long long)want->offset);
+	cr_assert_eq(got.span, want->span, "ref %llu: span %u, not %u", (unsigned long long)want->ref, got.span,
+		     want->span);
+}
+
+static void assert_no_ref(struct idx_txn *t, uint32_t snap, uint64_t ref)
+{
+	struct idx_loc got;
+	struct err e = { 0 };
+	int rc = idx_series_get(t, snap, ref, &got, &e);
+
+	cr_assert_eq(rc, SNAPARC_NOT_FOUND, "snapshot %u ref %llu: got %d (%s), wanted not found", snap,
+		     (unsigned long long)ref, rc, rc ? e.msg : "found");
+}
+
+Test(idx_series, ten_thousand_sparse_refs_found_exactly_and_nothing_between)
+{
+	enum { N = 10000, NB = 700 };
+	struct idx *x = open_new();
+	struct idx_loc *l = random_locs(N, 1000 + 17, 42);
+	struct idx_loc *before = random_locs(NB, 1, 7), *after = random_locs(NB, 3, 8);
+	struct idx_txn *t;
+	struct err e = { 0 };
+
+	/* snapshots 6 and 8 hold refs just off snapshot 7's: a mixed-up lookup finds them */
+	for (size_t i = 0; i < NB; i++) {
+		before[i].ref = l[i * 14].ref + 1;
+		after[i].ref = l[i * 14 + 1].ref - 1;
+	}
+	before[0].ref = 1; /* and below snapshot 7's first ref */
+	after[NB - 1].ref = l[N - 1].ref + 5; /* and above its last */
+	t = wbegin(x);
+	cr_assert_eq(idx_series_put(t, 7, l, N, &e), 0, "%s", e.msg);
+	cr_assert_eq(idx_series_put(t, 6, before, NB, &e), 0, "%s", e.msg);
+	cr_assert_eq(idx_series_put(t, 8, after, NB, &e), 0, "%s", e.msg);
+	commit(t);
+
+	t = rbegin(x);
+	for (size_t i = 0; i < N; i++)
+		assert_loc(t, 7, &l[i]);
+	for (size_t i = 0; i + 1 < N; i++) {
+		assert_no_ref(t, 7, l[i].ref + 1);
+		assert_no_ref(t, 7, l[i + 1].ref - 1);
+		assert_no_ref(t, 7, l[i].ref + (l[i + 1].ref - l[i].ref) / 2);
+	}
+	assert_no_ref(t, 7, 0);
+	assert_no_ref(t, 7, 1);
+	assert_no_ref(t, 7, l[0].ref - 1);
+	assert_no_ref(t, 7, l[N - 1].ref + 1);
+	assert_no_ref(t, 7, l[N - 1].ref + 5);
+	assert_no_ref(t, 7, UINT64_MAX);
+	for (size_t i = 0; i < N; i += 97) {
+		assert_no_ref(t, 0, l[i].ref);
+		assert_no_ref(t, 5, l[i].ref);
+		assert_no_ref(t, 6, l[i].ref);
+		assert_no_ref(t, 8, l[i].ref);
+		assert_no_ref(t, 9, l[i].ref);
+		assert_no_ref(t, UINT32_MAX, l[i].ref);
+	}
+	for (size_t i = 0; i < NB; i++) {
+		assert_loc(t, 6, &before[i]);
+		assert_loc(t, 8, &after[i]);
+	}
+	idx_abort(t);
+	free(l);
+	free(before);
+	free(after);
+	idx_close(x);
+}
+
+Test(idx_series, two_snapshots_tables_do_not_mix)
+{
+	enum { N = 1000 };
+	struct idx *x = open_new();
+	struct idx_loc *a = random_locs(N, 10, 1), *b = random_locs(N, 10, 2);
+	struct idx_txn *t;
+	struct err e = { 0 };
+
+	/* the same refs in both, at different places; snapshot 2 written first */
+	for (size_t i = 0; i < N; i++) {
+		a[i].ref = 10 + 2 * i;
+		b[i].ref = 10 + 2 * i;
+	}
+	b[N - 1].ref = 5000000; /* one ref only snapshot 2 has */
+	t = wbegin(x);
+	cr_assert_eq(idx_series_put(t, 2, b, N, &e), 0, "%s", e.msg);
+	commit(t);
+	t = wbegin(x);
+	cr_assert_eq(idx_series_put(t, 1, a, N, &e), 0, "%s", e.msg);
+	commit(t);
+
+	t = rbegin(x);
+	for (size_t i = 0; i < N; i++) {
+		assert_loc(t, 1, &a[i]);
+		assert_loc(t, 2, &b[i]);
+		assert_no_ref(t, 1, a[i].ref + 1);
+	}
+	assert_no_ref(t, 1, 5000000);
+	assert_no_ref(t, 2, a[N - 1].ref);
+	assert_no_ref(t, 3, 10);
+	idx_abort(t);
+	free(a);
+	free(b);
+	idx_close(x);
+}
+
+Test(idx_series, unsorted_or_repeated_refs_are_invalid)
+{
+	struct idx *x = open_new();
+	struct idx_loc l[3] = { { .ref = 5 }, { .ref = 9 }, { .ref = 7 } };
+	struct idx_txn *t;
+	struct err e = { 0 };
+
+	t = wbegin(x);
+	cr_assert_eq(idx_series_put(t, 1, l, 3, &e), SNAPARC_INVALID, "%s", e.msg);
+	l[2].ref = 9;
+	cr_assert_eq(idx_series_put(t, 2, l, 3, &e), SNAPARC_INVALID, "%s", e.msg);
+	idx_abort(t);
+	idx_close(x);
+}
+
+Test(idx_series, empty_snapshot_has_no_series)
+{
+	struct idx *x = open_new();
+	struct idx_loc one = { .ref = 3, .segment = 1, .offset = 2, .span = 3 };
+	struct idx_txn *t;
+	struct err e = { 0 };
+
+	t = wbegin(x);
+	cr_assert_eq(idx_series_put(t, 1, &one, 1, &e), 0, "%s", e.msg);
+	cr_assert_eq(idx_series_put(t, 2, NULL, 0, &e), 0, "%s", e.msg);
+	commit(t);
+	t = rbegin(x);
+	assert_no_ref(t, 2, 3);
+	assert_loc(t, 1, &one);
+	idx_abort(t);
+	idx_close(x);
+}
+
+/* ---- hashes ---- */
+
+static int cmp_hash(const void *a, const void *b)
+{
+	uint64_t x = ((const struct idx_hash *)a)->hash, y = ((const struct idx_hash *)b)->hash;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Checks idx_hash_find against the table (sorted) that was written. */
+static void assert_find(struct idx_txn *t, uint32_t snap, const struct idx_hash *table, size_t n,
+			uint64_t hash)
+{
+	uint64_t want[1024], got[1024];
+	size_t nwant = 0, ngot = 12345;
+	struct err e = { 0 };
+
+	for (size_t i = 0; i < n; i++)
+		if (table[i].hash >> 32 == hash >> 32) {
+			cr_assert_lt(nwant, 1024);
+			want[nwant++] = table[i].ref;
+		}
+	cr_assert_eq(idx_hash_find(t, snap, hash, got, 1024, &ngot, &e), 0, "%s", e.msg);
+	cr_assert_eq(ngot, nwant, "snapshot %u prefix %08x: %zu refs, wanted %zu", snap, (unsigned)(hash >> 32),
+		     ngot, nwant);
+	for (size_t i = 0; i < nwant; i++)
+		cr_assert_eq(got[i], want[i], "snapshot %u prefix %08x: ref %zu is %llu, wanted %llu", snap,
+			     (unsigned)(hash >> 32), i, (unsigned long long)got[i], (unsigned long long)want[i]);
+}
+
+/* A snapshot's table: runs of hashes sharing a prefix, refs tagged with the snapshot. */
+struct run {
+	uint32_t prefix;
+	size_t count;
+};
+
+static size_t build_table(struct idx_hash *out, const struct run *runs, size_t nruns, uint32_t snap)
+{
+	size_t n = 0;
+
+	rng_state = snap * 1000003u;
+	for (size_t r = 0; r < nruns; r++)
+		for (size_t i = 0; i < runs[r].count; i++) {
+			/* low halves distinct within a run; refs unique per snapshot */
+			out[n].hash = (uint64_t)runs[r].prefix << 32 | (uint32_t)(i * 0x01000193u + (rnd() & 0xff));
+			out[n].ref = (uint64_t)snap << 48 | (uint64_t)n << 8 | (rnd() & 0xff);
+			n++;
+		}
+	qsort(out, n, sizeof(*out), cmp_hash);
+	return n;
+}
+
+Test(idx_hashes, colliding_prefixes_across_blocks_and_at_both_ends)
+{
+	/* 70 at the start (over the first block boundary), 150 in the middle
+	 * spanning four blocks, 70 at the very end: blocks hold 64 */
+	static const struct run mine[] = {
+		{ 0x00000000u, 70 }, { 0x10000000u, 1 }, { 0x10000001u, 1 }, { 0x10000002u, 38 },
+		{ 0x80000000u, 150 }, { 0x80000001u, 30 }, { 0xfffffffeu, 1 }, { 0xffffffffu, 70 },
+	};
+	static const struct run theirs[] = {
+		{ 0x00000000u, 65 }, { 0x7fffffffu, 3 }, { 0x80000000u, 64 }, { 0x80000002u, 1 }, { 0xffffffffu, 66 },
+	};
+	static const uint32_t probes[] = { 0x00000000u, 0x00000001u, 0x0fffffffu, 0x10000000u, 0x10000001u,
+					   0x10000002u, 0x10000003u, 0x7fffffffu, 0x80000000u, 0x80000001u,
+					   0x80000002u, 0xfffffffdu, 0xfffffffeu, 0xffffffffu };
+	static struct idx_hash t4[1024], t5[1024], t6[1024];
+	struct idx *x = open_new();
+	size_t n4, n5, n6;
+	struct idx_txn *t;
+	struct err e = { 0 };
+
+	n4 = build_table(t4, theirs, 5, 4);
+	n5 = build_table(t5, mine, 8, 5);
+	n6 = build_table(t6, theirs, 5, 6);
+	cr_assert_eq(n5, 361);
+	t = wbegin(x);
+	cr_assert_eq(idx_hashes_put(t, 4, t4, n4, &e), 0, "%s", e.msg);
+	cr_assert_eq(idx_hashes_put(t, 5, t5, n5, &e), 0, "%s", e.msg);
+	cr_assert_eq(idx_hashes_put(t, 6, t6, n6, &e), 0, "%s", e.msg);
+	commit(t);
+
+	t = rbegin(x);
+	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+		/* the low 32 bits of the asked hash do not matter */
+		uint64_t h = (uint64_t)probes[i] << 32;
+
+		assert_find(t, 5, t5, n5, h);
+		assert_find(t, 5, t5, n5, h | 0xdeadbeefu);
+		assert_find(t, 4, t4, n4, h | 7);
+		assert_find(t, 6, t6, n6, h | 0xffffffffu);
+		/* snapshots with no table around them */
+		assert_find(t, 3, NULL, 0, h);
+		assert_find(t, 7, NULL, 0, h);
+	}
+	idx_abort(t);
+	idx_close(x);
+}
+
+Test(idx_hashes, exact_counts_of_the_big_runs)
+{
+	/* the same table as above, counted by hand rather than by a brute force */
+	static const struct run mine[] = {
+		{ 0x00000000u, 70 }, { 0x10000000u, 40 }, { 0x80000000u, 150 }, { 0xffffffffu, 70 },
+	};
+	static struct idx_hash tab[512];
+	uint64_t refs[200];
+	size_t n, got;
+	struct idx *x = open_new();
+	struct idx_txn *t;
+	struct err e = { 0 };
+
+	n = build_table(tab, mine, 4, 9);
+	t = wbegin(x);
+	cr_assert_eq(idx_hashes_put(t, 9, tab, n, &e), 0, "%s", e.msg);
+	commit(t);
+	t = rbegin(x);
+	cr_assert_eq(idx_hash_find(t, 9, 0, refs, 200, &got, &e), 0, "%s", e.msg);
+	cr_assert_eq(got, 70);
+	cr_assert_eq(idx_hash_find(t, 9, 0x10000000ull << 32, refs, 200, &got, &e), 0, "%s", e.msg);
+	cr_assert_eq(got, 40);
+	cr_assert_eq(idx_hash_find(t, 9, 0x80000000ull << 32 | 1, refs, 200, &got, &e), 0, "%s", e.msg);
+	cr_assert_eq(got, 150);
+	for (size_t i = 0; i < 150; i++)
+		cr_assert_eq(refs[i], tab[110 + i].ref, "ref %zu of the middle run", i);
+	cr_assert_eq(idx_hash_find(t, 9, UINT64_MAX, refs, 200, &got, &e), 0, "%s", e.msg);
+	cr_assert_eq(got, 70);
+	for (size_t i = 0; i < 70; i++)
+		cr_assert_eq(refs[i], tab[260 + i].ref, "ref %zu of the last run", i);
+	cr_assert_eq(idx_hash_find(t, 9, 0x80000001ull << 32, refs, 200, &got, &e), 0, "%s", e.msg);
+	cr_assert_eq(got, 0);
+	idx_abort(t);
+	idx_close(x);
+}
+
+Test(idx_hashes, cap_limits_refs_written_not_the_count)
+{
+	static const struct run mine[] = { { 0x01u, 3 }, { 0x42u, 100 }, { 0x43u, 3 } };
+	static struct idx_hash tab[128];
+	uint64_t refs[11];
+	size_t n, got = 0;
+	struct idx *x = open_new();
+	struct idx_txn *t;
+	struct err e = { 0 };
+
+	n = build_table(tab, mine, 3, 1);
+	t = wbegin(x);
+	cr_assert_eq(idx_hashes_put(t, 1, tab, n, &e), 0, "%s", e.msg);
+	commit(t);
+	t = rbegin(x);
+	refs[10] = 0x5a5a5a5a;
+	cr_assert_eq(idx_hash_find(t, 1, 0x42ull << 32, refs, 10, &got, &e), 0, "%s", e.msg);
+	cr_assert_eq(got, 100);
+	for (size_t i = 0; i < 10; i++)
+		cr_assert_eq(refs[i], tab[3 + i].ref);
+	cr_assert_eq(refs[10], 0x5a5a5a5a, "idx_hash_find wrote past cap");
+	idx_abort(t);
+	idx_close(x);
+}
+
+Test(idx_hashes, random_tables_of_three_snapshots_agree_with_brute_force)
+{
+	enum { N = 5000, PREFIXES = 300 };
+	static struct idx_hash tab[3][N];
+	static uint32_t prefixes[PREFIXES];
+	struct idx *x = open_new();
+	struct idx_txn *t;
+	struct err e = { 0 };
+
+	rng_state = 99;
+	for (size_t i = 0; i < PREFIXES; i++)
+		prefixes[i] = (uint32_t)rnd();
+	prefixes[0] = 0;
+	prefixes[1] = UINT32_MAX;
+	for (uint32_t s = 0; s < 3; s++) {
+		for (size_t i = 0; i < N; i++) {
+			/* skewed: low prefix numbers are much more common */
+			size_t p = (size_t)(rnd() % PREFIXES) % (1 + rnd() % PREFIXES);
+
+			tab[s][i].hash = (uint64_t)prefixes[p] << 32 | (uint32_t)rnd();
+			tab[s][i].ref = (uint64_t)s << 32 | i;
+		}
+		qsort(tab[s], N, sizeof(tab[s][0]), cmp_hash);
+	}
+	t = wbegin(x);
+	for (uint32_t s = 0; s < 3; s++)
+		cr_assert_eq(idx_hashes_put(t, 10 + s, tab[s], N, &e), 0, "%s", e.msg);
+	commit(t);
+	t = rbegin(x);
+	for (uint32_t s = 0; s < 3; s++) {
+		for (size_t i = 0; i < PREFIXES; i++) {
+			assert_find(t, 10 + s, tab[s], N, (uint64_t)prefixes[i] << 32);
+			assert_find(t, 10 + s, tab[s], N, ((uint64_t)prefixes[i] + 1) << 32);
+		}
+	}
+	idx_abort(t);
+	idx_close(x);
+}
+
+Test(idx_hashes, unsorted_hashes_are_invalid)
+{
+	struct idx *x = open_new();
+	struct idx_hash h[2] = { { .hash = 2, .ref = 1 }, { .hash = 1, .ref = 2 } };
+	struct idx_txn *t;
+	struct err e = { 0 };
+
+	t = wbegin(x);
+	cr_assert_eq(idx_hashes_put(t, 1, h, 2, &e), SNAPARC_INVALID, "%s", e.msg);
+	idx_abort(t);
+	idx_close(x);
+}
+
+/* ---- per-series side data ---- */
+
+Test(idx_side, tombstones_and_exemplar_locations_round_trip)
+{
+	struct idx *x = open_new();
+	struct idx_loc xl = { .ref = 260, .segment = 0xfffffffeu, .offset = UINT64_C(1) << 50, .span = 0xffffffffu };
+	struct idx_loc other = { .ref = 0, .segment = 3, .offset = 4096, .span = 155 };
+	static const uint8_t iv[] = { 0x80, 0xc0, 0x9f, 0x8d, 0x9c, 0x68, 0x02, 0x04 };
+	struct idx_loc got;
+	const uint8_t *p;
+	size_t len;
+	struct idx_txn *t;
+	struct err e = { 0 };
+
+	t = wbegin(x);
+	cr_assert_eq(idx_tombstones_put(t, 1, 260, iv, sizeof(iv), &e), 0, "%s", e.msg);
+	cr_assert_eq(idx_exemplars_put(t, 1, &xl, &e), 0, "%s", e.msg);
+	cr_assert_eq(idx_other_put(t, 1, &other, 2, &e), 0, "%s", e.msg);
+	commit(t);
+
+	t = rbegin(x);
+	cr_assert_eq(idx_tombstones_get(t, 1, 260, &p, &len, &e), 0, "%s", e.msg);
+	cr_assert_eq(len, sizeof(iv));
+	cr_assert_eq(memcmp(p, iv, len), 0);
+	cr_assert_eq(idx_tombstones_get(t, 1, 261, &p, &len, &e), SNAPARC_NOT_FOUND);
+	cr_assert_eq(idx_tombstones_get(t, 2, 260, &p, &len, &e), SNAPARC_NOT_FOUND);
+	memset(&got, 0, sizeof(got));
+	cr_assert_eq(idx_exemplars_get(t, 1, 260, &got, &e), 0, "%s", e.msg);
+	cr_assert_eq(got.ref, 260);
+	cr_assert_eq(got.segment, 0xfffffffeu);
+	cr_assert_eq(got.offset, UINT64_C(1) << 50);
+	cr_assert_eq(got.span, 0xffffffffu);
+	cr_assert_eq(idx_exemplars_get(t, 1, 259, &got, &e), SNAPARC_NOT_FOUND);
+	cr_assert_eq(idx_exemplars_get(t, 0, 260, &got, &e), SNAPARC_NOT_FOUND);
+	idx_abort(t);
+	idx_close(x);
+}
+
+/* ---- the map ---- */
+
+Test(idx_map, full_map_fails_the_commit_then_grows_so_the_redo_fits)
+{
+	enum { VALUE = 1000, MAX = 100000 };
+	struct idx_opts o = { .flags = IDX_CREATE, .map_size = 64 * 1024 };
+	static uint8_t value[VALUE];
+	struct idx *x = NULL;
+	struct idx_txn *t;
+	struct err e = { 0 };
+	size_t n = 0;
+	int rc = 0;
+
+	cr_assert_eq(idx_open(&x, ixdir, &o, &e), 0, "%s", e.msg);
+	t = wbegin(x);
+	while (n < MAX) {
+		memset(value, (int)(n & 0xff), sizeof(value));
+		be64_put(value, n);
+		rc = idx_tombstones_put(t, 1, n, value, sizeof(value), &e);
+		n++;
+		if (rc)
+			break;
+	}
+	cr_assert_eq(rc, SNAPARC_NOMEM, "writing %zu values of %d bytes into a 64 KiB map: rc %d (%s)", n, VALUE,
+		     rc, e.msg);
+	cr_assert_lt(n * VALUE, 64 * 1024, "%zu values fit in a 64 KiB map", n);
+	cr_assert_eq(idx_commit(t, &e), SNAPARC_NOMEM, "the commit of a transaction that hit the full map");
+	cr_assert(strstr(e.msg, "grown"), "%s", e.msg);
+
+	/* the same writes in a new transaction: the map grew, they fit */
+	t = wbegin(x);
+	for (size_t i = 0; i < n; i++) {
+		memset(value, (int)(i & 0xff), sizeof(value));
+		be64_put(value, i);
+		cr_assert_eq(idx_tombstones_put(t, 1, i, value, sizeof(value), &e), 0, "redo %zu of %zu: %s", i, n,
+			     e.msg);
+	}
+	commit(t);
+
+	t = rbegin(x);
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *p;
+		size_t len;
+
+		cr_assert_eq(idx_tombstones_get(t, 1, i, &p, &len, &e), 0, "value %zu: %s", i, e.msg);
+		cr_assert_eq(len, VALUE);
+		cr_assert_eq(be64_get(p), i);
+		cr_assert_eq(p[VALUE - 1], (uint8_t)(i & 0xff));
+	}
+	idx_abort(t);
+	cr_assert_gt(idx_file_bytes(x), (uint64_t)n * VALUE / 2);
+	idx_close(x);
+
+	/* reopening with the same small map size adopts the larger file */
+	x = NULL;
+	o.flags = 0;
+	cr_assert_eq(idx_open(&x, ixdir, &o, &e), 0, "%s", e.msg);
+	t = rbegin(x);
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *p;
+		size_t len;
+
+		cr_assert_eq(idx_tombstones_get(t, 1, i, &p, &len, &e), 0, "after reopen, value %zu: %s", i, e.msg);
+		cr_assert_eq(be64_get(p), i);
+	}
+	idx_abort(t);
+	idx_close(x);
+}
+
+Test(idx_map, repeated_growth_up_to_many_megabytes)
+{
+	enum { VALUE = 4000, BATCH = 500, BATCHES = 6 };
+	struct idx_opts o = { .flags = IDX_CREATE, .map_size = 64 * 1024 };
+	static uint8_t value[VALUE];
+	struct idx *x = NULL;
+	struct err e = { 0 };
+	int grew = 0;
+
+	cr_assert_eq(idx_open(&x, ixdir, &o, &e), 0, "%s", e.msg);
+	for (size_t b = 0; b < BATCHES; b++) {
+		int rc;
+
+		/* each batch is redone until it fits, as the import does */
+		for (int tries = 0;; tries++) {
+			struct idx_txn *t = wbegin(x);
+
+			rc = 0;
+			for (size_t i = 0; i < BATCH && !rc; i++) {
+				be64_put(value, b * BATCH + i);
+				rc = idx_tombstones_put(t, 2, b * BATCH + i, value, sizeof(value), &e);
+			}
+			if (rc) {
+				cr_assert_eq(rc, SNAPARC_NOMEM, "%s", e.msg);
+				idx_abort(t);
+			} else {
+				rc = idx_commit(t, &e);
+			}
+			if (rc != SNAPARC_NOMEM)
+				break;
+			grew++;
+			cr_assert_lt(tries, 20, "batch %zu never fit", b);
+		}
+		cr_assert_eq(rc, 0, "%s", e.msg);
+	}
+	cr_assert_geq(grew, 5, "a 64 KiB map took 12 MB after growing only %d times", grew);
+	{
+		struct idx_txn *t = rbegin(x);
+		const uint8_t *p;
+		size_t len;
+
+		for (size_t i = 0; i < BATCH * BATCHES; i++) {
+			cr_assert_eq(idx_tombstones_get(t, 2, i, &p, &len, &e), 0, "%zu: %s", i, e.msg);
+			cr_assert_eq(be64_get(p), i);
+		}
+		idx_abort(t);
+	}
+	idx_close(x);
+}
