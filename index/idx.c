@@ -15,10 +15,11 @@
  *   tombstones  u32 snap | u64 ref -> bytes given by the caller
  *   exemplars   u32 snap | u64 ref -> bytes given by the caller
  *   others      u32 snap | u32 segment | u64 offset -> u32 span | u8 type
- *   postings    u32 snap | name | 0x00 | value -> uvarint count, then uvarint
- *               (ref - previous ref) per series, refs ascending. A value over
- *               IDX_POSTING_VALUE_MAX bytes is keyed by its first
- *               IDX_POSTING_VALUE_MAX bytes, 0xff, and its XXH64 (big-endian).
+ *   postings    u32 snap | name | 0x00 | first value's first 400 bytes | u32
+ *               block number -> uvarint count, then per value in order:
+ *               uvarint bytes shared with the previous value, uvarint-bytes
+ *               the rest, uvarint n, n x uvarint (ref - previous ref)
+ *               (about 4 KiB a block)
  *
  * Series and hashes are written once per snapshot, in key order, with
  * MDB_APPEND: pages fill completely and nothing is searched while writing.
@@ -33,7 +34,6 @@
 #include <sys/stat.h>
 
 #include <lmdb.h>
-#include <xxhash.h>
 
 #include "bytes.h"
 
@@ -890,44 +890,91 @@ int idx_other_put(struct idx_txn *t, uint32_t snap, const struct idx_loc *loc, u
 
 /* ---- postings ---- */
 
-#define POSTING_KEY_MAX (4 + 256 + 1 + IDX_POSTING_VALUE_MAX + 1 + 8)
+/* Values over half a page live in overflow pages that have a 16-byte
+ * header: a block that ends by 4080 bytes fills one 4 KiB page. */
+#define POSTINGS_BLOCK 3584
+#define POSTINGS_BLOCK_MAX 4070
+#define POSTING_KEY_VALUE_MAX 400   /* a block's key holds its first value's first bytes */
+#define POSTING_KEY_MAX (4 + 256 + 1 + POSTING_KEY_VALUE_MAX + 4)
 
 static size_t posting_key(uint8_t *k, uint32_t snap, const char *name, size_t name_len, const char *value,
-			  size_t value_len, int *truncated)
+			  size_t value_len)
 {
-	size_t n = 4;
+	size_t n = 4, vl = value_len < POSTING_KEY_VALUE_MAX ? value_len : POSTING_KEY_VALUE_MAX;
 
 	be32_put(k, snap);
 	memcpy(k + n, name, name_len);
 	n += name_len;
 	k[n++] = 0;
-	*truncated = value_len > IDX_POSTING_VALUE_MAX;
-	memcpy(k + n, value, *truncated ? IDX_POSTING_VALUE_MAX : value_len);
-	n += *truncated ? IDX_POSTING_VALUE_MAX : value_len;
-	if (*truncated) {
-		k[n++] = 0xff;
-		be64_put(k + n, XXH64(value, value_len, 0));
-		n += 8;
-	}
-	return n;
+	memcpy(k + n, value, vl);
+	return n + vl;
+}
+
+static int flush_block(struct idx_txn *t, uint32_t snap, const char *name, size_t name_len,
+		       const struct idx_posting *first, uint32_t block, struct buf *b, size_t count,
+		       struct err *e)
+{
+	uint8_t k[POSTING_KEY_MAX], head[UVARINT_MAX_LEN];
+	size_t klen = posting_key(k, snap, name, name_len, first->value, first->len), hl;
+	struct buf v = { 0 };
+	int rc;
+
+	/* the block number keeps keys unique when first values share 400 bytes */
+	be32_put(k + klen, block);
+	klen += 4;
+	hl = uvarint_put(head, count);
+	buf_put(&v, head, hl);
+	buf_put(&v, b->p, b->len);
+	rc = v.oom ? err_set(e, SNAPARC_NOMEM, "out of memory") : put(t, DB_POSTINGS, k, klen, v.p, v.len, 0, e);
+	buf_free(&v);
+	return rc;
 }
 
 int idx_postings_put(struct idx_txn *t, uint32_t snap, const char *name, size_t name_len,
-		     const char *value, size_t value_len, const uint64_t *refs, size_t n, struct err *e)
+		     const struct idx_posting *vals, size_t n, struct err *e)
 {
-	uint8_t k[POSTING_KEY_MAX];
 	struct buf b = { 0 };
-	size_t klen;
-	int truncated, rc;
+	size_t first = 0, count = 0;
+	uint32_t block = 0;
+	int rc = 0;
 
 	if (name_len == 0 || name_len > 256 || memchr(name, 0, name_len))
 		return err_set(e, SNAPARC_INVALID, "label name of %zu bytes cannot be indexed", name_len);
-	klen = posting_key(k, snap, name, name_len, value, value_len, &truncated);
-	buf_put_uvarint(&b, n);
-	for (size_t i = 0; i < n; i++)
-		buf_put_uvarint(&b, i ? refs[i] - refs[i - 1] : refs[0]);
-	rc = b.oom ? err_set(e, SNAPARC_NOMEM, "out of memory") :
-		     put(t, DB_POSTINGS, k, klen, b.p, b.len, 0, e);
+	for (size_t i = 0; i < n && !rc; i++) {
+		size_t shared = 0, before = b.len;
+
+		if (count) {
+			const struct idx_posting *p = &vals[i - 1];
+
+			while (shared < p->len && shared < vals[i].len && p->value[shared] == vals[i].value[shared])
+				shared++;
+		}
+		buf_put_uvarint(&b, shared);
+		buf_put_uvarint_bytes(&b, vals[i].value + shared, vals[i].len - shared);
+		buf_put_uvarint(&b, vals[i].n);
+		for (size_t j = 0; j < vals[i].n; j++)
+			buf_put_uvarint(&b, j ? vals[i].refs[j] - vals[i].refs[j - 1] : vals[i].refs[0]);
+		count++;
+		if (b.oom) {
+			rc = err_set(e, SNAPARC_NOMEM, "out of memory");
+		} else if (count > 1 && b.len > POSTINGS_BLOCK_MAX) {
+			/* this value would spill into a second page: it starts the next block */
+			size_t len = b.len;
+
+			b.len = before;
+			rc = flush_block(t, snap, name, name_len, &vals[first], block++, &b, count - 1, e);
+			buf_reset(&b);
+			first = i;
+			count = 0;
+			i--;
+			(void)len;
+		} else if (b.len >= POSTINGS_BLOCK || i == n - 1) {
+			rc = flush_block(t, snap, name, name_len, &vals[first], block++, &b, count, e);
+			buf_reset(&b);
+			first = i + 1;
+			count = 0;
+		}
+	}
 	buf_free(&b);
 	return rc;
 }
@@ -950,42 +997,89 @@ int idx_postings_decode(const uint8_t *list, size_t len, struct buf *out, struct
 	return out->oom ? err_set(e, SNAPARC_NOMEM, "out of memory") : 0;
 }
 
+/* Visits one block's values; *past when a value beyond the prefix range was met. */
+static int scan_block(struct idx_txn *t, const MDB_val *v, const char *prefix, size_t prefix_len,
+		      struct buf *value, idx_postings_fn fn, void *ctx, int *past, struct err *e)
+{
+	struct dec d;
+	uint64_t count;
+
+	dec_init(&d, v->mv_data, v->mv_size);
+	count = dec_uvarint(&d, "count");
+	buf_reset(value);
+	for (uint64_t i = 0; i < count && dec_ok(&d); i++) {
+		uint64_t shared = dec_uvarint(&d, "shared"), n;
+		size_t suffix_len, cmp_len;
+		const uint8_t *suffix = dec_uvarint_bytes(&d, &suffix_len, "suffix"), *list = d.p;
+		int c;
+
+		if (!dec_ok(&d) || shared > value->len)
+			break;
+		value->len = (size_t)shared;
+		buf_put(value, suffix, suffix_len);
+		n = dec_uvarint(&d, "refs");
+		for (uint64_t j = 0; j < n && dec_ok(&d); j++)
+			dec_uvarint(&d, "ref");
+		if (!dec_ok(&d) || value->oom)
+			break;
+		cmp_len = value->len < prefix_len ? value->len : prefix_len;
+		c = memcmp(value->p, prefix, cmp_len);
+		if (c > 0) { /* past every value with the prefix */
+			*past = 1;
+			return 0;
+		}
+		if (c < 0 || value->len < prefix_len)
+			continue;
+		if (fn(ctx, (const char *)value->p, value->len, list, (size_t)(d.p - list))) {
+			*past = 1;
+			return 0;
+		}
+	}
+	if (!dec_ok(&d) || value->oom)
+		return err_set(e, SNAPARC_CORRUPT, "%s: a postings block is malformed", t->x->path);
+	return 0;
+}
+
 int idx_postings_scan(struct idx_txn *t, uint32_t snap, const char *name, size_t name_len,
 		      const char *prefix, size_t prefix_len, idx_postings_fn fn, void *ctx, struct err *e)
 {
 	uint8_t k[POSTING_KEY_MAX];
+	struct buf value = { 0 };
 	size_t head, klen;
 	MDB_cursor *c;
 	MDB_val key, val;
-	int truncated, rc;
+	int rc, past = 0;
 
 	if (name_len == 0 || name_len > 256)
 		return 0;
-	if (prefix_len > IDX_POSTING_VALUE_MAX)
-		prefix_len = IDX_POSTING_VALUE_MAX;
-	klen = posting_key(k, snap, name, name_len, prefix, prefix_len, &truncated);
+	klen = posting_key(k, snap, name, name_len, prefix, prefix_len);
 	head = 4 + name_len + 1;
 	if ((rc = mdb_cursor_open(t->txn, t->x->dbi[DB_POSTINGS], &c)))
 		return lmdb_err(e, rc, "postings", t->x);
 	key.mv_size = klen;
 	key.mv_data = k;
+	/* the values from prefix on may start in the block before the first one keyed after it */
 	rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-	while (rc == 0) {
-		const uint8_t *kp = key.mv_data;
-		size_t vlen;
-
-		if (key.mv_size < head || memcmp(kp, k, head) || key.mv_size - head < prefix_len ||
-		    memcmp(kp + head, prefix, prefix_len))
+	if (rc == 0)
+		rc = mdb_cursor_get(c, &key, &val, MDB_PREV);
+	else if (rc == MDB_NOTFOUND)
+		rc = mdb_cursor_get(c, &key, &val, MDB_LAST);
+	if (rc == 0 && (key.mv_size < head || memcmp(key.mv_data, k, head)))
+		rc = mdb_cursor_get(c, &key, &val, MDB_NEXT); /* that one was another name's */
+	else if (rc == MDB_NOTFOUND)
+		rc = mdb_cursor_get(c, &key, &val, MDB_FIRST);
+	while (rc == 0 && !past) {
+		if (key.mv_size < head || memcmp(key.mv_data, k, head))
 			break;
-		vlen = key.mv_size - head;
-		truncated = vlen == IDX_POSTING_VALUE_MAX + 9 && kp[head + IDX_POSTING_VALUE_MAX] == 0xff;
-		if (fn(ctx, (const char *)kp + head, truncated ? IDX_POSTING_VALUE_MAX : vlen, truncated,
-		       val.mv_data, val.mv_size)) {
-			rc = 0;
+		if ((rc = scan_block(t, &val, prefix, prefix_len, &value, fn, ctx, &past, e)))
 			break;
-		}
 		rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
 	}
 	mdb_cursor_close(c);
-	return rc == 0 || rc == MDB_NOTFOUND ? 0 : lmdb_err(e, rc, "postings", t->x);
+	buf_free(&value);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc > 0 || rc <= MDB_KEYEXIST)
+		return lmdb_err(e, rc, "postings", t->x);
+	return rc;
 }

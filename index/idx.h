@@ -12,7 +12,8 @@
  *   tombstones  (snapshot, ref) -> the series' deleted intervals
  *   exemplars   (snapshot, ref) -> where the series' exemplars are stored
  *   others      (snapshot, segment, offset) -> a non-series record (tombstones, exemplars)
- *   postings    (snapshot, name, value) -> the refs of the series with that label
+ *   postings    (snapshot, name, first value of a block) -> values (front-coded)
+ *               and the refs of the series with each
  *
  * Series are found with one B-tree descent and a scan of one small block,
  * and cost about 14 bytes of index each.
@@ -130,25 +131,26 @@ int idx_hash_find(struct idx_txn *t, uint32_t snap, uint64_t hash, uint64_t *ref
 
 /* ---- label postings: which series of a snapshot have name=value ---- */
 
-/* Values longer than this are keyed by their first bytes and a hash: a scan
- * reports them as truncated and the caller checks the series itself. */
-#define IDX_POSTING_VALUE_MAX 400
+struct idx_posting {
+	const char *value;
+	size_t len;
+	const uint64_t *refs;   /* sorted, unique */
+	size_t n;
+};
 
-/* Writes the postings of name=value in snapshot snap: refs sorted, unique. */
+/* Writes the postings of label `name` in snapshot snap: vals sorted by value
+ * (memcmp order, shorter first), each value once. */
 int idx_postings_put(struct idx_txn *t, uint32_t snap, const char *name, size_t name_len,
-		     const char *value, size_t value_len, const uint64_t *refs, size_t n, struct err *e);
+		     const struct idx_posting *vals, size_t n, struct err *e);
 
-/* Called for each value of a label name in order; return non-zero to stop
- * (that value is returned by idx_postings_scan). list/list_len are the
- * encoded refs, for idx_postings_decode. */
-typedef int (*idx_postings_fn)(void *ctx, const char *value, size_t len, int truncated,
-			       const uint8_t *list, size_t list_len);
+/* Called for each value of a label name, in order; return non-zero to stop.
+ * list/list_len are the encoded refs, for idx_postings_decode; all borrowed
+ * until the transaction ends. */
+typedef int (*idx_postings_fn)(void *ctx, const char *value, size_t len, const uint8_t *list,
+			       size_t list_len);
 
-/*
- * Visits the values of label `name` in snapshot snap that start with prefix
- * (len 0: all), in byte order; borrowed bytes valid until the transaction
- * ends. An exact value is looked up with prefix = value and checking len.
- */
+/* Visits the values of label `name` in snapshot snap that start with prefix
+ * (len 0: all of them), in order. */
 int idx_postings_scan(struct idx_txn *t, uint32_t snap, const char *name, size_t name_len,
 		      const char *prefix, size_t prefix_len, idx_postings_fn fn, void *ctx, struct err *e);
 

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "lz4dict.h"
+#include "postings.h"
 #include "sort.h"
 #include "wal.h"
 
@@ -57,6 +58,7 @@ struct archive_writer {
 	struct buf exemplar_locs;      /* struct idx_loc: each series' exemplars, stored */
 	struct buf others;             /* struct other_ent: tombstones and exemplar records */
 	struct buf out, scratch;
+	struct postings *postings;
 	int failed;
 };
 
@@ -171,7 +173,7 @@ int archive_import_begin(struct archive *a, const struct archive_import_info *in
 	w->a = a;
 	snprintf(w->snap.name, sizeof(w->snap.name), "%s", info->name);
 	w->snap.source_bytes = info->source_bytes;
-	if ((rc = lock_archive(a, e)))
+	if ((rc = postings_new(&w->postings, e)) || (rc = lock_archive(a, e)))
 		goto fail;
 	if ((rc = load_dictionary(w, e)) || (rc = remove_segments_after(a, w->committed.segment, e)))
 		goto fail;
@@ -184,6 +186,7 @@ int archive_import_begin(struct archive *a, const struct archive_import_info *in
 	return 0;
 fail:
 	lz4dict_enc_free(w->enc);
+	postings_free(w->postings);
 	unlock_archive(a);
 	free(w);
 	return rc;
@@ -231,6 +234,8 @@ static int put_record(struct archive_writer *w, const uint8_t *rec, size_t len, 
 		if ((rc = rec_series_decode(&s, rec, len, e)) || (rc = store(w, rec, len, &loc, e)))
 			return rc;
 		loc.ref = s.ref;
+		if ((rc = postings_add(w->postings, &s.labels, s.ref, e)))
+			return rc;
 		h.hash = rec_labels_hash(&s.labels);
 		h.ref = s.ref;
 		if (s.has_chunk) {
@@ -431,6 +436,8 @@ static int write_index(struct archive_writer *w, struct err *e)
 		rc = idx_hashes_put(t, w->snap.id, (const void *)w->hashes.p, w->hashes.len / sizeof(struct idx_hash), e);
 	if (!rc)
 		rc = put_side_data(w, t, e);
+	if (!rc)
+		rc = postings_write(w->postings, t, w->snap.id, e);
 	for (size_t i = 0; !rc && i < w->others.len / sizeof(*o); i++)
 		rc = idx_other_put(t, w->snap.id, &o[i].loc, o[i].type, e);
 	if (!rc)
@@ -445,6 +452,7 @@ static int write_index(struct archive_writer *w, struct err *e)
 static void writer_free(struct archive_writer *w)
 {
 	lz4dict_enc_free(w->enc);
+	postings_free(w->postings);
 	buf_free(&w->train);
 	buf_free(&w->train_sizes);
 	buf_free(&w->locs);

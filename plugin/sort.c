@@ -11,6 +11,8 @@
 
 #define DIGIT_BITS 16
 #define BUCKETS (1u << DIGIT_BITS)
+#define SMALL 48
+#define MAX_SMALL_SIZE 64
 
 static uint64_t key_at(const uint8_t *p)
 {
@@ -26,8 +28,30 @@ int sort_by_u64_key(void *base, size_t n, size_t size)
 	size_t *count;
 	uint64_t all_or = 0, all_and = UINT64_MAX;
 
+	size_t sorted = 1;
+
 	if (n < 2)
 		return 0;
+	for (size_t i = 1; i < n && sorted; i++)
+		sorted = key_at(src + (i - 1) * size) <= key_at(src + i * size);
+	if (sorted)
+		return 0;
+	if (n <= SMALL && size <= MAX_SMALL_SIZE) {
+		/* insertion sort: stable, and no allocation for the many short lists */
+		uint8_t t[MAX_SMALL_SIZE];
+
+		for (size_t i = 1; i < n; i++) {
+			size_t j = i;
+
+			memcpy(t, src + i * size, size);
+			while (j > 0 && key_at(src + (j - 1) * size) > key_at(t)) {
+				memcpy(src + j * size, src + (j - 1) * size, size);
+				j--;
+			}
+			memcpy(src + j * size, t, size);
+		}
+		return 0;
+	}
 	for (size_t i = 0; i < n; i++) {
 		uint64_t k = key_at(src + i * size);
 

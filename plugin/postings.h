@@ -1,0 +1,25 @@
+/*
+ * postings: the label postings of one snapshot being imported. For every
+ * label name=value seen, the refs of the series that carry it; written to
+ * the index, sorted, at commit.
+ */
+#ifndef SNAPARC_POSTINGS_H
+#define SNAPARC_POSTINGS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "idx.h"
+#include "record.h"
+
+struct postings;
+
+int postings_new(struct postings **out, struct err *e);
+void postings_free(struct postings *p);
+/* Adds every label of a series. */
+int postings_add(struct postings *p, const struct rec_labels *ls, uint64_t ref, struct err *e);
+/* Writes them all under snapshot snap. */
+int postings_write(struct postings *p, struct idx_txn *t, uint32_t snap, struct err *e);
+
+#endif
