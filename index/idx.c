@@ -15,10 +15,12 @@
  *   tombstones  u32 snap | u64 ref -> bytes given by the caller
  *   exemplars   u32 snap | u64 ref -> bytes given by the caller
  *   others      u32 snap | u32 segment | u64 offset -> u32 span | u8 type
- *   postings    u32 snap | name | 0x00 | first value's first 400 bytes | u32
+ *   postings    u32 snap | name | 0x00 | first value's first 128 bytes | u32
  *               block number -> uvarint count, then per value in order:
- *               uvarint bytes shared with the previous value, uvarint-bytes
- *               the rest, uvarint n, n x uvarint (ref - previous ref)
+ *               uvarint (bytes shared with the previous value << 1 | long),
+ *               uvarint-bytes the rest, for a long value (over 128 bytes: only
+ *               its first 128 are kept) u64 XXH64 of it all, then uvarint n,
+ *               n x uvarint (ref - previous ref)
  *               (about 4 KiB a block)
  *
  * Series and hashes are written once per snapshot, in key order, with
@@ -34,6 +36,7 @@
 #include <sys/stat.h>
 
 #include <lmdb.h>
+#include <xxhash.h>
 
 #include "bytes.h"
 
@@ -894,7 +897,7 @@ int idx_other_put(struct idx_txn *t, uint32_t snap, const struct idx_loc *loc, u
  * header: a block that ends by 4080 bytes fills one 4 KiB page. */
 #define POSTINGS_BLOCK 3584
 #define POSTINGS_BLOCK_MAX 4070
-#define POSTING_KEY_VALUE_MAX 400   /* a block's key holds its first value's first bytes */
+#define POSTING_KEY_VALUE_MAX IDX_POSTING_VALUE_MAX   /* a block's key: its first value's first bytes */
 #define POSTING_KEY_MAX (4 + 256 + 1 + POSTING_KEY_VALUE_MAX + 4)
 
 static size_t posting_key(uint8_t *k, uint32_t snap, const char *name, size_t name_len, const char *value,
@@ -919,7 +922,7 @@ static int flush_block(struct idx_txn *t, uint32_t snap, const char *name, size_
 	struct buf v = { 0 };
 	int rc;
 
-	/* the block number keeps keys unique when first values share 400 bytes */
+	/* the block number keeps keys unique when first values share 128 bytes */
 	be32_put(k + klen, block);
 	klen += 4;
 	hl = uvarint_put(head, count);
@@ -946,11 +949,20 @@ int idx_postings_put(struct idx_txn *t, uint32_t snap, const char *name, size_t 
 		if (count) {
 			const struct idx_posting *p = &vals[i - 1];
 
-			while (shared < p->len && shared < vals[i].len && p->value[shared] == vals[i].value[shared])
+			/* only what the previous entry stored can be shared */
+			while (shared < p->len && shared < vals[i].len && shared < IDX_POSTING_VALUE_MAX &&
+			       p->value[shared] == vals[i].value[shared])
 				shared++;
 		}
-		buf_put_uvarint(&b, shared);
-		buf_put_uvarint_bytes(&b, vals[i].value + shared, vals[i].len - shared);
+		if (vals[i].len > IDX_POSTING_VALUE_MAX) {
+			/* a long value: its first bytes and a hash of it all */
+			buf_put_uvarint(&b, shared << 1 | 1);
+			buf_put_uvarint_bytes(&b, vals[i].value + shared, IDX_POSTING_VALUE_MAX - shared);
+			buf_put_be64(&b, XXH64(vals[i].value, vals[i].len, 0));
+		} else {
+			buf_put_uvarint(&b, shared << 1);
+			buf_put_uvarint_bytes(&b, vals[i].value + shared, vals[i].len - shared);
+		}
 		buf_put_uvarint(&b, vals[i].n);
 		for (size_t j = 0; j < vals[i].n; j++)
 			buf_put_uvarint(&b, j ? vals[i].refs[j] - vals[i].refs[j - 1] : vals[i].refs[0]);
@@ -1008,11 +1020,14 @@ static int scan_block(struct idx_txn *t, const MDB_val *v, const char *prefix, s
 	count = dec_uvarint(&d, "count");
 	buf_reset(value);
 	for (uint64_t i = 0; i < count && dec_ok(&d); i++) {
-		uint64_t shared = dec_uvarint(&d, "shared"), n;
+		uint64_t head = dec_uvarint(&d, "shared"), shared = head >> 1, n, hash = 0;
 		size_t suffix_len, cmp_len;
-		const uint8_t *suffix = dec_uvarint_bytes(&d, &suffix_len, "suffix"), *list = d.p;
+		const uint8_t *suffix = dec_uvarint_bytes(&d, &suffix_len, "suffix"), *list;
 		int c;
 
+		if (head & 1)
+			hash = dec_be64(&d, "hash");
+		list = d.p;
 		if (!dec_ok(&d) || shared > value->len)
 			break;
 		value->len = (size_t)shared;
@@ -1030,7 +1045,7 @@ static int scan_block(struct idx_txn *t, const MDB_val *v, const char *prefix, s
 		}
 		if (c < 0 || value->len < prefix_len)
 			continue;
-		if (fn(ctx, (const char *)value->p, value->len, list, (size_t)(d.p - list))) {
+		if (fn(ctx, (const char *)value->p, value->len, (head & 1) ? &hash : NULL, list, (size_t)(d.p - list))) {
 			*past = 1;
 			return 0;
 		}

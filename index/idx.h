@@ -143,11 +143,16 @@ struct idx_posting {
 int idx_postings_put(struct idx_txn *t, uint32_t snap, const char *name, size_t name_len,
 		     const struct idx_posting *vals, size_t n, struct err *e);
 
+/* Values longer than this are kept as their first IDX_POSTING_VALUE_MAX
+ * bytes and the XXH64 (seed 0) of the whole value. */
+#define IDX_POSTING_VALUE_MAX 128
+
 /* Called for each value of a label name, in order; return non-zero to stop.
- * list/list_len are the encoded refs, for idx_postings_decode; all borrowed
- * until the transaction ends. */
-typedef int (*idx_postings_fn)(void *ctx, const char *value, size_t len, const uint8_t *list,
-			       size_t list_len);
+ * For a long value, value holds its first bytes and *hash is set (else hash
+ * is NULL). list/list_len are the encoded refs, for idx_postings_decode; all
+ * borrowed until the transaction ends. */
+typedef int (*idx_postings_fn)(void *ctx, const char *value, size_t len, const uint64_t *hash,
+			       const uint8_t *list, size_t list_len);
 
 /* Visits the values of label `name` in snapshot snap that start with prefix
  * (len 0: all of them), in order. */

@@ -4,6 +4,7 @@
 set -euo pipefail
 packages=(cmake make gcc clang libclang-rt-14-dev pkg-config python3
           liblmdb-dev liblz4-dev libsnappy-dev libzstd-dev libxxhash-dev libcriterion-dev
+          libpcre2-dev
           prometheus)
 missing=()
 for p in "${packages[@]}"; do
