@@ -532,6 +532,36 @@ int idx_snapshot_by_name(struct idx_txn *t, const char *name, struct idx_snapsho
 	return idx_snapshot_get(t, be32_get(v.mv_data), out, e);
 }
 
+int idx_snapshot_prev(struct idx_txn *t, uint32_t before, struct idx_snapshot *out, struct err *e)
+{
+	MDB_cursor *c;
+	MDB_val key, val;
+	uint8_t k[4];
+	int rc;
+
+	if (before == 0)
+		return SNAPARC_NOT_FOUND;
+	if ((rc = mdb_cursor_open(t->txn, t->x->dbi[DB_SNAPSHOTS], &c)))
+		return lmdb_err(e, rc, "snapshots", t->x);
+	be32_put(k, before);
+	key.mv_size = 4;
+	key.mv_data = k;
+	rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+	rc = rc == 0 ? mdb_cursor_get(c, &key, &val, MDB_PREV) : mdb_cursor_get(c, &key, &val, MDB_LAST);
+	if (rc == 0 && key.mv_size != 4)
+		rc = MDB_CORRUPTED;
+	if (rc == 0 && be32_get(key.mv_data) >= before)
+		rc = MDB_NOTFOUND;
+	if (rc == 0)
+		rc = snapshot_decode(t, be32_get(key.mv_data), &val, out, e);
+	else if (rc == MDB_NOTFOUND)
+		rc = SNAPARC_NOT_FOUND;
+	else
+		rc = lmdb_err(e, rc, "snapshots", t->x);
+	mdb_cursor_close(c);
+	return rc;
+}
+
 static int snapshot_cursor(struct idx_txn *t, uint32_t after, int last, struct idx_snapshot *out,
 			   struct err *e)
 {

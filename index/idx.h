@@ -102,6 +102,8 @@ int idx_snapshot_by_name(struct idx_txn *t, const char *name, struct idx_snapsho
 int idx_snapshot_last(struct idx_txn *t, struct idx_snapshot *out, struct err *e);
 /* The first snapshot with an id above `after`; SNAPARC_NOT_FOUND past the last. */
 int idx_snapshot_next(struct idx_txn *t, uint32_t after, struct idx_snapshot *out, struct err *e);
+/* The last snapshot with an id below `before`; SNAPARC_NOT_FOUND before the first. */
+int idx_snapshot_prev(struct idx_txn *t, uint32_t before, struct idx_snapshot *out, struct err *e);
 
 /* ---- series ---- */
 

@@ -106,6 +106,24 @@ int archive_read_labels(struct archive *a, uint32_t snap, const struct rec_label
 			struct archive_series *out, struct err *e);
 void archive_series_free(struct archive_series *s);
 
+struct select;
+
+/*
+ * The refs (uint64_t, ascending, into refs) of the series of snapshot snap
+ * that the selector matches, answered from the label postings and checked
+ * against each series' stored labels.
+ */
+int archive_select(struct archive *a, uint32_t snap, const struct select *s, struct buf *refs, struct err *e);
+
+/* Called for each archived snapshot holding the series, newest first; a
+ * non-zero return stops and is returned. */
+typedef int (*archive_history_fn)(void *ctx, const struct idx_snapshot *snap, const struct archive_series *s);
+
+/* One series (these exact labels, sorted) through every archived snapshot that
+ * has it, newest first: refs change between restarts, label sets do not. */
+int archive_history(struct archive *a, const struct rec_label *ls, size_t n, archive_history_fn fn, void *ctx,
+		    struct err *e);
+
 /* ---- restore ---- */
 
 struct archive_restore_opts {

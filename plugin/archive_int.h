@@ -5,6 +5,7 @@
 #include <pthread.h>
 
 #include "archive.h"
+#include "sort.h"
 
 struct archive_dict {
 	uint32_t id;

@@ -3,6 +3,7 @@
  */
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,8 @@
 #include "cmd.h"
 #include "labelset.h"
 #include "out.h"
+#include "plot.h"
+#include "select.h"
 #include "xor.h"
 
 static int open_ro(const char *cmd, const char *path, struct archive **a)
@@ -135,7 +138,7 @@ int cmd_stat(int argc, char **argv)
 /* ---- lookup ---- */
 
 struct lookup {
-	int samples, json;
+	int samples, json, plot, history;
 	const char *snapshot;
 };
 
@@ -260,21 +263,144 @@ static int print_series(const struct lookup *l, const struct idx_snapshot *snap,
 	return 0;
 }
 
+/* Prometheus' timestamp in seconds: ms / 1000 with the fraction's three
+ * digits when there is one (jsonutil.MarshalTimestamp). */
+static void print_prom_time(int64_t t)
+{
+	if (t < 0) {
+		putchar('-');
+		t = -t;
+	}
+	printf("%" PRId64, t / 1000);
+	if (t % 1000)
+		printf(".%03d", (int)(t % 1000));
+}
+
+/* One series as an entry of a query API matrix: what Prometheus answers,
+ * so without deleted samples and stale markers. */
+static int print_matrix_entry(const struct archive_series *r, int first, struct err *e)
+{
+	const struct rec_series *s = &r->series;
+	struct xor_iter it;
+	char v[FLOAT_TEXT_MAX];
+	int64_t t;
+	uint64_t bits;
+	int rc, n = 0;
+
+	printf("%s{\"metric\":", first ? "" : ",");
+	labels_json(stdout, &s->labels);
+	fputs(",\"values\":[", stdout);
+	if (s->has_chunk && s->encoding == CHUNK_XOR) {
+		xor_iter_init(&it, s->chunk, s->chunk_len);
+		while ((rc = xor_iter_next(&it, &t, &bits)) == 1) {
+			if (bits == XOR_STALE_NAN || deleted(&r->tombstones, t))
+				continue;
+			fmt_float(v, f64_from_bits(bits));
+			printf("%s[", n++ ? "," : "");
+			print_prom_time(t);
+			printf(",\"%s\"]", v);
+		}
+		if (rc < 0)
+			return err_set(e, SNAPARC_CORRUPT, "ref %" PRIu64 ": XOR chunk: %s", s->ref, it.error);
+	}
+	fputs("]}", stdout);
+	return 0;
+}
+
+static void plot_series(const struct archive_series *r)
+{
+	const struct rec_series *s = &r->series;
+	struct xor_iter it;
+	struct buf ts = { 0 }, vs = { 0 };
+	int64_t t;
+	uint64_t bits;
+
+	if (!s->has_chunk || s->encoding != CHUNK_XOR) {
+		puts("  (no XOR chunk to plot)");
+		return;
+	}
+	xor_iter_init(&it, s->chunk, s->chunk_len);
+	while (xor_iter_next(&it, &t, &bits) == 1) {
+		double v = deleted(&r->tombstones, t) ? NAN : f64_from_bits(bits);
+
+		buf_put(&ts, &t, sizeof(t));
+		buf_put(&vs, &v, sizeof(v));
+	}
+	if (!ts.oom && !vs.oom)
+		plot_samples(stdout, (const int64_t *)ts.p, (const double *)vs.p, ts.len / sizeof(t), 60, 10);
+	buf_free(&ts);
+	buf_free(&vs);
+}
+
+struct shown {
+	const struct lookup *l;
+	uint64_t count;
+	struct err *e;
+};
+
+static int show(struct shown *sh, const struct idx_snapshot *snap, const struct archive_series *r)
+{
+	int rc;
+
+	if (sh->l->json && sh->l->samples && !sh->l->history)
+		rc = print_matrix_entry(r, sh->count == 0, sh->e);
+	else
+		rc = print_series(sh->l, snap, r, sh->e);
+	if (!rc && sh->l->plot && !sh->l->json)
+		plot_series(r);
+	sh->count++;
+	return rc;
+}
+
+static int on_history(void *ctx, const struct idx_snapshot *snap, const struct archive_series *r)
+{
+	return show(ctx, snap, r);
+}
+
 static void lookup_usage(FILE *f)
 {
-	fputs("usage: snaparc lookup [--snapshot S] [--samples] [--json] ARCHIVE (--ref N | LABELS)\n"
+	fputs("usage: snaparc lookup [--snapshot S] [--samples] [--json] [--plot] ARCHIVE (--ref N | SELECTOR)\n"
+	      "       snaparc lookup --history [--samples] [--json] [--plot] ARCHIVE LABELS\n"
 	      "\n"
-	      "Prints one series of an archived snapshot: its labels, head chunk, deleted\n"
-	      "intervals and exemplars, and with --samples its samples.\n"
+	      "Prints series of an archived snapshot: labels, head chunk, deleted intervals and\n"
+	      "exemplars, and with --samples their samples.\n"
 	      "\n"
 	      "  --snapshot S  the snapshot: its id, its name, or latest (default)\n"
 	      "  --ref N       the series with this ref\n"
-	      "  LABELS        the series with exactly these labels: '{job=\"api\",path=\"/x\"}'\n"
-	      "                or 'metric{label=\"value\",...}'\n"
-	      "  --samples     decode the chunk's samples (deleted ones are marked)\n"
-	      "  --json        one JSON object\n"
+	      "  SELECTOR      the series a PromQL selector matches, as Prometheus would:\n"
+	      "                'app_requests_total{job=\"api\",path=~\"/v1/.*\",code!=\"200\"}'\n"
+	      "  --history     the series with exactly these LABELS in every archived snapshot\n"
+	      "                that has it, newest first (refs change across restarts)\n"
+	      "  --samples     decode the chunks' samples (deleted ones are marked)\n"
+	      "  --json        JSON; with --samples, the query API's matrix answer\n"
+	      "                ({\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",...}}: times in\n"
+	      "                seconds, values as strings, without deleted samples and stale markers)\n"
+	      "  --plot        draw each series' samples as a chart\n"
 	      "\n"
 	      "Exit codes: 0 found, 1 error, 2 usage, 3 not found, 4 the stored record is corrupt.\n", f);
+}
+
+/* The series of one snapshot that a selector matches. */
+static int lookup_select(struct archive *a, const struct idx_snapshot *snap, const char *text, struct shown *sh,
+			 struct err *e)
+{
+	struct archive_series r = { 0 };
+	struct select *sel;
+	struct buf refs = { 0 };
+	int rc = select_parse(text, &sel, e);
+
+	if (rc)
+		return rc;
+	rc = archive_select(a, snap->id, sel, &refs, e);
+	for (size_t i = 0; !rc && i < refs.len / 8; i++) {
+		rc = archive_read_ref(a, snap->id, ((const uint64_t *)refs.p)[i], &r, e);
+		if (!rc)
+			rc = show(sh, snap, &r);
+	}
+	archive_series_free(&r);
+	buf_free(&refs);
+	select_free(sel);
+	return rc;
 }
 
 int cmd_lookup(int argc, char **argv)
@@ -284,6 +410,8 @@ int cmd_lookup(int argc, char **argv)
 		{ "ref", required_argument, NULL, 'r' },
 		{ "samples", no_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "plot", no_argument, NULL, 'p' },
+		{ "history", no_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -293,10 +421,11 @@ int cmd_lookup(int argc, char **argv)
 	struct labelset ls = { 0 };
 	struct archive *a;
 	struct err e = { 0 };
+	struct shown sh = { .l = &l, .e = &e };
 	const char *ref = NULL;
 	char why[200], *end;
 	uint64_t refn = 0;
-	int c, rc;
+	int c, rc, matrix;
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
@@ -304,11 +433,13 @@ int cmd_lookup(int argc, char **argv)
 		case 'r': ref = optarg; break;
 		case 's': l.samples = 1; break;
 		case 'j': l.json = 1; break;
+		case 'p': l.plot = 1; break;
+		case 'H': l.history = 1; break;
 		case 'h': lookup_usage(stdout); return EXIT_OK;
 		default: lookup_usage(stderr); return EXIT_USAGE;
 		}
 	}
-	if (argc - optind != (ref ? 1 : 2)) {
+	if (argc - optind != (ref ? 1 : 2) || (ref && l.history)) {
 		lookup_usage(stderr);
 		return EXIT_USAGE;
 	}
@@ -318,7 +449,7 @@ int cmd_lookup(int argc, char **argv)
 			fprintf(stderr, "snaparc lookup: --ref %s is not a number\n", ref);
 			return EXIT_USAGE;
 		}
-	} else if (labelset_parse(argv[optind + 1], &ls, why, sizeof(why))) {
+	} else if (l.history && labelset_parse(argv[optind + 1], &ls, why, sizeof(why))) {
 		fprintf(stderr, "snaparc lookup: %s: %s\n", argv[optind + 1], why);
 		return EXIT_USAGE;
 	}
@@ -326,17 +457,31 @@ int cmd_lookup(int argc, char **argv)
 		labelset_free(&ls);
 		return exit_for_status(rc);
 	}
-	rc = archive_snapshot_find(a, l.snapshot, &snap, &e);
-	if (!rc)
-		rc = ref ? archive_read_ref(a, snap.id, refn, &r, &e)
-			 : archive_read_labels(a, snap.id, ls.labels, ls.n, &r, &e);
-	if (!rc)
-		rc = print_series(&l, &snap, &r, &e);
+	matrix = l.json && l.samples && !l.history;
+	if (matrix)
+		fputs("{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[", stdout);
+	if (l.history) {
+		rc = archive_history(a, ls.labels, ls.n, on_history, &sh, &e);
+	} else {
+		rc = archive_snapshot_find(a, l.snapshot, &snap, &e);
+		if (!rc && ref) {
+			rc = archive_read_ref(a, snap.id, refn, &r, &e);
+			if (!rc)
+				rc = show(&sh, &snap, &r);
+		} else if (!rc) {
+			rc = lookup_select(a, &snap, argv[optind + 1], &sh, &e);
+		}
+	}
+	if (matrix)
+		puts("]}}");
+	if (!rc && sh.count == 0)
+		rc = err_set(&e, SNAPARC_NOT_FOUND, "no series matches %s", argv[optind + 1]);
 	fflush(stdout);
 	if (rc)
 		fprintf(stderr, "snaparc lookup: %s\n", e.msg);
 	archive_series_free(&r);
 	archive_close(a);
 	labelset_free(&ls);
-	return exit_for_status(rc);
+	/* a selector that does not parse is a usage error */
+	return rc == SNAPARC_INVALID ? EXIT_USAGE : exit_for_status(rc);
 }

@@ -10,24 +10,26 @@
 
 #include "archive.h"
 #include "cmd.h"
-#include "labelset.h"
+#include "select.h"
 #include "out.h"
 #include "wal.h"
 
 static void usage(FILE *f)
 {
 	fputs("usage: snaparc restore [--snapshot S] [--compression snappy|zstd|none] [--force]\n"
-	      "                       ARCHIVE [--ref N | LABELS] --out DIR\n"
+	      "                       ARCHIVE [--ref N | SELECTOR] --out DIR\n"
 	      "\n"
 	      "Writes a Prometheus chunk snapshot directory (WAL segments, records exactly as\n"
 	      "Prometheus writes them): the whole snapshot, byte-identical in its records to\n"
-	      "what was imported, or one series with its own tombstones and exemplars. Copy DIR\n"
+	      "what was imported, or the series a selector picks with their own tombstones and\n"
+	      "exemplars. Copy DIR\n"
 	      "into a Prometheus data directory as chunk_snapshot.NNNNNN.MMMMMMMMMM (higher than\n"
 	      "the WAL's) and start Prometheus with --enable-feature=memory-snapshot-on-shutdown.\n"
 	      "\n"
 	      "  --snapshot S     its id, its name, or latest (default)\n"
 	      "  --ref N          only the series with this ref\n"
-	      "  LABELS           only the series with exactly these labels: '{job=\"api\",...}'\n"
+	      "  SELECTOR         only the series a PromQL selector matches, as Prometheus would:\n"
+	      "                   'app_requests_total{job=\"api\",code!=\"200\"}'\n"
 	      "  --out DIR        the directory to write; it must not exist, unless --force\n"
 	      "  --compression C  snappy (default, as Prometheus 2.42 writes), zstd (3.x), none\n"
 	      "  --force          replace DIR, once the new one is complete\n"
@@ -51,13 +53,13 @@ int cmd_restore(int argc, char **argv)
 	struct archive_opts ao = { .read_only = 1 };
 	struct archive_restore_opts ro = { .compression = WAL_COMPRESS_SNAPPY };
 	struct archive_restore_stats st;
-	struct archive_series s = { 0 };
 	struct idx_snapshot snap;
-	struct labelset ls = { 0 };
+	struct select *sel = NULL;
+	struct buf refs = { 0 };
 	struct archive *a;
 	struct err e = { 0 };
 	const char *snapshot = "latest", *ref = NULL, *out = NULL;
-	char why[200], *end;
+	char *end;
 	uint64_t one = 0;
 	int c, rc, pick;
 
@@ -94,30 +96,34 @@ int cmd_restore(int argc, char **argv)
 			fprintf(stderr, "snaparc restore: --ref %s is not a number\n", ref);
 			return EXIT_USAGE;
 		}
-	} else if (pick && labelset_parse(argv[optind + 1], &ls, why, sizeof(why))) {
-		fprintf(stderr, "snaparc restore: %s: %s\n", argv[optind + 1], why);
-		return EXIT_USAGE;
+	} else if (pick && (rc = select_parse(argv[optind + 1], &sel, &e))) {
+		fprintf(stderr, "snaparc restore: %s: %s\n", argv[optind + 1], e.msg);
+		return rc == SNAPARC_INVALID ? EXIT_USAGE : exit_for_status(rc);
 	}
 	if ((rc = archive_open(&a, argv[optind], &ao, &e))) {
 		fprintf(stderr, "snaparc restore: %s\n", e.msg);
-		labelset_free(&ls);
+		select_free(sel);
 		return exit_for_status(rc);
 	}
 	if (pick) {
-		/* find the series' ref first: by labels, in the snapshot asked for */
+		/* the series the selector picks, in the snapshot asked for */
 		rc = archive_snapshot_find(a, snapshot, &snap, &e);
 		if (!rc)
-			rc = archive_read_labels(a, snap.id, ls.labels, ls.n, &s, &e);
-		one = s.series.ref;
-		archive_series_free(&s);
+			rc = archive_select(a, snap.id, sel, &refs, &e);
+		if (!rc && !refs.len)
+			rc = err_set(&e, SNAPARC_NOT_FOUND, "no series matches %s", argv[optind + 1]);
+	} else if (ref) {
+		buf_put(&refs, &one, sizeof(one));
 	}
 	if (!rc)
-		rc = archive_restore(a, snapshot, ref || pick ? &one : NULL, ref || pick ? 1 : 0, out, &ro, &st, &e);
+		rc = archive_restore(a, snapshot, refs.len ? (const uint64_t *)refs.p : NULL, refs.len / 8, out, &ro,
+				     &st, &e);
 	if (rc)
 		fprintf(stderr, "snaparc restore: %s\n", e.msg);
 	else
 		printf("restored %" PRIu64 " series (%" PRIu64 " records) to %s\n", st.series, st.records, out);
 	archive_close(a);
-	labelset_free(&ls);
+	select_free(sel);
+	buf_free(&refs);
 	return exit_for_status(rc);
 }
