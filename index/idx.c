@@ -606,6 +606,21 @@ int idx_snapshot_next(struct idx_txn *t, uint32_t after, struct idx_snapshot *ou
 	return snapshot_cursor(t, after, 0, out, e);
 }
 
+/* Positions c at the last key before `key`, where a block holding it (or
+ * what follows it) starts, or at the first key when none is before. */
+static int seek_block_before(MDB_cursor *c, MDB_val *key, MDB_val *val)
+{
+	int rc = mdb_cursor_get(c, key, val, MDB_SET_RANGE);
+
+	if (rc == 0)
+		rc = mdb_cursor_get(c, key, val, MDB_PREV);
+	else if (rc == MDB_NOTFOUND)
+		rc = mdb_cursor_get(c, key, val, MDB_LAST);
+	if (rc == MDB_NOTFOUND)
+		rc = mdb_cursor_get(c, key, val, MDB_FIRST);
+	return rc;
+}
+
 /* ---- series and hash tables ---- */
 
 static void key_snap_u64(uint8_t k[12], uint32_t snap, uint64_t v)
@@ -808,13 +823,7 @@ int idx_hash_find(struct idx_txn *t, uint32_t snap, uint64_t hash, uint64_t *ref
 	key.mv_data = k;
 	/* entries with the prefix may start in the block before the first block
 	 * keyed at or after it, and run over several blocks */
-	rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-	if (rc == 0)
-		rc = mdb_cursor_get(c, &key, &val, MDB_PREV);
-	else if (rc == MDB_NOTFOUND)
-		rc = mdb_cursor_get(c, &key, &val, MDB_LAST);
-	if (rc == MDB_NOTFOUND) /* nothing before: start at the first block */
-		rc = mdb_cursor_get(c, &key, &val, MDB_FIRST);
+	rc = seek_block_before(c, &key, &val);
 	while (rc == 0 && !past) {
 		if (key.mv_size != 12) {
 			rc = block_corrupt(t, "hashes", snap, e);
@@ -1039,6 +1048,15 @@ int idx_postings_decode(const uint8_t *list, size_t len, struct buf *out, struct
 	return out->oom ? err_set(e, SNAPARC_NOMEM, "out of memory") : 0;
 }
 
+/* How a key's first `head` bytes compare with k's (a shorter key is less). */
+static int head_cmp(const MDB_val *key, const uint8_t *k, size_t head)
+{
+	size_t n = key->mv_size < head ? key->mv_size : head;
+	int c = memcmp(key->mv_data, k, n);
+
+	return c ? c : (key->mv_size < head ? -1 : 0);
+}
+
 /* Visits one block's values; *past when a value beyond the prefix range was met. */
 static int scan_block(struct idx_txn *t, const MDB_val *v, const char *prefix, size_t prefix_len,
 		      struct buf *value, idx_postings_fn fn, void *ctx, int *past, struct err *e)
@@ -1104,17 +1122,11 @@ int idx_postings_scan(struct idx_txn *t, uint32_t snap, const char *name, size_t
 	key.mv_size = klen;
 	key.mv_data = k;
 	/* the values from prefix on may start in the block before the first one keyed after it */
-	rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-	if (rc == 0)
-		rc = mdb_cursor_get(c, &key, &val, MDB_PREV);
-	else if (rc == MDB_NOTFOUND)
-		rc = mdb_cursor_get(c, &key, &val, MDB_LAST);
-	if (rc == 0 && (key.mv_size < head || memcmp(key.mv_data, k, head)))
-		rc = mdb_cursor_get(c, &key, &val, MDB_NEXT); /* that one was another name's */
-	else if (rc == MDB_NOTFOUND)
-		rc = mdb_cursor_get(c, &key, &val, MDB_FIRST);
+	rc = seek_block_before(c, &key, &val);
+	if (rc == 0 && head_cmp(&key, k, head) < 0)
+		rc = mdb_cursor_get(c, &key, &val, MDB_NEXT); /* that one was an earlier name's */
 	while (rc == 0 && !past) {
-		if (key.mv_size < head || memcmp(key.mv_data, k, head))
+		if (head_cmp(&key, k, head))
 			break;
 		if ((rc = scan_block(t, &val, prefix, prefix_len, &value, fn, ctx, &past, e)))
 			break;

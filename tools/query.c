@@ -138,7 +138,7 @@ int cmd_stat(int argc, char **argv)
 /* ---- lookup ---- */
 
 struct lookup {
-	int samples, json, plot, history;
+	int samples, json, plot, history, detail;
 	const char *snapshot;
 };
 
@@ -342,7 +342,7 @@ static int show(struct shown *sh, const struct idx_snapshot *snap, const struct 
 {
 	int rc;
 
-	if (sh->l->json && sh->l->samples && !sh->l->history)
+	if (sh->l->json && sh->l->samples && !sh->l->history && !sh->l->detail)
 		rc = print_matrix_entry(r, sh->count == 0, sh->e);
 	else
 		rc = print_series(sh->l, snap, r, sh->e);
@@ -359,7 +359,7 @@ static int on_history(void *ctx, const struct idx_snapshot *snap, const struct a
 
 static void lookup_usage(FILE *f)
 {
-	fputs("usage: snaparc lookup [--snapshot S] [--samples] [--json] [--plot] ARCHIVE (--ref N | SELECTOR)\n"
+	fputs("usage: snaparc lookup [--snapshot S] [--samples] [--json [--detail]] [--plot] ARCHIVE (--ref N | SELECTOR)\n"
 	      "       snaparc lookup --history [--samples] [--json] [--plot] ARCHIVE LABELS\n"
 	      "\n"
 	      "Prints series of an archived snapshot: labels, head chunk, deleted intervals and\n"
@@ -375,6 +375,8 @@ static void lookup_usage(FILE *f)
 	      "  --json        JSON; with --samples, the query API's matrix answer\n"
 	      "                ({\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",...}}: times in\n"
 	      "                seconds, values as strings, without deleted samples and stale markers)\n"
+	      "  --detail      with --json: one object a series (chunk, deleted intervals,\n"
+	      "                exemplars, and every sample with the deleted ones marked)\n"
 	      "  --plot        draw each series' samples as a chart\n"
 	      "\n"
 	      "Exit codes: 0 found, 1 error, 2 usage, 3 not found, 4 the stored record is corrupt.\n", f);
@@ -412,6 +414,7 @@ int cmd_lookup(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "plot", no_argument, NULL, 'p' },
 		{ "history", no_argument, NULL, 'H' },
+		{ "detail", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -435,6 +438,7 @@ int cmd_lookup(int argc, char **argv)
 		case 'j': l.json = 1; break;
 		case 'p': l.plot = 1; break;
 		case 'H': l.history = 1; break;
+		case 'd': l.detail = 1; break;
 		case 'h': lookup_usage(stdout); return EXIT_OK;
 		default: lookup_usage(stderr); return EXIT_USAGE;
 		}
@@ -457,7 +461,7 @@ int cmd_lookup(int argc, char **argv)
 		labelset_free(&ls);
 		return exit_for_status(rc);
 	}
-	matrix = l.json && l.samples && !l.history;
+	matrix = l.json && l.samples && !l.history && !l.detail;
 	if (matrix)
 		fputs("{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[", stdout);
 	if (l.history) {

@@ -114,7 +114,7 @@ EOF
 read -r -a refs <<<"$refs"
 check "not five refs picked: ${refs[*]}" test "${#refs[@]}" = 5
 for ref in "${refs[@]}"; do
-  expect 0 "" -- lookup --json --samples "$arc" --ref "$ref"
+  expect 0 "" -- lookup --json --detail --samples "$arc" --ref "$ref"
   cp "$tmp/out" "$tmp/byref.$ref.json"
   # the selector of its exact label set, from dump's labels
   python3 - "$tmp/dump.json" "$ref" >"$tmp/sel" <<'EOF'
@@ -124,7 +124,7 @@ r = next(json.loads(l) for l in open(sys.argv[1]) if f'"ref":{ref},' in l and '"
 esc = lambda v: v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 print("{" + ", ".join(f'{k}="{esc(v)}"' for k, v in sorted(r["labels"].items())) + "}", end="")
 EOF
-  expect 0 "" -- lookup --json --samples "$arc" "$(cat "$tmp/sel")"
+  expect 0 "" -- lookup --json --detail --samples "$arc" "$(cat "$tmp/sel")"
   cp "$tmp/out" "$tmp/bylabels.$ref.json"
   check "lookup of ref $ref disagrees with dump" python3 - "$tmp/dump.json" "$ref" "$tmp/byref.$ref.json" "$tmp/bylabels.$ref.json" "$name" <<'EOF'
 import json, sys
@@ -172,7 +172,7 @@ expect 3 "" -- lookup --snapshot 2 "$arc" --ref "$first"
 expect 2 "usage" -- lookup "$arc"
 expect 2 "not a number" -- lookup "$arc" --ref 12x
 expect 2 "usage" -- lookup --bogus "$arc" --ref 1
-expect 2 "column 5: expected '='" -- lookup "$arc" '{job=~"x"}'
+expect 3 "no series matches" -- lookup "$arc" '{job=~"x"}'
 expect 2 "column 9" -- lookup "$arc" '{job="x"'
 expect 2 "column 1" -- lookup "$arc" '"job"'
 expect 2 "usage" -- ls
