@@ -540,7 +540,8 @@ int wal_reader_next(struct wal_reader *r, struct wal_record *rec, struct err *e)
 			} else if (!r->seg_done && !next_page(r) && r->page_len == 0) {
 				segment_end(r, in_record, rec_start);
 				r->seg_done = 1;
-			} else if (r->skip_to && !r->failed) {
+			} else if (r->skip_to && !r->seg_done && !r->failed) {
+				/* the range's first page is in: start inside it */
 				r->page_pos = (size_t)(r->skip_to % WAL_PAGE_SIZE);
 				r->skip_to = 0;
 			}
