@@ -40,18 +40,16 @@ static int on_value(void *ctx, const char *value, size_t len, const uint64_t *ha
 	struct collect *c = ctx;
 	int match;
 
-	if (hash) {
-		/* only a prefix is kept: exact for =/!= through the hash, else a maybe */
-		if (c->m->op == SELECT_EQ || c->m->op == SELECT_NE)
-			match = (XXH64(c->m->value, c->m->value_len, 0) == *hash) == (c->m->op == SELECT_EQ);
-		else
-			match = c->want_match; /* keep as a candidate; the record decides */
-	} else {
-		match = select_matcher_matches(c->m, value, len);
-		if (match < 0)
-			match = c->want_match; /* undecided here: the record decides */
-	}
-	(void)len;
+	/* Undecided here (a long value the index keeps a prefix of, under a
+	 * regex; or a regex PCRE2 gave up on) counts as a match: it joins a
+	 * positive matcher's candidates and stays out of a negative matcher's
+	 * drop set, and its record decides. */
+	if (hash && (c->m->op == SELECT_EQ || c->m->op == SELECT_NE))
+		match = (XXH64(c->m->value, c->m->value_len, 0) == *hash) == (c->m->op == SELECT_EQ);
+	else if (hash)
+		match = 1;
+	else if ((match = select_matcher_matches(c->m, value, len)) < 0)
+		match = 1;
 	if (match != c->want_match)
 		return 0;
 	if (c->count_only) {
@@ -93,6 +91,8 @@ static int visit(struct idx_txn *t, uint32_t snap, struct collect *c, struct err
 	}
 	if (!select_matcher_prefix(m, &prefix, &plen, &exact))
 		plen = 0;
+	if (plen > IDX_POSTING_VALUE_MAX) /* the index keeps that much of a value */
+		plen = IDX_POSTING_VALUE_MAX;
 	rc = idx_postings_scan(t, snap, m->name, m->name_len, prefix, plen, on_value, c, e);
 	return rc ? rc : c->rc;
 }

@@ -24,7 +24,7 @@ static void put_braille(FILE *f, uint8_t bits)
 
 void plot_samples(FILE *f, const int64_t *t, const double *v, size_t n, int cols, int rows)
 {
-	int w = cols * 2, h = rows * 4, prev_y = -1;
+	int w = cols * 2, h = rows * 4, prev_y = -1, axis;
 	double lo = INFINITY, hi = -INFINITY;
 	int64_t t0 = 0, t1 = 0;
 	uint8_t *cells;
@@ -64,17 +64,19 @@ void plot_samples(FILE *f, const int64_t *t, const double *v, size_t n, int cols
 	}
 	fmt_float(a, hi);
 	fmt_float(b, lo);
+	axis = (int)(strlen(a) > strlen(b) ? strlen(a) : strlen(b));
 	for (int r = 0; r < rows; r++) {
-		fprintf(f, "  %12.12s ┤", r == 0 ? a : r == rows - 1 ? b : "");
+		fprintf(f, "  %*s ┤", axis, r == 0 ? a : r == rows - 1 ? b : "");
 		for (int c = 0; c < cols; c++)
 			put_braille(f, cells[r * cols + c]);
 		fputc('\n', f);
 	}
 	fmt_time_ms(when0, sizeof(when0), t0);
 	fmt_time_ms(when1, sizeof(when1), t1);
-	fprintf(f, "  %12s └", "");
+	fprintf(f, "  %*s └", axis, "");
 	for (int c = 0; c < cols; c++)
 		fputs("─", f);
-	fprintf(f, "\n  %14s%-*s%s\n", "", cols - (int)strlen(when1) > 0 ? cols - (int)strlen(when1) : 1, when0, when1);
+	fprintf(f, "\n  %*s%-*s%s\n", axis + 2, "", cols - (int)strlen(when1) > 0 ? cols - (int)strlen(when1) : 1,
+		when0, when1);
 	free(cells);
 }
