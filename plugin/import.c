@@ -296,7 +296,7 @@ static int finish_training(struct archive_writer *w, int enough, struct err *e)
 {
 	const size_t *sizes = (const size_t *)w->train_sizes.p;
 	size_t n = w->train_sizes.len / sizeof(size_t), off = 0;
-	int rc;
+	int rc = 0;
 
 	w->training = 0;
 	if (enough || !w->enc) {

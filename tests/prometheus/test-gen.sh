@@ -79,12 +79,12 @@ with open(out_path, "w") as f:   # the account as Prometheus would print it
             r = dict(r, exemplars=[dict(x, value=promfmt(x["value"])) for x in r["exemplars"]])
         f.write(json.dumps(r) + "\n")
 exp_forms = sum(1 for r in gen if r.get("record") == "series" for _, v in r["samples"] if promfmt(v) != gofmt(v))
-for r in gen:   # the account as the dump prints it
+for r in gen:   # the account as the dump prints it: as Prometheus does
     if r.get("record") == "series":
-        r["samples"] = [[t, gofmt(v)] for t, v in r["samples"]]
+        r["samples"] = [[t, promfmt(v)] for t, v in r["samples"]]
     elif r.get("record") == "exemplars":
         for x in r["exemplars"]:
-            x["value"] = gofmt(x["value"])
+            x["value"] = promfmt(x["value"])
 
 gs = [r for r in gen if "record" in r]
 ds = [r for r in dump if "record" in r]
