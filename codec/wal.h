@@ -117,6 +117,19 @@ int wal_parse_record(const uint8_t *p, size_t span, uint64_t offset, int allow_l
  * with the reason in e. Never allocates more than WAL_MAX_RECORD. */
 int wal_decompress(uint8_t flags, const uint8_t *p, size_t len, struct buf *out, struct err *e);
 
+/* ---- compression as the writer does it ---- */
+
+struct wal_compressor;
+
+int wal_compressor_new(struct wal_compressor **out, enum wal_compression c, struct err *e);
+void wal_compressor_free(struct wal_compressor *c);
+
+/* Compresses rec into out (replacing its contents) and returns the flag to
+ * store it with (WAL_SNAPPY or WAL_ZSTD), or 0 when it is to be stored plain
+ * because compression would not make it smaller (as Prometheus decides), or
+ * a negative status. For work on another thread than the writer's. */
+int wal_compress(struct wal_compressor *c, const uint8_t *rec, size_t len, struct buf *out, struct err *e);
+
 /* ---- writing ---- */
 
 struct wal_writer;

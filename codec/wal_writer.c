@@ -45,7 +45,7 @@ struct wal_writer {
 	size_t buffered;        /* whole pages in `pages` not yet written */
 	size_t alloc;           /* bytes used of the page being filled */
 	struct buf compressed;
-	ZSTD_CCtx *zstd;
+	struct wal_compressor *comp;
 	struct wal_pos last_end;
 	int created;            /* made a segment file since the last flush */
 	int failed;
@@ -171,11 +171,13 @@ static int writer_new(struct wal_writer **out, const char *dir, const struct wal
 	w->pages_per_segment = w->opts.segment_size / WAL_PAGE_SIZE;
 	w->dir = strdup(dir);
 	w->pages = malloc(WRITE_PAGES * WAL_PAGE_SIZE);
-	if (w->opts.compression == WAL_COMPRESS_ZSTD)
-		w->zstd = ZSTD_createCCtx();
-	if (!w->dir || !w->pages || (w->opts.compression == WAL_COMPRESS_ZSTD && !w->zstd)) {
+	if (!w->dir || !w->pages) {
 		wal_writer_discard(w);
 		return err_set(e, SNAPARC_NOMEM, "%s: out of memory", dir);
+	}
+	if ((rc = wal_compressor_new(&w->comp, w->opts.compression, e))) {
+		wal_writer_discard(w);
+		return rc;
 	}
 	*out = w;
 	return 0;
@@ -315,60 +317,78 @@ void wal_writer_discard(struct wal_writer *w)
 	if (w->fd >= 0)
 		close(w->fd);
 	buf_free(&w->compressed);
-	ZSTD_freeCCtx(w->zstd);
+	wal_compressor_free(w->comp);
 	free(w->pages);
 	free(w->dir);
 	free(w);
 }
 
-/* Compresses rec into w->compressed; returns the flag, or 0 to store it plain. */
-static uint8_t compress(struct wal_writer *w, const uint8_t *rec, size_t len, struct err *e, int *rc)
+struct wal_compressor {
+	enum wal_compression kind;
+	ZSTD_CCtx *zstd;
+};
+
+int wal_compressor_new(struct wal_compressor **out, enum wal_compression kind, struct err *e)
+{
+	struct wal_compressor *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return err_set(e, SNAPARC_NOMEM, "out of memory for a compressor");
+	c->kind = kind;
+	if (kind == WAL_COMPRESS_ZSTD && !(c->zstd = ZSTD_createCCtx())) {
+		free(c);
+		return err_set(e, SNAPARC_NOMEM, "out of memory for zstd");
+	}
+	*out = c;
+	return 0;
+}
+
+void wal_compressor_free(struct wal_compressor *c)
+{
+	if (!c)
+		return;
+	ZSTD_freeCCtx(c->zstd);
+	free(c);
+}
+
+int wal_compress(struct wal_compressor *c, const uint8_t *rec, size_t len, struct buf *out, struct err *e)
 {
 	size_t cap, n;
 
-	*rc = 0;
-	if (w->opts.compression == WAL_COMPRESS_NONE || len == 0)
+	if (c->kind == WAL_COMPRESS_NONE || len == 0)
 		return 0;
-	cap = w->opts.compression == WAL_COMPRESS_SNAPPY ? snappy_max_compressed_length(len)
-							  : ZSTD_compressBound(len);
-	buf_reset(&w->compressed);
-	if (!buf_reserve(&w->compressed, cap)) {
-		*rc = err_set(e, SNAPARC_NOMEM, "out of memory compressing a %zu-byte record", len);
-		return 0;
-	}
-	if (w->opts.compression == WAL_COMPRESS_SNAPPY) {
+	cap = c->kind == WAL_COMPRESS_SNAPPY ? snappy_max_compressed_length(len) : ZSTD_compressBound(len);
+	buf_reset(out);
+	if (!buf_reserve(out, cap))
+		return err_set(e, SNAPARC_NOMEM, "out of memory compressing a %zu-byte record", len);
+	if (c->kind == WAL_COMPRESS_SNAPPY) {
 		n = cap;
-		if (snappy_compress((const char *)rec, len, (char *)w->compressed.p, &n) != SNAPPY_OK) {
-			*rc = err_set(e, SNAPARC_NOMEM, "Snappy could not compress a %zu-byte record", len);
-			return 0;
-		}
+		if (snappy_compress((const char *)rec, len, (char *)out->p, &n) != SNAPPY_OK)
+			return err_set(e, SNAPARC_NOMEM, "Snappy could not compress a %zu-byte record", len);
 	} else {
-		n = ZSTD_compressCCtx(w->zstd, w->compressed.p, cap, rec, len, ZSTD_LEVEL);
-		if (ZSTD_isError(n)) {
-			*rc = err_set(e, SNAPARC_NOMEM, "zstd could not compress a %zu-byte record: %s",
-				      len, ZSTD_getErrorName(n));
-			return 0;
-		}
+		n = ZSTD_compressCCtx(c->zstd, out->p, cap, rec, len, ZSTD_LEVEL);
+		if (ZSTD_isError(n))
+			return err_set(e, SNAPARC_NOMEM, "zstd could not compress a %zu-byte record: %s", len,
+				       ZSTD_getErrorName(n));
 	}
 	if (n >= len)
 		return 0;
-	w->compressed.len = n;
-	return w->opts.compression == WAL_COMPRESS_SNAPPY ? WAL_SNAPPY : WAL_ZSTD;
+	out->len = n;
+	return c->kind == WAL_COMPRESS_SNAPPY ? WAL_SNAPPY : WAL_ZSTD;
 }
 
 int wal_writer_log(struct wal_writer *w, const uint8_t *rec, size_t len,
 		   struct wal_pos *pos, struct err *e)
 {
-	uint8_t flags;
-	int rc;
+	int flags;
 
 	if (w->failed)
 		return err_set(e, w->failed, "%s: the writer failed earlier", w->path);
-	flags = compress(w, rec, len, e, &rc);
-	if (rc)
-		return rc;
+	flags = wal_compress(w->comp, rec, len, &w->compressed, e);
+	if (flags < 0)
+		return flags;
 	if (flags)
-		return wal_writer_log_stored(w, w->compressed.p, w->compressed.len, flags, pos, e);
+		return wal_writer_log_stored(w, w->compressed.p, w->compressed.len, (uint8_t)flags, pos, e);
 	return wal_writer_log_stored(w, rec, len, 0, pos, e);
 }
 

@@ -23,10 +23,12 @@
 #include <unistd.h>
 
 #include "lz4dict.h"
+#include "pipe.h"
 #include "sort.h"
 #include "wal.h"
 
 #define EXEMPLARS_PER_RECORD 10000
+#define COMPRESS_ON_WRITE 0x80   /* a pipe record the writing thread compresses */
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -59,55 +61,102 @@ static int sync_dir(const char *path, struct err *e)
 	return 0;
 }
 
+/* The whole snapshot on two threads: the second reads each stored record,
+ * decompresses it and compresses it as asked; this one writes. */
+struct whole_job {
+	struct archive *a;
+	struct idx_txn *t;
+	struct wal_reader *r;
+	struct wal_compressor *comp;
+	struct buf raw, packed;
+	struct wal_writer *w;
+	struct archive_restore_stats *st;
+};
+
+static int whole_fill(void *ctx, struct pipe_batch *b, struct err *e)
+{
+	struct whole_job *j = ctx;
+	struct wal_record rec;
+	int rc;
+
+	while (b->data.len < PIPE_BATCH_BYTES && (rc = wal_reader_next(j->r, &rec, e)) == 1) {
+		struct pipe_rec meta = { 0, 0, rec.offset, rec.end, rec.segment, 0 };
+		const uint8_t *p = rec.data, *dict;
+		size_t len = rec.len, dict_len, raw, hdr;
+		uint32_t dict_id;
+		int flags;
+
+		if (rec.flags == WAL_LZ4) {
+			if ((rc = lz4dict_header(p, len, &dict_id, &raw, &hdr, e)) ||
+			    (rc = archive_dict(j->a, j->t, dict_id, &dict, &dict_len, e)) ||
+			    (rc = lz4dict_decompress(p, len, dict, dict_len, &j->raw, e)))
+				return err_prefix(e, "%s: offset %llu", wal_reader_segment_path(j->r),
+						  (unsigned long long)rec.offset);
+			p = j->raw.p;
+			len = j->raw.len;
+		} else if (rec.flags) {
+			return err_set(e, SNAPARC_CORRUPT, "%s: offset %llu: archive record with compression 0x%02x",
+				       wal_reader_segment_path(j->r), (unsigned long long)rec.offset, rec.flags);
+		}
+		if (len && p[0] == ARCHIVE_SERIES_EXEMPLARS)
+			continue;
+		/* every other record is left for the writing thread to compress:
+		 * that balances the two threads' work */
+		if (b->recs.len / sizeof(struct pipe_rec) % 2) {
+			flags = 0;
+			meta.flags = COMPRESS_ON_WRITE;
+		} else if ((flags = wal_compress(j->comp, p, len, &j->packed, e)) < 0) {
+			return flags;
+		} else {
+			meta.flags = (uint8_t)flags;
+		}
+		if ((rc = pipe_batch_add(b, flags ? j->packed.p : p, flags ? j->packed.len : len, &meta, e)))
+			return rc;
+	}
+	return b->data.len >= PIPE_BATCH_BYTES ? 1 : rc;
+}
+
+static int whole_drain(void *ctx, const struct pipe_batch *b, struct err *e)
+{
+	struct whole_job *j = ctx;
+	const struct pipe_rec *r = (const void *)b->recs.p;
+	size_t n = b->recs.len / sizeof(*r);
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *p = b->data.p + r[i].off;
+
+		rc = r[i].flags == COMPRESS_ON_WRITE ? wal_writer_log(j->w, p, r[i].len, NULL, e)
+						     : wal_writer_log_stored(j->w, p, r[i].len, r[i].flags, NULL, e);
+		if (rc)
+			return rc;
+		j->st->records++;
+	}
+	return 0;
+}
+
 /* Every stored record of the snapshot, in import order, decompressed. */
-static int write_whole(struct archive *a, const struct idx_snapshot *s, struct wal_writer *w,
+static int write_whole(struct archive *a, const struct idx_snapshot *s, struct wal_writer *w, int compression,
 		       struct archive_restore_stats *st, struct err *e)
 {
 	struct wal_reader_opts ro = { .allow_lz4 = 1, .raw = 1, .partial_last_page = 1 };
 	struct wal_pos from = { s->start.segment, s->start.offset }, to = { s->end.segment, s->end.offset };
-	struct wal_reader *r;
-	struct wal_record rec;
-	struct buf out = { 0 };
-	struct idx_txn *t;
+	struct whole_job j = { .a = a, .w = w, .st = st };
 	int rc;
 
-	if ((rc = archive_read_txn(a, &t, e)))
+	if ((rc = archive_read_txn(a, &j.t, e)))
 		return rc;
-	if ((rc = wal_reader_open_range(&r, a->segdir, &from, &to, &ro, e))) {
-		archive_read_done(a, t);
-		return rc;
-	}
-	while ((rc = wal_reader_next(r, &rec, e)) == 1) {
-		const uint8_t *p = rec.data, *dict;
-		size_t len = rec.len, dict_len, raw, hdr;
-		uint32_t dict_id;
-
-		if (rec.flags == WAL_LZ4) {
-			if ((rc = lz4dict_header(p, len, &dict_id, &raw, &hdr, e)) ||
-			    (rc = archive_dict(a, t, dict_id, &dict, &dict_len, e)) ||
-			    (rc = lz4dict_decompress(p, len, dict, dict_len, &out, e))) {
-				err_prefix(e, "%s: offset %llu", wal_reader_segment_path(r), (unsigned long long)rec.offset);
-				break;
-			}
-			p = out.p;
-			len = out.len;
-		} else if (rec.flags) {
-			rc = err_set(e, SNAPARC_CORRUPT, "%s: offset %llu: archive record with compression 0x%02x",
-				     wal_reader_segment_path(r), (unsigned long long)rec.offset, rec.flags);
-			break;
-		}
-		if (len && p[0] == ARCHIVE_SERIES_EXEMPLARS)
-			continue;
-		if (len && p[0] == REC_SERIES)
-			st->series++;
-		if ((rc = wal_writer_log(w, p, len, NULL, e)))
-			break;
-		st->records++;
-	}
-	wal_reader_close(r);
-	archive_read_done(a, t);
-	buf_free(&out);
-	return rc < 0 ? rc : 0;
+	if (!(rc = wal_compressor_new(&j.comp, compression, e)) &&
+	    !(rc = wal_reader_open_range(&j.r, a->segdir, &from, &to, &ro, e)))
+		rc = pipe_run(whole_fill, &j, whole_drain, &j, e);
+	if (!rc)
+		st->series = s->series;
+	wal_reader_close(j.r);
+	wal_compressor_free(j.comp);
+	archive_read_done(a, j.t);
+	buf_free(&j.raw);
+	buf_free(&j.packed);
+	return rc;
 }
 
 struct restore_exemplar {
@@ -230,7 +279,7 @@ int archive_restore(struct archive *a, const char *snapshot, const uint64_t *ref
 		return err_errno(e, errno, "%s", tmp);
 	if ((rc = wal_writer_open(&w, tmp, &wo, e)))
 		goto fail;
-	rc = refs ? write_some(a, s.id, refs, n, w, st, e) : write_whole(a, &s, w, st, e);
+	rc = refs ? write_some(a, s.id, refs, n, w, st, e) : write_whole(a, &s, w, wo.compression, st, e);
 	if (rc) {
 		wal_writer_discard(w);
 		goto fail;

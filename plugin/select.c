@@ -69,7 +69,7 @@
 #define RUNE_ERROR 0xFFFDu
 #define MAX_RUNE 0x10FFFFu
 #define MAX_SET 256          /* Prometheus' maxSetMatches */
-#define RX_MAX_DEPTH 1000    /* Go's maxHeight: nesting past it is an error */
+#define RX_MAX_DEPTH 1000    /* Go's maxHeight: a deeper tree is an error */
 #define NONE ((size_t)-1)
 
 /* ---- UTF-8 as Go's unicode/utf8 decodes it ---- */
@@ -302,7 +302,7 @@ static void describe(const struct parser *p, size_t pos, char *out, size_t cap)
 		snprintf(out, cap, "end of input");
 		return;
 	}
-	if (is_alpha(s[pos]) || s[pos] == ':') {
+	if (is_alpha(s[pos])) {
 		while (end < p->len && end - pos < 40 && is_metric_char(s[end]))
 			end++;
 		snprintf(out, cap, "identifier \"%.*s\"", (int)(end - pos), p->s + pos);
@@ -326,11 +326,9 @@ static int expected(struct parser *p, const char *what)
 }
 
 /* Go's %#U: U+0067 'g', or U+000A for what does not print. */
-static void rune_name(uint32_t r, int eof, char *out, size_t cap)
+static void rune_name(uint32_t r, char *out, size_t cap)
 {
-	if (eof)
-		snprintf(out, cap, "end of input");
-	else if (r >= 0x20 && r < 0x7F)
+	if (r >= 0x20 && r < 0x7F)
 		snprintf(out, cap, "U+%04X '%c'", (unsigned)r, (char)r);
 	else
 		snprintf(out, cap, "U+%04X", (unsigned)r);
@@ -386,7 +384,7 @@ static int lex_escape(struct parser *p, char quote, struct qstr *q)
 			uint32_t r;
 
 			utf8_decode((const uint8_t *)p->s + p->pos, p->len - p->pos, &r);
-			rune_name(r, 0, name, sizeof(name));
+			rune_name(r, name, sizeof(name));
 			return fail_at(p, at, "unknown escape sequence %s", name);
 		}
 	}
@@ -409,7 +407,7 @@ static int lex_escape(struct parser *p, char quote, struct qstr *q)
 			if (c < 0)
 				return fail_at(p, at, "escape sequence not terminated");
 			utf8_decode((const uint8_t *)p->s + p->pos, p->len - p->pos, &r);
-			rune_name(r, 0, name, sizeof(name));
+			rune_name(r, name, sizeof(name));
 			return fail_at(p, at, "illegal character %s in escape sequence", name);
 		}
 		x = x * base + (uint32_t)d;
@@ -685,12 +683,10 @@ static int rx_escape(struct rx *x, size_t *pos, uint32_t *out)
 	if (rx_next_rune(x, &t, &c))
 		return -1;
 	switch (c) {
-	case '1': case '2': case '3': case '4': case '5': case '6': case '7':
+	case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7':
 		/* A lone non-zero digit is a backreference, which Go does not have. */
-		if (t >= x->len || x->s[t] < '0' || x->s[t] > '7')
+		if (c != '0' && (t >= x->len || x->s[t] < '0' || x->s[t] > '7'))
 			break;
-		/* fall through */
-	case '0':
 		r = c - '0';
 		for (int i = 1; i < 3 && t < x->len && x->s[t] >= '0' && x->s[t] <= '7'; i++)
 			r = r * 8 + (uint32_t)(x->s[t++] - '0');
@@ -837,17 +833,17 @@ static const char *const SCRIPTS[] = {
 	"Vithkuqi", "Wancho", "Warang_Citi", "Yezidi", "Yi", "Zanabazar_Square",
 };
 
-/* The table entry equal to name[0..n), or NULL. */
+/* The table entry equal to name[0..n) (which may hold NUL bytes), or NULL. */
 static const char *lookup_name(const char *const *table, size_t count, const char *name, size_t n)
 {
 	size_t lo = 0, hi = count;
 
 	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strncmp(table[mid], name, n);
+		size_t mid = lo + (hi - lo) / 2, len = strlen(table[mid]);
+		int c = memcmp(table[mid], name, len < n ? len : n);
 
-		if (c == 0 && table[mid][n] != '\0')
-			c = 1;
+		if (c == 0)
+			c = len < n ? -1 : len > n;
 		if (c == 0)
 			return table[mid];
 		if (c < 0)
@@ -1123,7 +1119,8 @@ static struct rnode *rx_group(struct rx *x, size_t *pos, int flags, int depth)
 
 	if (!g)
 		return NULL;
-	if (depth + 1 > RX_MAX_DEPTH)
+	/* Go stops at a tree 1000 deep: 999 groups around a literal pass. */
+	if (depth + 1 >= RX_MAX_DEPTH)
 		return rx_fail(x, ERR_NESTING_DEPTH, 0, x->len);
 	body = rx_alt(x, pos, flags, depth + 1);
 	if (!body)
@@ -1248,7 +1245,7 @@ static struct rnode *rx_concat(struct rx *x, size_t *pos, int *flags, int depth)
 	if (!cat)
 		return NULL;
 	while (*pos < x->len && x->s[*pos] != '|' && x->s[*pos] != ')') {
-		size_t tok = *pos, this_repeat = NONE;
+		size_t tok = *pos;
 		uint32_t r;
 		int rc;
 
@@ -1346,11 +1343,11 @@ static struct rnode *rx_concat(struct rx *x, size_t *pos, int *flags, int depth)
 							break;
 						}
 					while (t < end) {
-						size_t before = t;
+						size_t len;
 
-						if (utf8_bad((const uint8_t *)x->s + t, end - t, &r, &before))
+						if (utf8_bad((const uint8_t *)x->s + t, end - t, &r, &len))
 							return rx_fail(x, ERR_INVALID_UTF8, t, x->len);
-						t += before;
+						t += len;
 						if (!(item = rx_lit(x, r, *flags)) || rx_add_sub(x, cat, item))
 							return NULL;
 						last = item;
@@ -1386,7 +1383,7 @@ static struct rnode *rx_concat(struct rx *x, size_t *pos, int *flags, int depth)
 				return NULL;
 			last = item;
 		}
-		prev_repeat = this_repeat;
+		prev_repeat = NONE;
 	}
 	return cat;
 }
@@ -1519,7 +1516,9 @@ static void emit(struct buf *b, const struct rnode *n)
 	case RK_NWB: emit_str(b, "\\B"); break;
 	case RK_GROUP:
 	case RK_REPEAT:
-		emit_str(b, "(?:");
+		/* "(" and not "(?:": with PCRE2_NO_AUTO_CAPTURE they capture
+		 * nothing either, and PCRE2 nests them about three times deeper. */
+		buf_put_byte(b, '(');
 		emit(b, n->sub[0]);
 		buf_put_byte(b, ')');
 		if (n->kind == RK_GROUP)
@@ -1537,7 +1536,7 @@ static void emit(struct buf *b, const struct rnode *n)
 			emit(b, n->sub[i]);
 		break;
 	case RK_ALT:
-		emit_str(b, "(?:");
+		buf_put_byte(b, '(');
 		for (size_t i = 0; i < n->nsub; i++) {
 			if (i)
 				buf_put_byte(b, '|');

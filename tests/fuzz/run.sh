@@ -1,6 +1,7 @@
 #!/bin/sh
-# run.sh BUILD_DIR SECONDS [TARGET...]: runs each fuzz target (fuzz_wal and
-# fuzz_record by default) for SECONDS, seeded by make-corpus.sh, and exits
+# run.sh BUILD_DIR SECONDS [TARGET...]: runs each fuzz target (fuzz_wal,
+# fuzz_record and fuzz_select by default) for SECONDS, seeded by
+# make-corpus.sh (fuzz_select starts from nothing), and exits
 # non-zero if any of them found a crash, a leak, a timeout or hit a limit.
 #
 # BUILD_DIR is a build tree configured with -DSNAPARC_FUZZ=ON. Corpora go to
@@ -22,7 +23,7 @@ fi
 build=$(cd "$1" && pwd) || exit 2
 seconds=$2
 shift 2
-targets=${*:-fuzz_wal fuzz_record}
+targets=${*:-fuzz_wal fuzz_record fuzz_select}
 here=$(cd "$(dirname "$0")" && pwd)
 
 bindir=$build/tests/fuzz

@@ -1,0 +1,43 @@
+/*
+ * pipe: work split over two threads in batches. A second thread fills
+ * batches of records (reading, decompressing, compressing); the caller's
+ * thread drains them in order (writing, indexing). QUEUE batches of about
+ * PIPE_BATCH_BYTES each are all the memory it holds.
+ */
+#ifndef SNAPARC_PIPE_H
+#define SNAPARC_PIPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bytes.h"
+#include "err.h"
+
+#define PIPE_BATCH_BYTES (1u << 20)
+
+struct pipe_rec {
+	size_t off, len;        /* in the batch's data */
+	uint64_t offset, end;   /* where it came from, for messages and progress */
+	uint32_t segment;
+	uint8_t flags;          /* compression bits of the bytes, if any */
+};
+
+struct pipe_batch {
+	struct buf data;        /* records end to end */
+	struct buf recs;        /* struct pipe_rec */
+};
+
+/* Appends a record to a batch; SNAPARC_NOMEM with a message on failure. */
+int pipe_batch_add(struct pipe_batch *b, const void *p, size_t len, const struct pipe_rec *meta, struct err *e);
+
+/* Fills an empty batch on the second thread: 1 when more may follow, 0 at
+ * the end (the batch may hold the last records), negative on error. */
+typedef int (*pipe_fill_fn)(void *ctx, struct pipe_batch *b, struct err *e);
+/* Drains a batch on the caller's thread; non-zero stops the pipe. */
+typedef int (*pipe_drain_fn)(void *ctx, const struct pipe_batch *b, struct err *e);
+
+/* Runs fill and drain until the end or the first error, which it returns
+ * (with its message in e, from whichever side failed). */
+int pipe_run(pipe_fill_fn fill, void *fill_ctx, pipe_drain_fn drain, void *drain_ctx, struct err *e);
+
+#endif
