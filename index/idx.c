@@ -1140,3 +1140,57 @@ int idx_postings_scan(struct idx_txn *t, uint32_t snap, const char *name, size_t
 		return lmdb_err(e, rc, "postings", t->x);
 	return rc;
 }
+
+/* ---- removing a snapshot ---- */
+
+/* Deletes every key of db that starts with the snapshot's id. */
+static int delete_prefixed(struct idx_txn *t, int db, uint32_t snap, struct err *e)
+{
+	MDB_cursor *c;
+	MDB_val key, val;
+	uint8_t k[4];
+	int rc;
+
+	if ((rc = mdb_cursor_open(t->txn, t->x->dbi[db], &c)))
+		return lmdb_err(e, rc, db_names[db], t->x);
+	be32_put(k, snap);
+	key.mv_size = 4;
+	key.mv_data = k;
+	rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+	while (rc == 0 && key.mv_size >= 4 && !memcmp(key.mv_data, k, 4)) {
+		if ((rc = mdb_cursor_del(c, 0)))
+			break;
+		rc = mdb_cursor_get(c, &key, &val, MDB_GET_CURRENT);
+		if (rc == EINVAL || rc == MDB_NOTFOUND) /* the cursor sits past the last key */
+			break;
+	}
+	mdb_cursor_close(c);
+	if (rc == MDB_MAP_FULL)
+		t->map_full = 1;
+	return rc == 0 || rc == MDB_NOTFOUND || rc == EINVAL ? 0 : lmdb_err(e, rc, db_names[db], t->x);
+}
+
+int idx_snapshot_remove(struct idx_txn *t, uint32_t id, struct err *e)
+{
+	static const int dbs[] = { DB_SERIES, DB_HASHES, DB_TOMBSTONES, DB_EXEMPLARS, DB_OTHERS, DB_POSTINGS };
+	struct idx_snapshot s;
+	MDB_val key;
+	uint8_t k[4];
+	int rc;
+
+	if ((rc = idx_snapshot_get(t, id, &s, e)))
+		return rc;
+	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++)
+		if ((rc = delete_prefixed(t, dbs[i], id, e)))
+			return rc;
+	key.mv_size = strlen(s.name);
+	key.mv_data = s.name;
+	if ((rc = mdb_del(t->txn, t->x->dbi[DB_NAMES], &key, NULL)) && rc != MDB_NOTFOUND)
+		return lmdb_err(e, rc, "names", t->x);
+	be32_put(k, id);
+	key.mv_size = 4;
+	key.mv_data = k;
+	if ((rc = mdb_del(t->txn, t->x->dbi[DB_SNAPSHOTS], &key, NULL)))
+		return lmdb_err(e, rc, "snapshots", t->x);
+	return 0;
+}

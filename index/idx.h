@@ -105,6 +105,10 @@ int idx_snapshot_next(struct idx_txn *t, uint32_t after, struct idx_snapshot *ou
 /* The last snapshot with an id below `before`; SNAPARC_NOT_FOUND before the first. */
 int idx_snapshot_prev(struct idx_txn *t, uint32_t before, struct idx_snapshot *out, struct err *e);
 
+/* Removes snapshot id: its catalog entry, name and every index entry of it
+ * (the segments' bytes stay until compaction rewrites them). */
+int idx_snapshot_remove(struct idx_txn *t, uint32_t id, struct err *e);
+
 /* ---- series ---- */
 
 struct idx_loc {

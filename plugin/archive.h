@@ -148,6 +148,22 @@ int archive_restore(struct archive *a, const char *snapshot, const uint64_t *ref
 		    const char *out, const struct archive_restore_opts *opts, struct archive_restore_stats *st,
 		    struct err *e);
 
+/* Removes a snapshot from the catalog and the index, under the writer lock. */
+int archive_snapshot_remove(struct archive *a, const char *spec, struct err *e);
+
+/* Called for each problem verify finds; non-zero stops it. */
+typedef int (*archive_problem_fn)(void *ctx, int status, const char *message);
+typedef void (*archive_verify_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+
+/*
+ * Reads every stored record of every snapshot: fragments and CRCs,
+ * decompression, decoding, and the index entry of each series, which must
+ * point at it; the catalog's series count. Returns 0 when sound,
+ * SNAPARC_CORRUPT when anything was reported, or another error that stopped it.
+ */
+int archive_verify(struct archive *a, archive_problem_fn fn, void *ctx, archive_verify_progress_fn progress,
+		   void *progress_ctx, struct err *e);
+
 struct archive_stat {
 	uint64_t index_bytes, segment_bytes, segments;
 };

@@ -28,6 +28,10 @@ struct archive {
 	int rtxn_busy;
 };
 
+/* Takes the archive's writer lock (SNAPARC_BUSY, or waits with opts.wait). */
+int archive_lock(struct archive *a, struct err *e);
+void archive_unlock(struct archive *a);
+
 int archive_read_txn(struct archive *a, struct idx_txn **out, struct err *e);
 void archive_read_done(struct archive *a, struct idx_txn *t);
 /* A read-only descriptor of a segment (owned by the archive), or a negative status. */

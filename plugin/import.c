@@ -67,7 +67,7 @@ struct other_ent {
 	uint8_t type;
 };
 
-static int lock_archive(struct archive *a, struct err *e)
+int archive_lock(struct archive *a, struct err *e)
 {
 	char p[4200];
 
@@ -89,7 +89,7 @@ static int lock_archive(struct archive *a, struct err *e)
 	return 0;
 }
 
-static void unlock_archive(struct archive *a)
+void archive_unlock(struct archive *a)
 {
 	if (a->lock_fd >= 0) {
 		close(a->lock_fd);
@@ -173,7 +173,7 @@ int archive_import_begin(struct archive *a, const struct archive_import_info *in
 	w->a = a;
 	snprintf(w->snap.name, sizeof(w->snap.name), "%s", info->name);
 	w->snap.source_bytes = info->source_bytes;
-	if ((rc = postings_new(&w->postings, e)) || (rc = lock_archive(a, e)))
+	if ((rc = postings_new(&w->postings, e)) || (rc = archive_lock(a, e)))
 		goto fail;
 	if ((rc = load_dictionary(w, e)) || (rc = remove_segments_after(a, w->committed.segment, e)))
 		goto fail;
@@ -187,7 +187,7 @@ int archive_import_begin(struct archive *a, const struct archive_import_info *in
 fail:
 	lz4dict_enc_free(w->enc);
 	postings_free(w->postings);
-	unlock_archive(a);
+	archive_unlock(a);
 	free(w);
 	return rc;
 }
@@ -527,7 +527,7 @@ int archive_import_commit(struct archive_writer *w, struct idx_snapshot *snap, s
 			*snap = w->snap;
 		wal_writer_discard(w->w);
 	}
-	unlock_archive(a);
+	archive_unlock(a);
 	writer_free(w);
 	return rc;
 }
@@ -537,6 +537,6 @@ void archive_import_abort(struct archive_writer *w)
 	struct archive *a = w->a;
 
 	roll_back(w);
-	unlock_archive(a);
+	archive_unlock(a);
 	writer_free(w);
 }
