@@ -3,18 +3,18 @@
  *
  * The reader walks a segment page by page with one 32 KiB page buffer and
  * assembles fragments into a record buffer, so memory follows the largest
- * record, never the segment. It is stricter than Prometheus' reader where
- * strictness costs nothing: padding must be zero, fragments may not cross a
- * page, every fragment of a record carries the same compression bit, and
- * reserved type bits are refused. A segment that ends inside a page or a
- * record is reported with where the last whole record ended.
+ * record, never the segment. The fragment rules (wal_frag.c, shared with
+ * the push parser) are stricter than Prometheus' reader where strictness
+ * costs nothing: padding must be zero, fragments may not cross a page,
+ * every fragment of a record carries the same compression bit, and reserved
+ * type bits are refused. A segment that ends inside a page or a record is
+ * reported with where the last whole record ended.
  */
 #include "wal.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +26,7 @@
 
 #include "bytes.h"
 #include "crc32c.h"
+#include "wal_int.h"
 
 /* Snappy's densest op is a 3-byte copy of 64 bytes: nothing expands more. */
 #define SNAPPY_MAX_EXPANSION 22u
@@ -249,18 +250,11 @@ void wal_reader_close(struct wal_reader *r)
 	free(r);
 }
 
-/* Records a sticky error about the current segment at offset off. */
-__attribute__((format(printf, 3, 4)))
-static int fail(struct wal_reader *r, uint64_t off, const char *fmt, ...)
+/* Records a sticky error about the current segment: what a step refused. */
+static int fail(struct wal_reader *r, const struct wal_step *s)
 {
-	char why[ERR_MSG_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
-	va_end(ap);
-	r->failed = err_set(&r->error, SNAPARC_CORRUPT, "%s: offset %llu: %s", r->path,
-			    (unsigned long long)off, why);
+	r->failed = err_set(&r->error, s->code, "%s: offset %llu: %s", r->path,
+			    (unsigned long long)s->at, s->why);
 	return r->failed;
 }
 
@@ -450,95 +444,42 @@ int wal_decompress(uint8_t flags, const uint8_t *p, size_t len, struct buf *out,
 	return err_set(e, SNAPARC_UNSUPPORTED, "compression flags 0x%02x are not Snappy or zstd", flags);
 }
 
-static const char *kind_name(unsigned kind)
-{
-	static const char *names[] = { "padding", "full", "first", "middle", "last" };
-
-	return kind < 5 ? names[kind] : "unknown";
-}
-
 /* Reports the end of a segment: clean, or torn inside a page or a record. */
-static int segment_end(struct wal_reader *r, int in_record, uint64_t rec_start)
+static int segment_end(struct wal_reader *r, const struct wal_assembly *a)
 {
-	uint64_t size = r->page_offset + r->page_len;
+	struct wal_step s;
 
-	if (in_record)
-		return fail(r, rec_start, "segment ends inside a record (torn write); the last whole record ended at offset %llu",
-			    (unsigned long long)r->last_end);
-	if (size % WAL_PAGE_SIZE && !r->opts.partial_last_page)
-		return fail(r, size, "torn last page: the segment is %llu bytes, not a whole number of 32 KiB pages; the last whole record ended at offset %llu",
-			    (unsigned long long)size, (unsigned long long)r->last_end);
+	if (wal_check_end(r->page_offset + r->page_len, a, r->last_end, r->opts.partial_last_page, &s))
+		return fail(r, &s);
 	return 0;
 }
 
-/* Skips zero padding from the current position to the end of the page. */
-static int skip_padding(struct wal_reader *r)
+/* The record is complete: decompress and hand it out. */
+static int finish(struct wal_reader *r, struct wal_record *rec, struct wal_step *s)
 {
-	for (size_t i = r->page_pos; i < r->page_len; i++)
-		if (r->page[i] != 0)
-			return fail(r, r->page_offset + i, "non-zero byte 0x%02x in page padding", r->page[i]);
-	r->page_pos = r->page_len;
-	return 0;
-}
-
-static int check_type(struct wal_reader *r, uint8_t type, uint64_t off)
-{
-	unsigned kind = type & WAL_KIND_MASK, comp = type & ~WAL_KIND_MASK & 0xffu;
-
-	if (kind > WAL_LAST)
-		return fail(r, off, "unknown fragment kind %u (type byte 0x%02x)", kind, type);
-	if (kind == WAL_PAD)
-		return fail(r, off, "padding type with other bits set (type byte 0x%02x)", type);
-	if (comp & ~WAL_COMPRESSION_MASK || (comp == WAL_LZ4 && !r->opts.allow_lz4))
-		return fail(r, off, "reserved bits set in fragment type 0x%02x", type);
-	if (comp && (comp & (comp - 1)))
-		return fail(r, off, "more than one compression bit in fragment type 0x%02x", type);
-	return 0;
-}
-
-/* The record is complete in r->rec (or in place): decompress and hand it out. */
-static int finish(struct wal_reader *r, struct wal_record *rec, const uint8_t *data, size_t len,
-		  uint8_t flags, uint64_t start, uint64_t end)
-{
-	struct err e;
-
-	rec->segment = r->first + r->seg;
-	rec->offset = start;
-	rec->end = end;
-	rec->flags = flags;
-	rec->stored_len = len;
-	r->last_end = end;
-	if (flags && !r->opts.raw && flags != WAL_LZ4) {
-		if (wal_decompress(flags, data, len, &r->out, &e))
-			return fail(r, start, "record of %zu stored bytes: %s", len, e.msg);
-		data = r->out.p;
-		len = r->out.len;
-	}
-	rec->data = data;
-	rec->len = len;
+	r->last_end = s->end;
+	if (wal_step_record(s, r->first + r->seg, r->opts.raw, &r->out, rec))
+		return fail(r, s);
 	return 1;
 }
 
 int wal_reader_next(struct wal_reader *r, struct wal_record *rec, struct err *e)
 {
-	int in_record = 0, none, rc;
-	uint64_t rec_start = 0;
-	uint8_t rec_flags = 0;
+	struct wal_assembly a = { .data = &r->rec };
+	struct wal_step s;
+	int none;
 
 	buf_reset(&r->rec);
 	while (!r->failed) {
-		const uint8_t *h;
+		struct wal_page_view pg;
 		uint64_t off;
-		unsigned kind;
-		size_t len;
-		uint32_t crc;
 
 		if (r->page_pos >= r->page_len) {
 			if (r->page_len && r->page_len < WAL_PAGE_SIZE) {
-				segment_end(r, in_record, rec_start);
+				segment_end(r, &a);
 				r->seg_done = 1;
 			} else if (!r->seg_done && !next_page(r) && r->page_len == 0) {
-				segment_end(r, in_record, rec_start);
+				segment_end(r, &a);
 				r->seg_done = 1;
 			} else if (r->skip_to && !r->seg_done && !r->failed) {
 				/* the range's first page is in: start inside it */
@@ -557,85 +498,22 @@ int wal_reader_next(struct wal_reader *r, struct wal_record *rec, struct err *e)
 			}
 			continue;
 		}
-		h = r->page + r->page_pos;
 		off = r->page_offset + r->page_pos;
-		if (r->ranged && !in_record &&
+		if (r->ranged && !a.open &&
 		    (r->first + r->seg > r->end_seg || (r->first + r->seg == r->end_seg && off >= r->end_off)))
 			return 0;
-		if (h[0] == WAL_PAD) {
-			if (skip_padding(r))
-				break;
-			continue;
-		}
-		if (r->page_len - r->page_pos < WAL_HEADER_SIZE) {
-			if (r->page_len < WAL_PAGE_SIZE)
-				fail(r, off, "segment ends inside a fragment header (torn write); the last whole record ended at offset %llu",
-				     (unsigned long long)r->last_end);
-			else
-				fail(r, off, "non-zero byte 0x%02x where fewer than 7 bytes of the page are left (must be padding)", h[0]);
+		/* the page is all the file has of it: complete */
+		pg = (struct wal_page_view){ r->page, r->page_len, r->page_offset, 1 };
+		switch (wal_step(&pg, &r->page_pos, r->opts.allow_lz4, r->last_end, &a, &s)) {
+		case WAL_STEP_BAD:
+			fail(r, &s);
 			break;
-		}
-		if (check_type(r, h[0], off))
+		case WAL_STEP_RECORD:
+			if (finish(r, rec, &s) == 1)
+				return 1;
 			break;
-		kind = h[0] & WAL_KIND_MASK;
-		len = be16_get(h + 1);
-		crc = be32_get(h + 3);
-		if (len > r->page_len - r->page_pos - WAL_HEADER_SIZE) {
-			if (r->page_len < WAL_PAGE_SIZE &&
-			    len <= WAL_PAGE_SIZE - r->page_pos - WAL_HEADER_SIZE)
-				fail(r, off, "segment ends inside a %zu-byte fragment (torn write); the last whole record ended at offset %llu",
-				     len, (unsigned long long)r->last_end);
-			else
-				fail(r, off, "fragment of %zu bytes crosses the page boundary", len);
+		default:
 			break;
-		}
-		if (crc32c(0, h + WAL_HEADER_SIZE, len) != crc) {
-			fail(r, off, "CRC mismatch in %s fragment of %zu bytes: stored 0x%08x, computed 0x%08x",
-			     kind_name(kind), len, crc, crc32c(0, h + WAL_HEADER_SIZE, len));
-			break;
-		}
-		if ((kind == WAL_FULL || kind == WAL_FIRST) && in_record) {
-			fail(r, off, "%s fragment while the record that started at offset %llu is incomplete",
-			     kind_name(kind), (unsigned long long)rec_start);
-			break;
-		}
-		if ((kind == WAL_MIDDLE || kind == WAL_LAST) && !in_record) {
-			fail(r, off, "%s fragment without a first fragment before it", kind_name(kind));
-			break;
-		}
-		if (in_record && (h[0] & ~WAL_KIND_MASK) != rec_flags) {
-			fail(r, off, "fragment's compression bits 0x%02x differ from its record's 0x%02x",
-			     h[0] & ~WAL_KIND_MASK, rec_flags);
-			break;
-		}
-		r->page_pos += WAL_HEADER_SIZE + len;
-		if (kind == WAL_FULL) {
-			rc = finish(r, rec, h + WAL_HEADER_SIZE, len, h[0] & ~WAL_KIND_MASK & 0xff,
-				    off, off + WAL_HEADER_SIZE + len);
-			if (rc < 0)
-				break;
-			return rc;
-		}
-		if (kind == WAL_FIRST) {
-			in_record = 1;
-			rec_start = off;
-			rec_flags = h[0] & ~WAL_KIND_MASK & 0xff;
-		}
-		if (r->rec.len + len > WAL_MAX_RECORD) {
-			fail(r, rec_start, "record is larger than the %u-byte cap", WAL_MAX_RECORD);
-			break;
-		}
-		buf_put(&r->rec, h + WAL_HEADER_SIZE, len);
-		if (r->rec.oom) {
-			r->failed = err_set(&r->error, SNAPARC_NOMEM, "%s: offset %llu: out of memory assembling a record",
-					    r->path, (unsigned long long)rec_start);
-			break;
-		}
-		if (kind == WAL_LAST) {
-			rc = finish(r, rec, r->rec.p, r->rec.len, rec_flags, rec_start, off + WAL_HEADER_SIZE + len);
-			if (rc < 0)
-				break;
-			return rc;
 		}
 	}
 	if (e)

@@ -15,6 +15,7 @@
 #include "record.h"
 #include "select.h"
 #include "snapdir.h"
+#include "sort.h"
 #include "wal.h"
 #include "wal_push.h"
 
@@ -537,6 +538,9 @@ static int to_series(snaparc_result *r, struct snaparc_series *out)
 	full.ndeleted = r->deleted.len / (2 * sizeof(int64_t));
 	full.exemplars = r->s.exemplars.len ? r->s.exemplars.p : NULL;
 	full.exemplars_len = r->s.exemplars.len;
+	full.stored_len = r->s.stored_len;
+	full.segment = r->s.loc.segment;
+	full.offset = r->s.loc.offset;
 	give(out, &full, sizeof(full));
 	return 0;
 }
@@ -677,11 +681,15 @@ static int api_history(snaparc_archive *h, const struct snaparc_label *labels, s
 	return keep(h, rc, &e);
 }
 
-static int api_restore(snaparc_archive *h, const char *snapshot, const char *selector, const char *dir,
-		       const struct snaparc_restore_options *opts)
+/* Restores the whole snapshot (refs NULL, selector NULL), the series a
+ * selector matches, or the given refs. */
+static int restore_some(snaparc_archive *h, const char *snapshot, const char *selector, const uint64_t *given,
+			size_t ngiven, const char *dir, const struct snaparc_restore_options *opts,
+			struct snaparc_restore_stats *stats)
 {
 	struct archive_restore_opts ro = { .compression = WAL_COMPRESS_SNAPPY };
 	struct snaparc_restore_options o = { 0 };
+	struct archive_restore_stats st = { 0, 0 };
 	struct idx_snapshot s;
 	struct select *sel = NULL;
 	struct buf refs = { 0 };
@@ -689,7 +697,8 @@ static int api_restore(snaparc_archive *h, const char *snapshot, const char *sel
 	char spec[16];
 	int rc;
 
-	if (!ready(h) || !dir || (opts && opts->size < offsetof(struct snaparc_restore_options, reserved)))
+	if (!ready(h) || !dir || (opts && opts->size < offsetof(struct snaparc_restore_options, reserved)) ||
+	    (stats && stats->size < sizeof(uint32_t) * 2))
 		return refuse(ready(h) ? h : NULL, "restore: a handle and a directory are needed");
 	if (opts)
 		memcpy(&o, opts, opts->size < sizeof(o) ? opts->size : sizeof(o));
@@ -706,15 +715,39 @@ static int api_restore(snaparc_archive *h, const char *snapshot, const char *sel
 			rc = archive_select(h->a, s.id, sel, &refs, &e);
 		if (!rc && !refs.len)
 			rc = err_set(&e, SNAPARC_NOT_FOUND, "no series of snapshot %u matches %s", s.id, selector);
+	} else if (given) {
+		buf_put(&refs, given, ngiven * sizeof(*given));
+		if (refs.oom || sort_by_u64_key(refs.p, ngiven, sizeof(*given)))
+			rc = err_set(&e, SNAPARC_NOMEM, "out of memory");
 	}
 	if (!rc)
-		rc = archive_restore(h->a, spec, selector ? (const uint64_t *)refs.p : NULL, refs.len / 8, dir, &ro,
-				     NULL, &e);
+		rc = archive_restore(h->a, spec, selector || given ? (const uint64_t *)refs.p : NULL, refs.len / 8,
+				     dir, &ro, &st, &e);
 	if (!rc && o.progress)
-		o.progress(o.progress_ctx, s.series, s.series);
+		o.progress(o.progress_ctx, st.series, st.series);
+	if (!rc && stats) {
+		struct snaparc_restore_stats full = { sizeof(full), 0, st.series, st.records };
+
+		give(stats, &full, sizeof(full));
+	}
 	select_free(sel);
 	buf_free(&refs);
 	return keep(h, rc, &e);
+}
+
+static int api_restore(snaparc_archive *h, const char *snapshot, const char *selector, const char *dir,
+		       const struct snaparc_restore_options *opts, struct snaparc_restore_stats *stats)
+{
+	return restore_some(h, snapshot, selector, NULL, 0, dir, opts, stats);
+}
+
+static int api_restore_refs(snaparc_archive *h, const char *snapshot, const uint64_t *refs, size_t n,
+			    const char *dir, const struct snaparc_restore_options *opts,
+			    struct snaparc_restore_stats *stats)
+{
+	if (!refs || !n)
+		return refuse(ready(h) ? h : NULL, "restore_refs: no refs");
+	return restore_some(h, snapshot, NULL, refs, n, dir, opts, stats);
 }
 
 struct verify_adapter {
@@ -767,6 +800,7 @@ static const struct snaparc_api api = {
 	.select = api_select,
 	.history = api_history,
 	.restore = api_restore,
+	.restore_refs = api_restore_refs,
 	.stat = api_stat,
 	.verify = api_verify,
 };

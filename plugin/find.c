@@ -69,7 +69,7 @@ static int visit(struct idx_txn *t, uint32_t snap, struct collect *c, struct err
 {
 	const struct select_matcher *m = c->m;
 	const struct select_literal *lits;
-	const char *prefix;
+	const char *prefix = "";
 	size_t n, plen;
 	int exact, rc;
 

@@ -16,13 +16,14 @@ struct import_job {
 	const char *dir;
 	archive_progress_fn progress;
 	void *ctx;
+	uint64_t done;          /* bytes of the source read, over all its segments */
 };
 
 static int fill(void *ctx, struct pipe_batch *b, struct err *e)
 {
 	struct import_job *j = ctx;
 	struct wal_record rec;
-	int rc;
+	int rc = 1;
 
 	while (b->data.len < PIPE_BATCH_BYTES && (rc = wal_reader_next(j->r, &rec, e)) == 1) {
 		struct pipe_rec meta = { 0, 0, rec.offset, rec.end, rec.segment, 0 };
@@ -43,9 +44,10 @@ static int drain(void *ctx, const struct pipe_batch *b, struct err *e)
 	for (size_t i = 0; i < n; i++) {
 		if ((rc = archive_import_put(j->w, b->data.p + r[i].off, r[i].len, e)))
 			return err_prefix(e, "%s/%08u: offset %" PRIu64 ": record", j->dir, r[i].segment, r[i].offset);
+		j->done += r[i].end - r[i].offset;
 	}
 	if (j->progress && n)
-		j->progress(j->ctx, r[n - 1].end);
+		j->progress(j->ctx, j->done);
 	return 0;
 }
 

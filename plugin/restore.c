@@ -77,7 +77,7 @@ static int whole_fill(void *ctx, struct pipe_batch *b, struct err *e)
 {
 	struct whole_job *j = ctx;
 	struct wal_record rec;
-	int rc;
+	int rc = 1;
 
 	while (b->data.len < PIPE_BATCH_BYTES && (rc = wal_reader_next(j->r, &rec, e)) == 1) {
 		struct pipe_rec meta = { 0, 0, rec.offset, rec.end, rec.segment, 0 };

@@ -3,68 +3,49 @@
  */
 #include <getopt.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#include "archive.h"
 #include "cmd.h"
+#include "host.h"
 #include "out.h"
 #include "progress.h"
-#include "snapdir.h"
-#include "wal.h"
 
-static uint64_t dir_bytes(const char *dir)
+static void on_progress(void *ctx, uint64_t done, uint64_t total)
 {
-	char p[4200];
-	struct stat st;
-	uint64_t total = 0;
+	struct progress *pg = ctx;
 
-	for (uint32_t i = 0;; i++) {
-		snprintf(p, sizeof(p), "%s/%08u", dir, i);
-		if (stat(p, &st) != 0)
-			return total;
-		total += (uint64_t)st.st_size;
-	}
+	pg->total = total;
+	progress_update(pg, done);
 }
 
-static void on_progress(void *ctx, uint64_t done)
+static int import_one(const struct snaparc_api *api, snaparc_archive *a, const char *src, const char *name,
+		      int json)
 {
-	progress_update(ctx, done);
-}
-
-static int import_one(struct archive *a, const char *src, const char *name, int json, struct err *e)
-{
-	char dir[4096], base[4096];
-	struct archive_import_info info;
-	struct idx_snapshot snap;
+	struct snaparc_snapshot_info snap = { .size = sizeof(snap) };
 	struct progress pg;
 	double t0 = now_seconds(), dt;
 	int rc;
 
-	if ((rc = snapdir_resolve(src, dir, sizeof(dir), e)))
-		return rc;
-	snprintf(base, sizeof(base), "%s", dir);
-	info.name = name ? name : basename(base);
-	info.source_bytes = dir_bytes(dir);
-	progress_start(&pg, "import", info.source_bytes);
-	rc = archive_import_dir(a, dir, &info, on_progress, &pg, &snap, e);
+	/* the plugin resolves a data directory to its newest snapshot and names it */
+	progress_start(&pg, "import", 0);
+	rc = api->import(a, src, name, &snap, on_progress, &pg);
 	progress_end(&pg);
 	if (rc)
 		return rc;
 	dt = now_seconds() - t0;
-	if (json)
-		printf("{\"snapshot\":%u,\"name\":\"%s\",\"series\":%" PRIu64 ",\"source_bytes\":%" PRIu64
-		       ",\"stored_bytes\":%" PRIu64 ",\"seconds\":%.6f}\n", snap.id, snap.name, snap.series,
-		       snap.source_bytes, snap.stored_bytes, dt);
-	else
+	if (json) {
+		printf("{\"snapshot\":%u,\"name\":", snap.id);
+		json_string(stdout, snap.name, strlen(snap.name));
+		printf(",\"series\":%" PRIu64 ",\"source_bytes\":%" PRIu64 ",\"stored_bytes\":%" PRIu64
+		       ",\"seconds\":%.6f}\n", snap.series, snap.source_bytes, snap.stored_bytes, dt);
+	} else {
 		printf("%s: snapshot %u (%s): %" PRIu64 " series, %" PRIu64 " tombstones, %" PRIu64
 		       " exemplars; %" PRIu64 " bytes stored for %" PRIu64 " (%.2fx) in %.2f s (%.0f series/s)\n",
 		       src, snap.id, snap.name, snap.series, snap.tombstones, snap.exemplars, snap.stored_bytes,
 		       snap.source_bytes, snap.source_bytes ? (double)snap.stored_bytes / (double)snap.source_bytes : 0,
 		       dt, dt > 0 ? (double)snap.series / dt : 0);
+	}
 	return 0;
 }
 
@@ -96,17 +77,17 @@ int cmd_import(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct archive_opts o = { .create = 1, .sync = 1 };
-	struct archive *a;
-	struct err e = { 0 };
+	const struct snaparc_api *api;
+	snaparc_archive *a;
 	const char *name = NULL;
+	uint32_t flags = SNAPARC_OPEN_CREATE, sync = SNAPARC_SYNC_FULL;
 	int c, rc = 0, json = 0;
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n': name = optarg; break;
-		case 'w': o.wait = 1; break;
-		case 's': o.sync = 0; break;
+		case 'w': flags |= SNAPARC_OPEN_WAIT; break;
+		case 's': sync = SNAPARC_SYNC_NONE; break;
 		case 'j': json = 1; break;
 		case 'h': usage(stdout); return EXIT_OK;
 		default: usage(stderr); return EXIT_USAGE;
@@ -116,16 +97,16 @@ int cmd_import(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if ((rc = archive_open(&a, argv[optind], &o, &e))) {
-		fprintf(stderr, "snaparc import: %s\n", e.msg);
+	if (!(api = host_api("import")))
+		return EXIT_ERROR;
+	if ((rc = host_open("import", argv[optind], flags, sync, &a)))
 		return exit_for_status(rc);
-	}
 	for (int i = optind + 1; i < argc && !rc; i++) {
-		rc = import_one(a, argv[i], name, json, &e);
+		rc = import_one(api, a, argv[i], name, json);
 		if (rc)
-			fprintf(stderr, "snaparc import: %s: %s\n", argv[i], e.msg);
+			host_report("import", a, rc, argv[i]);
 		fflush(stdout);
 	}
-	archive_close(a);
+	api->close(&a);
 	return exit_for_status(rc);
 }

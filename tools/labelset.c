@@ -19,7 +19,7 @@ static const char *skip_space(const char *p)
 
 static int cmp_label(const void *a, const void *b)
 {
-	const struct rec_label *x = a, *y = b;
+	const struct snaparc_label *x = a, *y = b;
 	size_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
 	int c = memcmp(x->name, y->name, n);
 
@@ -47,7 +47,7 @@ int labelset_parse(const char *s, struct labelset *ls, char *why, size_t cap)
 		while (name_char((unsigned char)*p, 0))
 			p++;
 		memcpy(out, "__name__", 8);
-		ls->labels[0] = (struct rec_label){ out, out + 8, 8, (size_t)(p - start) };
+		ls->labels[0] = (struct snaparc_label){ out, 8, out + 8, (size_t)(p - start) };
 		memcpy(out + 8, start, (size_t)(p - start));
 		out += 8 + (p - start);
 		ls->n = 1;
@@ -59,7 +59,7 @@ int labelset_parse(const char *s, struct labelset *ls, char *why, size_t cap)
 		FAIL("column %zu: expected '{' or a metric name", (size_t)(p - s) + 1);
 	p = skip_space(p + 1);
 	while (*p != '}') {
-		struct rec_label *l = &ls->labels[ls->n];
+		struct snaparc_label *l = &ls->labels[ls->n];
 
 		if (!name_char((unsigned char)*p, 1))
 			FAIL("column %zu: expected a label name", (size_t)(p - s) + 1);

@@ -4,11 +4,11 @@
 
 #include <stddef.h>
 
-#include "record.h"
+#include <snaparc/plugin.h>
 
 struct labelset {
 	char *text;              /* unescaped copy the labels point into */
-	struct rec_label *labels;
+	struct snaparc_label *labels;
 	size_t n;
 };
 

@@ -104,8 +104,7 @@ void fmt_time_ms(char *out, size_t cap, int64_t ms)
 		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
 }
 
-/* Length of the valid UTF-8 sequence at s, or 0. */
-static size_t utf8_len(const unsigned char *s, size_t left)
+size_t utf8_len(const unsigned char *s, size_t left)
 {
 	size_t n;
 
@@ -177,6 +176,27 @@ void text_label_value(FILE *f, const char *str, size_t len)
 	putc('"', f);
 }
 
+/* One label of a set: ",name:value" as JSON, ", name=value" for a human. */
+static void label_json(FILE *f, int first, const char *name, size_t name_len, const char *value, size_t value_len)
+{
+	if (!first)
+		putc(',', f);
+	json_string(f, name, name_len);
+	putc(':', f);
+	json_string(f, value, value_len);
+}
+
+static void label_text(FILE *f, int first, const char *name, size_t name_len, const char *value, size_t value_len)
+{
+	fprintf(f, "%s%.*s=", first ? "" : ", ", (int)name_len, name);
+	if (value_len > TEXT_VALUE_MAX) {
+		text_label_value(f, value, TEXT_VALUE_MAX);
+		fprintf(f, "...(%zu bytes)", value_len);
+	} else {
+		text_label_value(f, value, value_len);
+	}
+}
+
 void labels_json(FILE *f, const struct rec_labels *ls)
 {
 	struct rec_label_iter it;
@@ -186,12 +206,8 @@ void labels_json(FILE *f, const struct rec_labels *ls)
 	putc('{', f);
 	rec_labels_iter(&it, ls);
 	while (rec_labels_next(&it, &l)) {
-		if (!first)
-			putc(',', f);
+		label_json(f, first, l.name, l.name_len, l.value, l.value_len);
 		first = 0;
-		json_string(f, l.name, l.name_len);
-		putc(':', f);
-		json_string(f, l.value, l.value_len);
 	}
 	putc('}', f);
 }
@@ -205,15 +221,25 @@ void labels_text(FILE *f, const struct rec_labels *ls)
 	putc('{', f);
 	rec_labels_iter(&it, ls);
 	while (rec_labels_next(&it, &l)) {
-		fprintf(f, "%s%.*s=", first ? "" : ", ", (int)l.name_len, l.name);
+		label_text(f, first, l.name, l.name_len, l.value, l.value_len);
 		first = 0;
-		if (l.value_len > TEXT_VALUE_MAX) {
-			text_label_value(f, l.value, TEXT_VALUE_MAX);
-			fprintf(f, "...(%zu bytes)", l.value_len);
-		} else {
-			text_label_value(f, l.value, l.value_len);
-		}
 	}
+	putc('}', f);
+}
+
+void label_array_json(FILE *f, const struct snaparc_label *ls, size_t n)
+{
+	putc('{', f);
+	for (size_t i = 0; i < n; i++)
+		label_json(f, i == 0, ls[i].name, ls[i].name_len, ls[i].value, ls[i].value_len);
+	putc('}', f);
+}
+
+void label_array_text(FILE *f, const struct snaparc_label *ls, size_t n)
+{
+	putc('{', f);
+	for (size_t i = 0; i < n; i++)
+		label_text(f, i == 0, ls[i].name, ls[i].name_len, ls[i].value, ls[i].value_len);
 	putc('}', f);
 }
 

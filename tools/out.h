@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <snaparc/plugin.h>
+
 #include "record.h"
 
 /* Process exit codes of every subcommand. */
@@ -33,6 +35,9 @@ void fmt_float(char *out, double v);
 /* A millisecond timestamp as UTC ISO-8601 ("2026-11-23T22:38:11.803Z"). */
 void fmt_time_ms(char *out, size_t cap, int64_t ms);
 
+/* Length of the valid UTF-8 sequence at s (left > 0 bytes), or 0. */
+size_t utf8_len(const unsigned char *s, size_t left);
+
 /* Writes s as a JSON string (with quotes), escaping what JSON requires and
  * bytes that are not UTF-8 (as \u00XX). */
 void json_string(FILE *f, const char *s, size_t len);
@@ -44,6 +49,9 @@ void text_label_value(FILE *f, const char *s, size_t len);
  * long values cut). */
 void labels_json(FILE *f, const struct rec_labels *ls);
 void labels_text(FILE *f, const struct rec_labels *ls);
+/* The same for a label set as the plugin hands it back (struct snaparc_series). */
+void label_array_json(FILE *f, const struct snaparc_label *ls, size_t n);
+void label_array_text(FILE *f, const struct snaparc_label *ls, size_t n);
 
 /* A sample value as text: fmt_float(), or "stale" for Prometheus' stale marker. */
 void value_text(char *out, uint64_t bits);

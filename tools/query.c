@@ -8,32 +8,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "archive.h"
 #include "cmd.h"
+#include "host.h"
 #include "labelset.h"
 #include "out.h"
 #include "plot.h"
-#include "select.h"
 #include "xor.h"
-
-static int open_ro(const char *cmd, const char *path, struct archive **a)
-{
-	struct archive_opts o = { .read_only = 1 };
-	struct err e = { 0 };
-	int rc = archive_open(a, path, &o, &e);
-
-	if (rc)
-		fprintf(stderr, "snaparc %s: %s\n", cmd, e.msg);
-	return rc;
-}
 
 /* ---- ls ---- */
 
 int cmd_ls(int argc, char **argv)
 {
-	struct archive *a;
-	struct idx_snapshot s;
-	struct err e = { 0 };
+	const struct snaparc_api *api;
+	snaparc_archive *a;
+	struct snaparc_snapshot_info s = { .size = sizeof(s) };
 	uint32_t after = 0;
 	int rc, json = argc == 3 && !strcmp(argv[1], "--json");
 	char when[40];
@@ -47,12 +35,14 @@ int cmd_ls(int argc, char **argv)
 		fputs("usage: snaparc ls [--json] ARCHIVE\n", stderr);
 		return EXIT_USAGE;
 	}
-	if ((rc = open_ro("ls", argv[argc - 1], &a)))
+	if (!(api = host_api("ls")))
+		return EXIT_ERROR;
+	if ((rc = host_open("ls", argv[argc - 1], SNAPARC_OPEN_READ_ONLY, SNAPARC_SYNC_FULL, &a)))
 		return exit_for_status(rc);
 	if (!json)
 		printf("%4s  %-34s %-24s %10s %8s %8s %12s %12s\n", "id", "name", "imported", "series",
 		       "tombst.", "exempl.", "source", "stored");
-	while ((rc = archive_snapshot_next(a, after, &s, &e)) == 0) {
+	while ((rc = api->snapshot_next(a, after, &s)) == 0) {
 		after = s.id;
 		fmt_time_ms(when, sizeof(when), s.imported_ms);
 		if (json) {
@@ -68,22 +58,20 @@ int cmd_ls(int argc, char **argv)
 			       s.id, s.name, when, s.series, s.tombstones, s.exemplars, s.source_bytes, s.stored_bytes);
 		}
 	}
-	archive_close(a);
-	if (rc != SNAPARC_NOT_FOUND) {
-		fprintf(stderr, "snaparc ls: %s\n", e.msg);
-		return exit_for_status(rc);
-	}
-	return EXIT_OK;
+	if (rc != SNAPARC_NOT_FOUND)
+		host_report("ls", a, rc, NULL);
+	api->close(&a);
+	return rc == SNAPARC_NOT_FOUND ? EXIT_OK : exit_for_status(rc);
 }
 
 /* ---- stat ---- */
 
 int cmd_stat(int argc, char **argv)
 {
-	struct archive *a;
-	struct archive_stat st;
-	struct idx_snapshot s;
-	struct err e = { 0 };
+	const struct snaparc_api *api;
+	snaparc_archive *a;
+	struct snaparc_stat st = { .size = sizeof(st) };
+	struct snaparc_snapshot_info s = { .size = sizeof(s) };
 	uint64_t snaps = 0, series = 0, source = 0, raw = 0, stored = 0, total;
 	uint32_t after = 0;
 	int rc, json = argc == 3 && !strcmp(argv[1], "--json");
@@ -97,9 +85,11 @@ int cmd_stat(int argc, char **argv)
 		fputs("usage: snaparc stat [--json] ARCHIVE\n", stderr);
 		return EXIT_USAGE;
 	}
-	if ((rc = open_ro("stat", argv[argc - 1], &a)))
+	if (!(api = host_api("stat")))
+		return EXIT_ERROR;
+	if ((rc = host_open("stat", argv[argc - 1], SNAPARC_OPEN_READ_ONLY, SNAPARC_SYNC_FULL, &a)))
 		return exit_for_status(rc);
-	while ((rc = archive_snapshot_next(a, after, &s, &e)) == 0) {
+	while ((rc = api->snapshot_next(a, after, &s)) == 0) {
 		after = s.id;
 		snaps++;
 		series += s.series;
@@ -108,12 +98,12 @@ int cmd_stat(int argc, char **argv)
 		stored += s.stored_bytes;
 	}
 	if (rc == SNAPARC_NOT_FOUND)
-		rc = archive_stat(a, &st, &e);
-	archive_close(a);
-	if (rc) {
-		fprintf(stderr, "snaparc stat: %s\n", e.msg);
+		rc = api->stat(a, &st);
+	if (rc)
+		host_report("stat", a, rc, NULL);
+	api->close(&a);
+	if (rc)
 		return exit_for_status(rc);
-	}
 	total = st.index_bytes + st.segment_bytes;
 	if (json) {
 		printf("{\"snapshots\":%" PRIu64 ",\"series\":%" PRIu64 ",\"index_bytes\":%" PRIu64
@@ -143,102 +133,110 @@ struct lookup {
 };
 
 /* Whether t falls in one of the series' tombstone intervals. */
-static int deleted(const struct buf *tomb, int64_t t)
+static int deleted(const struct snaparc_series *s, int64_t t)
 {
-	struct dec d;
-
-	dec_init(&d, tomb->p, tomb->len);
-	while (dec_left(&d)) {
-		int64_t mint = dec_varint(&d, "mint"), maxt = dec_varint(&d, "maxt");
-
-		if (dec_ok(&d) && t >= mint && t <= maxt)
+	for (size_t i = 0; i < s->ndeleted; i++)
+		if (t >= s->deleted[2 * i] && t <= s->deleted[2 * i + 1])
 			return 1;
+	return 0;
+}
+
+static int xor_failed(const struct snaparc_series *s, const struct xor_iter *it, struct err *e)
+{
+	char why[200];
+
+	xor_iter_describe(it, why, sizeof(why));
+	return err_set(e, SNAPARC_CORRUPT, "ref %" PRIu64 ": XOR chunk: %s", s->ref, why);
+}
+
+static unsigned chunk_samples(const struct snaparc_series *s)
+{
+	return s->encoding == CHUNK_XOR ? xor_chunk_count(s->chunk, s->chunk_len) : 0;
+}
+
+static int print_exemplars(const struct lookup *l, const struct snaparc_series *s, struct err *e)
+{
+	struct rec_exemplars x;
+	struct rec_exemplar_iter it;
+	struct rec_exemplar ex;
+	char v[FLOAT_TEXT_MAX];
+	int first = 1;
+
+	if (!s->exemplars_len)
+		return 0;
+	if (rec_exemplars_decode(&x, s->exemplars, s->exemplars_len, e))
+		return err_prefix(e, "exemplars of ref %" PRIu64, s->ref);
+	rec_exemplars_iter(&it, &x);
+	while (rec_exemplars_next(&it, &ex)) {
+		value_text(v, ex.value);
+		if (l->json) {
+			printf("%s{\"t\":%" PRId64 ",\"value\":\"%s\",\"labels\":", first ? "" : ",", ex.t, v);
+			labels_json(stdout, &ex.labels);
+			putchar('}');
+		} else {
+			printf("  exemplar    t=%" PRId64 " value=%s ", ex.t, v);
+			labels_text(stdout, &ex.labels);
+			putchar('\n');
+		}
+		first = 0;
 	}
 	return 0;
 }
 
-static int print_series(const struct lookup *l, const struct idx_snapshot *snap,
-			const struct archive_series *r, struct err *e)
+static int print_series(const struct lookup *l, const struct snaparc_snapshot_info *snap,
+			const struct snaparc_series *s, struct err *e)
 {
-	const struct rec_series *s = &r->series;
-	struct dec d;
 	char v[FLOAT_TEXT_MAX], when[40];
-	int first = 1, rc = 0;
+	int rc;
 
 	if (l->json) {
 		printf("{\"snapshot\":%u,\"name\":", snap->id);
 		json_string(stdout, snap->name, strlen(snap->name));
 		printf(",\"ref\":%" PRIu64 ",\"labels\":", s->ref);
-		labels_json(stdout, &s->labels);
+		label_array_json(stdout, s->labels, s->nlabels);
 		if (s->has_chunk)
 			printf(",\"chunk\":{\"mint\":%" PRId64 ",\"maxt\":%" PRId64 ",\"encoding\":\"%s\",\"samples\":%u,\"bytes\":%zu}",
-			       s->mint, s->maxt, chunk_encoding_name(s->encoding),
-			       s->encoding == CHUNK_XOR ? xor_chunk_count(s->chunk, s->chunk_len) : 0, s->chunk_len);
+			       s->mint, s->maxt, chunk_encoding_name(s->encoding), chunk_samples(s), s->chunk_len);
 		else
 			fputs(",\"chunk\":null", stdout);
-		printf(",\"stored_bytes\":%zu,\"record_bytes\":%zu,\"tombstones\":[", r->stored_len, r->record.len);
+		printf(",\"stored_bytes\":%zu,\"record_bytes\":%zu,\"tombstones\":[", s->stored_len, s->record_len);
 	} else {
 		printf("snapshot %u (%s) ref %" PRIu64 " ", snap->id, snap->name, s->ref);
-		labels_text(stdout, &s->labels);
+		label_array_text(stdout, s->labels, s->nlabels);
 		putchar('\n');
 		if (s->has_chunk)
 			printf("  chunk       %s, %u samples, %zu bytes, mint %" PRId64 " maxt %" PRId64 "\n",
-			       chunk_encoding_name(s->encoding),
-			       s->encoding == CHUNK_XOR ? xor_chunk_count(s->chunk, s->chunk_len) : 0, s->chunk_len,
-			       s->mint, s->maxt);
+			       chunk_encoding_name(s->encoding), chunk_samples(s), s->chunk_len, s->mint, s->maxt);
 		else
 			puts("  chunk       none");
-		printf("  stored      %zu bytes (record %zu bytes) at segment %u offset %" PRIu64 "\n",
-		       r->stored_len, r->record.len, r->loc.segment, r->loc.offset);
+		printf("  stored      %zu bytes (record %zu bytes) at segment %u offset %" PRIu64 "\n", s->stored_len,
+		       s->record_len, s->segment, s->offset);
 	}
-	dec_init(&d, r->tombstones.p, r->tombstones.len);
-	while (dec_left(&d)) {
-		int64_t mint = dec_varint(&d, "mint"), maxt = dec_varint(&d, "maxt");
+	for (size_t i = 0; i < s->ndeleted; i++) {
+		int64_t mint = s->deleted[2 * i], maxt = s->deleted[2 * i + 1];
 
 		if (l->json)
-			printf("%s[%" PRId64 ",%" PRId64 "]", first ? "" : ",", mint, maxt);
+			printf("%s[%" PRId64 ",%" PRId64 "]", i ? "," : "", mint, maxt);
 		else
 			printf("  deleted     [%" PRId64 ", %" PRId64 "]\n", mint, maxt);
-		first = 0;
 	}
 	if (l->json)
 		fputs("],\"exemplars\":[", stdout);
-	first = 1;
-	if (r->exemplars.len) {
-		struct rec_exemplars x;
-		struct rec_exemplar_iter it;
-		struct rec_exemplar ex;
-
-		if ((rc = rec_exemplars_decode(&x, r->exemplars.p, r->exemplars.len, e)))
-			return err_prefix(e, "exemplars of ref %" PRIu64, s->ref);
-		rec_exemplars_iter(&it, &x);
-		while (rec_exemplars_next(&it, &ex)) {
-			value_text(v, ex.value);
-			if (l->json) {
-				printf("%s{\"t\":%" PRId64 ",\"value\":\"%s\",\"labels\":", first ? "" : ",", ex.t, v);
-				labels_json(stdout, &ex.labels);
-				putchar('}');
-			} else {
-				printf("  exemplar    t=%" PRId64 " value=%s ", ex.t, v);
-				labels_text(stdout, &ex.labels);
-				putchar('\n');
-			}
-			first = 0;
-		}
-	}
+	if ((rc = print_exemplars(l, s, e)))
+		return rc;
 	if (l->json)
 		putchar(']');
 	if (l->samples && s->has_chunk && s->encoding == CHUNK_XOR) {
 		struct xor_iter it;
 		int64_t t;
 		uint64_t bits;
+		int first = 1;
 
-		first = 1;
 		if (l->json)
 			fputs(",\"samples\":[", stdout);
 		xor_iter_init(&it, s->chunk, s->chunk_len);
 		while ((rc = xor_iter_next(&it, &t, &bits)) == 1) {
-			int del = deleted(&r->tombstones, t);
+			int del = deleted(s, t);
 
 			value_text(v, bits);
 			if (l->json) {
@@ -251,12 +249,8 @@ static int print_series(const struct lookup *l, const struct idx_snapshot *snap,
 		}
 		if (l->json)
 			putchar(']');
-		if (rc < 0) {
-			char why[200];
-
-			xor_iter_describe(&it, why, sizeof(why));
-			return err_set(e, SNAPARC_CORRUPT, "ref %" PRIu64 ": XOR chunk: %s", s->ref, why);
-		}
+		if (rc < 0)
+			return xor_failed(s, &it, e);
 	}
 	if (l->json)
 		puts("}");
@@ -278,9 +272,8 @@ static void print_prom_time(int64_t t)
 
 /* One series as an entry of a query API matrix: what Prometheus answers,
  * so without deleted samples and stale markers. */
-static int print_matrix_entry(const struct archive_series *r, int first, struct err *e)
+static int print_matrix_entry(const struct snaparc_series *s, int first, struct err *e)
 {
-	const struct rec_series *s = &r->series;
 	struct xor_iter it;
 	char v[FLOAT_TEXT_MAX];
 	int64_t t;
@@ -288,12 +281,12 @@ static int print_matrix_entry(const struct archive_series *r, int first, struct 
 	int rc, n = 0;
 
 	printf("%s{\"metric\":", first ? "" : ",");
-	labels_json(stdout, &s->labels);
+	label_array_json(stdout, s->labels, s->nlabels);
 	fputs(",\"values\":[", stdout);
 	if (s->has_chunk && s->encoding == CHUNK_XOR) {
 		xor_iter_init(&it, s->chunk, s->chunk_len);
 		while ((rc = xor_iter_next(&it, &t, &bits)) == 1) {
-			if (bits == XOR_STALE_NAN || deleted(&r->tombstones, t))
+			if (bits == XOR_STALE_NAN || deleted(s, t))
 				continue;
 			fmt_float(v, f64_from_bits(bits));
 			printf("%s[", n++ ? "," : "");
@@ -301,15 +294,14 @@ static int print_matrix_entry(const struct archive_series *r, int first, struct 
 			printf(",\"%s\"]", v);
 		}
 		if (rc < 0)
-			return err_set(e, SNAPARC_CORRUPT, "ref %" PRIu64 ": XOR chunk: %s", s->ref, it.error);
+			return xor_failed(s, &it, e);
 	}
 	fputs("]}", stdout);
 	return 0;
 }
 
-static void plot_series(const struct archive_series *r)
+static void plot_series(const struct snaparc_series *s)
 {
-	const struct rec_series *s = &r->series;
 	struct xor_iter it;
 	struct buf ts = { 0 }, vs = { 0 };
 	int64_t t;
@@ -321,7 +313,7 @@ static void plot_series(const struct archive_series *r)
 	}
 	xor_iter_init(&it, s->chunk, s->chunk_len);
 	while (xor_iter_next(&it, &t, &bits) == 1) {
-		double v = deleted(&r->tombstones, t) ? NAN : f64_from_bits(bits);
+		double v = deleted(s, t) ? NAN : f64_from_bits(bits);
 
 		buf_put(&ts, &t, sizeof(t));
 		buf_put(&vs, &v, sizeof(v));
@@ -332,29 +324,32 @@ static void plot_series(const struct archive_series *r)
 	buf_free(&vs);
 }
 
+/* What the series found so far came to; e holds a failure of ours (not the
+ * plugin's) while e.code is set. */
 struct shown {
 	const struct lookup *l;
 	uint64_t count;
-	struct err *e;
+	struct err e;
 };
 
-static int show(struct shown *sh, const struct idx_snapshot *snap, const struct archive_series *r)
+static int show(struct shown *sh, const struct snaparc_snapshot_info *snap, const struct snaparc_series *s)
 {
 	int rc;
 
 	if (sh->l->json && sh->l->samples && !sh->l->history && !sh->l->detail)
-		rc = print_matrix_entry(r, sh->count == 0, sh->e);
+		rc = print_matrix_entry(s, sh->count == 0, &sh->e);
 	else
-		rc = print_series(sh->l, snap, r, sh->e);
+		rc = print_series(sh->l, snap, s, &sh->e);
 	if (!rc && sh->l->plot && !sh->l->json)
-		plot_series(r);
+		plot_series(s);
 	sh->count++;
 	return rc;
 }
 
-static int on_history(void *ctx, const struct idx_snapshot *snap, const struct archive_series *r)
+/* The plugin's callback for select and history. */
+static int on_series(void *ctx, const struct snaparc_snapshot_info *snap, const struct snaparc_series *s)
 {
-	return show(ctx, snap, r);
+	return show(ctx, snap, s);
 }
 
 static void lookup_usage(FILE *f)
@@ -382,29 +377,6 @@ static void lookup_usage(FILE *f)
 	      "Exit codes: 0 found, 1 error, 2 usage, 3 not found, 4 the stored record is corrupt.\n", f);
 }
 
-/* The series of one snapshot that a selector matches. */
-static int lookup_select(struct archive *a, const struct idx_snapshot *snap, const char *text, struct shown *sh,
-			 struct err *e)
-{
-	struct archive_series r = { 0 };
-	struct select *sel;
-	struct buf refs = { 0 };
-	int rc = select_parse(text, &sel, e);
-
-	if (rc)
-		return rc;
-	rc = archive_select(a, snap->id, sel, &refs, e);
-	for (size_t i = 0; !rc && i < refs.len / 8; i++) {
-		rc = archive_read_ref(a, snap->id, ((const uint64_t *)refs.p)[i], &r, e);
-		if (!rc)
-			rc = show(sh, snap, &r);
-	}
-	archive_series_free(&r);
-	buf_free(&refs);
-	select_free(sel);
-	return rc;
-}
-
 int cmd_lookup(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -419,14 +391,15 @@ int cmd_lookup(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct lookup l = { .snapshot = "latest" };
-	struct archive_series r = { 0 };
-	struct idx_snapshot snap;
+	struct snaparc_snapshot_info snap = { .size = sizeof(snap) };
+	struct snaparc_series s = { .size = sizeof(s) };
 	struct labelset ls = { 0 };
-	struct archive *a;
-	struct err e = { 0 };
-	struct shown sh = { .l = &l, .e = &e };
+	struct shown sh = { .l = &l };
+	const struct snaparc_api *api;
+	snaparc_archive *a;
+	snaparc_result *r = NULL;
 	const char *ref = NULL;
-	char why[200], *end;
+	char why[200], id[16], *end;
 	uint64_t refn = 0;
 	int c, rc, matrix;
 
@@ -457,7 +430,11 @@ int cmd_lookup(int argc, char **argv)
 		fprintf(stderr, "snaparc lookup: %s: %s\n", argv[optind + 1], why);
 		return EXIT_USAGE;
 	}
-	if ((rc = open_ro("lookup", argv[optind], &a))) {
+	if (!(api = host_api("lookup"))) {
+		labelset_free(&ls);
+		return EXIT_ERROR;
+	}
+	if ((rc = host_open("lookup", argv[optind], SNAPARC_OPEN_READ_ONLY, SNAPARC_SYNC_FULL, &a))) {
 		labelset_free(&ls);
 		return exit_for_status(rc);
 	}
@@ -465,26 +442,29 @@ int cmd_lookup(int argc, char **argv)
 	if (matrix)
 		fputs("{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[", stdout);
 	if (l.history) {
-		rc = archive_history(a, ls.labels, ls.n, on_history, &sh, &e);
-	} else {
-		rc = archive_snapshot_find(a, l.snapshot, &snap, &e);
-		if (!rc && ref) {
-			rc = archive_read_ref(a, snap.id, refn, &r, &e);
-			if (!rc)
-				rc = show(&sh, &snap, &r);
-		} else if (!rc) {
-			rc = lookup_select(a, &snap, argv[optind + 1], &sh, &e);
-		}
+		rc = api->history(a, ls.labels, ls.n, on_series, &sh);
+	} else if (!(rc = api->snapshot_find(a, l.snapshot, &snap))) {
+		/* by id from here on: "latest" stays the snapshot just found */
+		snprintf(id, sizeof(id), "%u", snap.id);
+		if (!ref)
+			rc = api->select(a, id, argv[optind + 1], on_series, &sh);
+		else if ((rc = api->result_new(&r)))
+			err_set(&sh.e, rc, "out of memory for a result");
+		else if (!(rc = api->read_ref(a, id, refn, r, &s)))
+			rc = show(&sh, &snap, &s);
 	}
 	if (matrix)
 		puts("]}}");
 	if (!rc && sh.count == 0)
-		rc = err_set(&e, SNAPARC_NOT_FOUND, "no series matches %s", argv[optind + 1]);
+		rc = err_set(&sh.e, SNAPARC_NOT_FOUND, "no series matches %s", argv[optind + 1]);
 	fflush(stdout);
-	if (rc)
-		fprintf(stderr, "snaparc lookup: %s\n", e.msg);
-	archive_series_free(&r);
-	archive_close(a);
+	if (rc && sh.e.code)
+		fprintf(stderr, "snaparc lookup: %s\n", sh.e.msg);
+	else if (rc)
+		host_report("lookup", a, rc, NULL);
+	if (r)
+		api->result_free(&r);
+	api->close(&a);
 	labelset_free(&ls);
 	/* a selector that does not parse is a usage error */
 	return rc == SNAPARC_INVALID ? EXIT_USAGE : exit_for_status(rc);

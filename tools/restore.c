@@ -8,11 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "archive.h"
 #include "cmd.h"
-#include "select.h"
+#include "host.h"
 #include "out.h"
-#include "wal.h"
+#include "progress.h"
+
+static void on_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	struct progress *pg = ctx;
+
+	pg->total = total;
+	progress_update(pg, done);
+}
 
 static void usage(FILE *f)
 {
@@ -50,18 +57,16 @@ int cmd_restore(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct archive_opts ao = { .read_only = 1 };
-	struct archive_restore_opts ro = { .compression = WAL_COMPRESS_SNAPPY };
-	struct archive_restore_stats st;
-	struct idx_snapshot snap;
-	struct select *sel = NULL;
-	struct buf refs = { 0 };
-	struct archive *a;
-	struct err e = { 0 };
-	const char *snapshot = "latest", *ref = NULL, *out = NULL;
-	char *end;
+	struct snaparc_restore_options ro = { .size = sizeof(ro), .compression = SNAPARC_COMPRESS_SNAPPY };
+	struct snaparc_snapshot_info snap = { .size = sizeof(snap) };
+	struct snaparc_restore_stats st = { .size = sizeof(st) };
+	struct progress pg;
+	const struct snaparc_api *api;
+	snaparc_archive *a;
+	const char *snapshot = "latest", *ref = NULL, *out = NULL, *selector = NULL;
+	char *end, id[16];
 	uint64_t one = 0;
-	int c, rc, pick;
+	int c, rc, pick, bad_selector = 0;
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
@@ -71,11 +76,11 @@ int cmd_restore(int argc, char **argv)
 		case 'f': ro.overwrite = 1; break;
 		case 'c':
 			if (!strcmp(optarg, "snappy"))
-				ro.compression = WAL_COMPRESS_SNAPPY;
+				ro.compression = SNAPARC_COMPRESS_SNAPPY;
 			else if (!strcmp(optarg, "zstd"))
-				ro.compression = WAL_COMPRESS_ZSTD;
+				ro.compression = SNAPARC_COMPRESS_ZSTD;
 			else if (!strcmp(optarg, "none"))
-				ro.compression = WAL_COMPRESS_NONE;
+				ro.compression = SNAPARC_COMPRESS_NONE;
 			else {
 				fprintf(stderr, "snaparc restore: --compression %s: not snappy, zstd or none\n", optarg);
 				return EXIT_USAGE;
@@ -96,34 +101,31 @@ int cmd_restore(int argc, char **argv)
 			fprintf(stderr, "snaparc restore: --ref %s is not a number\n", ref);
 			return EXIT_USAGE;
 		}
-	} else if (pick && (rc = select_parse(argv[optind + 1], &sel, &e))) {
-		fprintf(stderr, "snaparc restore: %s: %s\n", argv[optind + 1], e.msg);
-		return rc == SNAPARC_INVALID ? EXIT_USAGE : exit_for_status(rc);
 	}
-	if ((rc = archive_open(&a, argv[optind], &ao, &e))) {
-		fprintf(stderr, "snaparc restore: %s\n", e.msg);
-		select_free(sel);
+	if (!(api = host_api("restore")))
+		return EXIT_ERROR;
+	if ((rc = host_open("restore", argv[optind], SNAPARC_OPEN_READ_ONLY, SNAPARC_SYNC_FULL, &a)))
 		return exit_for_status(rc);
+	if ((rc = api->snapshot_find(a, snapshot, &snap))) {
+		host_report("restore", a, rc, NULL);
+		goto done;
 	}
-	if (pick) {
-		/* the series the selector picks, in the snapshot asked for */
-		rc = archive_snapshot_find(a, snapshot, &snap, &e);
-		if (!rc)
-			rc = archive_select(a, snap.id, sel, &refs, &e);
-		if (!rc && !refs.len)
-			rc = err_set(&e, SNAPARC_NOT_FOUND, "no series matches %s", argv[optind + 1]);
-	} else if (ref) {
-		buf_put(&refs, &one, sizeof(one));
-	}
-	if (!rc)
-		rc = archive_restore(a, snapshot, refs.len ? (const uint64_t *)refs.p : NULL, refs.len / 8, out, &ro,
-				     &st, &e);
+	/* by id from here on: "latest" stays the snapshot just found */
+	snprintf(id, sizeof(id), "%u", snap.id);
+	if (pick)
+		selector = argv[optind + 1];
+	progress_start(&pg, "restore", 0);
+	ro.progress = on_progress;
+	ro.progress_ctx = &pg;
+	rc = ref ? api->restore_refs(a, id, &one, 1, out, &ro, &st) : api->restore(a, id, selector, out, &ro, &st);
+	progress_end(&pg);
+	/* the selector is parsed there: one that does not parse is a usage error */
+	bad_selector = pick && rc == SNAPARC_INVALID;
 	if (rc)
-		fprintf(stderr, "snaparc restore: %s\n", e.msg);
+		host_report("restore", a, rc, bad_selector ? selector : NULL);
 	else
 		printf("restored %" PRIu64 " series (%" PRIu64 " records) to %s\n", st.series, st.records, out);
-	archive_close(a);
-	select_free(sel);
-	buf_free(&refs);
-	return exit_for_status(rc);
+done:
+	api->close(&a);
+	return bad_selector ? EXIT_USAGE : exit_for_status(rc);
 }

@@ -1,10 +1,13 @@
 /*
- * snaparc: the command-line tool. Each subcommand lives in its own file.
+ * snaparc: the command-line tool. Each subcommand lives in its own file; the
+ * ones that read or write an archive do it through the plugin snaparc.so
+ * (host.h), which they load when they need it.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "cmd.h"
+#include "host.h"
 #include "out.h"
 
 static const struct {
@@ -22,14 +25,36 @@ static const struct {
 
 static void usage(FILE *f)
 {
-	fputs("usage: snaparc COMMAND [OPTIONS] ...\n\ncommands:\n", f);
+	fputs("usage: snaparc [--plugin PATH] COMMAND [OPTIONS] ...\n\ncommands:\n", f);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].what);
-	fputs("\n'snaparc COMMAND --help' describes each.\n", f);
+	fputs("\n'snaparc COMMAND --help' describes each.\n"
+	      "\n"
+	      "The archive commands run the plugin " HOST_PLUGIN_NAME ", taken from --plugin PATH, else\n"
+	      "from $SNAPARC_PLUGIN, else beside this command (DIR/" HOST_PLUGIN_NAME " or\n"
+	      "DIR/../plugin/" HOST_PLUGIN_NAME ")"
+#ifdef SNAPARC_PLUGIN_INSTALL_PATH
+	      ", else the installed one\n(" SNAPARC_PLUGIN_INSTALL_PATH ")"
+#endif
+	      ".\n", f);
 }
 
 int main(int argc, char **argv)
 {
+	/* global options, before the subcommand */
+	while (argc > 1 && !strncmp(argv[1], "--plugin", 8) && (argv[1][8] == '\0' || argv[1][8] == '=')) {
+		if (argv[1][8] == '=' && argv[1][9]) {
+			host_set_plugin_path(argv[1] + 9);
+			argc--, argv++;
+		} else if (argv[1][8] == '\0' && argc > 2 && argv[2][0]) {
+			host_set_plugin_path(argv[2]);
+			argc -= 2, argv += 2;
+		} else {
+			fputs("snaparc: --plugin needs a PATH\n", stderr);
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;

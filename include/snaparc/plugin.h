@@ -17,7 +17,13 @@
  * gets a table it can use as is; a host built against a newer minor than
  * the plugin's must not call past api->size (SNAPARC_API_HAS() tells). Every
  * struct passed in either direction starts with its size, set by whoever
- * fills it, so either side can tell which fields the other knows of.
+ * fills it, so either side can tell which fields the other knows of: the
+ * plugin writes a host's struct only as far as its size, and reads a host's
+ * input struct only as far as its size, refusing (SNAPARC_INVALID) one too
+ * short to hold what the call needs: at least the fields before `sync` in
+ * snaparc_open_options, before `last_value` in snaparc_series_in, before
+ * `reserved` in snaparc_restore_options, and the first 8 bytes of an output
+ * struct. A later minor only adds fields at the end.
  *
  * Errors. Every function that can fail returns a status: 0, or one of enum
  * snaparc_status below (negative). The message that goes with the last
@@ -150,6 +156,9 @@ struct snaparc_series {
 	size_t ndeleted;             /* number of pairs */
 	const uint8_t *exemplars;    /* an exemplars record (type 3) holding this series' exemplars */
 	size_t exemplars_len;        /* 0 when it has none */
+	size_t stored_len;           /* bytes the archive stores for the record (compressed) */
+	uint32_t segment;            /* where: the archive segment and offset of its first fragment */
+	uint64_t offset;
 };
 
 /* A record to put: the bytes of one snapshot record (series, tombstones or
@@ -191,6 +200,13 @@ struct snaparc_restore_options {
 	uint32_t reserved;
 	snaparc_progress_fn progress;
 	void *progress_ctx;
+};
+
+/* What a restore wrote. */
+struct snaparc_restore_stats {
+	uint32_t size;               /* set by the host: sizeof(struct snaparc_restore_stats) */
+	uint32_t reserved;
+	uint64_t series, records;
 };
 
 /* Called for each series found; a non-zero return stops the call, which
@@ -276,9 +292,14 @@ struct snaparc_api {
 
 	/* Writes a snapshot (selector NULL: whole, records byte-identical to
 	 * what was imported; else the series it matches, with their tombstones
-	 * and exemplars) as a chunk snapshot directory Prometheus loads. */
+	 * and exemplars) as a chunk snapshot directory Prometheus loads.
+	 * stats may be NULL, else its size set. */
 	int (*restore)(snaparc_archive *a, const char *snapshot, const char *selector, const char *dir,
-		       const struct snaparc_restore_options *opts);
+		       const struct snaparc_restore_options *opts, struct snaparc_restore_stats *stats);
+	/* The same for the n series with these refs (n = 0: none is an error). */
+	int (*restore_refs)(snaparc_archive *a, const char *snapshot, const uint64_t *refs, size_t n,
+			    const char *dir, const struct snaparc_restore_options *opts,
+			    struct snaparc_restore_stats *stats);
 
 	/* The archive's sizes. */
 	int (*stat)(snaparc_archive *a, struct snaparc_stat *out);

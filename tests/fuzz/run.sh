@@ -23,7 +23,7 @@ fi
 build=$(cd "$1" && pwd) || exit 2
 seconds=$2
 shift 2
-targets=${*:-fuzz_wal fuzz_record fuzz_select}
+targets=${*:-fuzz_wal fuzz_record fuzz_select fuzz_wal_push}
 here=$(cd "$(dirname "$0")" && pwd)
 
 bindir=$build/tests/fuzz
