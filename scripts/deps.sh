@@ -2,7 +2,7 @@
 # Installs what snaparc needs to build and test, from Debian's packages, when
 # it is missing. Needs root (or sudo) only when something is missing.
 set -euo pipefail
-packages=(cmake make gcc clang libclang-rt-14-dev pkg-config python3
+packages=(cmake make gcc g++ clang libclang-rt-14-dev pkg-config python3
           liblmdb-dev liblz4-dev libsnappy-dev libzstd-dev libxxhash-dev libcriterion-dev
           libpcre2-dev
           prometheus)
