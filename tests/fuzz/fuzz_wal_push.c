@@ -9,10 +9,10 @@
  *
  * Where the input is cut comes from the input itself: whole; at sizes read
  * from its own bytes (tiny, around a page, several pages); and one byte at
- * a time when it is small. Each way with the options of Prometheus'
- * segments (decompressing) and of archive segments (LZ4 allowed, records as
- * stored, a partial last page). One of them feeds the segment twice, as
- * segments 0 and 1, when the first ends cleanly.
+ * a time when it is small (up to a page and a bit). Each way with the
+ * options of Prometheus' segments (decompressing) and of archive segments
+ * (LZ4 allowed, records as stored, a partial last page). Two of them feed
+ * the segment twice, as segments 0 and 1, when the first ends cleanly.
  *
  * As in fuzz_wal, the custom mutator mostly puts the CRCs right, so that the
  * fuzzer gets past them. A violation traps, which libFuzzer reports as a

@@ -88,5 +88,8 @@ if [ -n "$long" ]; then
 fi
 
 rm -r "$work"
-echo "make-corpus: $(find "$out/fuzz_wal" -type f | wc -l) fuzz_wal seeds," \
+# the push parser reads the same segments, split where each input says
+mkdir -p "$out/fuzz_wal_push"
+cp "$out"/fuzz_wal/* "$out/fuzz_wal_push/"
+echo "make-corpus: $(find "$out/fuzz_wal" -type f | wc -l) fuzz_wal (and fuzz_wal_push) seeds," \
 	"$(find "$out/fuzz_record" -type f | wc -l) fuzz_record seeds from $seg"

@@ -1,6 +1,6 @@
 #!/bin/sh
 # run.sh BUILD_DIR SECONDS [TARGET...]: runs each fuzz target (fuzz_wal,
-# fuzz_record and fuzz_select by default) for SECONDS, seeded by
+# fuzz_record, fuzz_select and fuzz_wal_push by default) for SECONDS, seeded by
 # make-corpus.sh (fuzz_select starts from nothing), and exits
 # non-zero if any of them found a crash, a leak, a timeout or hit a limit.
 #
