@@ -8,5 +8,7 @@ int cmd_ls(int argc, char **argv);
 int cmd_stat(int argc, char **argv);
 int cmd_lookup(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
 
 #endif

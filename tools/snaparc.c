@@ -19,6 +19,8 @@ static const struct {
 	{ "ls", cmd_ls, "list the archived snapshots" },
 	{ "lookup", cmd_lookup, "print one series of an archived snapshot" },
 	{ "restore", cmd_restore, "write an archived snapshot back out for Prometheus" },
+	{ "verify", cmd_verify, "check every stored record against the index" },
+	{ "rm", cmd_rm, "remove a snapshot from an archive" },
 	{ "stat", cmd_stat, "sizes of an archive and its ratio to the snapshots" },
 	{ "dump", cmd_dump, "print the records of a Prometheus chunk snapshot" },
 };
