@@ -67,6 +67,16 @@ int archive_import_commit(struct archive_writer *w, struct idx_snapshot *snap, s
 /* Drops everything put since begin. Frees w. */
 void archive_import_abort(struct archive_writer *w);
 
+/* A compressor with the writer's dictionary, for another thread to make
+ * records' stored form (free with lz4dict_enc_free), or NULL while this
+ * import is still choosing the dictionary. */
+struct lz4dict_enc;
+struct lz4dict_enc *archive_import_compressor(struct archive_writer *w, struct err *e);
+/* archive_import_put() with the record's stored form made by such a
+ * compressor: WAL_LZ4 and the payload, or flags 0 to store it plain. */
+int archive_import_put_stored(struct archive_writer *w, const uint8_t *rec, size_t len, const uint8_t *stored,
+			      size_t stored_len, uint8_t flags, struct err *e);
+
 /* Called now and then with the bytes of the source read so far. */
 typedef void (*archive_progress_fn)(void *ctx, uint64_t done);
 

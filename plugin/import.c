@@ -59,6 +59,9 @@ struct archive_writer {
 	struct buf others;             /* struct other_ent: tombstones and exemplar records */
 	struct buf out, scratch;
 	struct postings *postings;
+	const uint8_t *pre;            /* the next record's stored form, made elsewhere, or NULL */
+	size_t pre_len;
+	uint8_t pre_flags;
 	int failed;
 };
 
@@ -198,12 +201,18 @@ static int store(struct archive_writer *w, const uint8_t *rec, size_t len, struc
 	struct wal_pos pos, end;
 	int c, rc;
 
-	buf_reset(&w->out);
-	c = lz4dict_compress(w->enc, rec, len, &w->out);
-	if (c < 0)
-		return err_set(e, SNAPARC_NOMEM, "out of memory compressing a record");
-	rc = c ? wal_writer_log_stored(w->w, w->out.p, w->out.len, WAL_LZ4, &pos, e)
-	       : wal_writer_log_stored(w->w, rec, len, 0, &pos, e);
+	if (w->pre) {
+		/* compressed already, on the reading thread */
+		rc = wal_writer_log_stored(w->w, w->pre, w->pre_len, w->pre_flags, &pos, e);
+		w->pre = NULL;
+	} else {
+		buf_reset(&w->out);
+		c = lz4dict_compress(w->enc, rec, len, &w->out);
+		if (c < 0)
+			return err_set(e, SNAPARC_NOMEM, "out of memory compressing a record");
+		rc = c ? wal_writer_log_stored(w->w, w->out.p, w->out.len, WAL_LZ4, &pos, e)
+		       : wal_writer_log_stored(w->w, rec, len, 0, &pos, e);
+	}
 	if (rc)
 		return rc;
 	end = wal_writer_end(w->w);
@@ -341,6 +350,32 @@ int archive_import_put(struct archive_writer *w, const uint8_t *rec, size_t len,
 	}
 	if (rc)
 		w->failed = rc;
+	return rc;
+}
+
+struct lz4dict_enc *archive_import_compressor(struct archive_writer *w, struct err *e)
+{
+	struct lz4dict_enc *c = NULL;
+
+	if (w->training || !w->enc)
+		return NULL;
+	if (lz4dict_enc_new(&c, w->snap.dict_id, w->dict, w->dict_len, e))
+		return NULL;
+	return c;
+}
+
+int archive_import_put_stored(struct archive_writer *w, const uint8_t *rec, size_t len, const uint8_t *stored,
+			      size_t stored_len, uint8_t flags, struct err *e)
+{
+	int rc;
+
+	if (w->training || (flags && flags != WAL_LZ4))
+		return err_set(e, SNAPARC_INVALID, "a record compressed elsewhere while the dictionary is chosen");
+	w->pre = stored;
+	w->pre_len = stored_len;
+	w->pre_flags = flags;
+	rc = archive_import_put(w, rec, len, e);
+	w->pre = NULL;
 	return rc;
 }
 

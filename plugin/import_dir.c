@@ -7,6 +7,7 @@
 
 #include <inttypes.h>
 
+#include "lz4dict.h"
 #include "pipe.h"
 #include "wal.h"
 
@@ -17,6 +18,8 @@ struct import_job {
 	archive_progress_fn progress;
 	void *ctx;
 	uint64_t done;          /* bytes of the source read, over all its segments */
+	struct lz4dict_enc *enc;  /* the reading thread's compressor, when the dictionary is known */
+	struct buf packed;
 };
 
 static int fill(void *ctx, struct pipe_batch *b, struct err *e)
@@ -26,9 +29,20 @@ static int fill(void *ctx, struct pipe_batch *b, struct err *e)
 	int rc = 1;
 
 	while (b->data.len < PIPE_BATCH_BYTES && (rc = wal_reader_next(j->r, &rec, e)) == 1) {
-		struct pipe_rec meta = { 0, 0, rec.offset, rec.end, rec.segment, 0 };
+		struct pipe_rec meta = { .offset = rec.offset, .end = rec.end, .segment = rec.segment };
+		int c;
 
 		if ((rc = pipe_batch_add(b, rec.data, rec.len, &meta, e)))
+			return rc;
+		if (!j->enc)
+			continue;
+		/* the stored form too: LZ4 is the writer's largest cost */
+		buf_reset(&j->packed);
+		if ((c = lz4dict_compress(j->enc, rec.data, rec.len, &j->packed)) < 0)
+			return err_set(e, SNAPARC_NOMEM, "out of memory compressing a record");
+		rc = c ? pipe_batch_add_alt(b, j->packed.p, j->packed.len, WAL_LZ4, e)
+		       : pipe_batch_add_alt(b, NULL, 0, 0, e);
+		if (rc)
 			return rc;
 	}
 	return b->data.len >= PIPE_BATCH_BYTES ? 1 : rc;
@@ -42,7 +56,16 @@ static int drain(void *ctx, const struct pipe_batch *b, struct err *e)
 	int rc;
 
 	for (size_t i = 0; i < n; i++) {
-		if ((rc = archive_import_put(j->w, b->data.p + r[i].off, r[i].len, e)))
+		const uint8_t *rec = b->data.p + r[i].off;
+
+		if (!r[i].has_alt)
+			rc = archive_import_put(j->w, rec, r[i].len, e);
+		else if (r[i].alt_flags)
+			rc = archive_import_put_stored(j->w, rec, r[i].len, b->data.p + r[i].alt_off, r[i].alt_len,
+						       r[i].alt_flags, e);
+		else
+			rc = archive_import_put_stored(j->w, rec, r[i].len, rec, r[i].len, 0, e);
+		if (rc)
 			return err_prefix(e, "%s/%08u: offset %" PRIu64 ": record", j->dir, r[i].segment, r[i].offset);
 		j->done += r[i].end - r[i].offset;
 	}
@@ -63,8 +86,11 @@ int archive_import_dir(struct archive *a, const char *dir, const struct archive_
 		wal_reader_close(j.r);
 		return rc;
 	}
+	j.enc = archive_import_compressor(j.w, e);
 	rc = pipe_run(fill, &j, drain, &j, e);
 	wal_reader_close(j.r);
+	lz4dict_enc_free(j.enc);
+	buf_free(&j.packed);
 	if (rc) {
 		archive_import_abort(j.w);
 		return rc;

@@ -20,11 +20,24 @@ int pipe_batch_add(struct pipe_batch *b, const void *p, size_t len, const struct
 {
 	struct pipe_rec r = *meta;
 
+	r.has_alt = 0;
 	r.off = b->data.len;
 	r.len = len;
 	buf_put(&b->data, p, len);
 	buf_put(&b->recs, &r, sizeof(r));
 	return b->data.oom || b->recs.oom ? err_set(e, SNAPARC_NOMEM, "out of memory for a batch of records") : 0;
+}
+
+int pipe_batch_add_alt(struct pipe_batch *b, const void *p, size_t len, uint8_t flags, struct err *e)
+{
+	struct pipe_rec *r = (struct pipe_rec *)(b->recs.p + b->recs.len - sizeof(*r));
+
+	r->has_alt = 1;
+	r->alt_off = b->data.len;
+	r->alt_len = len;
+	r->alt_flags = flags;
+	buf_put(&b->data, p, len);
+	return b->data.oom ? err_set(e, SNAPARC_NOMEM, "out of memory for a batch of records") : 0;
 }
 
 static void *filler(void *arg)

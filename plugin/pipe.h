@@ -20,6 +20,9 @@ struct pipe_rec {
 	uint64_t offset, end;   /* where it came from, for messages and progress */
 	uint32_t segment;
 	uint8_t flags;          /* compression bits of the bytes, if any */
+	uint8_t has_alt;        /* a second form of the record follows it (see alt_*) */
+	size_t alt_off, alt_len;
+	uint8_t alt_flags;
 };
 
 struct pipe_batch {
@@ -29,6 +32,8 @@ struct pipe_batch {
 
 /* Appends a record to a batch; SNAPARC_NOMEM with a message on failure. */
 int pipe_batch_add(struct pipe_batch *b, const void *p, size_t len, const struct pipe_rec *meta, struct err *e);
+/* Adds a second form of the last record added (its compressed form, say). */
+int pipe_batch_add_alt(struct pipe_batch *b, const void *p, size_t len, uint8_t flags, struct err *e);
 
 /* Fills an empty batch on the second thread: 1 when more may follow, 0 at
  * the end (the batch may hold the last records), negative on error. */

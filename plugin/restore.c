@@ -80,7 +80,7 @@ static int whole_fill(void *ctx, struct pipe_batch *b, struct err *e)
 	int rc = 1;
 
 	while (b->data.len < PIPE_BATCH_BYTES && (rc = wal_reader_next(j->r, &rec, e)) == 1) {
-		struct pipe_rec meta = { 0, 0, rec.offset, rec.end, rec.segment, 0 };
+		struct pipe_rec meta = { .offset = rec.offset, .end = rec.end, .segment = rec.segment };
 		const uint8_t *p = rec.data, *dict;
 		size_t len = rec.len, dict_len, raw, hdr;
 		uint32_t dict_id;
