@@ -1,7 +1,7 @@
 /*
  * gen: a Kubernetes fleet as a Prometheus 2.42 head holds it, computed
  * series by series (see gen.h). The snapshot's bytes are FORMAT.md sections
- * 1 and 4 (../shared/docs/FORMAT.md); this file decides what the series are.
+ * 1 and 4 (FORMAT.md); this file decides what the series are.
  *
  * Layout. Series come grouped by scrape target, as refs are in a real head
  * (Prometheus creates a target's series in exposition order on its first

@@ -12,7 +12,7 @@
  *              | '11' 5 bits leading zeros (31 at most), 6 bits significant
  *              bit count (0 means 64), the significant bits of the xor
  *
- * See ../shared/docs/FORMAT.md section 5. The encoder mimics bstream's two
+ * See FORMAT.md section 5. The encoder mimics bstream's two
  * primitives exactly, because they decide the chunk's length: writing a
  * whole byte always appends one more byte, so when a sample ends with a byte
  * write on a byte boundary the chunk ends with a zero byte that holds no
