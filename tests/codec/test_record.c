@@ -15,7 +15,6 @@
  * - Bad records fail with the field and the offset in the message.
  */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -31,6 +30,7 @@
 #include "bytes.h"
 #include "record.h"
 #include "wal.h"
+#include "support.h"
 
 #define STALE_NAN UINT64_C(0x7ff0000000000002)
 
@@ -138,27 +138,14 @@ struct snapshot {
 	char dir[512];
 };
 
-/* Finds SNAPARC_TEST_DATA/prom-2.42/chunk_snapshot.* (the name carries the
- * WAL position, so it is looked up rather than written here). */
+/* Loads the bundled snapshot's segment. */
 static void snapshot_load(struct snapshot *s)
 {
-	const char *base = SNAPARC_TEST_DATA "/prom-2.42";
-	DIR *d = opendir(base);
-	struct dirent *de;
 	char path[600];
 	struct stat st;
-	int found = 0, fd;
+	int fd;
 
-	cr_assert_not_null(d, "%s: %s", base, strerror(errno));
-	while ((de = readdir(d)) != NULL) {
-		if (strncmp(de->d_name, "chunk_snapshot.", 15) || strstr(de->d_name, ".tmp"))
-			continue;
-		cr_assert_not(found, "more than one chunk_snapshot.* in %s", base);
-		snprintf(s->dir, sizeof(s->dir), "%s/%s", base, de->d_name);
-		found = 1;
-	}
-	closedir(d);
-	cr_assert(found, "no chunk_snapshot.* in %s", base);
+	support_bundled_snapshot(s->dir, sizeof(s->dir));
 	snprintf(path, sizeof(path), "%s/00000000", s->dir);
 	fd = open(path, O_RDONLY);
 	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));

@@ -28,6 +28,7 @@
 #include "bytes.h"
 #include "crc32c.h"
 #include "wal.h"
+#include "support.h"
 
 #define PAGE 32768u
 #define HDR 7u
@@ -37,38 +38,14 @@
 
 static char tmpdir[64];
 
-static void rm_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-
-	if (!d)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		char path[512];
-		struct stat st;
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-			rm_tree(path);
-		else
-			unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
 static void setup(void)
 {
-	strcpy(tmpdir, "/tmp/snaparc-test-wal-XXXXXX");
-	cr_assert_not_null(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
+	support_tmpdir(tmpdir, sizeof(tmpdir), "wal");
 }
 
 static void teardown(void)
 {
-	rm_tree(tmpdir);
+	support_rm_tree(tmpdir);
 }
 
 TestSuite(wal_layout, .init = setup, .fini = teardown);

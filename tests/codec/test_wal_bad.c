@@ -10,7 +10,6 @@
  * fragment's CRC is recomputed with crc32c().
  */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -26,6 +25,7 @@
 #include "bytes.h"
 #include "crc32c.h"
 #include "wal.h"
+#include "support.h"
 
 #define PAGE 32768u
 #define HDR 7u
@@ -36,40 +36,14 @@
 
 static char tmpdir[64];
 
-static void rm_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-
-	if (!d) {
-		unlink(dir);
-		return;
-	}
-	while ((de = readdir(d)) != NULL) {
-		char path[512];
-		struct stat st;
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-			rm_tree(path);
-		else
-			unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
 static void setup(void)
 {
-	strcpy(tmpdir, "/tmp/snaparc-test-walbad-XXXXXX");
-	cr_assert_not_null(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
+	support_tmpdir(tmpdir, sizeof(tmpdir), "walbad");
 }
 
 static void teardown(void)
 {
-	rm_tree(tmpdir);
+	support_rm_tree(tmpdir);
 }
 
 TestSuite(torn, .init = setup, .fini = teardown);

@@ -14,7 +14,6 @@
  * is fed too.
  */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
@@ -32,6 +31,7 @@
 #include "crc32c.h"
 #include "wal.h"
 #include "wal_push.h"
+#include "support.h"
 
 #define PAGE 32768u
 #define HDR 7u
@@ -43,40 +43,14 @@
 
 static char tmpdir[64];
 
-static void rm_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-
-	if (!d) {
-		unlink(dir);
-		return;
-	}
-	while ((de = readdir(d)) != NULL) {
-		char path[512];
-		struct stat st;
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-			rm_tree(path);
-		else
-			unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
 static void setup(void)
 {
-	strcpy(tmpdir, "/tmp/snaparc-test-walpush-XXXXXX");
-	cr_assert_not_null(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
+	support_tmpdir(tmpdir, sizeof(tmpdir), "walpush");
 }
 
 static void teardown(void)
 {
-	rm_tree(tmpdir);
+	support_rm_tree(tmpdir);
 }
 
 TestSuite(push_same, .init = setup, .fini = teardown);
@@ -737,18 +711,10 @@ Test(push_same, lz4_bit_accepted_with_allow_lz4)
 Test(push_same, prometheus_2_42_snapshot)
 {
 	static const struct wal_reader_opts raw = { .raw = 1 };
-	const char *top = SNAPARC_TEST_DATA "/prom-2.42";
-	char dir[512] = "";
-	struct dirent *de;
+	char dir[512];
 	struct run pull;
-	DIR *d = opendir(top);
 
-	cr_assert_not_null(d, "%s: %s", top, strerror(errno));
-	while ((de = readdir(d)) != NULL)
-		if (!strncmp(de->d_name, "chunk_snapshot.", 15))
-			snprintf(dir, sizeof(dir), "%s/%s", top, de->d_name);
-	closedir(d);
-	cr_assert_neq(dir[0], '\0', "no chunk_snapshot.* under %s", top);
+	support_bundled_snapshot(dir, sizeof(dir));
 	expect_same_as_pull(dir, NULL, &pull);
 	cr_assert_eq(pull.rc, 0, "%s", pull.e.msg);
 	cr_assert_gt(pull.n, 500, "%zu records", pull.n);   /* 400 + 100 + 5 + 4 series and more */

@@ -6,22 +6,19 @@
 #include <unistd.h>
 
 #include "bytes.h"
+#include "support.h"
 #include "wal.h"
 
 static char dir[64];
 
 static void setup(void)
 {
-	strcpy(dir, "/tmp/snaparc-test-range-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
+	support_tmpdir(dir, sizeof(dir), "range");
 }
 
 static void teardown(void)
 {
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	cr_assert_eq(system(cmd), 0);
+	support_rm_tree(dir);
 }
 
 TestSuite(wal_range, .init = setup, .fini = teardown);

@@ -45,6 +45,7 @@
 #include "crc32c.h"
 #include "record.h"
 #include "wal.h"
+#include "support.h"
 
 #define SNAP_NAME "chunk_snapshot.000000.0000163840"
 #define MAX_LABELS 64
@@ -80,25 +81,6 @@ static struct source {
 	size_t tombstone_records, exemplar_records;
 } src;
 
-static void find_snapshot_dir(char *out, size_t cap)
-{
-	const char *base = SNAPARC_TEST_DATA "/prom-2.42";
-	DIR *d = opendir(base);
-	struct dirent *de;
-	int found = 0;
-
-	cr_assert_not_null(d, "%s: %s", base, strerror(errno));
-	while ((de = readdir(d)) != NULL) {
-		if (strncmp(de->d_name, "chunk_snapshot.", 15) || strstr(de->d_name, ".tmp"))
-			continue;
-		cr_assert_not(found, "more than one chunk_snapshot.* in %s", base);
-		snprintf(out, cap, "%s/%s", base, de->d_name);
-		found = 1;
-	}
-	closedir(d);
-	cr_assert(found, "no chunk_snapshot.* in %s", base);
-}
-
 static void *grow(void *p, size_t n, size_t size)
 {
 	void *q = realloc(p, (n + 1) * size);
@@ -117,7 +99,7 @@ static void source_load(void)
 	int rc, have_times = 0;
 
 	memset(&src, 0, sizeof(src));
-	find_snapshot_dir(src.dir, sizeof(src.dir));
+	support_bundled_snapshot(src.dir, sizeof(src.dir));
 	snprintf(seg, sizeof(seg), "%s/00000000", src.dir);
 	cr_assert_eq(stat(seg, &st), 0, "%s: %s", seg, strerror(errno));
 	src.source_bytes = (uint64_t)st.st_size;
@@ -218,33 +200,9 @@ static char tmpdir[64];
 static char arcdir[128];
 static char segdir[160];
 
-static void rm_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-
-	if (!d)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		char path[512];
-		struct stat st;
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-			rm_tree(path);
-		else
-			unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
 static void setup(void)
 {
-	strcpy(tmpdir, "/tmp/snaparc-test-archive-XXXXXX");
-	cr_assert_not_null(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
+	support_tmpdir(tmpdir, sizeof(tmpdir), "archive");
 	snprintf(arcdir, sizeof(arcdir), "%s/arc", tmpdir);
 	snprintf(segdir, sizeof(segdir), "%s/segments", arcdir);
 	source_load();
@@ -253,7 +211,7 @@ static void setup(void)
 static void teardown(void)
 {
 	source_free();
-	rm_tree(tmpdir);
+	support_rm_tree(tmpdir);
 }
 
 TestSuite(archive_import, .init = setup, .fini = teardown);

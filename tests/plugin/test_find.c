@@ -23,7 +23,6 @@
  * Every test works in its own mkdtemp() directory.
  */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,6 +36,7 @@
 #include "record.h"
 #include "select.h"
 #include "wal.h"
+#include "support.h"
 
 #define SNAP_NAME "chunk_snapshot.000000.0000163840"
 #define MOD_NAME "chunk_snapshot.000001.0000000000"
@@ -181,55 +181,12 @@ static char srcdir[512];
 static struct snapset orig, mod;
 static uint64_t dropped[4];   /* refs of the bundled snapshot left out of the modified copy */
 
-static void find_snapshot_dir(char *out, size_t cap)
-{
-	const char *base = SNAPARC_TEST_DATA "/prom-2.42";
-	DIR *d = opendir(base);
-	struct dirent *de;
-	int found = 0;
-
-	cr_assert_not_null(d, "%s: %s", base, strerror(errno));
-	while ((de = readdir(d)) != NULL) {
-		if (strncmp(de->d_name, "chunk_snapshot.", 15) || strstr(de->d_name, ".tmp"))
-			continue;
-		cr_assert_not(found, "more than one chunk_snapshot.* in %s", base);
-		snprintf(out, cap, "%s/%s", base, de->d_name);
-		found = 1;
-	}
-	closedir(d);
-	cr_assert(found, "no chunk_snapshot.* in %s", base);
-}
-
-static void rm_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-
-	if (!d)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		char path[512];
-		struct stat st;
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-			rm_tree(path);
-		else
-			unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
 static void setup(void)
 {
-	strcpy(tmpdir, "/tmp/snaparc-test-find-XXXXXX");
-	cr_assert_not_null(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
+	support_tmpdir(tmpdir, sizeof(tmpdir), "find");
 	snprintf(arcdir, sizeof(arcdir), "%s/arc", tmpdir);
 	snprintf(moddir, sizeof(moddir), "%s/%s", tmpdir, MOD_NAME);
-	find_snapshot_dir(srcdir, sizeof(srcdir));
+	support_bundled_snapshot(srcdir, sizeof(srcdir));
 	snapset_load(&orig, srcdir);
 	/* what tests/data/README.md says the snapshot holds */
 	cr_assert_eq(orig.n, 547);
@@ -240,7 +197,7 @@ static void teardown(void)
 {
 	snapset_free(&orig);
 	snapset_free(&mod);
-	rm_tree(tmpdir);
+	support_rm_tree(tmpdir);
 }
 
 TestSuite(select, .init = setup, .fini = teardown);

@@ -36,45 +36,22 @@
 
 #include "bytes.h"
 #include "idx.h"
+#include "support.h"
 
 /* ---- fixtures and helpers ---- */
 
 static char tmpdir[64];
 static char ixdir[128];
 
-static void rm_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-
-	if (!d)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		char path[512];
-		struct stat st;
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-			rm_tree(path);
-		else
-			unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
 static void setup(void)
 {
-	strcpy(tmpdir, "/tmp/snaparc-test-idx-XXXXXX");
-	cr_assert_not_null(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
+	support_tmpdir(tmpdir, sizeof(tmpdir), "idx");
 	snprintf(ixdir, sizeof(ixdir), "%s/index", tmpdir);
 }
 
 static void teardown(void)
 {
-	rm_tree(tmpdir);
+	support_rm_tree(tmpdir);
 }
 
 TestSuite(idx_open, .init = setup, .fini = teardown);
