@@ -287,9 +287,8 @@ static int pread_all(int fd, uint8_t *p, size_t n, uint64_t off)
 int archive_load(struct archive *a, struct idx_txn *t, const struct idx_loc *loc, struct buf *out,
 		 struct buf *span, struct buf *scratch, size_t *stored_len, struct err *e)
 {
-	const uint8_t *data, *dict;
-	size_t len, dict_len, raw, hdr;
-	uint32_t dict_id;
+	const uint8_t *data, *rec;
+	size_t len, rec_len;
 	uint8_t flags;
 	int fd = archive_segment_fd(a, loc->segment, e), rc;
 
@@ -304,21 +303,42 @@ int archive_load(struct archive *a, struct idx_txn *t, const struct idx_loc *loc
 			       (unsigned long long)loc->offset, loc->span,
 			       rc == -ENODATA ? "the segment ends before the record" : strerror(-rc));
 	rc = wal_parse_record(span->p, loc->span, loc->offset, 1, &data, &len, &flags, scratch, e);
-	if (!rc && flags && flags != WAL_LZ4)
-		rc = err_set(e, SNAPARC_CORRUPT, "offset %llu: archive record with compression 0x%02x",
-			     (unsigned long long)loc->offset, flags);
 	if (rc)
 		return err_prefix(e, "%s/%08u", a->segdir, loc->segment);
 	*stored_len = len;
-	if (!flags) {
-		buf_reset(out);
-		buf_put(out, data, len);
-		return out->oom ? err_set(e, SNAPARC_NOMEM, "out of memory") : 0;
-	}
-	if ((rc = lz4dict_header(data, len, &dict_id, &raw, &hdr, e)) ||
-	    (rc = archive_dict(a, t, dict_id, &dict, &dict_len, e)) ||
-	    (rc = lz4dict_decompress(data, len, dict, dict_len, out, e)))
+	if ((rc = archive_unpack(a, t, flags, data, len, out, &rec, &rec_len, e)))
 		return err_prefix(e, "%s/%08u: offset %llu", a->segdir, loc->segment, (unsigned long long)loc->offset);
+	if (rec != out->p) {
+		/* stored plain: the bytes live in span or scratch, which the caller reuses */
+		buf_reset(out);
+		buf_put(out, rec, rec_len);
+		if (out->oom)
+			return err_set(e, SNAPARC_NOMEM, "out of memory");
+	}
+	return 0;
+}
+
+int archive_unpack(struct archive *a, struct idx_txn *t, uint8_t flags, const uint8_t *p, size_t len,
+		   struct buf *out, const uint8_t **rec, size_t *rec_len, struct err *e)
+{
+	const uint8_t *dict;
+	size_t dict_len, raw, hdr;
+	uint32_t dict_id;
+	int rc;
+
+	if (!flags) {
+		*rec = p;
+		*rec_len = len;
+		return 0;
+	}
+	if (flags != WAL_LZ4)
+		return err_set(e, SNAPARC_CORRUPT, "archive record with compression 0x%02x", flags);
+	if ((rc = lz4dict_header(p, len, &dict_id, &raw, &hdr, e)) ||
+	    (rc = archive_dict(a, t, dict_id, &dict, &dict_len, e)) ||
+	    (rc = lz4dict_decompress(p, len, dict, dict_len, out, e)))
+		return rc;
+	*rec = out->p;
+	*rec_len = out->len;
 	return 0;
 }
 

@@ -39,6 +39,13 @@ int archive_segment_fd(struct archive *a, uint32_t segment, struct err *e);
 /* A dictionary's bytes, cached for the archive's life. */
 int archive_dict(struct archive *a, struct idx_txn *t, uint32_t id, const uint8_t **p, size_t *len,
 		 struct err *e);
+/* Turns a stored payload back into the record Prometheus wrote: flags 0
+ * gives p as it is, WAL_LZ4 decompresses it into out with its dictionary,
+ * other bits are corrupt. *rec and *rec_len receive the record; errors are
+ * "reason" for the caller to prefix with where. */
+int archive_unpack(struct archive *a, struct idx_txn *t, uint8_t flags, const uint8_t *p, size_t len,
+		   struct buf *out, const uint8_t **rec, size_t *rec_len, struct err *e);
+
 /* Reads the record stored at loc (its bytes into span, fragments joined in
  * scratch) and decompresses it into out. */
 int archive_load(struct archive *a, struct idx_txn *t, const struct idx_loc *loc, struct buf *out,

@@ -22,7 +22,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lz4dict.h"
 #include "pipe.h"
 #include "sort.h"
 #include "wal.h"
@@ -81,23 +80,13 @@ static int whole_fill(void *ctx, struct pipe_batch *b, struct err *e)
 
 	while (b->data.len < PIPE_BATCH_BYTES && (rc = wal_reader_next(j->r, &rec, e)) == 1) {
 		struct pipe_rec meta = { .offset = rec.offset, .end = rec.end, .segment = rec.segment };
-		const uint8_t *p = rec.data, *dict;
-		size_t len = rec.len, dict_len, raw, hdr;
-		uint32_t dict_id;
+		const uint8_t *p;
+		size_t len;
 		int flags;
 
-		if (rec.flags == WAL_LZ4) {
-			if ((rc = lz4dict_header(p, len, &dict_id, &raw, &hdr, e)) ||
-			    (rc = archive_dict(j->a, j->t, dict_id, &dict, &dict_len, e)) ||
-			    (rc = lz4dict_decompress(p, len, dict, dict_len, &j->raw, e)))
-				return err_prefix(e, "%s: offset %llu", wal_reader_segment_path(j->r),
-						  (unsigned long long)rec.offset);
-			p = j->raw.p;
-			len = j->raw.len;
-		} else if (rec.flags) {
-			return err_set(e, SNAPARC_CORRUPT, "%s: offset %llu: archive record with compression 0x%02x",
-				       wal_reader_segment_path(j->r), (unsigned long long)rec.offset, rec.flags);
-		}
+		if ((rc = archive_unpack(j->a, j->t, rec.flags, rec.data, rec.len, &j->raw, &p, &len, e)))
+			return err_prefix(e, "%s: offset %llu", wal_reader_segment_path(j->r),
+					  (unsigned long long)rec.offset);
 		if (len && p[0] == ARCHIVE_SERIES_EXEMPLARS)
 			continue;
 		/* every other record is left for the writing thread to compress:

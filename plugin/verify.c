@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "lz4dict.h"
 #include "wal.h"
 
 struct verify {
@@ -37,22 +36,15 @@ static void problem(struct verify *v, int status, const char *fmt, ...)
 static void check_record(struct verify *v, struct idx_txn *t, const struct idx_snapshot *s,
 			 const struct wal_record *rec, const char *path, struct buf *raw, uint64_t *series)
 {
-	const uint8_t *p = rec->data, *dict;
-	size_t len = rec->len, dict_len, rawlen, hdr;
-	uint32_t dict_id;
+	const uint8_t *p;
+	size_t len;
 	struct err e = { 0 };
-	int rc = 0;
+	int rc;
 
-	if (rec->flags == WAL_LZ4) {
-		if ((rc = lz4dict_header(p, len, &dict_id, &rawlen, &hdr, &e)) ||
-		    (rc = archive_dict(v->a, t, dict_id, &dict, &dict_len, &e)) ||
-		    (rc = lz4dict_decompress(p, len, dict, dict_len, raw, &e))) {
-			problem(v, rc, "snapshot %u (%s): %s: offset %llu: %s", s->id, s->name, path,
-				(unsigned long long)rec->offset, e.msg);
-			return;
-		}
-		p = raw->p;
-		len = raw->len;
+	if ((rc = archive_unpack(v->a, t, rec->flags, rec->data, rec->len, raw, &p, &len, &e))) {
+		problem(v, rc, "snapshot %u (%s): %s: offset %llu: %s", s->id, s->name, path,
+			(unsigned long long)rec->offset, e.msg);
+		return;
 	}
 	switch (len ? p[0] : 0) {
 	case REC_SERIES: {
