@@ -600,12 +600,40 @@ static int api_read_labels(snaparc_archive *h, const char *snapshot, const struc
 	return keep(h, to_series(r, out), &e);
 }
 
-static int api_select(snaparc_archive *h, const char *snapshot, const char *selector, snaparc_series_fn fn,
-		      void *ctx)
+/* Hands one series of the engine to the host's callback, described in the
+ * public structs (borrowing the engine's buffers for the call). */
+struct series_ctx {
+	snaparc_series_fn fn;
+	void *ctx;
+	snaparc_result r;
+	struct snaparc_snapshot_info info;   /* for select: the one snapshot */
+};
+
+static int give_series(struct series_ctx *sc, const struct idx_snapshot *snap, const struct archive_series *s)
 {
 	struct snaparc_snapshot_info info = { .size = sizeof(info) };
 	struct snaparc_series out = { .size = sizeof(out) };
-	snaparc_result r = { .magic = MAGIC_RESULT };
+	int rc;
+
+	sc->r.s = *s;
+	rc = to_series(&sc->r, &out);
+	memset(&sc->r.s, 0, sizeof(sc->r.s));
+	if (rc)
+		return rc;
+	if (snap)
+		to_info(snap, &info);
+	return sc->fn(sc->ctx, snap ? &info : &sc->info, &out);
+}
+
+static int on_selected(void *ctx, const struct archive_series *s)
+{
+	return give_series(ctx, NULL, s);
+}
+
+static int api_select(snaparc_archive *h, const char *snapshot, const char *selector, snaparc_series_fn fn,
+		      void *ctx)
+{
+	struct series_ctx sc = { fn, ctx, { .magic = MAGIC_RESULT }, { .size = sizeof(sc.info) } };
 	struct idx_snapshot s;
 	struct select *sel = NULL;
 	struct buf refs = { 0 };
@@ -614,54 +642,28 @@ static int api_select(snaparc_archive *h, const char *snapshot, const char *sele
 
 	if (!ready(h) || !selector || !fn)
 		return refuse(ready(h) ? h : NULL, "select: a handle, a selector and a callback are needed");
-	if ((rc = select_parse(selector, &sel, &e)) || (rc = find_id(h, snapshot, &s, &e)) ||
-	    (rc = archive_select(h->a, s.id, sel, &refs, &e)))
-		goto out;
-	to_info(&s, &info);
-	for (size_t i = 0; !rc && i < refs.len / 8; i++) {
-		if ((rc = archive_read_ref(h->a, s.id, ((const uint64_t *)refs.p)[i], &r.s, &e)) ||
-		    (rc = to_series(&r, &out)))
-			break;
-		rc = fn(ctx, &info, &out);
-		if (rc)
+	if (!(rc = select_parse(selector, &sel, &e)) && !(rc = find_id(h, snapshot, &s, &e))) {
+		to_info(&s, &sc.info);
+		rc = archive_select(h->a, s.id, sel, &refs, on_selected, &sc, &e);
+		if (rc > 0 || (rc && !e.msg[0]))
 			err_set(&e, rc, "the callback stopped the selection with %d", rc);
 	}
-out:
-	archive_series_free(&r.s);
-	buf_free(&r.labels);
-	buf_free(&r.deleted);
+	buf_free(&sc.r.labels);
+	buf_free(&sc.r.deleted);
 	buf_free(&refs);
 	select_free(sel);
 	return keep(h, rc, &e);
 }
 
-struct history_ctx {
-	snaparc_series_fn fn;
-	void *ctx;
-	snaparc_result r;
-};
-
 static int on_history(void *ctx, const struct idx_snapshot *snap, const struct archive_series *s)
 {
-	struct history_ctx *hc = ctx;
-	struct snaparc_snapshot_info info = { .size = sizeof(info) };
-	struct snaparc_series out = { .size = sizeof(out) };
-	int rc;
-
-	/* borrow the engine's answer for the call: to_series reads hc->r.s */
-	hc->r.s = *s;
-	rc = to_series(&hc->r, &out);
-	memset(&hc->r.s, 0, sizeof(hc->r.s));
-	if (rc)
-		return rc;
-	to_info(snap, &info);
-	return hc->fn(hc->ctx, &info, &out);
+	return give_series(ctx, snap, s);
 }
 
 static int api_history(snaparc_archive *h, const struct snaparc_label *labels, size_t n, snaparc_series_fn fn,
 		       void *ctx)
 {
-	struct history_ctx hc = { fn, ctx, { .magic = MAGIC_RESULT } };
+	struct series_ctx hc = { fn, ctx, { .magic = MAGIC_RESULT }, { .size = sizeof(hc.info) } };
 	struct buf ls = { 0 };
 	struct err e = { 0 };
 	int rc;
@@ -712,7 +714,7 @@ static int restore_some(snaparc_archive *h, const char *snapshot, const char *se
 	snprintf(spec, sizeof(spec), "%u", s.id);
 	if (selector) {
 		if (!(rc = select_parse(selector, &sel, &e)))
-			rc = archive_select(h->a, s.id, sel, &refs, &e);
+			rc = archive_select(h->a, s.id, sel, &refs, NULL, NULL, &e);
 		if (!rc && !refs.len)
 			rc = err_set(&e, SNAPARC_NOT_FOUND, "no series of snapshot %u matches %s", s.id, selector);
 	} else if (given) {

@@ -342,12 +342,9 @@ int archive_unpack(struct archive *a, struct idx_txn *t, uint8_t flags, const ui
 	return 0;
 }
 
-static int read_loc(struct archive *a, struct idx_txn *t, uint32_t snap, const struct idx_loc *loc,
-		    struct archive_series *out, struct err *e)
+int archive_read_record(struct archive *a, struct idx_txn *t, uint32_t snap, const struct idx_loc *loc,
+			struct archive_series *out, struct err *e)
 {
-	struct idx_loc xl;
-	const uint8_t *p;
-	size_t len, xlen;
 	int rc;
 
 	out->snapshot = snap;
@@ -361,6 +358,18 @@ static int read_loc(struct archive *a, struct idx_txn *t, uint32_t snap, const s
 		return err_set(e, SNAPARC_CORRUPT, "%s/%08u: offset %llu: the index says ref %llu, the record holds ref %llu",
 			       a->segdir, loc->segment, (unsigned long long)loc->offset,
 			       (unsigned long long)loc->ref, (unsigned long long)out->series.ref);
+	return 0;
+}
+
+int archive_read_side(struct archive *a, struct idx_txn *t, struct archive_series *out, struct err *e)
+{
+	const struct idx_loc *loc = &out->loc;
+	uint32_t snap = out->snapshot;
+	struct idx_loc xl;
+	const uint8_t *p;
+	size_t len, xlen;
+	int rc;
+
 	buf_reset(&out->tombstones);
 	buf_reset(&out->exemplars);
 	rc = idx_tombstones_get(t, snap, loc->ref, &p, &len, e);
@@ -387,6 +396,14 @@ static int read_loc(struct archive *a, struct idx_txn *t, uint32_t snap, const s
 	if (out->tombstones.oom)
 		return err_set(e, SNAPARC_NOMEM, "out of memory");
 	return 0;
+}
+
+static int read_loc(struct archive *a, struct idx_txn *t, uint32_t snap, const struct idx_loc *loc,
+		    struct archive_series *out, struct err *e)
+{
+	int rc = archive_read_record(a, t, snap, loc, out, e);
+
+	return rc ? rc : archive_read_side(a, t, out, e);
 }
 
 int archive_read_ref(struct archive *a, uint32_t snap, uint64_t ref, struct archive_series *out,

@@ -118,12 +118,18 @@ void archive_series_free(struct archive_series *s);
 
 struct select;
 
+/* Called for each series selected, read whole (valid during the call); a
+ * non-zero return stops the selection and is returned. */
+typedef int (*archive_series_fn)(void *ctx, const struct archive_series *s);
+
 /*
  * The refs (uint64_t, ascending, into refs) of the series of snapshot snap
  * that the selector matches, answered from the label postings and checked
- * against each series' stored labels.
+ * against each series' stored labels; with fn, each is also handed over as
+ * read for that check (no second read), in ref order.
  */
-int archive_select(struct archive *a, uint32_t snap, const struct select *s, struct buf *refs, struct err *e);
+int archive_select(struct archive *a, uint32_t snap, const struct select *s, struct buf *refs,
+		   archive_series_fn fn, void *ctx, struct err *e);
 
 /* Called for each archived snapshot holding the series, newest first; a
  * non-zero return stops and is returned. */

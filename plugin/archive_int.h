@@ -46,6 +46,12 @@ int archive_dict(struct archive *a, struct idx_txn *t, uint32_t id, const uint8_
 int archive_unpack(struct archive *a, struct idx_txn *t, uint8_t flags, const uint8_t *p, size_t len,
 		   struct buf *out, const uint8_t **rec, size_t *rec_len, struct err *e);
 
+/* A series' record from loc, decoded and checked to be ref loc->ref; then
+ * its tombstones and exemplars (archive_read_side, once it is wanted). */
+int archive_read_record(struct archive *a, struct idx_txn *t, uint32_t snap, const struct idx_loc *loc,
+			struct archive_series *out, struct err *e);
+int archive_read_side(struct archive *a, struct idx_txn *t, struct archive_series *out, struct err *e);
+
 /* Reads the record stored at loc (its bytes into span, fragments joined in
  * scratch) and decompresses it into out. */
 int archive_load(struct archive *a, struct idx_txn *t, const struct idx_loc *loc, struct buf *out,

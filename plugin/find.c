@@ -139,18 +139,18 @@ static int matcher_set(struct idx_txn *t, uint32_t snap, const struct select_mat
 	return 0;
 }
 
-/* Keeps the candidates whose stored labels the selector matches. */
+/* Keeps the candidates whose stored labels the selector matches, handing
+ * each to fn (when there is one) as read for the check. */
 static int check_records(struct archive *a, struct idx_txn *t, uint32_t snap, const struct select *s,
-			 struct buf *refs, struct err *e)
+			 struct buf *refs, archive_series_fn fn, void *ctx, struct err *e)
 {
-	struct buf rec = { 0 }, span = { 0 }, scratch = { 0 };
+	struct archive_series cur = { 0 };
 	uint64_t *r = (uint64_t *)refs->p;
-	size_t n = refs->len / 8, k = 0, stored;
+	size_t n = refs->len / 8, k = 0;
 	int rc = 0;
 
 	for (size_t i = 0; i < n && !rc; i++) {
 		struct idx_loc loc;
-		struct rec_series series;
 		int m;
 
 		rc = idx_series_get(t, snap, r[i], &loc, e);
@@ -158,26 +158,26 @@ static int check_records(struct archive *a, struct idx_txn *t, uint32_t snap, co
 			rc = err_set(e, SNAPARC_CORRUPT, "snapshot %u: the postings name ref %llu, which is not indexed",
 				     snap, (unsigned long long)r[i]);
 		if (!rc)
-			rc = archive_load(a, t, &loc, &rec, &span, &scratch, &stored, e);
-		if (!rc)
-			rc = rec_series_decode(&series, rec.p, rec.len, e);
+			rc = archive_read_record(a, t, snap, &loc, &cur, e);
 		if (rc)
 			break;
-		m = select_matches(s, &series.labels);
-		if (m < 0)
+		m = select_matches(s, &cur.series.labels);
+		if (m < 0) {
 			rc = err_set(e, m, "ref %llu: the selector's regular expression could not be decided",
 				     (unsigned long long)r[i]);
-		else if (m)
+		} else if (m) {
 			r[k++] = r[i];
+			if (fn && !(rc = archive_read_side(a, t, &cur, e)))
+				rc = fn(ctx, &cur);
+		}
 	}
 	refs->len = k * 8;
-	buf_free(&rec);
-	buf_free(&span);
-	buf_free(&scratch);
+	archive_series_free(&cur);
 	return rc;
 }
 
-int archive_select(struct archive *a, uint32_t snap, const struct select *s, struct buf *refs, struct err *e)
+int archive_select(struct archive *a, uint32_t snap, const struct select *s, struct buf *refs,
+		   archive_series_fn fn, void *ctx, struct err *e)
 {
 	size_t n = select_count(s), best = SIZE_MAX;
 	uint64_t best_count = UINT64_MAX;
@@ -218,7 +218,7 @@ int archive_select(struct archive *a, uint32_t snap, const struct select *s, str
 			merge(refs, &other, positive);
 	}
 	if (!rc)
-		rc = check_records(a, t, snap, s, refs, e);
+		rc = check_records(a, t, snap, s, refs, fn, ctx, e);
 	archive_read_done(a, t);
 	buf_free(&other);
 	return rc;

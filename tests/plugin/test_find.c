@@ -390,7 +390,7 @@ static int agrees(struct archive *a, uint32_t snap, const struct snapset *s, con
 	struct select *sel = parse(text);
 	struct buf got = { 0 }, want = { 0 };
 	struct err e = { 0 };
-	int rc = archive_select(a, snap, sel, &got, &e), same;
+	int rc = archive_select(a, snap, sel, &got, NULL, NULL, &e), same;
 
 	brute_force(s, sel, &want);
 	if (count)
@@ -724,7 +724,7 @@ static size_t select_count_of(struct archive *a, uint32_t snap, const char *text
 	struct err e = { 0 };
 	size_t n;
 
-	cr_assert_eq(archive_select(a, snap, sel, &got, &e), 0, "%s: %s", text, e.msg);
+	cr_assert_eq(archive_select(a, snap, sel, &got, NULL, NULL, &e), 0, "%s: %s", text, e.msg);
 	n = got.len / 8;
 	buf_free(&got);
 	select_free(sel);
@@ -776,7 +776,7 @@ Test(select, snapshot_the_archive_does_not_have_answers_nothing)
 		int rc;
 
 		buf_put(&got, "garbage!", 8); /* the answer is reset, not appended to */
-		rc = archive_select(a, missing[i], sel, &got, &e);
+		rc = archive_select(a, missing[i], sel, &got, NULL, NULL, &e);
 		/* what it does: no error, and no refs */
 		cr_expect_eq(rc, 0, "snapshot %u: %d %s", missing[i], rc, e.msg);
 		cr_expect_eq(got.len, 0, "snapshot %u: %zu refs", missing[i], got.len / 8);
@@ -823,10 +823,10 @@ Test(select, two_snapshots_in_one_archive_answer_each_for_itself)
 		struct buf got = { 0 };
 		struct err e = { 0 };
 
-		cr_assert_eq(archive_select(a, s2.id, sel, &got, &e), 0, "%s", e.msg);
+		cr_assert_eq(archive_select(a, s2.id, sel, &got, NULL, NULL, &e), 0, "%s", e.msg);
 		for (size_t i = 0; i < got.len / 8; i++)
 			cr_expect_gt(((const uint64_t *)got.p)[i], REF_SHIFT);
-		cr_assert_eq(archive_select(a, s1.id, sel, &got, &e), 0, "%s", e.msg);
+		cr_assert_eq(archive_select(a, s1.id, sel, &got, NULL, NULL, &e), 0, "%s", e.msg);
 		for (size_t i = 0; i < got.len / 8; i++)
 			cr_expect_lt(((const uint64_t *)got.p)[i], REF_SHIFT);
 		buf_free(&got);
