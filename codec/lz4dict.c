@@ -131,14 +131,55 @@ int lz4dict_compress(struct lz4dict_enc *c, const uint8_t *src, size_t len, stru
 	return 1;
 }
 
-int lz4dict_header(const uint8_t *p, size_t len, uint32_t *dict_id, size_t *raw_len,
-		   size_t *header_len, struct err *e)
+int lz4dict_delta(struct lz4dict_enc *c, const struct lz4dict_base *base, const uint8_t *base_raw,
+		  size_t base_len, const uint8_t *src, size_t len, size_t limit, struct buf *out)
+{
+	size_t header = 1 + uvarint_len(base->segment) + uvarint_len(base->offset) + uvarint_len(base->span) +
+			uvarint_len(len), bound;
+	uint8_t *dst;
+	int n;
+
+	if (len > WAL_MAX_RECORD || limit <= header + 1)
+		return 0;
+	bound = (size_t)LZ4_compressBound((int)len);
+	dst = buf_reserve(out, header + bound);
+	if (!dst)
+		return -1;
+	LZ4_resetStream_fast(&c->work);
+	/* LZ4 looks back at most 64 KiB: the base's end is what it can reach */
+	if (base_len > LZ4DICT_MAX) {
+		base_raw += base_len - LZ4DICT_MAX;
+		base_len = LZ4DICT_MAX;
+	}
+	if (base_len)
+		LZ4_loadDict(&c->work, (const char *)base_raw, (int)base_len);
+	n = LZ4_compress_fast_continue(&c->work, (const char *)src, (char *)dst + header, (int)len,
+				       (int)(limit - header - 1 < bound ? limit - header - 1 : bound), 1);
+	if (n <= 0)
+		return 0;
+	*dst++ = 0;
+	dst += uvarint_put(dst, base->segment);
+	dst += uvarint_put(dst, base->offset);
+	dst += uvarint_put(dst, base->span);
+	uvarint_put(dst, len);
+	out->len += header + (size_t)n;
+	return 1;
+}
+
+/* Reads the header into the fields given; with a delta, base too. */
+static int header(const uint8_t *p, size_t len, uint32_t *dict_id, struct lz4dict_base *base, size_t *raw_len,
+		  size_t *header_len, struct err *e)
 {
 	struct dec d;
-	uint64_t id, raw;
+	uint64_t id, raw, seg = 0, off = 0, span = 0;
 
 	dec_init(&d, p, len);
 	id = dec_uvarint(&d, "LZ4 dictionary id");
+	if (id == 0) {
+		seg = dec_uvarint(&d, "delta base segment");
+		off = dec_uvarint(&d, "delta base offset");
+		span = dec_uvarint(&d, "delta base span");
+	}
 	raw = dec_uvarint(&d, "LZ4 raw length");
 	if (!dec_ok(&d)) {
 		char why[200];
@@ -149,13 +190,36 @@ int lz4dict_header(const uint8_t *p, size_t len, uint32_t *dict_id, size_t *raw_
 	if (id > UINT32_MAX)
 		return err_set(e, SNAPARC_CORRUPT, "LZ4 payload: dictionary id %llu is too large",
 			       (unsigned long long)id);
+	if (id == 0 && (seg > UINT32_MAX || span > UINT32_MAX || span == 0 || off > INT64_MAX))
+		return err_set(e, SNAPARC_CORRUPT, "LZ4 payload: delta base at segment %llu offset %llu span %llu is impossible",
+			       (unsigned long long)seg, (unsigned long long)off, (unsigned long long)span);
 	if (raw > WAL_MAX_RECORD || raw > (uint64_t)dec_left(&d) * LZ4_MAX_EXPANSION + 16)
 		return err_set(e, SNAPARC_CORRUPT, "LZ4 payload: raw length %llu is more than %zu bytes can hold",
 			       (unsigned long long)raw, dec_left(&d));
 	*dict_id = (uint32_t)id;
+	if (base) {
+		base->segment = (uint32_t)seg;
+		base->offset = off;
+		base->span = (uint32_t)span;
+	}
 	*raw_len = (size_t)raw;
 	*header_len = dec_offset(&d);
 	return 0;
+}
+
+int lz4dict_delta_base(const uint8_t *p, size_t len, struct lz4dict_base *base, struct err *e)
+{
+	uint32_t id;
+	size_t raw, hdr;
+	int rc = header(p, len, &id, base, &raw, &hdr, e);
+
+	return rc ? rc : id == 0;
+}
+
+int lz4dict_header(const uint8_t *p, size_t len, uint32_t *dict_id, size_t *raw_len,
+		   size_t *header_len, struct err *e)
+{
+	return header(p, len, dict_id, NULL, raw_len, header_len, e);
 }
 
 int lz4dict_decompress(const uint8_t *p, size_t len, const uint8_t *dict, size_t dict_len,
@@ -173,7 +237,8 @@ int lz4dict_decompress(const uint8_t *p, size_t len, const uint8_t *dict, size_t
 	n = LZ4_decompress_safe_usingDict((const char *)p + hdr, (char *)out->p, (int)(len - hdr), (int)raw,
 					  (const char *)dict, (int)dict_len);
 	if (n < 0)
-		return err_set(e, SNAPARC_CORRUPT, "LZ4 block does not decompress (dictionary %u)", id);
+		return id ? err_set(e, SNAPARC_CORRUPT, "LZ4 block does not decompress (dictionary %u)", id)
+			  : err_set(e, SNAPARC_CORRUPT, "LZ4 delta does not decompress against its base");
 	if ((size_t)n != raw)
 		return err_set(e, SNAPARC_CORRUPT, "LZ4 block gave %d bytes, its header said %zu", n, raw);
 	out->len = raw;

@@ -3,8 +3,13 @@
  * so that every record stays readable on its own.
  *
  * A stored payload is:  uvarint dictionary id | uvarint raw length | LZ4 block
- * (dictionary id 0 means no dictionary). The WAL fragment's LZ4 bit says a
- * record is stored this way; a record LZ4 does not shrink is stored plain.
+ * The WAL fragment's LZ4 bit says a record is stored this way; a record LZ4
+ * does not shrink is stored plain.
+ *
+ * A delta (made by compaction) has dictionary id 0 and names another stored
+ * record, its base, whose raw bytes are its dictionary:
+ *   0 | uvarint base segment | uvarint base offset | uvarint base span |
+ *   uvarint raw length | LZ4 block
  * Decompression uses only LZ4's bounds-checked functions and never trusts the
  * stated length past what LZ4 can expand to.
  */
@@ -40,12 +45,30 @@ void lz4dict_enc_free(struct lz4dict_enc *c);
  * nothing when the payload would not be smaller than src; -1 out of memory. */
 int lz4dict_compress(struct lz4dict_enc *c, const uint8_t *src, size_t len, struct buf *out);
 
-/* Reads a payload's header: dictionary id, raw length and where the block starts. */
+/* Where a delta's base is stored (an archive location). */
+struct lz4dict_base {
+	uint32_t segment;
+	uint64_t offset;
+	uint32_t span;
+};
+
+/* Appends the delta payload of src against base (whose raw bytes are
+ * base_raw) to out and returns 1, or returns 0 and appends nothing when the
+ * payload would not be smaller than limit; -1 out of memory. */
+int lz4dict_delta(struct lz4dict_enc *c, const struct lz4dict_base *base, const uint8_t *base_raw,
+		  size_t base_len, const uint8_t *src, size_t len, size_t limit, struct buf *out);
+
+/* 1 and *base when the payload is a delta, 0 when it is not; SNAPARC_CORRUPT. */
+int lz4dict_delta_base(const uint8_t *p, size_t len, struct lz4dict_base *base, struct err *e);
+
+/* Reads a payload's header: dictionary id (0 for a delta), raw length and
+ * where the block starts. */
 int lz4dict_header(const uint8_t *p, size_t len, uint32_t *dict_id, size_t *raw_len,
 		   size_t *header_len, struct err *e);
 
 /* Decompresses a payload whose dictionary (dict, dict_len) the caller looked
- * up by lz4dict_header()'s id; replaces out's contents. SNAPARC_CORRUPT with
+ * up by lz4dict_header()'s id, or for a delta its base's raw bytes; replaces
+ * out's contents. SNAPARC_CORRUPT with
  * the reason when the payload is not valid. */
 int lz4dict_decompress(const uint8_t *p, size_t len, const uint8_t *dict, size_t dict_len,
 		       struct buf *out, struct err *e);

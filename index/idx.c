@@ -4,12 +4,19 @@
  *   meta        "format" -> u32 IDX_FORMAT
  *               "end"    -> u32 segment | u64 offset        committed end
  *               "dict" u32 id -> dictionary bytes
- *   snapshots   u32 id -> u8 version | u32 dict | 11 x u64 fields | 2 x (u32, u64)
+ *               "live"   -> u32 first segment the index may point into
+ *               "retired" -> u32 first | u32 end | u64 txn: segments [first, end)
+ *                           no longer used since transaction txn, to delete
+ *                           once no reader is older
+ *   snapshots   u32 id -> u8 version | u32 dict | 11 x u64 fields (the last:
+ *                         u32 flags | u32 label index owner) | 2 x (u32, u64)
  *                         extents | u16 name length | name
  *   names       name -> u32 id
  *   series      u32 snap | u64 first ref -> block: uvarint count, then per
- *               series uvarint (ref - previous ref), uvarint segment,
- *               uvarint offset, uvarint span
+ *               series uvarint (ref - previous ref), uvarint (span << 1 |
+ *               follows), and unless it follows the previous record (same
+ *               segment, offset = previous offset + span) uvarint segment,
+ *               uvarint offset
  *   hashes      u32 snap | u32 first prefix | u32 block number -> block:
  *               uvarint count, then uvarint (prefix - previous), uvarint ref
  *   tombstones  u32 snap | u64 ref -> bytes given by the caller
@@ -374,6 +381,95 @@ int idx_end_put(struct idx_txn *t, const struct idx_pos *end, struct err *e)
 	return put(t, DB_META, "end", 3, v, sizeof(v), 0, e);
 }
 
+int idx_live_get(struct idx_txn *t, uint32_t *first, struct err *e)
+{
+	MDB_val v;
+	int rc = get(t, DB_META, "live", 4, &v, e);
+
+	*first = 0;
+	if (rc == SNAPARC_NOT_FOUND)
+		return 0;
+	if (rc)
+		return rc;
+	if (v.mv_size != 4)
+		return err_set(e, SNAPARC_CORRUPT, "%s: meta 'live' has %zu bytes, not 4", t->x->path, v.mv_size);
+	*first = be32_get(v.mv_data);
+	return 0;
+}
+
+int idx_live_put(struct idx_txn *t, uint32_t first, struct err *e)
+{
+	uint8_t v[4];
+
+	be32_put(v, first);
+	return put(t, DB_META, "live", 4, v, sizeof(v), 0, e);
+}
+
+int idx_retired_get(struct idx_txn *t, struct idx_retired *out, struct err *e)
+{
+	MDB_val v;
+	int rc = get(t, DB_META, "retired", 7, &v, e);
+
+	memset(out, 0, sizeof(*out));
+	if (rc == SNAPARC_NOT_FOUND)
+		return 0;
+	if (rc)
+		return rc;
+	if (v.mv_size != 16 || be32_get(v.mv_data) > be32_get((const uint8_t *)v.mv_data + 4))
+		return err_set(e, SNAPARC_CORRUPT, "%s: meta 'retired' is malformed", t->x->path);
+	out->first = be32_get(v.mv_data);
+	out->end = be32_get((const uint8_t *)v.mv_data + 4);
+	out->txn = be64_get((const uint8_t *)v.mv_data + 8);
+	return 0;
+}
+
+int idx_retired_put(struct idx_txn *t, const struct idx_retired *r, struct err *e)
+{
+	MDB_val key = { 7, (void *)"retired" };
+	uint8_t v[16];
+	int rc;
+
+	if (r->first == r->end) {
+		rc = mdb_del(t->txn, t->x->dbi[DB_META], &key, NULL);
+		return rc == 0 || rc == MDB_NOTFOUND ? 0 : lmdb_err(e, rc, "meta", t->x);
+	}
+	be32_put(v, r->first);
+	be32_put(v + 4, r->end);
+	be64_put(v + 8, r->txn);
+	return put(t, DB_META, "retired", 7, v, sizeof(v), 0, e);
+}
+
+uint64_t idx_txn_id(const struct idx_txn *t)
+{
+	return (uint64_t)mdb_txn_id(t->txn);
+}
+
+/* mdb_reader_list() prints a header, then "pid thread txnid" per live
+ * reader slot, the txnid as "-" when the slot holds no transaction. */
+static int reader_line(const char *msg, void *ctx)
+{
+	uint64_t *oldest = ctx;
+	unsigned long long txn;
+	char thread[64];
+	int pid;
+
+	if (sscanf(msg, "%d %63s %llu", &pid, thread, &txn) == 3 && txn < *oldest)
+		*oldest = txn;
+	return 0;
+}
+
+int idx_oldest_reader(struct idx *x, uint64_t *txn, struct err *e)
+{
+	int dead, rc = mdb_reader_check(x->env, &dead);
+
+	if (rc)
+		return lmdb_err(e, rc, "reader table", x);
+	*txn = UINT64_MAX;
+	if (mdb_reader_list(x->env, reader_line, txn) < 0)
+		return err_set(e, SNAPARC_IO, "%s: cannot list the readers", x->path);
+	return 0;
+}
+
 static void dict_key(uint8_t k[8], uint32_t id)
 {
 	memcpy(k, "dict", 4);
@@ -436,7 +532,7 @@ static size_t snapshot_encode(uint8_t *p, const struct idx_snapshot *s)
 {
 	uint64_t f[11] = { (uint64_t)s->imported_ms, (uint64_t)s->mint, (uint64_t)s->maxt, s->series,
 			   s->tombstones, s->exemplars, s->records, s->source_bytes, s->raw_bytes,
-			   s->stored_bytes, 0 };
+			   s->stored_bytes, (uint64_t)s->flags << 32 | (s->labels == s->id ? 0 : s->labels) };
 	size_t nl = strlen(s->name), o = 0;
 
 	p[o++] = SNAPSHOT_VERSION;
@@ -478,6 +574,8 @@ static int snapshot_decode(struct idx_txn *t, uint32_t id, const MDB_val *v, str
 	s->source_bytes = f[7];
 	s->raw_bytes = f[8];
 	s->stored_bytes = f[9];
+	s->flags = (uint32_t)(f[10] >> 32);
+	s->labels = (uint32_t)f[10] ? (uint32_t)f[10] : id;
 	s->start.segment = be32_get(p + o), o += 4;
 	s->start.offset = be64_get(p + o), o += 8;
 	s->end.segment = be32_get(p + o), o += 4;
@@ -502,6 +600,40 @@ int idx_snapshot_put(struct idx_txn *t, const struct idx_snapshot *s, struct err
 	if (rc)
 		return rc;
 	return put(t, DB_SNAPSHOTS, k, 4, v, snapshot_encode(v, s), 0, e);
+}
+
+int idx_snapshot_update(struct idx_txn *t, const struct idx_snapshot *s, struct err *e)
+{
+	uint8_t v[SNAPSHOT_FIXED + IDX_NAME_MAX], k[4];
+	MDB_val old;
+	int rc;
+
+	be32_put(k, s->id);
+	if ((rc = get(t, DB_SNAPSHOTS, k, 4, &old, e)))
+		return rc == SNAPARC_NOT_FOUND ? err_set(e, rc, "no snapshot with id %u", s->id) : rc;
+	return put(t, DB_SNAPSHOTS, k, 4, v, snapshot_encode(v, s), 0, e);
+}
+
+/* The snapshot whose label index serves snap (snap itself when it has its own). */
+static int labels_of(struct idx_txn *t, uint32_t snap, uint32_t *owner, struct err *e)
+{
+	uint8_t k[4];
+	MDB_val v;
+	int rc;
+
+	be32_put(k, snap);
+	*owner = snap;
+	rc = get(t, DB_SNAPSHOTS, k, 4, &v, e);
+	if (rc == SNAPARC_NOT_FOUND)
+		return 0;   /* its tables, if any, are its own */
+	if (rc)
+		return rc;
+	if (v.mv_size < SNAPSHOT_FIXED)
+		return err_set(e, SNAPARC_CORRUPT, "%s: catalog entry of snapshot %u is malformed (%zu bytes)",
+			       t->x->path, snap, v.mv_size);
+	if (be32_get((const uint8_t *)v.mv_data + 5 + 10 * 8 + 4))
+		*owner = be32_get((const uint8_t *)v.mv_data + 5 + 10 * 8 + 4);
+	return 0;
 }
 
 int idx_snapshot_get(struct idx_txn *t, uint32_t id, struct idx_snapshot *out, struct err *e)
@@ -641,15 +773,20 @@ int idx_series_put(struct idx_txn *t, uint32_t snap, const struct idx_loc *locs,
 		buf_reset(&b);
 		buf_put_uvarint(&b, m);
 		for (size_t j = i; j < i + m; j++) {
-			if (j > i && locs[j].ref <= locs[j - 1].ref) {
+			const struct idx_loc *l = &locs[j], *p = &locs[j - (j > i)];
+			int follows = j > i && l->segment == p->segment && l->offset == p->offset + p->span;
+
+			if (j > i && l->ref <= p->ref) {
 				buf_free(&b);
 				return err_set(e, SNAPARC_INVALID, "series refs not sorted and unique at ref %llu",
-					       (unsigned long long)locs[j].ref);
+					       (unsigned long long)l->ref);
 			}
-			buf_put_uvarint(&b, j > i ? locs[j].ref - locs[j - 1].ref : 0);
-			buf_put_uvarint(&b, locs[j].segment);
-			buf_put_uvarint(&b, locs[j].offset);
-			buf_put_uvarint(&b, locs[j].span);
+			buf_put_uvarint(&b, j > i ? l->ref - p->ref : 0);
+			buf_put_uvarint(&b, (uint64_t)l->span << 1 | (uint64_t)follows);
+			if (!follows) {
+				buf_put_uvarint(&b, l->segment);
+				buf_put_uvarint(&b, l->offset);
+			}
 		}
 		if (b.oom) {
 			rc = err_set(e, SNAPARC_NOMEM, "out of memory building the series table");
@@ -708,37 +845,116 @@ static int block_corrupt(struct idx_txn *t, const char *db, uint32_t snap, struc
 	return err_set(e, SNAPARC_CORRUPT, "%s: a %s block of snapshot %u is malformed", t->x->path, db, snap);
 }
 
-/* Finds ref in a series block. 1 found, 0 not there, <0 corrupt. */
-static int series_block_find(struct idx_txn *t, uint32_t snap, uint64_t first, const MDB_val *v,
-			     uint64_t ref, struct idx_loc *out, struct err *e)
+/* Decodes a series block into out[] (BLOCK_ENTRIES) as far as the first
+ * entry with a ref of at least `until`; the count decoded, or <0 corrupt. */
+static int series_block_decode(struct idx_txn *t, uint32_t snap, uint64_t first, const MDB_val *v,
+			       uint64_t until, struct idx_loc *out, struct err *e)
 {
 	struct dec d;
 	uint64_t n, r = first;
 
 	dec_init(&d, v->mv_data, v->mv_size);
 	n = dec_uvarint(&d, "count");
-	for (uint64_t i = 0; i < n && dec_ok(&d); i++) {
+	for (uint64_t i = 0; i < n && i < BLOCK_ENTRIES && dec_ok(&d); i++) {
 		uint64_t seg, off, span;
 
 		r += dec_uvarint(&d, "ref");
-		seg = dec_uvarint(&d, "segment");
-		off = dec_uvarint(&d, "offset");
 		span = dec_uvarint(&d, "span");
-		if (!dec_ok(&d) || seg > UINT32_MAX || span > UINT32_MAX)
-			break;
-		if (r == ref) {
-			out->ref = r;
-			out->segment = (uint32_t)seg;
-			out->offset = off;
-			out->span = (uint32_t)span;
+		if (span & 1) {
+			if (i == 0)
+				break;
+			seg = out[i - 1].segment;
+			off = out[i - 1].offset + out[i - 1].span;
+		} else {
+			seg = dec_uvarint(&d, "segment");
+			off = dec_uvarint(&d, "offset");
+		}
+		span >>= 1;
+		if (!dec_ok(&d) || seg > UINT32_MAX || span > UINT32_MAX || (i && r <= out[i - 1].ref))
+			return block_corrupt(t, "series", snap, e);
+		out[i].ref = r;
+		out[i].segment = (uint32_t)seg;
+		out[i].offset = off;
+		out[i].span = (uint32_t)span;
+		if (r >= until)
+			return (int)i + 1;
+	}
+	if (!dec_ok(&d) || n > BLOCK_ENTRIES || n == 0 || dec_left(&d))
+		return block_corrupt(t, "series", snap, e);
+	return (int)n;
+}
+
+/* Finds ref in a series block. 1 found, 0 not there, <0 corrupt. */
+static int series_block_find(struct idx_txn *t, uint32_t snap, uint64_t first, const MDB_val *v,
+			     uint64_t ref, struct idx_loc *out, struct err *e)
+{
+	struct idx_loc locs[BLOCK_ENTRIES];
+	int n = series_block_decode(t, snap, first, v, ref, locs, e);
+
+	for (int i = 0; i < n; i++) {
+		if (locs[i].ref == ref) {
+			*out = locs[i];
 			return 1;
 		}
-		if (r > ref)
-			return 0;
 	}
-	if (!dec_ok(&d) || n > BLOCK_ENTRIES)
-		return block_corrupt(t, "series", snap, e);
+	return n < 0 ? n : 0;
+}
+
+struct idx_series_iter {
+	struct idx_txn *t;
+	MDB_cursor *c;
+	uint32_t snap;
+	int started, n, i;
+	struct idx_loc locs[BLOCK_ENTRIES];
+};
+
+int idx_series_iter_open(struct idx_txn *t, uint32_t snap, struct idx_series_iter **out, struct err *e)
+{
+	struct idx_series_iter *it = calloc(1, sizeof(*it));
+	int rc;
+
+	if (!it)
+		return err_set(e, SNAPARC_NOMEM, "out of memory");
+	if ((rc = mdb_cursor_open(t->txn, t->x->dbi[DB_SERIES], &it->c))) {
+		free(it);
+		return lmdb_err(e, rc, "series", t->x);
+	}
+	it->t = t;
+	it->snap = snap;
+	*out = it;
 	return 0;
+}
+
+int idx_series_iter_next(struct idx_series_iter *it, struct idx_loc *out, struct err *e)
+{
+	while (it->i >= it->n) {
+		uint8_t k[12];
+		MDB_val key = { sizeof(k), k }, val;
+		int rc;
+
+		key_snap_u64(k, it->snap, 0);
+		rc = mdb_cursor_get(it->c, &key, &val, it->started ? MDB_NEXT : MDB_SET_RANGE);
+		it->started = 1;
+		if (rc == MDB_NOTFOUND || (rc == 0 && (key.mv_size != 12 || be32_get(key.mv_data) != it->snap)))
+			return 0;
+		if (rc)
+			return lmdb_err(e, rc, "series", it->t->x);
+		it->n = series_block_decode(it->t, it->snap, be64_get((const uint8_t *)key.mv_data + 4), &val,
+					    UINT64_MAX, it->locs, e);
+		if (it->n < 0)
+			return it->n;
+		it->i = 0;
+	}
+	*out = it->locs[it->i++];
+	return 1;
+}
+
+void idx_series_iter_close(struct idx_series_iter *it)
+{
+	if (!it)
+		return;
+	mdb_cursor_close(it->c);
+	free(it);
 }
 
 int idx_series_get(struct idx_txn *t, uint32_t snap, uint64_t ref, struct idx_loc *out, struct err *e)
@@ -814,6 +1030,8 @@ int idx_hash_find(struct idx_txn *t, uint32_t snap, uint64_t hash, uint64_t *ref
 	int rc, past = 0;
 
 	*n = 0;
+	if ((rc = labels_of(t, snap, &snap, e)))
+		return rc;
 	if ((rc = mdb_cursor_open(t->txn, t->x->dbi[DB_HASHES], &c)))
 		return lmdb_err(e, rc, "hashes", t->x);
 	be32_put(k, snap);
@@ -928,6 +1146,83 @@ int idx_other_put(struct idx_txn *t, uint32_t snap, const struct idx_loc *loc, u
 	be32_put(v, loc->span);
 	v[4] = type;
 	return put(t, DB_OTHERS, k, sizeof(k), v, sizeof(v), 0, e);
+}
+
+/* Visits the keys of db that start with snap's id. */
+static int scan_prefixed(struct idx_txn *t, int db, uint32_t snap, int (*each)(const MDB_val *, const MDB_val *, void *),
+			 void *ctx, struct err *e)
+{
+	MDB_cursor *c;
+	MDB_val key, val;
+	uint8_t k[4];
+	int rc;
+
+	if ((rc = mdb_cursor_open(t->txn, t->x->dbi[db], &c)))
+		return lmdb_err(e, rc, db_names[db], t->x);
+	be32_put(k, snap);
+	key.mv_size = 4;
+	key.mv_data = k;
+	rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+	while (rc == 0 && key.mv_size >= 4 && !memcmp(key.mv_data, k, 4)) {
+		if ((rc = each(&key, &val, ctx)))
+			break;
+		rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+	}
+	mdb_cursor_close(c);
+	if (rc == MDB_NOTFOUND || rc == 0)
+		return 0;
+	return rc > 0 || rc <= MDB_KEYEXIST ? lmdb_err(e, rc, db_names[db], t->x) : rc;
+}
+
+struct loc_scan {
+	struct idx_txn *t;
+	uint32_t snap;
+	idx_loc_fn fn;
+	void *ctx;
+	struct err *e;
+};
+
+static int each_exemplars(const MDB_val *k, const MDB_val *v, void *ctx)
+{
+	struct loc_scan *ls = ctx;
+	struct idx_loc loc;
+	uint64_t ref;
+	int rc;
+
+	if (k->mv_size != 12)
+		return block_corrupt(ls->t, "exemplars", ls->snap, ls->e);
+	ref = be64_get((const uint8_t *)k->mv_data + 4);
+	if ((rc = idx_exemplars_get(ls->t, ls->snap, ref, &loc, ls->e)))
+		return rc;
+	(void)v;
+	return ls->fn(ls->ctx, &loc, 0);
+}
+
+static int each_other(const MDB_val *k, const MDB_val *v, void *ctx)
+{
+	struct loc_scan *ls = ctx;
+	struct idx_loc loc = { 0 };
+
+	if (k->mv_size != 16 || v->mv_size != 5)
+		return block_corrupt(ls->t, "others", ls->snap, ls->e);
+	loc.segment = be32_get((const uint8_t *)k->mv_data + 4);
+	loc.offset = be64_get((const uint8_t *)k->mv_data + 8);
+	loc.span = be32_get(v->mv_data);
+	return ls->fn(ls->ctx, &loc, ((const uint8_t *)v->mv_data)[4]);
+}
+
+int idx_exemplars_scan(struct idx_txn *t, uint32_t snap, idx_loc_fn fn, void *ctx, struct err *e)
+{
+	struct loc_scan ls = { t, snap, fn, ctx, e };
+
+	return scan_prefixed(t, DB_EXEMPLARS, snap, each_exemplars, &ls, e);
+}
+
+int idx_others_scan(struct idx_txn *t, uint32_t snap, idx_loc_fn fn, void *ctx, struct err *e)
+{
+	struct loc_scan ls = { t, snap, fn, ctx, e };
+
+	return scan_prefixed(t, DB_OTHERS, snap, each_other, &ls, e);
 }
 
 /* ---- postings ---- */
@@ -1115,6 +1410,8 @@ int idx_postings_scan(struct idx_txn *t, uint32_t snap, const char *name, size_t
 
 	if (name_len == 0 || name_len > 256)
 		return 0;
+	if ((rc = labels_of(t, snap, &snap, e)))
+		return rc;
 	klen = posting_key(k, snap, name, name_len, prefix, prefix_len);
 	head = 4 + name_len + 1;
 	if ((rc = mdb_cursor_open(t->txn, t->x->dbi[DB_POSTINGS], &c)))
@@ -1170,19 +1467,53 @@ static int delete_prefixed(struct idx_txn *t, int db, uint32_t snap, struct err 
 	return rc == 0 || rc == MDB_NOTFOUND || rc == EINVAL ? 0 : lmdb_err(e, rc, db_names[db], t->x);
 }
 
+/* Whether a snapshot other than `except` is served by owner's label index. */
+static int labels_shared(struct idx_txn *t, uint32_t owner, uint32_t except, int *shared, struct err *e)
+{
+	struct idx_snapshot s;
+	uint32_t after = 0;
+	int rc;
+
+	*shared = 0;
+	while ((rc = snapshot_cursor(t, after, 0, &s, e)) == 0) {
+		after = s.id;
+		if (s.id != except && s.labels == owner) {
+			*shared = 1;
+			return 0;
+		}
+	}
+	return rc == SNAPARC_NOT_FOUND ? 0 : rc;
+}
+
+int idx_snapshot_clear(struct idx_txn *t, uint32_t id, unsigned what, struct err *e)
+{
+	int rc = 0;
+
+	if (what & IDX_CLEAR_SERIES)
+		rc = delete_prefixed(t, DB_SERIES, id, e);
+	if (!rc && (what & IDX_CLEAR_EXEMPLARS))
+		rc = delete_prefixed(t, DB_EXEMPLARS, id, e);
+	if (!rc && (what & IDX_CLEAR_OTHERS))
+		rc = delete_prefixed(t, DB_OTHERS, id, e);
+	if (!rc && (what & IDX_CLEAR_LABELS))
+		rc = delete_prefixed(t, DB_HASHES, id, e);
+	if (!rc && (what & IDX_CLEAR_LABELS))
+		rc = delete_prefixed(t, DB_POSTINGS, id, e);
+	return rc;
+}
+
 int idx_snapshot_remove(struct idx_txn *t, uint32_t id, struct err *e)
 {
-	static const int dbs[] = { DB_SERIES, DB_HASHES, DB_TOMBSTONES, DB_EXEMPLARS, DB_OTHERS, DB_POSTINGS };
-	struct idx_snapshot s;
+	struct idx_snapshot s, owner;
 	MDB_val key;
 	uint8_t k[4];
-	int rc;
+	int rc, shared;
 
 	if ((rc = idx_snapshot_get(t, id, &s, e)))
 		return rc;
-	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++)
-		if ((rc = delete_prefixed(t, dbs[i], id, e)))
-			return rc;
+	if ((rc = idx_snapshot_clear(t, id, IDX_CLEAR_SERIES | IDX_CLEAR_EXEMPLARS | IDX_CLEAR_OTHERS, e)) ||
+	    (rc = delete_prefixed(t, DB_TOMBSTONES, id, e)))
+		return rc;
 	key.mv_size = strlen(s.name);
 	key.mv_data = s.name;
 	if ((rc = mdb_del(t->txn, t->x->dbi[DB_NAMES], &key, NULL)) && rc != MDB_NOTFOUND)
@@ -1192,5 +1523,11 @@ int idx_snapshot_remove(struct idx_txn *t, uint32_t id, struct err *e)
 	key.mv_data = k;
 	if ((rc = mdb_del(t->txn, t->x->dbi[DB_SNAPSHOTS], &key, NULL)))
 		return lmdb_err(e, rc, "snapshots", t->x);
-	return 0;
+	/* the label index it used goes with its last user: its own stays while a
+	 * later snapshot shares it, a shared one goes when it was the last */
+	if ((rc = labels_shared(t, s.labels, id, &shared, e)))
+		return rc;
+	if (!shared && (s.labels == id || idx_snapshot_get(t, s.labels, &owner, NULL) == SNAPARC_NOT_FOUND))
+		rc = idx_snapshot_clear(t, s.labels, IDX_CLEAR_LABELS, e);
+	return rc;
 }

@@ -16,7 +16,9 @@
  *               and the refs of the series with each
  *
  * Series are found with one B-tree descent and a scan of one small block,
- * and cost about 14 bytes of index each.
+ * and cost about 14 bytes of index each (3 once compaction has laid a
+ * snapshot's records out in ref order). Snapshots whose series have the same
+ * refs and labels share one label index (hashes and postings).
  */
 #ifndef SNAPARC_IDX_H
 #define SNAPARC_IDX_H
@@ -26,7 +28,7 @@
 
 #include "err.h"
 
-#define IDX_FORMAT 1
+#define IDX_FORMAT 2
 #define IDX_NAME_MAX 255
 
 enum idx_flags {
@@ -73,6 +75,28 @@ struct idx_pos {
 /* The committed end of the segments ({0, 0} in a new archive). */
 int idx_end_get(struct idx_txn *t, struct idx_pos *out, struct err *e);
 int idx_end_put(struct idx_txn *t, const struct idx_pos *end, struct err *e);
+/* The first segment the index may point into (0 in a new archive); those
+ * before it are no longer used. */
+int idx_live_get(struct idx_txn *t, uint32_t *first, struct err *e);
+int idx_live_put(struct idx_txn *t, uint32_t first, struct err *e);
+
+/* Segments [first, end) that are no longer used since write transaction txn
+ * committed, to be deleted once no reader is older (first == end: none). */
+struct idx_retired {
+	uint32_t first, end;
+	uint64_t txn;
+};
+int idx_retired_get(struct idx_txn *t, struct idx_retired *out, struct err *e);
+int idx_retired_put(struct idx_txn *t, const struct idx_retired *r, struct err *e);
+
+/* The id a write transaction commits as; readers that begin after the commit
+ * see it or a later one. */
+uint64_t idx_txn_id(const struct idx_txn *t);
+/* The oldest transaction id that a live reader (of any process) still
+ * holds, UINT64_MAX when there is none; readers of dead processes are
+ * cleared first. */
+int idx_oldest_reader(struct idx *x, uint64_t *txn, struct err *e);
+
 /* Dictionaries by id (ids start at 1); the bytes are borrowed until the
  * transaction ends. */
 int idx_dict_get(struct idx_txn *t, uint32_t id, const uint8_t **p, size_t *len, struct err *e);
@@ -92,7 +116,16 @@ struct idx_snapshot {
 	uint64_t raw_bytes;         /* its records, decoded */
 	uint64_t stored_bytes;      /* what the archive stores for them, with fragment headers */
 	uint32_t dict_id;
+	uint32_t flags;             /* IDX_SNAP_* */
+	uint32_t labels;            /* the snapshot whose label index (hashes, postings) serves it */
 	struct idx_pos start, end;  /* its records lie in [start, end) of the segments */
+};
+
+enum {
+	/* Laid out by compaction: its own records in [start, end), series in ref
+	 * order, then the others; some of its entries point at records of
+	 * earlier snapshots, which it shares. */
+	IDX_SNAP_COMPACTED = 1,
 };
 
 int idx_snapshot_put(struct idx_txn *t, const struct idx_snapshot *s, struct err *e);
@@ -105,9 +138,22 @@ int idx_snapshot_next(struct idx_txn *t, uint32_t after, struct idx_snapshot *ou
 /* The last snapshot with an id below `before`; SNAPARC_NOT_FOUND before the first. */
 int idx_snapshot_prev(struct idx_txn *t, uint32_t before, struct idx_snapshot *out, struct err *e);
 
+/* Rewrites the catalog entry of an existing snapshot (same id and name). */
+int idx_snapshot_update(struct idx_txn *t, const struct idx_snapshot *s, struct err *e);
+
 /* Removes snapshot id: its catalog entry, name and every index entry of it
- * (the segments' bytes stay until compaction rewrites them). */
+ * (the segments' bytes stay until compaction rewrites them); its label index
+ * stays while another snapshot shares it. */
 int idx_snapshot_remove(struct idx_txn *t, uint32_t id, struct err *e);
+
+enum {
+	IDX_CLEAR_SERIES = 1,      /* series table */
+	IDX_CLEAR_EXEMPLARS = 2,   /* exemplar locations */
+	IDX_CLEAR_OTHERS = 4,      /* other records */
+	IDX_CLEAR_LABELS = 8,      /* its own label index (hashes, postings) */
+};
+/* Deletes some of snapshot id's index entries, to write them anew. */
+int idx_snapshot_clear(struct idx_txn *t, uint32_t id, unsigned what, struct err *e);
 
 /* ---- series ---- */
 
@@ -130,6 +176,13 @@ int idx_series_put(struct idx_txn *t, uint32_t snap, const struct idx_loc *locs,
 int idx_hashes_put(struct idx_txn *t, uint32_t snap, const struct idx_hash *ents, size_t n,
 		   struct err *e);
 int idx_series_get(struct idx_txn *t, uint32_t snap, uint64_t ref, struct idx_loc *out, struct err *e);
+/* A snapshot's series in ref order. */
+struct idx_series_iter;
+int idx_series_iter_open(struct idx_txn *t, uint32_t snap, struct idx_series_iter **out, struct err *e);
+/* 1 and *out: the next series; 0 past the last; or a negative status. */
+int idx_series_iter_next(struct idx_series_iter *it, struct idx_loc *out, struct err *e);
+void idx_series_iter_close(struct idx_series_iter *it);
+
 /* Refs whose label hash has the same top 32 bits as hash (candidates: the
  * caller compares labels). Up to cap in refs; *n is how many there are. */
 int idx_hash_find(struct idx_txn *t, uint32_t snap, uint64_t hash, uint64_t *refs, size_t cap,
@@ -180,5 +233,12 @@ int idx_tombstones_get(struct idx_txn *t, uint32_t snap, uint64_t ref, const uin
 int idx_exemplars_put(struct idx_txn *t, uint32_t snap, const struct idx_loc *loc, struct err *e);
 int idx_exemplars_get(struct idx_txn *t, uint32_t snap, uint64_t ref, struct idx_loc *out, struct err *e);
 int idx_other_put(struct idx_txn *t, uint32_t snap, const struct idx_loc *loc, uint8_t type, struct err *e);
+
+/* Called for each entry in key order; non-zero stops and is returned. */
+typedef int (*idx_loc_fn)(void *ctx, const struct idx_loc *loc, uint8_t type);
+/* A snapshot's exemplar locations, by ref (type 0). */
+int idx_exemplars_scan(struct idx_txn *t, uint32_t snap, idx_loc_fn fn, void *ctx, struct err *e);
+/* A snapshot's other records, in stored order (loc->ref is 0). */
+int idx_others_scan(struct idx_txn *t, uint32_t snap, idx_loc_fn fn, void *ctx, struct err *e);
 
 #endif

@@ -775,6 +775,54 @@ static int api_verify(snaparc_archive *h, snaparc_problem_fn fn, void *ctx, snap
 	return keep(h, archive_verify(h->a, on_problem, &va, progress, progress_ctx, &e), &e);
 }
 
+static int api_compact(snaparc_archive *h, const struct snaparc_compact_options *opts,
+		       struct snaparc_compact_stats *stats)
+{
+	struct snaparc_compact_options o = { .size = sizeof(o) };
+	struct archive_compact_opts ao = { 0 };
+	struct archive_compact_stats st;
+	struct snaparc_compact_stats full;
+	struct err e = { 0 };
+	int rc;
+
+	if (!ready(h))
+		return refuse(NULL, "compact: an open handle is needed");
+	if (opts && opts->size < offsetof(struct snaparc_compact_options, progress))
+		return refuse(h, "compact: the options' size is too small");
+	if (stats && stats->size < sizeof(stats->size))
+		return refuse(h, "compact: the stats' size is too small");
+	if (opts)
+		memcpy(&o, opts, opts->size < sizeof(o) ? opts->size : sizeof(o));
+	if (o.flags & ~(uint32_t)(SNAPARC_COMPACT_DRY_RUN | SNAPARC_COMPACT_NO_DELTA))
+		return refuse(h, "compact: unknown flags");
+	ao.keep_last = o.keep_last;
+	ao.keep_within_ms = o.keep_within_ms;
+	ao.dry_run = !!(o.flags & SNAPARC_COMPACT_DRY_RUN);
+	ao.no_delta = !!(o.flags & SNAPARC_COMPACT_NO_DELTA);
+	ao.max_chain = o.max_chain;
+	rc = archive_compact(h->a, &ao, &st, o.progress, o.progress_ctx, &e);
+	if (stats) {
+		memset(&full, 0, sizeof(full));
+		full.size = sizeof(full);
+		full.snapshots_kept = st.snapshots_kept;
+		full.snapshots_dropped = st.snapshots_dropped;
+		full.labels_shared = st.labels_shared;
+		full.bytes_before = st.bytes_before;
+		full.bytes_after = st.bytes_after;
+		full.input_bytes = st.input_bytes;
+		full.output_bytes = st.output_bytes;
+		full.records = st.records;
+		full.records_full = st.records_full;
+		full.records_delta = st.records_delta;
+		full.records_shared = st.records_shared;
+		full.segments_deleted = st.segments_deleted;
+		full.segments_pending = st.segments_pending;
+		memcpy((uint8_t *)stats + sizeof(stats->size), (uint8_t *)&full + sizeof(full.size),
+		       (stats->size < sizeof(full) ? stats->size : sizeof(full)) - sizeof(full.size));
+	}
+	return keep(h, rc, &e);
+}
+
 static const struct snaparc_api api = {
 	.size = sizeof(struct snaparc_api),
 	.abi_major = SNAPARC_ABI_MAJOR,
@@ -805,6 +853,7 @@ static const struct snaparc_api api = {
 	.restore_refs = api_restore_refs,
 	.stat = api_stat,
 	.verify = api_verify,
+	.compact = api_compact,
 };
 
 __attribute__((visibility("default"))) const struct snaparc_api *snaparc_plugin_entry(uint32_t host_abi,

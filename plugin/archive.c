@@ -226,11 +226,6 @@ int archive_dict(struct archive *a, struct idx_txn *t, uint32_t id, const uint8_
 	size_t n;
 	int rc = 0;
 
-	if (id == 0) {
-		*p = NULL;
-		*len = 0;
-		return 0;
-	}
 	pthread_mutex_lock(&a->mu);
 	for (size_t i = 0; i < a->ndicts; i++) {
 		if (a->dicts[i].id == id) {
@@ -284,8 +279,11 @@ static int pread_all(int fd, uint8_t *p, size_t n, uint64_t off)
 	return 0;
 }
 
-int archive_load(struct archive *a, struct idx_txn *t, const struct idx_loc *loc, struct buf *out,
-		 struct buf *span, struct buf *scratch, size_t *stored_len, struct err *e)
+static int unpack(struct archive *a, struct idx_txn *t, uint8_t flags, const uint8_t *p, size_t len,
+		  struct buf *out, const uint8_t **rec, size_t *rec_len, int depth, struct err *e);
+
+static int load(struct archive *a, struct idx_txn *t, const struct idx_loc *loc, struct buf *out,
+		struct buf *span, struct buf *scratch, size_t *stored_len, int depth, struct err *e)
 {
 	const uint8_t *data, *rec;
 	size_t len, rec_len;
@@ -306,7 +304,7 @@ int archive_load(struct archive *a, struct idx_txn *t, const struct idx_loc *loc
 	if (rc)
 		return err_prefix(e, "%s/%08u", a->segdir, loc->segment);
 	*stored_len = len;
-	if ((rc = archive_unpack(a, t, flags, data, len, out, &rec, &rec_len, e)))
+	if ((rc = unpack(a, t, flags, data, len, out, &rec, &rec_len, depth, e)))
 		return err_prefix(e, "%s/%08u: offset %llu", a->segdir, loc->segment, (unsigned long long)loc->offset);
 	if (rec != out->p) {
 		/* stored plain: the bytes live in span or scratch, which the caller reuses */
@@ -318,8 +316,42 @@ int archive_load(struct archive *a, struct idx_txn *t, const struct idx_loc *loc
 	return 0;
 }
 
-int archive_unpack(struct archive *a, struct idx_txn *t, uint8_t flags, const uint8_t *p, size_t len,
-		   struct buf *out, const uint8_t **rec, size_t *rec_len, struct err *e)
+int archive_load(struct archive *a, struct idx_txn *t, const struct idx_loc *loc, struct buf *out,
+		 struct buf *span, struct buf *scratch, size_t *stored_len, struct err *e)
+{
+	return load(a, t, loc, out, span, scratch, stored_len, 0, e);
+}
+
+/* A delta: its base's record (itself perhaps a delta) is its dictionary. */
+static int unpack_delta(struct archive *a, struct idx_txn *t, const uint8_t *p, size_t len, struct buf *out,
+			int depth, struct err *e)
+{
+	struct lz4dict_base b;
+	struct idx_loc loc;
+	struct buf base = { 0 }, span = { 0 }, scratch = { 0 };
+	size_t stored;
+	int rc;
+
+	if (depth >= ARCHIVE_CHAIN_MAX)
+		return err_set(e, SNAPARC_CORRUPT, "a chain of more than %d deltas", ARCHIVE_CHAIN_MAX);
+	if ((rc = lz4dict_delta_base(p, len, &b, e)) < 0)
+		return rc;
+	loc.ref = 0;
+	loc.segment = b.segment;
+	loc.offset = b.offset;
+	loc.span = b.span;
+	if ((rc = load(a, t, &loc, &base, &span, &scratch, &stored, depth + 1, e)))
+		err_prefix(e, "delta base");
+	else
+		rc = lz4dict_decompress(p, len, base.p, base.len, out, e);
+	buf_free(&base);
+	buf_free(&span);
+	buf_free(&scratch);
+	return rc;
+}
+
+static int unpack(struct archive *a, struct idx_txn *t, uint8_t flags, const uint8_t *p, size_t len,
+		  struct buf *out, const uint8_t **rec, size_t *rec_len, int depth, struct err *e)
 {
 	const uint8_t *dict;
 	size_t dict_len, raw, hdr;
@@ -333,13 +365,23 @@ int archive_unpack(struct archive *a, struct idx_txn *t, uint8_t flags, const ui
 	}
 	if (flags != WAL_LZ4)
 		return err_set(e, SNAPARC_CORRUPT, "archive record with compression 0x%02x", flags);
-	if ((rc = lz4dict_header(p, len, &dict_id, &raw, &hdr, e)) ||
-	    (rc = archive_dict(a, t, dict_id, &dict, &dict_len, e)) ||
-	    (rc = lz4dict_decompress(p, len, dict, dict_len, out, e)))
+	if ((rc = lz4dict_header(p, len, &dict_id, &raw, &hdr, e)))
+		return rc;
+	if (dict_id == 0)
+		rc = unpack_delta(a, t, p, len, out, depth, e);
+	else if (!(rc = archive_dict(a, t, dict_id, &dict, &dict_len, e)))
+		rc = lz4dict_decompress(p, len, dict, dict_len, out, e);
+	if (rc)
 		return rc;
 	*rec = out->p;
 	*rec_len = out->len;
 	return 0;
+}
+
+int archive_unpack(struct archive *a, struct idx_txn *t, uint8_t flags, const uint8_t *p, size_t len,
+		   struct buf *out, const uint8_t **rec, size_t *rec_len, struct err *e)
+{
+	return unpack(a, t, flags, p, len, out, rec, rec_len, 0, e);
 }
 
 int archive_read_record(struct archive *a, struct idx_txn *t, uint32_t snap, const struct idx_loc *loc,

@@ -180,6 +180,47 @@ typedef void (*archive_verify_progress_fn)(void *ctx, uint64_t done, uint64_t to
 int archive_verify(struct archive *a, archive_problem_fn fn, void *ctx, archive_verify_progress_fn progress,
 		   void *progress_ctx, struct err *e);
 
+/* ---- compaction ---- */
+
+struct archive_compact_opts {
+	uint32_t keep_last;          /* keep at most this many newest snapshots; 0: no limit */
+	int64_t keep_within_ms;      /* keep snapshots whose time (maxt, else import time) is within
+				      * this of the newest one's; 0: no limit */
+	int dry_run;                 /* count what would be reclaimed; change nothing */
+	unsigned max_chain;          /* deltas a read may follow; 0 for the default (3) */
+	int no_delta;                /* store repeated records once, but no deltas */
+};
+
+struct archive_compact_stats {
+	uint32_t snapshots_kept, snapshots_dropped;
+	uint64_t bytes_before, bytes_after;     /* segments and index, as du counts them */
+	uint64_t input_bytes;                   /* stored bytes read (the kept snapshots') */
+	uint64_t output_bytes;                  /* stored bytes written */
+	uint64_t records;                       /* records of the kept snapshots */
+	uint64_t records_full;                  /* stored whole (LZ4 with the dictionary, or plain) */
+	uint64_t records_delta;                 /* stored as a delta against an earlier record */
+	uint64_t records_shared;                /* identical to a stored one: stored once */
+	uint64_t segments_deleted;              /* old segment files deleted */
+	uint64_t segments_pending;              /* old segment files a reader may still need */
+	uint32_t labels_shared;                 /* snapshots sharing an earlier one's label index */
+};
+
+/* Called now and then with the stored bytes processed and the total. */
+typedef void (*archive_compact_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+
+/*
+ * Compacts the archive under the writer lock: drops the snapshots retention
+ * does not keep, rewrites the kept ones' records into new segments (each
+ * snapshot's together, sorted by ref; a record identical to the same series'
+ * in the previous kept snapshot stored once; others as a delta against it,
+ * chains bounded by max_chain), switches the index to them in one LMDB
+ * transaction and then deletes the old segments once no reader can reach
+ * them (old ones still in use are deleted by a later writer). A crash at any
+ * point leaves the archive as it was before or after. opts may be NULL.
+ */
+int archive_compact(struct archive *a, const struct archive_compact_opts *opts, struct archive_compact_stats *st,
+		    archive_compact_progress_fn progress, void *ctx, struct err *e);
+
 struct archive_stat {
 	uint64_t index_bytes, segment_bytes, segments;
 };

@@ -32,6 +32,14 @@ struct archive {
 int archive_lock(struct archive *a, struct err *e);
 void archive_unlock(struct archive *a);
 
+/* Under the writer lock: deletes segment files past the committed end (what
+ * an interrupted writer left). */
+int archive_cut(struct archive *a, struct err *e);
+/* Under the writer lock: deletes the segments compaction retired once no
+ * reader's transaction is older than their retirement, waiting up to
+ * wait_ms; *pending counts those left for later. */
+int archive_reap(struct archive *a, long wait_ms, uint64_t *deleted, uint64_t *pending, struct err *e);
+
 int archive_read_txn(struct archive *a, struct idx_txn **out, struct err *e);
 void archive_read_done(struct archive *a, struct idx_txn *t);
 /* A read-only descriptor of a segment (owned by the archive), or a negative status. */
@@ -39,9 +47,13 @@ int archive_segment_fd(struct archive *a, uint32_t segment, struct err *e);
 /* A dictionary's bytes, cached for the archive's life. */
 int archive_dict(struct archive *a, struct idx_txn *t, uint32_t id, const uint8_t **p, size_t *len,
 		 struct err *e);
+/* Deltas a read follows at most; compaction makes chains of a few. */
+#define ARCHIVE_CHAIN_MAX 16
+
 /* Turns a stored payload back into the record Prometheus wrote: flags 0
- * gives p as it is, WAL_LZ4 decompresses it into out with its dictionary,
- * other bits are corrupt. *rec and *rec_len receive the record; errors are
+ * gives p as it is, WAL_LZ4 decompresses it into out with its dictionary
+ * (or, for a delta, with its base record, read first), other bits are
+ * corrupt. *rec and *rec_len receive the record; errors are
  * "reason" for the caller to prefix with where. */
 int archive_unpack(struct archive *a, struct idx_txn *t, uint8_t flags, const uint8_t *p, size_t len,
 		   struct buf *out, const uint8_t **rec, size_t *rec_len, struct err *e);

@@ -123,6 +123,19 @@ static int remove_segments_after(struct archive *a, uint32_t last, struct err *e
 	return rc;
 }
 
+int archive_cut(struct archive *a, struct err *e)
+{
+	struct idx_txn *t;
+	struct idx_pos end;
+	int rc;
+
+	if ((rc = idx_read_begin(a->idx, &t, e)))
+		return rc;
+	rc = idx_end_get(t, &end, e);
+	idx_abort(t);
+	return rc ? rc : remove_segments_after(a, end.segment, e);
+}
+
 static int load_dictionary(struct archive_writer *w, struct err *e)
 {
 	struct idx_txn *t;
@@ -162,6 +175,7 @@ int archive_import_begin(struct archive *a, const struct archive_import_info *in
 {
 	struct wal_writer_opts wo = { .compression = WAL_COMPRESS_NONE };
 	struct archive_writer *w;
+	uint64_t reaped, pending;
 	int rc;
 
 	if (a->opts.read_only)
@@ -178,7 +192,8 @@ int archive_import_begin(struct archive *a, const struct archive_import_info *in
 	w->snap.source_bytes = info->source_bytes;
 	if ((rc = postings_new(&w->postings, e)) || (rc = archive_lock(a, e)))
 		goto fail;
-	if ((rc = load_dictionary(w, e)) || (rc = remove_segments_after(a, w->committed.segment, e)))
+	if ((rc = archive_reap(a, 0, &reaped, &pending, e)) || (rc = load_dictionary(w, e)) ||
+	    (rc = remove_segments_after(a, w->committed.segment, e)))
 		goto fail;
 	wo.segment_size = a->opts.segment_size;
 	wo.sync = a->opts.sync;

@@ -61,16 +61,41 @@ static int sync_dir(const char *path, struct err *e)
 }
 
 /* The whole snapshot on two threads: the second reads each stored record,
- * decompresses it and compresses it as asked; this one writes. */
+ * decompresses it and compresses it as asked; this one writes. A snapshot
+ * as imported is read in one pass over its range of the segments; a
+ * compacted one through its index: series in ref order, then its other
+ * records (some of its records are shared with earlier snapshots). */
 struct whole_job {
 	struct archive *a;
 	struct idx_txn *t;
 	struct wal_reader *r;
+	struct idx_series_iter *it;
+	struct buf others, span, scratch;    /* struct idx_loc */
+	size_t next_other;
 	struct wal_compressor *comp;
 	struct buf raw, packed;
 	struct wal_writer *w;
 	struct archive_restore_stats *st;
 };
+
+/* Adds a record to the batch, compressed here or left to the writer. */
+static int whole_add(struct whole_job *j, struct pipe_batch *b, const uint8_t *p, size_t len, struct pipe_rec *meta,
+		     struct err *e)
+{
+	int flags;
+
+	/* every other record is left for the writing thread to compress:
+	 * that balances the two threads' work */
+	if (b->recs.len / sizeof(struct pipe_rec) % 2) {
+		flags = 0;
+		meta->flags = COMPRESS_ON_WRITE;
+	} else if ((flags = wal_compress(j->comp, p, len, &j->packed, e)) < 0) {
+		return flags;
+	} else {
+		meta->flags = (uint8_t)flags;
+	}
+	return pipe_batch_add(b, flags ? j->packed.p : p, flags ? j->packed.len : len, meta, e);
+}
 
 static int whole_fill(void *ctx, struct pipe_batch *b, struct err *e)
 {
@@ -82,27 +107,62 @@ static int whole_fill(void *ctx, struct pipe_batch *b, struct err *e)
 		struct pipe_rec meta = { .offset = rec.offset, .end = rec.end, .segment = rec.segment };
 		const uint8_t *p;
 		size_t len;
-		int flags;
 
 		if ((rc = archive_unpack(j->a, j->t, rec.flags, rec.data, rec.len, &j->raw, &p, &len, e)))
 			return err_prefix(e, "%s: offset %llu", wal_reader_segment_path(j->r),
 					  (unsigned long long)rec.offset);
 		if (len && p[0] == ARCHIVE_SERIES_EXEMPLARS)
 			continue;
-		/* every other record is left for the writing thread to compress:
-		 * that balances the two threads' work */
-		if (b->recs.len / sizeof(struct pipe_rec) % 2) {
-			flags = 0;
-			meta.flags = COMPRESS_ON_WRITE;
-		} else if ((flags = wal_compress(j->comp, p, len, &j->packed, e)) < 0) {
-			return flags;
-		} else {
-			meta.flags = (uint8_t)flags;
-		}
-		if ((rc = pipe_batch_add(b, flags ? j->packed.p : p, flags ? j->packed.len : len, &meta, e)))
+		if ((rc = whole_add(j, b, p, len, &meta, e)))
 			return rc;
 	}
 	return b->data.len >= PIPE_BATCH_BYTES ? 1 : rc;
+}
+
+static int collect_other(void *ctx, const struct idx_loc *loc, uint8_t type)
+{
+	struct buf *b = ctx;
+
+	(void)type;
+	buf_put(b, loc, sizeof(*loc));
+	return b->oom ? SNAPARC_NOMEM : 0;
+}
+
+static int walk_fill(void *ctx, struct pipe_batch *b, struct err *e)
+{
+	struct whole_job *j = ctx;
+	const struct idx_loc *others = (const void *)j->others.p;
+	int rc;
+
+	while (b->data.len < PIPE_BATCH_BYTES) {
+		struct pipe_rec meta = { 0 };
+		struct idx_loc loc;
+		size_t stored;
+
+		if (j->it && (rc = idx_series_iter_next(j->it, &loc, e)) <= 0) {
+			if (rc < 0)
+				return rc;
+			idx_series_iter_close(j->it);
+			j->it = NULL;
+		}
+		if (!j->it) {
+			if (j->next_other == j->others.len / sizeof(*others))
+				return 0;
+			loc = others[j->next_other++];
+		}
+		if ((rc = archive_load(j->a, j->t, &loc, &j->raw, &j->span, &j->scratch, &stored, e)))
+			return rc;
+		if (j->it && (j->raw.len < 9 || j->raw.p[0] != REC_SERIES || be64_get(j->raw.p + 1) != loc.ref))
+			return err_set(e, SNAPARC_CORRUPT, "%s/%08u: offset %llu: not the series record of ref %llu",
+				       j->a->segdir, loc.segment, (unsigned long long)loc.offset,
+				       (unsigned long long)loc.ref);
+		meta.segment = loc.segment;
+		meta.offset = loc.offset;
+		meta.end = loc.offset + loc.span;
+		if ((rc = whole_add(j, b, j->raw.p, j->raw.len, &meta, e)))
+			return rc;
+	}
+	return 1;
 }
 
 static int whole_drain(void *ctx, const struct pipe_batch *b, struct err *e)
@@ -124,7 +184,7 @@ static int whole_drain(void *ctx, const struct pipe_batch *b, struct err *e)
 	return 0;
 }
 
-/* Every stored record of the snapshot, in import order, decompressed. */
+/* Every record of the snapshot, decompressed. */
 static int write_whole(struct archive *a, const struct idx_snapshot *s, struct wal_writer *w, int compression,
 		       struct archive_restore_stats *st, struct err *e)
 {
@@ -135,16 +195,29 @@ static int write_whole(struct archive *a, const struct idx_snapshot *s, struct w
 
 	if ((rc = archive_read_txn(a, &j.t, e)))
 		return rc;
-	if (!(rc = wal_compressor_new(&j.comp, compression, e)) &&
-	    !(rc = wal_reader_open_range(&j.r, a->segdir, &from, &to, &ro, e)))
+	if ((rc = wal_compressor_new(&j.comp, compression, e)))
+		goto out;
+	if (s->flags & IDX_SNAP_COMPACTED) {
+		if (!(rc = idx_others_scan(j.t, s->id, collect_other, &j.others, e)) &&
+		    !(rc = idx_series_iter_open(j.t, s->id, &j.it, e)))
+			rc = pipe_run(walk_fill, &j, whole_drain, &j, e);
+		if (rc == SNAPARC_NOMEM && j.others.oom)
+			rc = err_set(e, rc, "out of memory");
+	} else if (!(rc = wal_reader_open_range(&j.r, a->segdir, &from, &to, &ro, e))) {
 		rc = pipe_run(whole_fill, &j, whole_drain, &j, e);
+	}
 	if (!rc)
 		st->series = s->series;
+out:
 	wal_reader_close(j.r);
+	idx_series_iter_close(j.it);
 	wal_compressor_free(j.comp);
 	archive_read_done(a, j.t);
 	buf_free(&j.raw);
 	buf_free(&j.packed);
+	buf_free(&j.others);
+	buf_free(&j.span);
+	buf_free(&j.scratch);
 	return rc;
 }
 

@@ -1,6 +1,8 @@
 /*
  * Verifying an archive: every snapshot's stored records are read back from
- * its range of the segments and checked against what the index says.
+ * its range of the segments and checked against what the index says; a
+ * compacted snapshot's entries that point at records it shares with earlier
+ * snapshots are read and checked too.
  */
 #include "archive_int.h"
 
@@ -102,6 +104,72 @@ static void check_record(struct verify *v, struct idx_txn *t, const struct idx_s
 			(unsigned long long)rec->offset, e.msg);
 }
 
+static int outside(const struct idx_snapshot *s, const struct idx_loc *l)
+{
+	if (l->segment != s->start.segment ? l->segment < s->start.segment : l->offset < s->start.offset)
+		return 1;
+	return l->segment != s->end.segment ? l->segment > s->end.segment : l->offset >= s->end.offset;
+}
+
+struct shared_ctx {
+	struct verify *v;
+	struct idx_txn *t;
+	const struct idx_snapshot *s;
+	struct archive_series rec;
+};
+
+/* A record a compacted snapshot shares with an earlier one. */
+static int check_shared(void *ctx, const struct idx_loc *loc, uint8_t type)
+{
+	struct shared_ctx *sc = ctx;
+	struct err e = { 0 };
+	size_t stored;
+	int rc;
+
+	(void)type;
+	if (!outside(sc->s, loc))
+		return 0;
+	rc = archive_load(sc->v->a, sc->t, loc, &sc->rec.record, &sc->rec.span, &sc->rec.scratch, &stored, &e);
+	if (rc)
+		problem(sc->v, rc, "snapshot %u (%s): shared record: %s", sc->s->id, sc->s->name, e.msg);
+	return sc->v->stop;
+}
+
+/* The entries of a compacted snapshot that point before its own records:
+ * each is read and checked; *series counts the series among them. */
+static int check_shared_entries(struct verify *v, struct idx_txn *t, const struct idx_snapshot *s,
+				uint64_t *series, struct err *e)
+{
+	struct shared_ctx sc = { v, t, s, { 0 } };
+	struct idx_series_iter *it;
+	struct idx_loc loc;
+	int rc;
+
+	if ((rc = idx_series_iter_open(t, s->id, &it, e)))
+		return rc;
+	while (!v->stop && (rc = idx_series_iter_next(it, &loc, e)) == 1) {
+		struct err re = { 0 };
+		int rrc;
+
+		if (!outside(s, &loc))
+			continue;
+		(*series)++;
+		if ((rrc = archive_read_record(v->a, t, s->id, &loc, &sc.rec, &re)))
+			problem(v, rrc, "snapshot %u (%s): series ref %llu, shared: %s", s->id, s->name,
+				(unsigned long long)loc.ref, re.msg);
+	}
+	idx_series_iter_close(it);
+	if (rc < 0)
+		problem(v, rc, "snapshot %u (%s): series table: %s", s->id, s->name, e->msg);
+	rc = idx_exemplars_scan(t, s->id, check_shared, &sc, e);
+	if (rc == 0)
+		rc = idx_others_scan(t, s->id, check_shared, &sc, e);
+	if (rc < 0 && !v->stop)
+		problem(v, rc, "snapshot %u (%s): %s", s->id, s->name, e->msg);
+	archive_series_free(&sc.rec);
+	return 0;
+}
+
 int archive_verify(struct archive *a, archive_problem_fn fn, void *ctx, archive_verify_progress_fn progress,
 		   void *progress_ctx, struct err *e)
 {
@@ -140,11 +208,15 @@ int archive_verify(struct archive *a, archive_problem_fn fn, void *ctx, archive_
 			if (progress)
 				progress(progress_ctx, done, total);
 		}
-		if (rrc < 0)
+		if (rrc < 0) {
 			problem(&v, rrc, "snapshot %u (%s): %s", s.id, s.name, e->msg);
-		else if (!v.stop && series != s.series)
-			problem(&v, SNAPARC_CORRUPT, "snapshot %u (%s): the catalog counts %llu series, the segments hold %llu",
-				s.id, s.name, (unsigned long long)s.series, (unsigned long long)series);
+		} else {
+			if (s.flags & IDX_SNAP_COMPACTED)
+				check_shared_entries(&v, t, &s, &series, e);
+			if (!v.stop && series != s.series)
+				problem(&v, SNAPARC_CORRUPT, "snapshot %u (%s): the catalog counts %llu series, the index and segments hold %llu",
+					s.id, s.name, (unsigned long long)s.series, (unsigned long long)series);
+		}
 		wal_reader_close(r);
 		archive_read_done(a, t);
 	}

@@ -10,5 +10,6 @@ int cmd_lookup(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
+int cmd_compact(int argc, char **argv);
 
 #endif

@@ -21,6 +21,7 @@ static const struct {
 	{ "restore", cmd_restore, "write an archived snapshot back out for Prometheus" },
 	{ "verify", cmd_verify, "check every stored record against the index" },
 	{ "rm", cmd_rm, "remove a snapshot from an archive" },
+	{ "compact", cmd_compact, "drop old snapshots, store repeated data once, reclaim space" },
 	{ "stat", cmd_stat, "sizes of an archive and its ratio to the snapshots" },
 	{ "dump", cmd_dump, "print the records of a Prometheus chunk snapshot" },
 };

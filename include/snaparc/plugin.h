@@ -61,7 +61,7 @@ extern "C" {
 #endif
 
 #define SNAPARC_ABI_MAJOR 1
-#define SNAPARC_ABI_MINOR 0
+#define SNAPARC_ABI_MINOR 1
 #define SNAPARC_ABI_VERSION ((uint32_t)SNAPARC_ABI_MAJOR << 16 | SNAPARC_ABI_MINOR)
 #define SNAPARC_ENTRY_SYMBOL "snaparc_plugin_entry"
 
@@ -202,6 +202,36 @@ struct snaparc_restore_options {
 	void *progress_ctx;
 };
 
+/* Compaction (ABI 1.1). Retention: with neither rule every snapshot is
+ * kept; otherwise those that some rule keeps. */
+struct snaparc_compact_options {
+	uint32_t size;               /* sizeof(struct snaparc_compact_options) */
+	uint32_t keep_last;          /* the newest N snapshots; 0: no such rule */
+	int64_t keep_within_ms;      /* those whose time (maxt, else import time) lies within this of
+				      * the newest snapshot's; 0: no such rule */
+	uint32_t flags;              /* SNAPARC_COMPACT_* */
+	uint32_t max_chain;          /* deltas a read follows at most; 0: the default (3) */
+	snaparc_progress_fn progress;  /* bytes of stored records processed */
+	void *progress_ctx;
+};
+
+enum {
+	SNAPARC_COMPACT_DRY_RUN = 1,     /* compute the new layout, report, keep nothing of it */
+	SNAPARC_COMPACT_NO_DELTA = 2,    /* store repeated records once, but make no deltas */
+};
+
+/* What a compaction did (or, dry, would do). */
+struct snaparc_compact_stats {
+	uint32_t size;               /* set by the host: sizeof(struct snaparc_compact_stats) */
+	uint32_t snapshots_kept, snapshots_dropped;
+	uint32_t labels_shared;      /* snapshots that now share an earlier one's label index */
+	uint64_t bytes_before, bytes_after;   /* segments and index, as du counts them */
+	uint64_t input_bytes, output_bytes;   /* stored record bytes read and written */
+	uint64_t records, records_full, records_delta, records_shared;
+	uint64_t segments_deleted;   /* old segment files deleted */
+	uint64_t segments_pending;   /* old segment files a reader may still use: deleted by a later writer */
+};
+
 /* What a restore wrote. */
 struct snaparc_restore_stats {
 	uint32_t size;               /* set by the host: sizeof(struct snaparc_restore_stats) */
@@ -310,6 +340,19 @@ struct snaparc_api {
 	 * found. */
 	int (*verify)(snaparc_archive *a, snaparc_problem_fn fn, void *ctx, snaparc_progress_fn progress,
 		      void *progress_ctx);
+
+	/* ---- ABI 1.1 ---- */
+
+	/* Compacts the archive (one writer at a time, like an import): drops
+	 * the snapshots retention does not keep, rewrites the kept ones so
+	 * each series' record is stored once when it repeats and as a delta
+	 * against its previous snapshot's when that is smaller, switches the
+	 * index to the new layout in one transaction and deletes the old
+	 * segments once no reader (of any process) can still use them. Readers
+	 * keep working throughout; a crash leaves the archive as it was before
+	 * or after. opts and stats may be NULL, else their size set. */
+	int (*compact)(snaparc_archive *a, const struct snaparc_compact_options *opts,
+		       struct snaparc_compact_stats *stats);
 };
 
 /* Whether the table has field f (a function added in a later minor). */

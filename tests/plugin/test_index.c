@@ -3,7 +3,7 @@
  * LMDB only to look at (or damage) what it wrote.
  *
  * - Opening: a directory without an index is SNAPARC_NOT_FOUND and stays as
- *   it was unless IDX_CREATE; a new index holds the format record (u32 1,
+ *   it was unless IDX_CREATE; a new index holds the format record (u32 2,
  *   big-endian) and its eight named databases; another format is
  *   SNAPARC_VERSION; a read-only open reads and refuses to write.
  * - meta: the committed end and the dictionaries round-trip exactly; an
@@ -178,8 +178,8 @@ Test(idx_open, create_writes_format_record_and_eight_databases)
 	cr_assert_eq(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
 	cr_assert_eq(mdb_get(txn, dbi, &k, &v), 0, "no format record");
 	cr_assert_eq(v.mv_size, 4);
-	cr_assert_eq(memcmp(v.mv_data, "\x00\x00\x00\x01", 4), 0, "format record is not big-endian 1");
-	cr_assert_eq(IDX_FORMAT, 1);
+	cr_assert_eq(memcmp(v.mv_data, "\x00\x00\x00\x02", 4), 0, "format record is not big-endian 2");
+	cr_assert_eq(IDX_FORMAT, 2);
 	mdb_txn_abort(txn);
 	mdb_env_close(env);
 }
@@ -216,7 +216,7 @@ Test(idx_open, other_format_is_version_error)
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi dbi;
-	MDB_val k = { 6, (void *)"format" }, v = { 4, (void *)"\x00\x00\x00\x02" };
+	MDB_val k = { 6, (void *)"format" }, v = { 4, (void *)"\x00\x00\x00\x01" };
 
 	idx_close(x);
 	x = NULL;
@@ -231,7 +231,7 @@ Test(idx_open, other_format_is_version_error)
 
 	cr_assert_eq(idx_open(&x, ixdir, NULL, &e), SNAPARC_VERSION, "%s", e.msg);
 	cr_assert_null(x);
-	cr_assert(strstr(e.msg, "format 2"), "message does not name the format: %s", e.msg);
+	cr_assert(strstr(e.msg, "format 1"), "message does not name the format: %s", e.msg);
 }
 
 Test(idx_open, lmdb_environment_without_snaparc_databases_is_refused_read_only)

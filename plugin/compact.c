@@ -1,0 +1,978 @@
+/*
+ * Compaction: retention, and the kept snapshots rewritten so that repeated
+ * data is stored once.
+ *
+ * Phase 1 reads the kept snapshots through one read transaction (the state
+ * before compaction, which other readers keep seeing) and appends their
+ * records to new segments after the committed end, snapshot by snapshot,
+ * series in ref order, then the snapshot's other records and its series'
+ * exemplars. A series' record is compared with the same ref's record in the
+ * previous kept snapshot: identical, it is not written again (both entries
+ * point at one record); different, it is stored as an LZ4 delta against
+ * that record when this is smaller and the chain of deltas a read follows
+ * stays within max_chain; otherwise whole. The new locations go to a
+ * temporary file beside the index, in order, so memory does not grow with
+ * the archive.
+ *
+ * Phase 2 switches the index to the new layout in one write transaction:
+ * dropped snapshots removed, kept ones' entries rewritten, the new committed
+ * end, the first live segment, and the old segments marked retired at this
+ * transaction. A crash before the commit leaves segments past the committed
+ * end, which the next writer cuts; after it, retired segments, which the
+ * next writer deletes.
+ *
+ * Phase 3 deletes the retired segments once LMDB's reader table shows no
+ * reader whose transaction began before the switch: an older reader may
+ * still read the old locations.
+ */
+#include "archive_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "lz4dict.h"
+#include "wal.h"
+
+#define DEFAULT_CHAIN 3
+#define COMMIT_TRIES 8
+#define TMP_CHUNK 4096          /* entries read or written at a time */
+#define REAP_WAIT_MS 2000       /* how long compaction waits for old readers */
+
+enum { ENT_SERIES, ENT_EXEMPLARS, ENT_OTHER };
+
+/* One record of a kept snapshot, in the temporary file. */
+struct ent {
+	uint64_t ref;
+	uint64_t old_off, new_off;
+	uint64_t hash;            /* of an other record's raw bytes */
+	uint32_t old_seg, old_span, new_seg, new_span;
+	uint8_t kind, depth, type, pad[5];
+};
+
+struct kept {
+	struct idx_snapshot s;
+	uint64_t first[3], count[3];   /* its entries of each kind in the temporary file */
+	uint32_t labels;               /* the label index that serves it after compaction */
+	uint64_t stored;               /* bytes of its own records written */
+	struct idx_pos start, end;
+};
+
+/* Sequential reading of a run of entries of the temporary file. */
+struct ent_reader {
+	int fd;
+	uint64_t next, end;       /* entry numbers */
+	struct ent buf[TMP_CHUNK];
+	size_t n, i;
+};
+
+struct compact {
+	struct archive *a;
+	const struct archive_compact_opts *o;
+	struct archive_compact_stats *st;
+	archive_compact_progress_fn progress;
+	void *ctx;
+	struct idx_txn *r;              /* the state before compaction */
+	struct wal_writer *w;
+	struct lz4dict_enc *enc;        /* the newest dictionary, for records that were deltas */
+	struct lz4dict_enc *delta;      /* a stream for deltas (its own dictionary is unused) */
+	char tmp_path[4300];
+	int tmp_fd;
+	uint64_t tmp_n;                 /* entries written */
+	struct ent out[TMP_CHUNK];
+	size_t nout;
+	struct kept *kept;
+	size_t nkept;
+	uint64_t done, total;
+	unsigned max_chain;
+	/* per record scratch */
+	struct buf raw, prev_raw, span, scratch, packed, pspan, pscratch;
+};
+
+/* ---- the temporary file ---- */
+
+static int tmp_flush(struct compact *c, struct err *e)
+{
+	size_t len = c->nout * sizeof(struct ent);
+	const uint8_t *p = (const void *)c->out;
+
+	while (len) {
+		ssize_t k = write(c->tmp_fd, p, len);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return err_errno(e, errno, "%s", c->tmp_path);
+		p += k;
+		len -= (size_t)k;
+	}
+	c->nout = 0;
+	return 0;
+}
+
+static int tmp_add(struct compact *c, const struct ent *x, struct err *e)
+{
+	c->out[c->nout++] = *x;
+	c->tmp_n++;
+	return c->nout == TMP_CHUNK ? tmp_flush(c, e) : 0;
+}
+
+static void ent_reader_init(struct ent_reader *r, int fd, uint64_t first, uint64_t count)
+{
+	r->fd = fd;
+	r->next = first;
+	r->end = first + count;
+	r->n = r->i = 0;
+}
+
+/* 1 and *out, 0 at the end, or an error. */
+static int ent_next(struct ent_reader *r, const struct ent **out, const char *path, struct err *e)
+{
+	if (r->i == r->n) {
+		size_t want = r->end - r->next < TMP_CHUNK ? (size_t)(r->end - r->next) : TMP_CHUNK;
+		size_t bytes = want * sizeof(struct ent), got = 0;
+
+		if (!want)
+			return 0;
+		while (got < bytes) {
+			ssize_t k = pread(r->fd, (uint8_t *)r->buf + got, bytes - got,
+					  (off_t)(r->next * sizeof(struct ent) + got));
+
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0)
+				return k < 0 ? err_errno(e, errno, "%s", path)
+					     : err_set(e, SNAPARC_IO, "%s: ends early", path);
+			got += (size_t)k;
+		}
+		r->next += want;
+		r->n = want;
+		r->i = 0;
+	}
+	*out = &r->buf[r->i++];
+	return 1;
+}
+
+/* ---- records ---- */
+
+/* Reads the stored record at loc: data, len and flags give its stored payload (in
+ * span or scratch), raw its record. */
+static int read_stored(struct compact *c, const struct idx_loc *loc, struct buf *span, struct buf *scratch,
+		       struct buf *raw, const uint8_t **data, size_t *len, uint8_t *flags, struct err *e)
+{
+	struct archive *a = c->a;
+	const uint8_t *rec;
+	size_t rec_len;
+	int fd = archive_segment_fd(a, loc->segment, e), rc;
+
+	if (fd < 0)
+		return fd;
+	buf_reset(span);
+	if (!buf_reserve(span, loc->span))
+		return err_set(e, SNAPARC_NOMEM, "out of memory for a %u-byte record", loc->span);
+	for (size_t got = 0; got < loc->span;) {
+		ssize_t k = pread(fd, span->p + got, loc->span - got, (off_t)(loc->offset + got));
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return err_set(e, k < 0 ? SNAPARC_IO : SNAPARC_CORRUPT, "%s/%08u: offset %llu: reading %u bytes: %s",
+				       a->segdir, loc->segment, (unsigned long long)loc->offset, loc->span,
+				       k < 0 ? strerror(errno) : "the segment ends before the record");
+		got += (size_t)k;
+	}
+	if ((rc = wal_parse_record(span->p, loc->span, loc->offset, 1, data, len, flags, scratch, e)))
+		return err_prefix(e, "%s/%08u", a->segdir, loc->segment);
+	if ((rc = archive_unpack(a, c->r, *flags, *data, *len, raw, &rec, &rec_len, e)))
+		return err_prefix(e, "%s/%08u: offset %llu", a->segdir, loc->segment, (unsigned long long)loc->offset);
+	if (rec != raw->p) {
+		buf_reset(raw);
+		buf_put(raw, rec, rec_len);
+		if (raw->oom)
+			return err_set(e, SNAPARC_NOMEM, "out of memory");
+	}
+	c->done += loc->span;
+	c->st->input_bytes += loc->span;
+	return 0;
+}
+
+static int is_delta(const uint8_t *data, size_t len, uint8_t flags)
+{
+	return flags == WAL_LZ4 && len && data[0] == 0;
+}
+
+/* Appends a stored payload to the new segments; *loc receives where. */
+static int put_stored(struct compact *c, struct kept *k, const uint8_t *p, size_t len, uint8_t flags,
+		      struct idx_loc *loc, struct err *e)
+{
+	struct wal_pos pos, end;
+	int rc = wal_writer_log_stored(c->w, p, len, flags, &pos, e);
+
+	if (rc)
+		return rc;
+	end = wal_writer_end(c->w);
+	loc->segment = pos.segment;
+	loc->offset = pos.offset;
+	loc->span = (uint32_t)(end.offset - pos.offset);
+	k->stored += loc->span;
+	c->st->output_bytes += loc->span;
+	return 0;
+}
+
+/* Stores a record whole: its stored payload as it is, unless that is a
+ * delta, whose base may not survive: then compressed anew. */
+static int put_whole(struct compact *c, struct kept *k, const uint8_t *data, size_t len, uint8_t flags,
+		     const struct buf *raw, struct idx_loc *loc, struct err *e)
+{
+	int z;
+
+	c->st->records_full++;
+	if (!is_delta(data, len, flags) || !c->enc)
+		return put_stored(c, k, data, len, flags, loc, e);
+	buf_reset(&c->packed);
+	if ((z = lz4dict_compress(c->enc, raw->p, raw->len, &c->packed)) < 0)
+		return err_set(e, SNAPARC_NOMEM, "out of memory");
+	return z ? put_stored(c, k, c->packed.p, c->packed.len, WAL_LZ4, loc, e)
+		 : put_stored(c, k, raw->p, raw->len, 0, loc, e);
+}
+
+static void set_new(struct ent *x, const struct idx_loc *l)
+{
+	x->new_seg = l->segment;
+	x->new_off = l->offset;
+	x->new_span = l->span;
+}
+
+static void progress(struct compact *c)
+{
+	if (c->progress)
+		c->progress(c->ctx, c->done, c->total);
+}
+
+/* ---- one snapshot ---- */
+
+/* The series of k, against the previous kept snapshot p (or none). Sets
+ * *same when k's refs and labels are exactly p's. */
+static int put_series(struct compact *c, struct kept *k, const struct kept *p, int *same, struct err *e)
+{
+	struct idx_series_iter *it;
+	struct ent_reader *pr = NULL;
+	const struct ent *pe = NULL;
+	uint64_t matched = 0, n = 0;
+	int rc, more = 0;
+
+	*same = p != NULL;
+	if (p) {
+		if (!(pr = malloc(sizeof(*pr))))
+			return err_set(e, SNAPARC_NOMEM, "out of memory");
+		ent_reader_init(pr, c->tmp_fd, p->first[ENT_SERIES], p->count[ENT_SERIES]);
+		if ((more = ent_next(pr, &pe, c->tmp_path, e)) < 0) {
+			free(pr);
+			return more;
+		}
+	}
+	if ((rc = idx_series_iter_open(c->r, k->s.id, &it, e))) {
+		free(pr);
+		return rc;
+	}
+	k->first[ENT_SERIES] = c->tmp_n;
+	for (;;) {
+		struct ent x = { .kind = ENT_SERIES };
+		struct idx_loc loc, nl;
+		const uint8_t *data;
+		size_t len;
+		uint8_t flags;
+		int stored = 0;
+
+		if ((rc = idx_series_iter_next(it, &loc, e)) <= 0)
+			break;
+		n++;
+		x.ref = loc.ref;
+		x.old_seg = loc.segment;
+		x.old_off = loc.offset;
+		x.old_span = loc.span;
+		if ((rc = read_stored(c, &loc, &c->span, &c->scratch, &c->raw, &data, &len, &flags, e)))
+			break;
+		while (more && pe->ref < loc.ref)
+			if ((more = ent_next(pr, &pe, c->tmp_path, e)) < 0)
+				break;
+		if (more < 0) {
+			rc = more;
+			break;
+		}
+		if (more && pe->ref == loc.ref) {
+			struct idx_loc pl = { pe->ref, pe->old_off, pe->old_seg, pe->old_span };
+			const uint8_t *pd;
+			size_t plen;
+			uint8_t pf;
+			uint64_t seen = c->st->input_bytes, done = c->done;
+
+			matched++;
+			rc = read_stored(c, &pl, &c->pspan, &c->pscratch, &c->prev_raw, &pd, &plen, &pf, e);
+			c->st->input_bytes = seen;   /* read twice, counted once */
+			c->done = done;
+			if (rc)
+				break;
+			if (c->prev_raw.len == c->raw.len && !memcmp(c->prev_raw.p, c->raw.p, c->raw.len)) {
+				/* the same record: stored once */
+				x.new_seg = pe->new_seg;
+				x.new_off = pe->new_off;
+				x.new_span = pe->new_span;
+				x.depth = pe->depth;
+				c->st->records_shared++;
+				stored = 1;
+			} else {
+				struct rec_series a, b;
+
+				if (*same && (rec_series_decode(&a, c->raw.p, c->raw.len, NULL) ||
+					      rec_series_decode(&b, c->prev_raw.p, c->prev_raw.len, NULL) ||
+					      !rec_labels_equal(&a.labels, &b.labels)))
+					*same = 0;
+				if (!c->o->no_delta && pe->depth < c->max_chain) {
+					struct lz4dict_base base = { pe->new_seg, pe->new_off, pe->new_span };
+					int z;
+
+					buf_reset(&c->packed);
+					z = lz4dict_delta(c->delta, &base, c->prev_raw.p, c->prev_raw.len, c->raw.p,
+							  c->raw.len, is_delta(data, len, flags) ? c->raw.len : len,
+							  &c->packed);
+					if (z < 0) {
+						rc = err_set(e, SNAPARC_NOMEM, "out of memory");
+						break;
+					}
+					if (z) {
+						if ((rc = put_stored(c, k, c->packed.p, c->packed.len, WAL_LZ4, &nl, e)))
+							break;
+						set_new(&x, &nl);
+						x.depth = (uint8_t)(pe->depth + 1);
+						c->st->records_delta++;
+						stored = 1;
+					}
+				}
+			}
+		} else {
+			*same = 0;
+		}
+		if (!stored) {
+			if ((rc = put_whole(c, k, data, len, flags, &c->raw, &nl, e)))
+				break;
+			set_new(&x, &nl);
+		}
+		c->st->records++;
+		if ((rc = tmp_add(c, &x, e)))
+			break;
+		if ((n & 4095) == 0)
+			progress(c);
+	}
+	idx_series_iter_close(it);
+	free(pr);
+	k->count[ENT_SERIES] = c->tmp_n - k->first[ENT_SERIES];
+	if (p && (matched != p->count[ENT_SERIES] || n != matched))
+		*same = 0;
+	return rc;
+}
+
+struct side_ctx {
+	struct compact *c;
+	struct kept *k;
+	const struct kept *p;
+	struct ent_reader *pr;
+	const struct ent *pe;
+	int more;
+	struct err *e;
+};
+
+/* A series' exemplars record: stored once when the previous snapshot's is the same. */
+static int put_exemplars(void *ctx, const struct idx_loc *loc, uint8_t type)
+{
+	struct side_ctx *sc = ctx;
+	struct compact *c = sc->c;
+	struct ent x = { .kind = ENT_EXEMPLARS, .ref = loc->ref };
+	struct idx_loc nl;
+	const uint8_t *data;
+	size_t len;
+	uint8_t flags;
+	int rc;
+
+	(void)type;
+	x.old_seg = loc->segment;
+	x.old_off = loc->offset;
+	x.old_span = loc->span;
+	if ((rc = read_stored(c, loc, &c->span, &c->scratch, &c->raw, &data, &len, &flags, sc->e)))
+		return rc;
+	while (sc->more > 0 && sc->pe->ref < loc->ref)
+		sc->more = ent_next(sc->pr, &sc->pe, c->tmp_path, sc->e);
+	if (sc->more < 0)
+		return sc->more;
+	c->st->records++;
+	if (sc->more && sc->pe->ref == loc->ref) {
+		struct idx_loc pl = { sc->pe->ref, sc->pe->old_off, sc->pe->old_seg, sc->pe->old_span };
+		const uint8_t *pd;
+		size_t plen;
+		uint8_t pf;
+		uint64_t seen = c->st->input_bytes, done = c->done;
+
+		rc = read_stored(c, &pl, &c->pspan, &c->pscratch, &c->prev_raw, &pd, &plen, &pf, sc->e);
+		c->st->input_bytes = seen;
+		c->done = done;
+		if (rc)
+			return rc;
+		if (c->prev_raw.len == c->raw.len && !memcmp(c->prev_raw.p, c->raw.p, c->raw.len)) {
+			x.new_seg = sc->pe->new_seg;
+			x.new_off = sc->pe->new_off;
+			x.new_span = sc->pe->new_span;
+			c->st->records_shared++;
+			return tmp_add(c, &x, sc->e);
+		}
+	}
+	if ((rc = put_whole(c, sc->k, data, len, flags, &c->raw, &nl, sc->e)))
+		return rc;
+	set_new(&x, &nl);
+	return tmp_add(c, &x, sc->e);
+}
+
+/* The snapshot's own other records (tombstones, exemplars as Prometheus
+ * wrote them), in their order; one identical to the previous snapshot's is
+ * stored once. */
+static int put_other(void *ctx, const struct idx_loc *loc, uint8_t type)
+{
+	struct side_ctx *sc = ctx;
+	struct compact *c = sc->c;
+	struct ent x = { .kind = ENT_OTHER, .type = type };
+	struct ent_reader *pr = sc->pr;
+	const struct ent *pe;
+	struct idx_loc nl;
+	const uint8_t *data;
+	size_t len;
+	uint8_t flags;
+	int rc;
+
+	x.old_seg = loc->segment;
+	x.old_off = loc->offset;
+	x.old_span = loc->span;
+	if ((rc = read_stored(c, loc, &c->span, &c->scratch, &c->raw, &data, &len, &flags, sc->e)))
+		return rc;
+	x.hash = XXH64(c->raw.p, c->raw.len, 0);
+	c->st->records++;
+	if (sc->p) {
+		ent_reader_init(pr, c->tmp_fd, sc->p->first[ENT_OTHER], sc->p->count[ENT_OTHER]);
+		while ((rc = ent_next(pr, &pe, c->tmp_path, sc->e)) == 1) {
+			struct idx_loc pl = { 0, pe->old_off, pe->old_seg, pe->old_span };
+			const uint8_t *pd;
+			size_t plen;
+			uint8_t pf;
+			uint64_t seen = c->st->input_bytes, done = c->done;
+
+			if (pe->hash != x.hash || pe->type != type)
+				continue;
+			rc = read_stored(c, &pl, &c->pspan, &c->pscratch, &c->prev_raw, &pd, &plen, &pf, sc->e);
+			c->st->input_bytes = seen;
+			c->done = done;
+			if (rc)
+				return rc;
+			if (c->prev_raw.len == c->raw.len && !memcmp(c->prev_raw.p, c->raw.p, c->raw.len)) {
+				x.new_seg = pe->new_seg;
+				x.new_off = pe->new_off;
+				x.new_span = pe->new_span;
+				c->st->records_shared++;
+				return tmp_add(c, &x, sc->e);
+			}
+		}
+		if (rc < 0)
+			return rc;
+	}
+	if ((rc = put_whole(c, sc->k, data, len, flags, &c->raw, &nl, sc->e)))
+		return rc;
+	set_new(&x, &nl);
+	return tmp_add(c, &x, sc->e);
+}
+
+static int put_snapshot(struct compact *c, struct kept *k, const struct kept *p, struct err *e)
+{
+	struct wal_pos start = wal_writer_end(c->w), end;
+	struct side_ctx sc = { c, k, p, NULL, NULL, 0, e };
+	int rc, same;
+
+	k->start.segment = start.segment;
+	k->start.offset = start.offset;
+	/* p's entries are read back from the file */
+	if ((rc = tmp_flush(c, e)) || (rc = put_series(c, k, p, &same, e)))
+		return rc;
+	k->labels = same ? p->labels : k->s.labels;
+	if (same && k->s.labels != p->labels)
+		c->st->labels_shared++;
+	if (!(sc.pr = malloc(sizeof(*sc.pr))))
+		return err_set(e, SNAPARC_NOMEM, "out of memory");
+	k->first[ENT_OTHER] = c->tmp_n;
+	rc = idx_others_scan(c->r, k->s.id, put_other, &sc, e);
+	k->count[ENT_OTHER] = c->tmp_n - k->first[ENT_OTHER];
+	if (!rc) {
+		if (p) {
+			ent_reader_init(sc.pr, c->tmp_fd, p->first[ENT_EXEMPLARS], p->count[ENT_EXEMPLARS]);
+			sc.more = ent_next(sc.pr, &sc.pe, c->tmp_path, e);
+			rc = sc.more < 0 ? sc.more : 0;
+		}
+		k->first[ENT_EXEMPLARS] = c->tmp_n;
+		if (!rc)
+			rc = idx_exemplars_scan(c->r, k->s.id, put_exemplars, &sc, e);
+		k->count[ENT_EXEMPLARS] = c->tmp_n - k->first[ENT_EXEMPLARS];
+	}
+	free(sc.pr);
+	end = wal_writer_end(c->w);
+	k->end.segment = end.segment;
+	k->end.offset = end.offset;
+	progress(c);
+	return rc;
+}
+
+/* ---- retention ---- */
+
+static int64_t snapshot_time(const struct idx_snapshot *s)
+{
+	return s->mint || s->maxt ? s->maxt : s->imported_ms;
+}
+
+/* Which snapshots are kept: all when no rule is given, else those that some
+ * rule keeps (the newest keep_last, those within keep_within of the newest). */
+static int choose(struct compact *c, struct idx_snapshot *all, size_t n, struct err *e)
+{
+	int64_t newest = INT64_MIN;
+	int rules = c->o->keep_last || c->o->keep_within_ms;
+
+	(void)e;
+	for (size_t i = 0; i < n; i++)
+		if (snapshot_time(&all[i]) > newest)
+			newest = snapshot_time(&all[i]);
+	for (size_t i = 0; i < n; i++) {
+		int keep = !rules;
+
+		if (c->o->keep_last && n - i <= c->o->keep_last)
+			keep = 1;
+		if (c->o->keep_within_ms && newest - snapshot_time(&all[i]) <= c->o->keep_within_ms)
+			keep = 1;
+		if (keep)
+			c->kept[c->nkept++].s = all[i];
+	}
+	return 0;
+}
+
+/* ---- switching the index ---- */
+
+static int write_entries(struct compact *c, struct idx_txn *t, const struct kept *k, struct err *e)
+{
+	struct ent_reader *r = malloc(sizeof(*r));
+	struct idx_loc *locs = malloc(TMP_CHUNK * sizeof(*locs));
+	const struct ent *x;
+	size_t n = 0;
+	int rc = 0;
+
+	if (!r || !locs) {
+		free(r);
+		free(locs);
+		return err_set(e, SNAPARC_NOMEM, "out of memory");
+	}
+	/* series, in blocks: TMP_CHUNK is a multiple of the table's block */
+	ent_reader_init(r, c->tmp_fd, k->first[ENT_SERIES], k->count[ENT_SERIES]);
+	while (!rc && (rc = ent_next(r, &x, c->tmp_path, e)) == 1) {
+		locs[n].ref = x->ref;
+		locs[n].segment = x->new_seg;
+		locs[n].offset = x->new_off;
+		locs[n].span = x->new_span;
+		rc = 0;
+		if (++n == TMP_CHUNK) {
+			rc = idx_series_put(t, k->s.id, locs, n, e);
+			n = 0;
+		}
+	}
+	if (!rc && n)
+		rc = idx_series_put(t, k->s.id, locs, n, e);
+	ent_reader_init(r, c->tmp_fd, k->first[ENT_EXEMPLARS], k->count[ENT_EXEMPLARS]);
+	while (!rc && (rc = ent_next(r, &x, c->tmp_path, e)) == 1) {
+		struct idx_loc l = { x->ref, x->new_off, x->new_seg, x->new_span };
+
+		rc = idx_exemplars_put(t, k->s.id, &l, e);
+	}
+	ent_reader_init(r, c->tmp_fd, k->first[ENT_OTHER], k->count[ENT_OTHER]);
+	while (!rc && (rc = ent_next(r, &x, c->tmp_path, e)) == 1) {
+		struct idx_loc l = { 0, x->new_off, x->new_seg, x->new_span };
+
+		rc = idx_other_put(t, k->s.id, &l, x->type, e);
+	}
+	free(r);
+	free(locs);
+	return rc < 0 ? rc : 0;
+}
+
+/* Whether the label index of snapshot `owner` is used by a snapshot in the catalog. */
+static int labels_used(struct idx_txn *t, uint32_t owner, int *used, struct err *e)
+{
+	struct idx_snapshot s;
+	uint32_t after = 0;
+	int rc;
+
+	*used = 0;
+	while (!*used && (rc = idx_snapshot_next(t, after, &s, e)) == 0) {
+		after = s.id;
+		*used = s.labels == owner;
+	}
+	return rc == SNAPARC_NOT_FOUND || *used ? 0 : rc;
+}
+
+static int switch_index(struct compact *c, const struct idx_snapshot *all, size_t nall, const struct idx_pos *end,
+			uint32_t first_new, struct err *e)
+{
+	struct idx_retired ret;
+	struct idx_txn *t;
+	uint32_t live;
+	int rc;
+
+	if ((rc = idx_write_begin(c->a->idx, &t, e)))
+		return rc;
+	if ((rc = idx_live_get(t, &live, e)) || (rc = idx_retired_get(t, &ret, e)))
+		goto out;
+	for (size_t i = 0, j = 0; i < nall && !rc; i++) {
+		if (j < c->nkept && c->kept[j].s.id == all[i].id) {
+			struct kept *k = &c->kept[j++];
+			struct idx_snapshot s = k->s;
+
+			rc = idx_snapshot_clear(t, s.id, IDX_CLEAR_SERIES | IDX_CLEAR_EXEMPLARS | IDX_CLEAR_OTHERS, e);
+			if (!rc)
+				rc = write_entries(c, t, k, e);
+			s.start = k->start;
+			s.end = k->end;
+			s.stored_bytes = k->stored;
+			s.flags |= IDX_SNAP_COMPACTED;
+			s.labels = k->labels;
+			if (!rc)
+				rc = idx_snapshot_update(t, &s, e);
+		} else {
+			rc = idx_snapshot_remove(t, all[i].id, e);
+		}
+	}
+	/* label indexes no snapshot uses any more: those a kept snapshot gave up
+	 * for its predecessor's, and those only dropped ones used */
+	for (size_t i = 0; i < nall && !rc; i++) {
+		int used;
+
+		if ((rc = labels_used(t, all[i].labels, &used, e)))
+			break;
+		if (!used)
+			rc = idx_snapshot_clear(t, all[i].labels, IDX_CLEAR_LABELS, e);
+	}
+	if (rc)
+		goto out;
+	ret.first = ret.first < ret.end ? ret.first : live;
+	ret.end = first_new;
+	ret.txn = idx_txn_id(t);
+	if ((rc = idx_end_put(t, end, e)) || (rc = idx_live_put(t, first_new, e)) ||
+	    (rc = idx_retired_put(t, &ret, e)))
+		goto out;
+	return idx_commit(t, e);
+out:
+	idx_abort(t);
+	return rc;
+}
+
+/* ---- deleting what no reader needs ---- */
+
+static int sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	return nanosleep(&ts, NULL);
+}
+
+/*
+ * Deletes the retired segments when every reader's transaction began after
+ * they were retired, waiting up to wait_ms for older readers to finish.
+ * Under the writer lock.
+ */
+int archive_reap(struct archive *a, long wait_ms, uint64_t *deleted, uint64_t *pending, struct err *e)
+{
+	struct idx_retired ret;
+	struct idx_txn *t;
+	uint64_t oldest;
+	int rc;
+
+	*deleted = *pending = 0;
+	if ((rc = idx_read_begin(a->idx, &t, e)))
+		return rc;
+	rc = idx_retired_get(t, &ret, e);
+	idx_abort(t);
+	if (rc || ret.first == ret.end)
+		return rc;
+	for (long waited = 0;; waited += 50) {
+		if ((rc = idx_oldest_reader(a->idx, &oldest, e)))
+			return rc;
+		if (oldest >= ret.txn)
+			break;
+		if (waited >= wait_ms) {
+			*pending = ret.end - ret.first;
+			return 0;
+		}
+		sleep_ms(50);
+	}
+	for (uint32_t s = ret.first; s < ret.end; s++) {
+		char p[4400];
+
+		snprintf(p, sizeof(p), "%s/%08u", a->segdir, s);
+		if (unlink(p) == 0)
+			(*deleted)++;
+		else if (errno != ENOENT)
+			return err_errno(e, errno, "%s: remove retired segment", p);
+	}
+	if ((rc = idx_write_begin(a->idx, &t, e)))
+		return rc;
+	ret.first = ret.end = 0;
+	if ((rc = idx_retired_put(t, &ret, e))) {
+		idx_abort(t);
+		return rc;
+	}
+	return idx_commit(t, e);
+}
+
+/* ---- the whole ---- */
+
+static uint64_t archive_bytes(struct archive *a)
+{
+	struct archive_stat s;
+
+	return archive_stat(a, &s, NULL) == 0 ? s.index_bytes + s.segment_bytes : 0;
+}
+
+static int load_snapshots(struct archive *a, struct idx_snapshot **out, size_t *n, struct idx_pos *end,
+			  struct err *e)
+{
+	struct idx_snapshot s, *all = NULL;
+	struct idx_txn *t;
+	uint32_t after = 0;
+	size_t cap = 0;
+	int rc;
+
+	*n = 0;
+	if ((rc = idx_read_begin(a->idx, &t, e)))
+		return rc;
+	rc = idx_end_get(t, end, e);
+	while (!rc && (rc = idx_snapshot_next(t, after, &s, e)) == 0) {
+		after = s.id;
+		if (*n == cap) {
+			struct idx_snapshot *m = realloc(all, (cap = cap ? cap * 2 : 16) * sizeof(*m));
+
+			if (!m) {
+				rc = err_set(e, SNAPARC_NOMEM, "out of memory");
+				break;
+			}
+			all = m;
+		}
+		all[(*n)++] = s;
+	}
+	idx_abort(t);
+	*out = all;
+	return rc == SNAPARC_NOT_FOUND ? 0 : rc;
+}
+
+static int newest_encoder(struct compact *c, struct err *e)
+{
+	const uint8_t *dict = NULL;
+	size_t len = 0;
+	uint32_t id;
+	int rc = idx_dict_last(c->r, &id, e);
+
+	/* (an archive without a dictionary has no deltas to recompress either) */
+	if (!rc && id)
+		rc = archive_dict(c->a, c->r, id, &dict, &len, e);
+	if (!rc && id)
+		rc = lz4dict_enc_new(&c->enc, id, dict, len, e);
+	if (!rc)
+		rc = lz4dict_enc_new(&c->delta, 0, NULL, 0, e);
+	return rc;
+}
+
+static uint64_t segment_bytes_from(struct archive *a, uint32_t first)
+{
+	struct dirent *de;
+	DIR *d = opendir(a->segdir);
+	uint64_t n = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		char *end, p[4400];
+		unsigned long seg = strtoul(de->d_name, &end, 10);
+		struct stat st;
+
+		snprintf(p, sizeof(p), "%s/%s", a->segdir, de->d_name);
+		if (strlen(de->d_name) == 8 && !*end && seg >= first && stat(p, &st) == 0)
+			n += (uint64_t)st.st_blocks * 512;
+	}
+	closedir(d);
+	return n;
+}
+
+static void remove_segments_from(struct archive *a, uint32_t first)
+{
+	struct dirent *de;
+	DIR *d = opendir(a->segdir);
+
+	if (!d)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		char *end, p[4400];
+		unsigned long n = strtoul(de->d_name, &end, 10);
+
+		if (strlen(de->d_name) == 8 && !*end && n >= first) {
+			snprintf(p, sizeof(p), "%s/%s", a->segdir, de->d_name);
+			unlink(p);
+		}
+	}
+	closedir(d);
+}
+
+static int run(struct compact *c, struct err *e)
+{
+	struct archive *a = c->a;
+	struct wal_writer_opts wo = { .compression = WAL_COMPRESS_NONE };
+	struct idx_snapshot *all = NULL;
+	struct idx_pos end, new_end;
+	struct wal_pos wend;
+	size_t nall;
+	uint32_t first_new;
+	int rc, compacted = 1;
+
+	if ((rc = load_snapshots(a, &all, &nall, &end, e)))
+		goto out;
+	if (!(c->kept = calloc(nall ? nall : 1, sizeof(*c->kept)))) {
+		rc = err_set(e, SNAPARC_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = choose(c, all, nall, e)))
+		goto out;
+	c->st->snapshots_kept = (uint32_t)c->nkept;
+	c->st->snapshots_dropped = (uint32_t)(nall - c->nkept);
+	for (size_t i = 0; i < c->nkept; i++) {
+		c->total += c->kept[i].s.stored_bytes;
+		compacted &= !!(c->kept[i].s.flags & IDX_SNAP_COMPACTED);
+	}
+	if (nall == 0 || (compacted && c->nkept == nall))
+		goto out;   /* nothing to drop or rewrite */
+	first_new = end.segment + 1;
+	if ((rc = idx_read_begin(a->idx, &c->r, e)) || (rc = newest_encoder(c, e)))
+		goto out;
+	snprintf(c->tmp_path, sizeof(c->tmp_path), "%s/index/compact.tmp", a->path);
+	c->tmp_fd = open(c->tmp_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (c->tmp_fd < 0) {
+		rc = err_errno(e, errno, "%s", c->tmp_path);
+		goto out;
+	}
+	unlink(c->tmp_path);   /* anonymous from here on: nothing to clean up after a crash */
+	wo.segment_size = a->opts.segment_size;
+	wo.sync = a->opts.sync;
+	if ((rc = wal_writer_open_at(&c->w, a->segdir, first_new, 0, &wo, e)))
+		goto out;
+	for (size_t i = 0; i < c->nkept && !rc; i++)
+		rc = put_snapshot(c, &c->kept[i], i ? &c->kept[i - 1] : NULL, e);
+	if (!rc)
+		rc = tmp_flush(c, e);
+	if (!rc)
+		rc = wal_writer_flush(c->w, e);
+	wend = wal_writer_end(c->w);
+	new_end.segment = wend.segment;
+	new_end.offset = wend.offset;
+	idx_abort(c->r);
+	c->r = NULL;
+	if (!rc && c->o->dry_run)
+		c->st->bytes_after = idx_file_bytes(a->idx) + segment_bytes_from(a, first_new);
+	if (rc || c->o->dry_run)
+		goto out;
+	/* a full index map has grown when the switch fails so: switch again */
+	for (int tries = 0; tries < COMMIT_TRIES; tries++)
+		if ((rc = switch_index(c, all, nall, &new_end, first_new, e)) != SNAPARC_NOMEM)
+			break;
+	if (!rc) {
+		wal_writer_discard(c->w);
+		c->w = NULL;
+	}
+out:
+	if (c->w) {
+		/* not switched: the new segments are past the committed end */
+		wal_writer_discard(c->w);
+		c->w = NULL;
+		remove_segments_from(a, end.segment + 1);
+	}
+	if (c->r)
+		idx_abort(c->r);
+	free(all);
+	return rc;
+}
+
+int archive_compact(struct archive *a, const struct archive_compact_opts *opts, struct archive_compact_stats *st,
+		    archive_compact_progress_fn progress_fn, void *ctx, struct err *e)
+{
+	struct archive_compact_opts none = { 0 };
+	struct archive_compact_stats ignore;
+	struct compact *c;
+	int rc;
+
+	if (!opts)
+		opts = &none;
+	if (!st)
+		st = &ignore;
+	memset(st, 0, sizeof(*st));
+	if (a->opts.read_only)
+		return err_set(e, SNAPARC_INVALID, "%s: the archive is open read-only", a->path);
+	if (opts->keep_within_ms < 0)
+		return err_set(e, SNAPARC_INVALID, "keep-within must not be negative");
+	if (opts->max_chain > ARCHIVE_CHAIN_MAX)
+		return err_set(e, SNAPARC_INVALID, "max chain %u is over %d", opts->max_chain, ARCHIVE_CHAIN_MAX);
+	if (!(c = calloc(1, sizeof(*c))))
+		return err_set(e, SNAPARC_NOMEM, "out of memory");
+	c->a = a;
+	c->o = opts;
+	c->st = st;
+	c->progress = progress_fn;
+	c->ctx = ctx;
+	c->tmp_fd = -1;
+	c->max_chain = opts->max_chain ? opts->max_chain : DEFAULT_CHAIN;
+	if ((rc = archive_lock(a, e))) {
+		free(c);
+		return rc;
+	}
+	st->bytes_before = archive_bytes(a);
+	/* what an earlier compaction left to delete, and what a crashed writer left */
+	rc = archive_reap(a, 0, &st->segments_deleted, &st->segments_pending, e);
+	if (!rc)
+		rc = archive_cut(a, e);
+	if (!rc)
+		rc = run(c, e);
+	if (!rc && !opts->dry_run) {
+		uint64_t deleted;
+
+		rc = archive_reap(a, REAP_WAIT_MS, &deleted, &st->segments_pending, e);
+		st->segments_deleted += deleted;
+	}
+	if (!opts->dry_run)
+		st->bytes_after = archive_bytes(a);
+	archive_unlock(a);
+	if (c->tmp_fd >= 0)
+		close(c->tmp_fd);
+	lz4dict_enc_free(c->enc);
+	lz4dict_enc_free(c->delta);
+	buf_free(&c->raw);
+	buf_free(&c->prev_raw);
+	buf_free(&c->span);
+	buf_free(&c->scratch);
+	buf_free(&c->packed);
+	buf_free(&c->pspan);
+	buf_free(&c->pscratch);
+	free(c->kept);
+	free(c);
+	return rc;
+}
