@@ -224,7 +224,7 @@ Test(abi, table_is_complete)
 	HAS(strerror); HAS(open); HAS(close); HAS(last_error); HAS(begin); HAS(put_records); HAS(put_wal);
 	HAS(put_series); HAS(commit); HAS(abort); HAS(import); HAS(snapshot_find); HAS(snapshot_next);
 	HAS(snapshot_remove); HAS(result_new); HAS(result_free); HAS(read_ref); HAS(read_labels); HAS(select);
-	HAS(history); HAS(restore); HAS(restore_refs); HAS(stat); HAS(verify);
+	HAS(history); HAS(restore); HAS(restore_refs); HAS(stat); HAS(verify); HAS(compact);
 #undef HAS
 	for (int st = 0; st >= -12; st--)
 		cr_assert(api->strerror(st) && api->strerror(st)[0], "strerror(%d)", st);
@@ -597,6 +597,53 @@ Test(abi, two_archives_at_once)
 	put_built(b, "snap-b2", "b", 3);
 	api->result_free(&r);
 	api->close(&b);
+}
+
+Test(abi, compact_through_the_table)
+{
+	snaparc_archive *a = open_new("compact");
+	struct snaparc_compact_options o = { .size = sizeof(o), .keep_last = 2 };
+	struct snaparc_compact_stats st = { .size = sizeof(st) };
+	struct snaparc_snapshot_info info = { .size = sizeof(info) };
+	struct snaparc_series s;
+	snaparc_result *r = NULL;
+	/* a host that knows only the first fields of the stats: the plugin
+	 * writes no further than its size */
+	struct {
+		struct snaparc_compact_stats st;
+		uint8_t sentinel[64];
+	} old;
+
+	put_built(a, "one", "x", 20);
+	put_built(a, "two", "x", 20);
+	put_built(a, "three", "x", 30);
+	memset(&old, 0xa5, sizeof(old));
+	old.st.size = (uint32_t)offsetof(struct snaparc_compact_stats, labels_shared);
+	o.flags = SNAPARC_COMPACT_DRY_RUN;
+	expect_ok(a, api->compact(a, &o, &old.st), "dry run");
+	cr_assert_eq(old.st.snapshots_kept, 2);
+	cr_assert_eq(old.st.snapshots_dropped, 1);
+	for (size_t i = offsetof(struct snaparc_compact_stats, labels_shared); i < sizeof(old); i++)
+		cr_assert_eq(((uint8_t *)&old)[i], 0xa5, "byte %zu past the host's stats was written", i);
+	cr_assert_eq(api->snapshot_find(a, "one", &info), 0, "a dry run dropped a snapshot");
+
+	o.flags = 0;
+	expect_ok(a, api->compact(a, &o, &st), "compact");
+	cr_assert_eq(st.snapshots_kept, 2);
+	cr_assert_eq(st.snapshots_dropped, 1);
+	cr_assert_eq(st.records_shared, 20, "the 20 series two and three share are stored once");
+	cr_assert_eq(api->snapshot_find(a, "one", &info), SNAPARC_NOT_FOUND);
+	cr_assert_eq(api->result_new(&r), 0);
+	expect_ok(a, read_built(a, "two", "x", "7", &s, r), "read two");
+	cr_assert_eq(s.ref, 7);
+	expect_ok(a, read_built(a, "three", "x", "30", &s, r), "read three");
+	cr_assert_eq(s.ref, 30);
+	api->result_free(&r);
+
+	o.flags = 0x80;
+	cr_assert_eq(api->compact(a, &o, NULL), SNAPARC_INVALID, "unknown flags are refused");
+	expect_ok(a, api->compact(a, NULL, NULL), "compact without options");
+	api->close(&a);
 }
 
 Test(abi, second_writer_is_busy)
