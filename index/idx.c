@@ -36,11 +36,13 @@
 #include "idx.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 #include <xxhash.h>
@@ -140,6 +142,20 @@ static int open_dbs(struct idx *x, struct err *e)
 	return rc ? lmdb_err(e, rc, "commit", x) : 0;
 }
 
+static int env_open(struct idx *x, struct err *e)
+{
+	int rc;
+
+	if ((rc = mdb_env_create(&x->env)) || (rc = mdb_env_set_maxdbs(x->env, DB_COUNT)) ||
+	    (rc = mdb_env_set_mapsize(x->env, x->map_size)) || (rc = mdb_env_set_maxreaders(x->env, 510)))
+		return lmdb_err(e, rc, "create environment", x);
+	/* MDB_NOTLS: read transactions belong to their handle, not to a thread */
+	rc = mdb_env_open(x->env, x->path, MDB_NOTLS | MDB_NORDAHEAD | (x->rdonly ? MDB_RDONLY : 0), 0666);
+	if (rc)
+		return lmdb_err(e, rc, "open", x);
+	return open_dbs(x, e);
+}
+
 int idx_open(struct idx **out, const char *dir, const struct idx_opts *opts, struct err *e)
 {
 	struct idx *x = calloc(1, sizeof(*x));
@@ -168,23 +184,63 @@ int idx_open(struct idx **out, const char *dir, const struct idx_opts *opts, str
 	} else if ((uint64_t)st.st_size > x->map_size) {
 		x->map_size = (uint64_t)st.st_size * 2;
 	}
-	if ((rc = mdb_env_create(&x->env)) || (rc = mdb_env_set_maxdbs(x->env, DB_COUNT)) ||
-	    (rc = mdb_env_set_mapsize(x->env, x->map_size)) || (rc = mdb_env_set_maxreaders(x->env, 510))) {
-		rc = lmdb_err(e, rc, "create environment", x);
+	if ((rc = env_open(x, e)))
 		goto fail;
+	if (!x->rdonly) {
+		/* what an interrupted idx_shrink() left */
+		snprintf(data, sizeof(data), "%s/data.mdb.tmp", dir);
+		unlink(data);
 	}
-	/* MDB_NOTLS: read transactions belong to their handle, not to a thread */
-	rc = mdb_env_open(x->env, dir, MDB_NOTLS | MDB_NORDAHEAD | (x->rdonly ? MDB_RDONLY : 0), 0666);
-	if (rc) {
-		rc = lmdb_err(e, rc, "open", x);
-		goto fail;
-	}
-	if ((rc = open_dbs(x, e)))
-		goto fail;
 	*out = x;
 	return 0;
 fail:
 	idx_close(x);
+	return rc;
+}
+
+int idx_shrink(struct idx *x, struct err *e)
+{
+	char tmp[4200], data[4200];
+	int fd, rc = 0;
+
+	if (x->rdonly)
+		return err_set(e, SNAPARC_INVALID, "%s: the index is open read-only", x->path);
+	snprintf(tmp, sizeof(tmp), "%s/data.mdb.tmp", x->path);
+	snprintf(data, sizeof(data), "%s/data.mdb", x->path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return err_errno(e, errno, "%s", tmp);
+	/* no transaction of this process may run while the file changes */
+	pthread_rwlock_wrlock(&x->resize);
+	if ((rc = mdb_env_copyfd2(x->env, fd, MDB_CP_COMPACT)))
+		rc = lmdb_err(e, rc, "copy", x);
+	else if (fsync(fd) != 0)
+		rc = err_errno(e, errno, "%s: fsync", tmp);
+	close(fd);
+	if (rc) {
+		unlink(tmp);
+		pthread_rwlock_unlock(&x->resize);
+		return rc;
+	}
+	mdb_env_close(x->env);
+	x->env = NULL;
+	if (rename(tmp, data) != 0) {
+		rc = err_errno(e, errno, "%s: rename to %s", tmp, data);
+		unlink(tmp);
+	} else if ((fd = open(x->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+	{
+		int orc = env_open(x, rc ? NULL : e);
+
+		if (orc && x->env) {
+			mdb_env_close(x->env);
+			x->env = NULL;
+		}
+		rc = rc ? rc : orc;
+	}
+	pthread_rwlock_unlock(&x->resize);
 	return rc;
 }
 
@@ -221,6 +277,10 @@ static int txn_begin(struct idx *x, int write, struct idx_txn **out, struct err 
 		return err_set(e, SNAPARC_NOMEM, "out of memory");
 	t->x = x;
 	t->write = write;
+	if (!x->env) {
+		free(t);
+		return err_set(e, SNAPARC_IO, "%s: the index could not be reopened", x->path);
+	}
 	for (int tries = 0;; tries++) {
 		pthread_rwlock_rdlock(&x->resize);
 		rc = mdb_txn_begin(x->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);

@@ -49,6 +49,11 @@ struct idx_opts {
 int idx_open(struct idx **out, const char *dir, const struct idx_opts *opts, struct err *e);
 void idx_close(struct idx *x);
 
+/* Rewrites the data file without its free pages (LMDB's files never shrink
+ * by themselves) and reopens it. Only when no other process has the index
+ * open (the caller makes sure) and this one runs no transaction. */
+int idx_shrink(struct idx *x, struct err *e);
+
 /* Bytes the environment's data file takes. */
 uint64_t idx_file_bytes(const struct idx *x);
 

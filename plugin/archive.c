@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -69,12 +70,27 @@ int archive_open(struct archive **out, const char *path, const struct archive_op
 		return err_set(e, SNAPARC_NOMEM, "out of memory");
 	a->opts = o;
 	a->lock_fd = -1;
+	a->users_fd = -1;
 	pthread_mutex_init(&a->mu, NULL);
 	snprintf(a->path, sizeof(a->path), "%s", path);
 	snprintf(a->segdir, sizeof(a->segdir), "%s/segments", path);
 	if (!o.read_only && mkdir(a->segdir, 0777) != 0 && errno != EEXIST) {
 		rc = err_errno(e, errno, "%s", a->segdir);
 		goto fail;
+	}
+	/* every handle holds ARCHIVE/users shared: a compaction that finds it
+	 * can take it exclusively knows it is alone (see archive_shrink_index) */
+	snprintf(p, sizeof(p), "%s/users", path);
+	a->users_fd = open(p, (o.read_only ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC, 0666);
+	if (a->users_fd < 0 && !(o.read_only && (errno == ENOENT || errno == EACCES))) {
+		rc = err_errno(e, errno, "%s", p);
+		goto fail;
+	}
+	while (a->users_fd >= 0 && flock(a->users_fd, LOCK_SH) != 0) {
+		if (errno != EINTR) {
+			rc = err_errno(e, errno, "%s: lock", p);
+			goto fail;
+		}
 	}
 	snprintf(p, sizeof(p), "%s/index", path);
 	io.flags = (o.read_only ? IDX_RDONLY : 0) | (o.create && !o.read_only ? IDX_CREATE : 0);
@@ -104,6 +120,8 @@ void archive_close(struct archive *a)
 	idx_close(a->idx);
 	if (a->lock_fd >= 0)
 		close(a->lock_fd);
+	if (a->users_fd >= 0)
+		close(a->users_fd);
 	pthread_mutex_destroy(&a->mu);
 	free(a);
 }
@@ -145,6 +163,36 @@ void archive_read_done(struct archive *a, struct idx_txn *t)
 		idx_abort(t);
 	}
 	pthread_mutex_unlock(&a->mu);
+}
+
+int archive_shrink_index(struct archive *a, int *done, struct err *e)
+{
+	int rc;
+
+	*done = 0;
+	if (a->users_fd < 0 || flock(a->users_fd, LOCK_EX | LOCK_NB) != 0) {
+		/* another handle has it open (the conversion may have let go of
+		 * ours: take it again) */
+		while (a->users_fd >= 0 && flock(a->users_fd, LOCK_SH) != 0 && errno == EINTR)
+			;
+		return 0;
+	}
+	pthread_mutex_lock(&a->mu);
+	if (a->rtxn_busy) {
+		pthread_mutex_unlock(&a->mu);
+		flock(a->users_fd, LOCK_SH);
+		return 0;
+	}
+	if (a->rtxn) {
+		idx_abort(a->rtxn);
+		a->rtxn = NULL;
+	}
+	rc = idx_shrink(a->idx, e);
+	pthread_mutex_unlock(&a->mu);
+	while (flock(a->users_fd, LOCK_SH) != 0 && errno == EINTR)
+		;
+	*done = rc == 0;
+	return rc;
 }
 
 /* ---- snapshots ---- */

@@ -4,6 +4,7 @@
  *   ARCHIVE/index/      the LMDB index (index/idx.h)
  *   ARCHIVE/segments/   WAL-format segments holding the stored records
  *   ARCHIVE/lock        held (flock) by the one writer
+ *   ARCHIVE/users       held shared (flock) by every open handle
  *
  * A stored record is a Prometheus snapshot record, LZ4-compressed against the
  * archive's dictionary (lz4dict.h; the fragments carry WAL_LZ4) or plain when
@@ -203,6 +204,8 @@ struct archive_compact_stats {
 	uint64_t segments_deleted;              /* old segment files deleted */
 	uint64_t segments_pending;              /* old segment files a reader may still need */
 	uint32_t labels_shared;                 /* snapshots sharing an earlier one's label index */
+	int index_shrunk;                       /* the index file was rewritten without free pages
+						 * (only when no other handle had the archive open) */
 };
 
 /* Called now and then with the stored bytes processed and the total. */

@@ -19,6 +19,7 @@ struct archive {
 	char segdir[4200];
 	struct idx *idx;
 	int lock_fd;
+	int users_fd;                /* ARCHIVE/users, held shared while open (-1: none) */
 	pthread_mutex_t mu;          /* guards the caches below */
 	int *fds;                    /* read-only segment descriptors by index (0: not open) */
 	size_t nfds;
@@ -31,6 +32,11 @@ struct archive {
 /* Takes the archive's writer lock (SNAPARC_BUSY, or waits with opts.wait). */
 int archive_lock(struct archive *a, struct err *e);
 void archive_unlock(struct archive *a);
+
+/* Under the writer lock: when no other handle (of any process) has the
+ * archive open, rewrites the index file without its free pages. *done says
+ * whether it did. */
+int archive_shrink_index(struct archive *a, int *done, struct err *e);
 
 /* Under the writer lock: deletes segment files past the committed end (what
  * an interrupted writer left). */
