@@ -251,6 +251,72 @@ static void set_new(struct ent *x, const struct idx_loc *l)
 	x->new_span = l->span;
 }
 
+/* Reads the previous snapshot's record of entry pe into c->prev_raw (read
+ * twice in all, counted once). */
+static int read_prev(struct compact *c, const struct ent *pe, struct err *e)
+{
+	struct idx_loc pl = { pe->ref, pe->old_off, pe->old_seg, pe->old_span };
+	uint64_t seen = c->st->input_bytes, done = c->done;
+	const uint8_t *pd;
+	size_t plen;
+	uint8_t pf;
+	int rc = read_stored(c, &pl, &c->pspan, &c->pscratch, &c->prev_raw, &pd, &plen, &pf, e);
+
+	c->st->input_bytes = seen;
+	c->done = done;
+	return rc;
+}
+
+static int same_raw(const struct compact *c)
+{
+	return c->prev_raw.len == c->raw.len && !memcmp(c->prev_raw.p, c->raw.p, c->raw.len);
+}
+
+/*
+ * Stores the record in c->raw (stored as data/len/flags) for entry x: with
+ * base (the previous snapshot's entry, its record in c->prev_raw) the same
+ * record is shared, a changed one stored as a delta against it when that is
+ * smaller and the chain allows; otherwise whole.
+ */
+static int put_record(struct compact *c, struct kept *k, const struct ent *base, const uint8_t *data, size_t len,
+		      uint8_t flags, struct ent *x, struct err *e)
+{
+	struct idx_loc nl;
+	int rc;
+
+	if (base && same_raw(c)) {
+		x->new_seg = base->new_seg;
+		x->new_off = base->new_off;
+		x->new_span = base->new_span;
+		x->depth = base->depth;
+		c->st->records_shared++;
+		return 0;
+	}
+	if (base && !c->o->no_delta && base->depth < c->max_chain) {
+		struct lz4dict_base b = { base->new_seg, base->new_off, base->new_span };
+		int z;
+
+		buf_reset(&c->packed);
+		z = lz4dict_delta(c->delta, &b, c->prev_raw.p, c->prev_raw.len, c->raw.p, c->raw.len,
+				  is_delta(data, len, flags) ? c->raw.len : len, &c->packed);
+		if (z < 0)
+			return err_set(e, SNAPARC_NOMEM, "out of memory");
+		if (z) {
+			if ((rc = put_stored(c, k, c->packed.p, c->packed.len, WAL_LZ4, &nl, e)))
+				return rc;
+			set_new(x, &nl);
+			x->depth = (uint8_t)(base->depth + 1);
+			c->st->records_delta++;
+			return 0;
+		}
+	}
+	if ((rc = put_whole(c, k, data, len, flags, &c->raw, &nl, e)))
+		return rc;
+	set_new(x, &nl);
+	x->depth = 0;
+	return 0;
+}
+
 static void progress(struct compact *c)
 {
 	if (c->progress)
@@ -286,11 +352,10 @@ static int put_series(struct compact *c, struct kept *k, const struct kept *p, i
 	k->first[ENT_SERIES] = c->tmp_n;
 	for (;;) {
 		struct ent x = { .kind = ENT_SERIES };
-		struct idx_loc loc, nl;
+		struct idx_loc loc;
 		const uint8_t *data;
 		size_t len;
 		uint8_t flags;
-		int stored = 0;
 
 		if ((rc = idx_series_iter_next(it, &loc, e)) <= 0)
 			break;
@@ -309,63 +374,24 @@ static int put_series(struct compact *c, struct kept *k, const struct kept *p, i
 			break;
 		}
 		if (more && pe->ref == loc.ref) {
-			struct idx_loc pl = { pe->ref, pe->old_off, pe->old_seg, pe->old_span };
-			const uint8_t *pd;
-			size_t plen;
-			uint8_t pf;
-			uint64_t seen = c->st->input_bytes, done = c->done;
-
 			matched++;
-			rc = read_stored(c, &pl, &c->pspan, &c->pscratch, &c->prev_raw, &pd, &plen, &pf, e);
-			c->st->input_bytes = seen;   /* read twice, counted once */
-			c->done = done;
-			if (rc)
+			if ((rc = read_prev(c, pe, e)))
 				break;
-			if (c->prev_raw.len == c->raw.len && !memcmp(c->prev_raw.p, c->raw.p, c->raw.len)) {
-				/* the same record: stored once */
-				x.new_seg = pe->new_seg;
-				x.new_off = pe->new_off;
-				x.new_span = pe->new_span;
-				x.depth = pe->depth;
-				c->st->records_shared++;
-				stored = 1;
-			} else {
+			if (*same && !same_raw(c)) {
 				struct rec_series a, b;
 
-				if (*same && (rec_series_decode(&a, c->raw.p, c->raw.len, NULL) ||
-					      rec_series_decode(&b, c->prev_raw.p, c->prev_raw.len, NULL) ||
-					      !rec_labels_equal(&a.labels, &b.labels)))
+				if (rec_series_decode(&a, c->raw.p, c->raw.len, NULL) ||
+				    rec_series_decode(&b, c->prev_raw.p, c->prev_raw.len, NULL) ||
+				    !rec_labels_equal(&a.labels, &b.labels))
 					*same = 0;
-				if (!c->o->no_delta && pe->depth < c->max_chain) {
-					struct lz4dict_base base = { pe->new_seg, pe->new_off, pe->new_span };
-					int z;
-
-					buf_reset(&c->packed);
-					z = lz4dict_delta(c->delta, &base, c->prev_raw.p, c->prev_raw.len, c->raw.p,
-							  c->raw.len, is_delta(data, len, flags) ? c->raw.len : len,
-							  &c->packed);
-					if (z < 0) {
-						rc = err_set(e, SNAPARC_NOMEM, "out of memory");
-						break;
-					}
-					if (z) {
-						if ((rc = put_stored(c, k, c->packed.p, c->packed.len, WAL_LZ4, &nl, e)))
-							break;
-						set_new(&x, &nl);
-						x.depth = (uint8_t)(pe->depth + 1);
-						c->st->records_delta++;
-						stored = 1;
-					}
-				}
 			}
+			rc = put_record(c, k, pe, data, len, flags, &x, e);
 		} else {
 			*same = 0;
+			rc = put_record(c, k, NULL, data, len, flags, &x, e);
 		}
-		if (!stored) {
-			if ((rc = put_whole(c, k, data, len, flags, &c->raw, &nl, e)))
-				break;
-			set_new(&x, &nl);
-		}
+		if (rc)
+			break;
 		c->st->records++;
 		if ((rc = tmp_add(c, &x, e)))
 			break;
@@ -387,16 +413,16 @@ struct side_ctx {
 	struct ent_reader *pr;
 	const struct ent *pe;
 	int more;
+	uint64_t others[2];   /* other records so far: exemplars, tombstones */
 	struct err *e;
 };
 
-/* A series' exemplars record: stored once when the previous snapshot's is the same. */
+/* A series' exemplars record: shared with, or a delta against, the previous snapshot's. */
 static int put_exemplars(void *ctx, const struct idx_loc *loc, uint8_t type)
 {
 	struct side_ctx *sc = ctx;
 	struct compact *c = sc->c;
 	struct ent x = { .kind = ENT_EXEMPLARS, .ref = loc->ref };
-	struct idx_loc nl;
 	const uint8_t *data;
 	size_t len;
 	uint8_t flags;
@@ -414,34 +440,20 @@ static int put_exemplars(void *ctx, const struct idx_loc *loc, uint8_t type)
 		return sc->more;
 	c->st->records++;
 	if (sc->more && sc->pe->ref == loc->ref) {
-		struct idx_loc pl = { sc->pe->ref, sc->pe->old_off, sc->pe->old_seg, sc->pe->old_span };
-		const uint8_t *pd;
-		size_t plen;
-		uint8_t pf;
-		uint64_t seen = c->st->input_bytes, done = c->done;
+		struct ent base = *sc->pe;
 
-		rc = read_stored(c, &pl, &c->pspan, &c->pscratch, &c->prev_raw, &pd, &plen, &pf, sc->e);
-		c->st->input_bytes = seen;
-		c->done = done;
-		if (rc)
+		if ((rc = read_prev(c, &base, sc->e)) || (rc = put_record(c, sc->k, &base, data, len, flags, &x, sc->e)))
 			return rc;
-		if (c->prev_raw.len == c->raw.len && !memcmp(c->prev_raw.p, c->raw.p, c->raw.len)) {
-			x.new_seg = sc->pe->new_seg;
-			x.new_off = sc->pe->new_off;
-			x.new_span = sc->pe->new_span;
-			c->st->records_shared++;
-			return tmp_add(c, &x, sc->e);
-		}
-	}
-	if ((rc = put_whole(c, sc->k, data, len, flags, &c->raw, &nl, sc->e)))
+	} else if ((rc = put_record(c, sc->k, NULL, data, len, flags, &x, sc->e))) {
 		return rc;
-	set_new(&x, &nl);
+	}
 	return tmp_add(c, &x, sc->e);
 }
 
 /* The snapshot's own other records (tombstones, exemplars as Prometheus
- * wrote them), in their order; one identical to the previous snapshot's is
- * stored once. */
+ * wrote them), in their order; one identical to one of the previous
+ * snapshot's is stored once, another as a delta against the previous
+ * snapshot's record of its type and ordinal (exemplar records grow). */
 static int put_other(void *ctx, const struct idx_loc *loc, uint8_t type)
 {
 	struct side_ctx *sc = ctx;
@@ -449,7 +461,6 @@ static int put_other(void *ctx, const struct idx_loc *loc, uint8_t type)
 	struct ent x = { .kind = ENT_OTHER, .type = type };
 	struct ent_reader *pr = sc->pr;
 	const struct ent *pe;
-	struct idx_loc nl;
 	const uint8_t *data;
 	size_t len;
 	uint8_t flags;
@@ -461,44 +472,49 @@ static int put_other(void *ctx, const struct idx_loc *loc, uint8_t type)
 	if ((rc = read_stored(c, loc, &c->span, &c->scratch, &c->raw, &data, &len, &flags, sc->e)))
 		return rc;
 	x.hash = XXH64(c->raw.p, c->raw.len, 0);
+	x.ref = sc->others[type == REC_TOMBSTONES]++;   /* its ordinal among its type's */
 	c->st->records++;
 	if (sc->p) {
+		/* an identical one anywhere, else the one of its type and ordinal */
+		struct ent base;
+		int have = 0, loaded = 0;
+
 		ent_reader_init(pr, c->tmp_fd, sc->p->first[ENT_OTHER], sc->p->count[ENT_OTHER]);
 		while ((rc = ent_next(pr, &pe, c->tmp_path, sc->e)) == 1) {
-			struct idx_loc pl = { 0, pe->old_off, pe->old_seg, pe->old_span };
-			const uint8_t *pd;
-			size_t plen;
-			uint8_t pf;
-			uint64_t seen = c->st->input_bytes, done = c->done;
-
-			if (pe->hash != x.hash || pe->type != type)
+			if (pe->type != type)
 				continue;
-			rc = read_stored(c, &pl, &c->pspan, &c->pscratch, &c->prev_raw, &pd, &plen, &pf, sc->e);
-			c->st->input_bytes = seen;
-			c->done = done;
-			if (rc)
-				return rc;
-			if (c->prev_raw.len == c->raw.len && !memcmp(c->prev_raw.p, c->raw.p, c->raw.len)) {
-				x.new_seg = pe->new_seg;
-				x.new_off = pe->new_off;
-				x.new_span = pe->new_span;
-				c->st->records_shared++;
-				return tmp_add(c, &x, sc->e);
+			if (pe->hash == x.hash) {
+				if ((rc = read_prev(c, pe, sc->e)))
+					return rc;
+				if (same_raw(c)) {
+					base = *pe;
+					have = loaded = 1;
+					break;
+				}
+			}
+			if (pe->ref == x.ref && !have) {
+				base = *pe;
+				have = 1;
 			}
 		}
 		if (rc < 0)
 			return rc;
+		if (have) {
+			if ((!loaded && (rc = read_prev(c, &base, sc->e))) ||
+			    (rc = put_record(c, sc->k, &base, data, len, flags, &x, sc->e)))
+				return rc;
+			return tmp_add(c, &x, sc->e);
+		}
 	}
-	if ((rc = put_whole(c, sc->k, data, len, flags, &c->raw, &nl, sc->e)))
+	if ((rc = put_record(c, sc->k, NULL, data, len, flags, &x, sc->e)))
 		return rc;
-	set_new(&x, &nl);
 	return tmp_add(c, &x, sc->e);
 }
 
 static int put_snapshot(struct compact *c, struct kept *k, const struct kept *p, struct err *e)
 {
 	struct wal_pos start = wal_writer_end(c->w), end;
-	struct side_ctx sc = { c, k, p, NULL, NULL, 0, e };
+	struct side_ctx sc = { .c = c, .k = k, .p = p, .e = e };
 	int rc, same;
 
 	k->start.segment = start.segment;
