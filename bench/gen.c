@@ -47,6 +47,15 @@
  * 3% of targets restart once inside the chunk: their counters, histograms and
  * summaries reset to small values and their start time moves.
  *
+ * Periodic snapshots: a series' samples are one stream over scrapes 0, 1, ...
+ * (the values above, run on), and 3% of targets restart in each later window
+ * of `samples` scrapes too. Chunks are cut every `samples` samples, at scrapes
+ * k with (k + phase) % samples == 0, the phase a hash of the series, so that
+ * cuts are spread over time as series' creation times spread them in a real
+ * head. Snapshot j is taken after samples + j * step scrapes: every series has
+ * an open chunk of 1 .. samples samples, and as the stream is computed from
+ * scrape 0 a snapshot costs O(samples + j * step) a series.
+ *
  * Timestamps: one per target and scrape, start + offset + k * interval; the
  * per-target offset (Prometheus spreads targets over the interval) keeps each
  * scrape cycle inside its interval. 85% of targets are exactly regular
@@ -85,7 +94,7 @@ static uint64_t mix64(uint64_t x)
 /* What a hash is for, so that hashes of the same numbers do not correlate. */
 enum tag {
 	TAG_TARGET = 1, TAG_SERIES, TAG_GROUP, TAG_ORDER, TAG_STRIPE, TAG_TOMB, TAG_TOMB_ORDER,
-	TAG_EXEMPLAR, TAG_EXEMPLAR_PICK, TAG_JITTER, TAG_NAME, TAG_SLOT, TAG_PICK,
+	TAG_EXEMPLAR, TAG_EXEMPLAR_PICK, TAG_JITTER, TAG_NAME, TAG_SLOT, TAG_PICK, TAG_PHASE, TAG_RESTART,
 };
 
 static uint64_t hash4(uint64_t seed, enum tag tag, uint64_t a, uint64_t b)
@@ -931,8 +940,10 @@ struct gen {
 	/* scratch of the calls that return borrowed data */
 	char text[TEXT_MAX];
 	size_t text_used;
-	int64_t *t;
+	uint32_t scrapes;                      /* the stream: samples, or periodic's scrapes so far */
+	int64_t *t;                            /* scrapes of them, as v and restart */
 	uint64_t *v;
+	uint8_t *restart;                      /* the target restarts at this scrape */
 	struct xor_enc xor;
 	struct buf labels;
 
@@ -1670,8 +1681,8 @@ static void counter_values(const struct gen *g, const struct loc *L, struct rng 
 	double rate = pow10_spread(r, L->fam->param, 1) * scale, mean = rate * interval_s(g);
 	uint64_t x = (uint64_t)(rate * L->tg.uptime_s * rng_range(r, 0.5, 1));
 
-	for (uint32_t k = 0; k < g->o.samples; k++) {
-		if (k == L->tg.restart)
+	for (uint32_t k = 0; k < g->scrapes; k++) {
+		if (g->restart[k])
 			x = 0;
 		if (k)
 			x += (uint64_t)(mean * rng_range(r, 0.7, 1.3) + rng_unit(r));
@@ -1685,8 +1696,8 @@ static void float_counter_values(const struct gen *g, const struct loc *L, struc
 	double rate = pow10_spread(r, L->fam->param, 1), mean = rate * interval_s(g);
 	double x = rate * L->tg.uptime_s * rng_range(r, 0.5, 1);
 
-	for (uint32_t k = 0; k < g->o.samples; k++) {
-		if (k == L->tg.restart)
+	for (uint32_t k = 0; k < g->scrapes; k++) {
+		if (g->restart[k])
 			x = 0;
 		if (k)
 			x += mean * rng_range(r, 0.7, 1.3);
@@ -1715,7 +1726,7 @@ static void gauge_values(const struct gen *g, const struct loc *L, struct rng *r
 	if (kind == 'm')
 		level = level / 4096 < 1 ? 1 : level / 4096;   /* in pages */
 	x = kind == 'g' || kind == 'G' ? level * rng_range(r, 0.5, 1.5) : round(level * rng_range(r, 0.7, 1.3));
-	for (uint32_t k = 0; k < g->o.samples; k++) {
+	for (uint32_t k = 0; k < g->scrapes; k++) {
 		double out = x;
 
 		if (kind == 'g' || kind == 'G') {
@@ -1769,10 +1780,10 @@ static void group_values(const struct gen *g, const struct loc *L)
 	}
 	count = (uint64_t)(rate * L->tg.uptime_s * rng_range(&r, 0.5, 1));
 	sum = (double)count * mean_obs * rng_range(&r, 0.9, 1.1);
-	for (uint32_t k = 0; k < g->o.samples; k++) {
+	for (uint32_t k = 0; k < g->scrapes; k++) {
 		double u1 = rng_unit(&r), u2 = rng_unit(&r), u3 = rng_unit(&r), u4 = rng_unit(&r), x;
 
-		if (k == L->tg.restart) {
+		if (g->restart[k]) {
 			count = 0;
 			sum = 0;
 		}
@@ -1799,10 +1810,10 @@ static void time_values(const struct gen *g, const struct loc *L)
 {
 	int64_t start = g->o.start_ms + L->tg.offset_ms - (int64_t)(L->tg.uptime_s * 1000);
 
-	for (uint32_t k = 0; k < g->o.samples; k++) {
+	for (uint32_t k = 0; k < g->scrapes; k++) {
 		double x;
 
-		if (k == L->tg.restart)
+		if (g->restart[k])
 			start = g->t[k] - 1234;
 		if (L->fam->kind == 'T')
 			x = floor((double)start / 10) / 100;
@@ -1814,6 +1825,25 @@ static void time_values(const struct gen *g, const struct loc *L)
 	}
 }
 
+/* Marks the scrapes at which L's target restarts: target_init's one in the
+ * first window of `samples` scrapes, then (periodic) one in 3% of the later
+ * windows, so that a snapshot's values do not depend on the ones after it. */
+static void mark_restarts(struct gen *g, const struct target *tg)
+{
+	uint32_t n = g->o.samples;
+
+	memset(g->restart, 0, g->scrapes);
+	if (tg->restart < n)
+		g->restart[tg->restart] = 1;
+	for (uint32_t w = n; n > 1 && w < g->scrapes; w += n) {
+		uint64_t h = hash4(g->o.seed, TAG_RESTART, tg->number, w / n);
+		uint32_t k = w + 1 + (uint32_t)((h >> 8) % (n - 1));
+
+		if (h % 100 < 3 && k < g->scrapes)
+			g->restart[k] = 1;
+	}
+}
+
 static void gen_values(struct gen *g, const struct loc *L)
 {
 	static const double cores[] = { 0.01, 0.05, 0.1, 0.1, 0.2, 0.25, 0.5, 0.5, 1, 2 };
@@ -1822,8 +1852,9 @@ static void gen_values(struct gen *g, const struct loc *L)
 	struct rng r = { hash4(g->o.seed, TAG_SERIES, L->index, 0) };
 	double x = 0;
 
-	for (uint32_t k = 0; k < g->o.samples; k++)
+	for (uint32_t k = 0; k < g->scrapes; k++)
 		g->t[k] = sample_time(g, &L->tg, k);
+	mark_restarts(g, &L->tg);
 	switch (f->kind) {
 	case 'c': counter_values(g, L, &r, 1); return;
 	case 's': counter_values(g, L, &r, 100); return;
@@ -1841,7 +1872,7 @@ static void gen_values(struct gen *g, const struct loc *L)
 		break;
 	default: x = f->param; break;   /* '=' */
 	}
-	for (uint32_t k = 0; k < g->o.samples; k++)
+	for (uint32_t k = 0; k < g->scrapes; k++)
 		g->v[k] = f64_bits(x);
 }
 
@@ -1855,6 +1886,7 @@ void gen_opts_default(struct gen_opts *o)
 	o->start_ms = GEN_DEFAULT_START_MS;
 	o->interval_ms = GEN_DEFAULT_INTERVAL_MS;
 	o->order = GEN_ORDER_SHUFFLE;
+	o->step = GEN_DEFAULT_STEP;
 }
 
 static int check_opts(const struct gen_opts *o, struct err *e)
@@ -1875,6 +1907,11 @@ static int check_opts(const struct gen_opts *o, struct err *e)
 			       "gets at most one a scrape", (unsigned long long)(o->series * o->samples));
 	if (o->order != GEN_ORDER_SHUFFLE && o->order != GEN_ORDER_STRIPE)
 		return err_set(e, SNAPARC_INVALID, "unknown order");
+	if (o->periodic && o->step < 1)
+		return err_set(e, SNAPARC_INVALID, "periodic: step must be at least 1 scrape");
+	if (o->periodic && o->samples + (uint64_t)o->snapshot * o->step > GEN_MAX_SCRAPES)
+		return err_set(e, SNAPARC_INVALID, "periodic: samples + snapshot x step must be at most %u scrapes",
+			       GEN_MAX_SCRAPES);
 	return 0;
 }
 
@@ -1929,10 +1966,12 @@ int gen_open(struct gen **out, const struct gen_opts *opts, struct err *e)
 	g->o = *opts;
 	xor_enc_init(&g->xor);
 	per_cycle = opts->exemplars / opts->samples + 1;
-	g->t = malloc(opts->samples * sizeof(*g->t));
-	g->v = malloc(opts->samples * sizeof(*g->v));
+	g->scrapes = opts->samples + (opts->periodic ? opts->snapshot * opts->step : 0);
+	g->t = malloc(g->scrapes * sizeof(*g->t));
+	g->v = malloc(g->scrapes * sizeof(*g->v));
+	g->restart = malloc(g->scrapes);
 	g->ex = malloc((per_cycle < opts->series ? per_cycle : opts->series) * sizeof(*g->ex));
-	if (!g->t || !g->v || !g->ex)
+	if (!g->t || !g->v || !g->restart || !g->ex)
 		rc = err_set(e, SNAPARC_NOMEM, "out of memory");
 	if (!rc)
 		rc = compile_sets(g, e);
@@ -1968,6 +2007,7 @@ void gen_close(struct gen *g)
 	}
 	free(g->t);
 	free(g->v);
+	free(g->restart);
 	free(g->ex);
 	xor_enc_free(&g->xor);
 	buf_free(&g->labels);
@@ -2022,6 +2062,7 @@ int gen_labels(struct gen *g, uint64_t index, struct gen_series *out, struct err
 
 int gen_series(struct gen *g, uint64_t index, struct gen_series *out, struct err *e)
 {
+	uint32_t first = 0, last = g->scrapes - 1;
 	struct loc L;
 	int rc;
 
@@ -2033,9 +2074,14 @@ int gen_series(struct gen *g, uint64_t index, struct gen_series *out, struct err
 		return rc;
 	out->kind = kind_name(&L);
 	gen_values(g, &L);
-	out->nsamples = g->o.samples;
-	out->t = g->t;
-	out->v = g->v;
+	if (g->o.periodic) {   /* the open chunk: from the last cut */
+		uint64_t phase = hash4(g->o.seed, TAG_PHASE, index, 0) % g->o.samples;
+
+		first = last - (uint32_t)((last + phase) % g->o.samples);
+	}
+	out->nsamples = last + 1 - first;
+	out->t = g->t + first;
+	out->v = g->v + first;
 	return 0;
 }
 
@@ -2135,11 +2181,13 @@ static int cmp_exemplar(const void *a, const void *b)
  * any others only when there are not enough. */
 static void fill_cycle(struct gen *g, uint32_t k)
 {
-	uint64_t want = g->o.exemplars / g->o.samples + (k < g->o.exemplars % g->o.samples);
+	/* the scrape: a periodic snapshot holds the newest `samples` of them */
+	uint32_t a = g->scrapes - g->o.samples + k;
+	uint64_t want = g->o.exemplars / g->o.samples + (a % g->o.samples < g->o.exemplars % g->o.samples);
 	struct perm p;
 	struct loc L;
 
-	perm_init(&p, g->o.series, hash4(g->o.seed, TAG_EXEMPLAR_PICK, k, 0));
+	perm_init(&p, g->o.series, hash4(g->o.seed, TAG_EXEMPLAR_PICK, a, 0));
 	g->ex_n = g->ex_pos = 0;
 	for (int pass = 0; pass < 2 && g->ex_n < want; pass++) {
 		for (uint64_t j = 0; j < g->o.series && g->ex_n < want; j++) {
@@ -2149,9 +2197,9 @@ static void fill_cycle(struct gen *g, uint32_t k)
 			locate(g, perm_apply(&p, j), &L);
 			if (exemplar_capable(&L) != (pass == 0))
 				continue;
-			r.s = hash4(g->o.seed, TAG_EXEMPLAR, k, g->ex_n);
+			r.s = hash4(g->o.seed, TAG_EXEMPLAR, a, g->ex_n);
 			x->ref = L.index + 1;
-			x->t = sample_time(g, &L.tg, k);
+			x->t = sample_time(g, &L.tg, a);
 			x->value = exemplar_value(&L, &r);
 			snprintf(x->trace_id, sizeof(x->trace_id), "%016llx%016llx", (unsigned long long)rng_next(&r),
 				 (unsigned long long)rng_next(&r));

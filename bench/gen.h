@@ -6,6 +6,14 @@
  * benchmark can ask what any series holds without reading a snapshot. The
  * value and label mix is described at the top of gen.c.
  *
+ * Periodic snapshots (opts.periodic): the same head snapshotted every `step`
+ * scrapes while it runs on. Each series is then one stream of samples from
+ * start_ms, cut into chunks of opts.samples at a phase of its own, and
+ * snapshot j holds each series' open chunk after samples + j * step scrapes:
+ * the chunk of snapshot j extended by `step` samples (the same XOR bits, the
+ * appender being deterministic), or, past a cut, a new chunk that starts at
+ * the cut. Refs and labels do not change between snapshots.
+ *
  * A handle owns the scratch space of the calls that return borrowed data; it
  * is not thread-safe: give each thread its own handle (they are cheap).
  */
@@ -25,6 +33,8 @@
 #define GEN_DEFAULT_START_MS 1700000000000LL   /* 2023-11-14T22:13:20Z */
 #define GEN_MAX_SERIES 500000000ULL      /* instance addresses stay unique below this */
 #define GEN_EXEMPLARS_PER_RECORD 10000   /* what Prometheus puts in one snapshot record */
+#define GEN_DEFAULT_STEP 10              /* periodic: scrapes between snapshots */
+#define GEN_MAX_SCRAPES (1u << 20)       /* periodic: samples + snapshot * step, at most */
 
 /* Order of series records in the snapshot. */
 enum gen_order {
@@ -45,6 +55,13 @@ struct gen_opts {
 	uint64_t tombstones;    /* intervals, on this many distinct refs (<= N) */
 	uint64_t exemplars;     /* in all (<= N * samples) */
 	enum gen_order order;
+	/* Periodic snapshots (see above); samples is then where chunks are cut.
+	 * Tombstones stay those of the first `samples` scrapes (a deletion is
+	 * kept until the head is compacted); exemplars are those of the last
+	 * `samples` scrapes, the ring buffer's newest. */
+	int periodic;
+	uint32_t step;          /* >= 1 (default GEN_DEFAULT_STEP) */
+	uint32_t snapshot;      /* j = 0, 1, ...: samples + j * step scrapes so far */
 };
 
 /* Fills opts with the defaults (N = 0 still has to be set). */
@@ -71,7 +88,8 @@ struct gen_series {
 	struct rec_label labels[GEN_MAX_LABELS];
 	const char *kind;                   /* value model: "counter", "gauge", ... */
 	int exemplar_capable;               /* counters and histogram buckets */
-	size_t nsamples;                    /* opts.samples; 0 after gen_labels() */
+	size_t nsamples;                    /* opts.samples (periodic: 1 .. samples);
+					     * 0 after gen_labels() */
 	const int64_t *t;                   /* strictly increasing */
 	const uint64_t *v;                  /* IEEE-754 bits */
 };
@@ -81,9 +99,9 @@ int gen_labels(struct gen *g, uint64_t index, struct gen_series *out, struct err
 /* Labels and samples of series index. */
 int gen_series(struct gen *g, uint64_t index, struct gen_series *out, struct err *e);
 
-/* Appends the series record Prometheus 2.42 writes for s: one full XOR head
- * chunk (mint = first t, maxt = last t) and the tail of 3 zero pairs and
- * (0, last value). SNAPARC_NOMEM if out ran out of memory. */
+/* Appends the series record Prometheus 2.42 writes for s: one XOR head
+ * chunk of its samples (mint = first t, maxt = last t) and the tail of 3
+ * zero pairs and (0, last value). SNAPARC_NOMEM if out ran out of memory. */
 int gen_series_encode(struct gen *g, const struct gen_series *s, struct buf *out, struct err *e);
 /* gen_series() then gen_series_encode(). */
 int gen_series_record(struct gen *g, uint64_t index, struct buf *out, struct err *e);

@@ -20,26 +20,34 @@
 #    are compared as Prometheus prints them (jsonutil.MarshalFloat: 'f' -1, but
 #    'e' -1 when 0 < |v| < 1e-6 or |v| >= 1e21, for samples and exemplars).
 # 4. Prometheus must log num_series=N.
+# 5. Periodic snapshots: SNAPGEN --periodic writes $GEN_PERIODIC_SNAPSHOTS
+#    (default 3) snapshots of $GEN_PERIODIC_SERIES (default 300) series, one
+#    every 10 scrapes of a head that runs on; `SNAPGEN --check` reads them
+#    back (every record as the generator makes it; each chunk the previous
+#    snapshot's extended by 10 samples, the XOR bits a prefix, or a new one
+#    from a cut); and steps 2-4 run on the last one.
 # Prints a summary line; exits 1 on any mismatch.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 usage="usage: test-gen.sh SNAPGEN SNAPARC"
 snapgen=${1:?$usage} snaparc=${2:?$usage}
 series=${GEN_SERIES:-3000}
+pseries=${GEN_PERIODIC_SERIES:-300} psnaps=${GEN_PERIODIC_SNAPSHOTS:-3}
 tmp=$(mktemp -d)
 # TEST_GEN_KEEP=1 keeps the work directory (snapshot, accounts, answers).
 if [ -n "${TEST_GEN_KEEP:-}" ]; then echo "test-gen: keeping $tmp"; else trap 'rm -rf "$tmp"' EXIT; fi
-exp=$tmp/expected
-mkdir -p "$exp"
+status=0
 
-"$snapgen" "$tmp/out" --series "$series" --tombstones 60 --exemplars 5000 --seed 7 --expect "$tmp/gen.jsonl"
-snap=$tmp/out/chunk_snapshot.000000.0000000000
-"$snaparc" dump --json --samples "$snap" > "$tmp/dump.jsonl"
+# load_and_compare SNAP GEN_JSONL WORKDIR SERIES: steps 2-4 for one snapshot
+# and the generator's account of it; sets status=1 on any mismatch.
+load_and_compare() {
+local snap=$1 gen=$2 w=$3 want=$4 exp=$3/expected t sels es ee esel got i line
+mkdir -p "$exp"
+"$snaparc" dump --json --samples "$snap" > "$w/dump.jsonl"
 
 # Step 2; writes the account with Go-formatted values (gen-go.jsonl, shaped
 # like the dump for compare.py), queries.txt and exemplars.txt.
-status=0
-python3 - "$tmp/gen.jsonl" "$tmp/dump.jsonl" "$tmp/gen-go.jsonl" "$exp" <<'PY' || status=1
+python3 - "$gen" "$w/dump.jsonl" "$w/gen-go.jsonl" "$exp" <<'PY' || status=1
 import decimal, json, math, sys
 
 gen_path, dump_path, out_path, exp_dir = sys.argv[1:]
@@ -174,21 +182,41 @@ t=$(cut -f1 "$exp/queries.txt" | head -n 1)
 mapfile -t sels < <(cut -f2- "$exp/queries.txt")
 IFS=$'\t' read -r es ee esel < "$exp/exemplars.txt"
 if ! "$here/query-snapshot.sh" --exemplars "$exp/exemplars.json" "$es" "$ee" "$esel" "$snap" "$t" "${sels[@]}" \
-    > "$tmp/answers.jsonl" 2> "$tmp/log"; then
-  cat "$tmp/log"; echo "MISMATCH Prometheus did not load the generated snapshot"
+    > "$w/answers.jsonl" 2> "$w/log"; then
+  cat "$w/log"; echo "MISMATCH Prometheus did not load the generated snapshot $snap"
   echo "test-gen: FAILED"; exit 1
 fi
-got=$(sed -n 's/.*chunk snapshot loaded.* num_series=\([0-9]*\).*/\1/p' "$tmp/log")
-if [ "$got" != "$series" ]; then
-  echo "MISMATCH Prometheus loaded num_series=$got, generated $series"; status=1
+got=$(sed -n 's/.*chunk snapshot loaded.* num_series=\([0-9]*\).*/\1/p' "$w/log")
+if [ "$got" != "$want" ]; then
+  echo "MISMATCH Prometheus loaded num_series=$got, generated $want"; status=1
 fi
 i=0
 while IFS= read -r line; do
   printf '%s\n' "$line" > "$exp/$(printf %02d $i).json"; i=$((i + 1))
-done < "$tmp/answers.jsonl"
-python3 "$here/compare.py" dump "$tmp/gen-go.jsonl" "$exp" || status=1
+done < "$w/answers.jsonl"
+python3 "$here/compare.py" dump "$w/gen-go.jsonl" "$exp" || status=1
+echo "test-gen: $(basename "$snap"): Prometheus 2.42 loaded num_series=$got and answered ${#sels[@]} selectors at $t"
+}
+
+"$snapgen" "$tmp/out" --series "$series" --tombstones 60 --exemplars 5000 --seed 7 --expect "$tmp/gen.jsonl"
+load_and_compare "$tmp/out/chunk_snapshot.000000.0000000000" "$tmp/gen.jsonl" "$tmp" "$series"
+
+# Step 5. --check fails on snapshots other options made (the check is not vacuous).
+popts=(--series "$pseries" --periodic "$psnaps" --step 10 --tombstones 6 --exemplars 600 --seed 11)
+mkdir -p "$tmp/periodic"
+"$snapgen" "$tmp/periodic/out" "${popts[@]}" --expect "$tmp/periodic/gen.jsonl" --quiet
+"$snapgen" "$tmp/periodic/out" "${popts[@]}" --check || status=1
+if "$snapgen" "$tmp/periodic/out" "${popts[@]}" --step 11 --check >/dev/null 2>&1; then
+  echo "MISMATCH snapgen --check accepted periodic snapshots made with another step"; status=1
+fi
+last=$(ls -d "$tmp"/periodic/out/chunk_snapshot.* | sort | tail -n 1)
+if [ "$(ls -d "$tmp"/periodic/out/chunk_snapshot.* | wc -l)" != "$psnaps" ]; then
+  echo "MISMATCH snapgen --periodic $psnaps wrote $(ls "$tmp/periodic/out" | wc -l) directories"; status=1
+fi
+load_and_compare "$last" "$tmp/periodic/gen.jsonl" "$tmp/periodic" "$pseries"
+
 if [ $status -eq 0 ]; then
-  echo "test-gen: OK: Prometheus 2.42 loaded num_series=$got and answered ${#sels[@]} selectors at $t and the exemplars as generated"
+  echo "test-gen: OK: Prometheus 2.42 loaded the snapshot and the last of $psnaps periodic ones and answered the selectors and the exemplars as generated"
 else
   echo "test-gen: FAILED"
 fi
