@@ -6,9 +6,14 @@
 #   OUTDIR/fuzz_wal/     the segment, cut copies of it, and small segments in
 #                        the encodings it lacks (see extract_records.c)
 #   OUTDIR/fuzz_record/  up to 200 decompressed records of every type
+#   OUTDIR/fuzz_lz4dict/ 40 of those records as the archive stores them (LZ4
+#                        with and without a dictionary; see lz4dict_seeds.c)
+#   OUTDIR/fuzz_import/  the fuzz_wal seeds behind fuzz_import's control
+#                        word: one segment, and the real one cut into two
+#                        segments at page boundaries
 #
 # BUILD_DIR is the build tree configured with -DSNAPARC_FUZZ=ON (it holds
-# tests/fuzz/extract_records). OUTDIR must not exist.
+# tests/fuzz/extract_records and lz4dict_seeds). OUTDIR must not exist.
 set -eu
 
 if [ $# -ne 2 ]; then
@@ -28,6 +33,7 @@ if [ -z "$extract" ]; then
 	echo "$0: no extract_records under $build (configure with -DSNAPARC_FUZZ=ON and build)" >&2
 	exit 1
 fi
+lz4seeds=$(dirname "$extract")/lz4dict_seeds
 
 snap=${SNAPARC_FUZZ_SNAPSHOT:-}
 if [ -z "$snap" ]; then
@@ -91,5 +97,29 @@ rm -r "$work"
 # the push parser reads the same segments, split where each input says
 mkdir -p "$out/fuzz_wal_push"
 cp "$out"/fuzz_wal/* "$out/fuzz_wal_push/"
+
+# fuzz_import: a 4-byte control word (fuzz_import.c), then the segment bytes:
+# all in one segment, and the real segment cut into two at pages 1 to 5
+mkdir -p "$out/fuzz_import"
+for f in "$out"/fuzz_wal/*; do
+	{ printf '\0\0\0\0'; cat "$f"; } > "$out/fuzz_import/$(basename "$f")"
+done
+for p in 1 2 3 4 5; do
+	{ printf '\003%b\0\0' "\\00$p"; cat "$seg"; } > "$out/fuzz_import/segment-cut-page-$p"
+done
+
+# fuzz_lz4dict: 40 records spread over those extracted, compressed
+mkdir -p "$out/fuzz_lz4dict"
+if [ ! -x "$lz4seeds" ]; then
+	echo "$0: no $lz4seeds (build the fuzz tree)" >&2
+	exit 1
+fi
+# shellcheck disable=SC2046  # file names without spaces, made above
+"$lz4seeds" "$out/fuzz_lz4dict" $(find "$out/fuzz_record" -type f | sort |
+	awk '{ f[NR] = $0 } END { for (i = 1; i <= 40 && i <= NR; i++) print f[int((i - 1) * NR / 40) + 1] }') \
+	> /dev/null
+
 echo "make-corpus: $(find "$out/fuzz_wal" -type f | wc -l) fuzz_wal (and fuzz_wal_push) seeds," \
-	"$(find "$out/fuzz_record" -type f | wc -l) fuzz_record seeds from $seg"
+	"$(find "$out/fuzz_record" -type f | wc -l) fuzz_record," \
+	"$(find "$out/fuzz_import" -type f | wc -l) fuzz_import and" \
+	"$(find "$out/fuzz_lz4dict" -type f | wc -l) fuzz_lz4dict seeds from $seg"

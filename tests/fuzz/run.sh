@@ -1,8 +1,12 @@
 #!/bin/sh
 # run.sh BUILD_DIR SECONDS [TARGET...]: runs each fuzz target (fuzz_wal,
-# fuzz_record, fuzz_select and fuzz_wal_push by default) for SECONDS, seeded by
-# make-corpus.sh (fuzz_select starts from nothing), and exits
-# non-zero if any of them found a crash, a leak, a timeout or hit a limit.
+# fuzz_record, fuzz_select, fuzz_wal_push, fuzz_lz4dict and fuzz_import by
+# default) for SECONDS, seeded by make-corpus.sh (fuzz_select starts from
+# nothing), and exits non-zero if any of them found a crash, a leak, a
+# timeout or hit a limit. fuzz_lz4dict runs with inputs of at most 128 KiB
+# and -malloc_limit_mb=128: its payloads claim up to 2^39 bytes, and a
+# decoder that believed a claim past what 128 KiB of LZ4 can hold (32 MiB)
+# would allocate up to WAL_MAX_RECORD (256 MiB) and hit the limit.
 #
 # BUILD_DIR is a build tree configured with -DSNAPARC_FUZZ=ON. Corpora go to
 # a temporary directory that is removed at the end, unless
@@ -14,6 +18,7 @@
 #
 #   ctest's fuzz/short:  run.sh BUILD_DIR 15
 #   a campaign:          SNAPARC_FUZZ_CORPUS=$HOME/snaparc-corpus run.sh build-fuzz 3600
+#   one target, longer:  run.sh build-fuzz 300 fuzz_import
 set -u
 
 if [ $# -lt 2 ]; then
@@ -23,7 +28,7 @@ fi
 build=$(cd "$1" && pwd) || exit 2
 seconds=$2
 shift 2
-targets=${*:-fuzz_wal fuzz_record fuzz_select fuzz_wal_push}
+targets=${*:-fuzz_wal fuzz_record fuzz_select fuzz_wal_push fuzz_lz4dict fuzz_import}
 here=$(cd "$(dirname "$0")" && pwd)
 
 bindir=$build/tests/fuzz
@@ -53,9 +58,13 @@ for t in $targets; do
 	corpus=$tmp/corpus/$t
 	[ -z "${SNAPARC_FUZZ_CORPUS:-}" ] || corpus=$SNAPARC_FUZZ_CORPUS/$t
 	mkdir -p "$corpus" "$tmp/seeds/$t"
+	limits="-rss_limit_mb=2048 -malloc_limit_mb=512"
+	case $t in
+	fuzz_lz4dict) limits="-rss_limit_mb=1024 -malloc_limit_mb=128 -max_len=131072" ;;
+	esac
 	# The first directory receives new inputs; the seeds are only read.
-	# shellcheck disable=SC2086  # SNAPARC_FUZZ_FLAGS is a list of flags
-	"$bin" -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=512 \
+	# shellcheck disable=SC2086  # limits and SNAPARC_FUZZ_FLAGS are lists of flags
+	"$bin" -max_total_time="$seconds" $limits \
 		-timeout=10 -print_final_stats=1 -artifact_prefix="$artifacts/$t-" \
 		${SNAPARC_FUZZ_FLAGS:-} "$corpus" "$tmp/seeds/$t" > "$log" 2>&1
 	rc=$?

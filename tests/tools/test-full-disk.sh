@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# snaparc import on a full file system: an archive of the bundled snapshot
+# on a small tmpfs (else a loop-mounted ext4 image), the rest of it taken by
+# a filler file; then a generated snapshot imported while the filler gives
+# back STEP KiB at a time until it fits. Every failed import exits 1 with a
+# message naming the file it could not write and "No space left on device",
+# and leaves the archive as it was: `ls` prints the same, its segments hold
+# the same bytes, verify finds it sound and a lookup answers the same. Then
+# the filler goes and an import succeeds and verifies.
+# Exits 77 (skipped) when no small file system can be mounted here.
+#
+# KNOWN bug (RELIABILITY.md): when the index's commit runs out of space
+# part-way through a write, LMDB reports a short write as EIO and the
+# message says "Input/output error"; such rounds print KNOWN FAIL and do
+# not fail the test (the archive is still checked).
+#   test-full-disk.sh SNAPARC SNAPGEN DATADIR
+# SNAPARC_FULL_DISK_STEP_KB (default 32) sets the step; SNAPARC_FULL_DISK_FS=ext4
+# goes straight to the ext4 image.
+set -euo pipefail
+snaparc=$(realpath "$1") snapgen=$(realpath "$2") data=$3
+step=${SNAPARC_FULL_DISK_STEP_KB:-32}
+size_mb=8
+
+# A private mount namespace when we may have one (root, or a user namespace
+# mapping us to root): the mount goes with it even if the test is killed.
+if [ -z "${SNAPARC_TEST_NS:-}" ]; then
+  if [ "$(id -u)" = 0 ] && unshare -m --propagation private true 2>/dev/null; then
+    SNAPARC_TEST_NS=1 exec unshare -m --propagation private "$0" "$@"
+  elif [ "$(id -u)" != 0 ] && unshare -rm true 2>/dev/null; then
+    SNAPARC_TEST_NS=1 exec unshare -rm "$0" "$@"
+  fi
+fi
+
+tmp=$(mktemp -d)
+fs=$tmp/fs
+mounted=
+cleanup() {
+  if [ -n "$mounted" ]; then umount "$fs" 2>/dev/null || umount -l "$fs" 2>/dev/null || true; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+fails=0 checks=0 known_fails=0
+ok() { checks=$((checks + 1)); }
+bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
+
+# ---- a small file system ----
+
+mkdir "$fs"
+why=
+if [ "${SNAPARC_FULL_DISK_FS:-tmpfs}" = tmpfs ] &&
+   mount -t tmpfs -o size=${size_mb}m,mode=755 tmpfs "$fs" 2>"$tmp/mount.err"; then
+  mounted=tmpfs
+else
+  why="tmpfs: $(tr '\n' ' ' 2>/dev/null <"$tmp/mount.err" | head -c 200 || true)"
+  if command -v mkfs.ext4 >/dev/null && truncate -s $((size_mb + 4))M "$tmp/fs.img" &&
+     mkfs.ext4 -q -F -m 0 "$tmp/fs.img" 2>"$tmp/mount.err" &&
+     mount -o loop "$tmp/fs.img" "$fs" 2>>"$tmp/mount.err"; then
+    mounted=ext4
+  else
+    why="$why; loop ext4: $(tr '\n' ' ' <"$tmp/mount.err" | head -c 200)"
+  fi
+fi
+if [ -z "$mounted" ]; then
+  echo "full-disk: skipped: cannot mount a small file system here ($why)"
+  exit 77
+fi
+
+snap=$(find "$data" -maxdepth 1 -name "chunk_snapshot.*" -type d | sort | head -1)
+arc=$fs/arc
+"$snaparc" import "$arc" "$snap" >/dev/null
+# 5,000 series: about 2.5 MB, a third of the file system
+"$snapgen" "$tmp/gen" --series 5000 --tombstones 10 --exemplars 100 --quiet >/dev/null
+gen=$(find "$tmp/gen" -maxdepth 1 -name "chunk_snapshot.*" -type d)
+# a series with tombstones: its answer has the most parts
+ref=$("$snaparc" dump --json "$snap" | python3 -c '
+import json, sys
+recs = [json.loads(l) for l in sys.stdin]
+print(next(r for r in recs if r.get("record") == "tombstones")["intervals"][0]["ref"])')
+
+segments() { (cd "$arc/segments" && find . -type f -printf '%p %s\n' | sort && sha256sum ./* | sort); }
+"$snaparc" ls "$arc" >"$tmp/ls.before"
+"$snaparc" lookup --json --detail --samples "$arc" --ref "$ref" >"$tmp/lookup.before"
+segs_before=$(segments)
+
+# ---- fill it, then give back STEP KiB at a time ----
+
+dd if=/dev/zero of="$fs/filler" bs=64k 2>/dev/null || true
+check "the filler did not fill the file system" test "$(df -Pk "$fs" | awk 'NR == 2 { print $4 }')" -lt 64
+full=$(stat -c %s "$fs/filler")
+free=0 imported=0 failed=0 at_segments=0 at_index=0
+while [ "$free" -le $((size_mb * 1024)) ]; do
+  truncate -s $((full > free * 1024 ? full - free * 1024 : 0)) "$fs/filler"
+  rc=0
+  "$snaparc" import --name "gen-$free" "$arc" "$gen" >"$tmp/out" 2>"$tmp/err" || rc=$?
+  if [ "$rc" = 0 ]; then
+    imported=1
+    break
+  fi
+  failed=$((failed + 1))
+  msg=$(head -c 400 "$tmp/err")
+  check "import with $free KiB free exited $rc, not 1: $msg" test "$rc" = 1
+  if grep -q "$arc/index: commit: Input/output error" "$tmp/err"; then
+    # LMDB's mdb_page_flush() turns a short pwrite into EIO
+    known_fails=$((known_fails + 1)); at_index=$((at_index + 1))
+    echo "KNOWN FAIL: import with $free KiB free: the index's short write says EIO: $msg" >&2
+  elif grep -qE "$arc/(segments/[0-9]{8}|index)(/[a-z.]+)?: [a-z ]+: No space left on device" "$tmp/err"; then
+    ok
+    if grep -q "$arc/index" "$tmp/err"; then at_index=$((at_index + 1)); else at_segments=$((at_segments + 1)); fi
+  else
+    bad "import with $free KiB free: the message names no file of the archive or not ENOSPC: $msg"
+  fi
+  # the archive as it was
+  "$snaparc" ls "$arc" >"$tmp/ls.after" 2>&1 || true
+  check "ls changed after the import failed with $free KiB free" cmp -s "$tmp/ls.before" "$tmp/ls.after"
+  check "segments changed after the import failed with $free KiB free" test "$(segments)" = "$segs_before"
+  rc=0
+  "$snaparc" verify "$arc" >"$tmp/verify" 2>&1 || rc=$?
+  check "verify after the import failed with $free KiB free exited $rc: $(head -c 400 "$tmp/verify")" test "$rc" = 0
+  "$snaparc" lookup --json --detail --samples "$arc" --ref "$ref" >"$tmp/lookup.after" 2>&1 || true
+  check "lookup --ref $ref changed after the import failed with $free KiB free" \
+    cmp -s "$tmp/lookup.before" "$tmp/lookup.after"
+  free=$((free + step))
+done
+check "the import never fitted, even with $((free - step)) KiB free" test "$imported" = 1
+check "no import failed: the filler left too much room" test "$failed" -gt 0
+
+# ---- space back: imports work again ----
+
+rm -f "$fs/filler"
+rc=0
+"$snaparc" import --name after "$arc" "$gen" >"$tmp/out" 2>"$tmp/err" || rc=$?
+check "import after freeing space exited $rc: $(head -c 400 "$tmp/err")" test "$rc" = 0
+rc=0
+"$snaparc" verify "$arc" >"$tmp/verify" 2>&1 || rc=$?
+check "verify after freeing space exited $rc: $(head -c 400 "$tmp/verify")" test "$rc" = 0
+"$snaparc" ls --json "$arc" >"$tmp/ls.json"
+check "ls after freeing space does not list 3 snapshots: $(cat "$tmp/ls.json")" test "$(grep -c '"id"' "$tmp/ls.json")" = 3
+check "lookup in the last snapshot failed" "$snaparc" lookup --snapshot after "$arc" --ref 1 >/dev/null
+"$snaparc" lookup --snapshot 1 --json --detail --samples "$arc" --ref "$ref" >"$tmp/lookup.after"
+check "lookup --ref $ref in snapshot 1 changed" cmp -s "$tmp/lookup.before" "$tmp/lookup.after"
+
+echo "full-disk ($mounted, ${size_mb} MiB, steps of $step KiB): $failed imports failed" \
+  "($at_segments writing segments, $at_index committing the index), then one fitted"
+echo "full-disk: $((checks - fails)) passed, $fails failed ($known_fails known failures)"
+[ "$fails" -eq 0 ]
