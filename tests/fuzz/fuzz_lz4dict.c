@@ -3,9 +3,10 @@
  *
  * The input is a 7-byte header, then a dictionary, then a payload:
  *
- *   byte 0      flags: bit 0 replaces the payload's header by one that
- *               claims a raw length of le32(bytes 3..6) << (bits 5..7), up
- *               to 2^39 bytes; bit 2 adds 64 KiB to the dictionary length
+ *   byte 0      flags: bit 0 replaces the payload's header by one with
+ *               dictionary id (bits 3..4) and a raw length of
+ *               le32(bytes 3..6) << (bits 5..7), up to 2^39 bytes; bit 2
+ *               adds 64 KiB to the dictionary length
  *   bytes 1..2  the dictionary length (le16, cut to what the input has)
  *   bytes 3..6  a dictionary id for the round trip (0 is taken as 1: id 0
  *               marks a delta, which lz4dict_compress does not make), and
@@ -19,9 +20,10 @@
  *
  * The round trip: everything after the header, compressed with a
  * dictionary cut from its start, must decompress to itself, be smaller
- * than it, and read back with the dictionary alone whatever the compressor
- * did before (each record stays readable on its own). A violation traps, which libFuzzer
- * reports as a crash with the input.
+ * than it (but see KNOWN BUG below), and read back with the dictionary
+ * alone whatever the compressor did before (each record stays readable on
+ * its own). A violation traps, which libFuzzer reports as a crash with the
+ * input.
  */
 #include <stddef.h>
 #include <stdint.h>
