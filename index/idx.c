@@ -1527,8 +1527,7 @@ static int delete_prefixed(struct idx_txn *t, int db, uint32_t snap, struct err 
 	return rc == 0 || rc == MDB_NOTFOUND || rc == EINVAL ? 0 : lmdb_err(e, rc, db_names[db], t->x);
 }
 
-/* Whether a snapshot other than `except` is served by owner's label index. */
-static int labels_shared(struct idx_txn *t, uint32_t owner, uint32_t except, int *shared, struct err *e)
+int idx_labels_used(struct idx_txn *t, uint32_t owner, uint32_t except, int *shared, struct err *e)
 {
 	struct idx_snapshot s;
 	uint32_t after = 0;
@@ -1585,7 +1584,7 @@ int idx_snapshot_remove(struct idx_txn *t, uint32_t id, struct err *e)
 		return lmdb_err(e, rc, "snapshots", t->x);
 	/* the label index it used goes with its last user: its own stays while a
 	 * later snapshot shares it, a shared one goes when it was the last */
-	if ((rc = labels_shared(t, s.labels, id, &shared, e)))
+	if ((rc = idx_labels_used(t, s.labels, id, &shared, e)))
 		return rc;
 	if (!shared && (s.labels == id || idx_snapshot_get(t, s.labels, &owner, NULL) == SNAPARC_NOT_FOUND))
 		rc = idx_snapshot_clear(t, s.labels, IDX_CLEAR_LABELS, e);

@@ -143,6 +143,10 @@ int idx_snapshot_next(struct idx_txn *t, uint32_t after, struct idx_snapshot *ou
 /* The last snapshot with an id below `before`; SNAPARC_NOT_FOUND before the first. */
 int idx_snapshot_prev(struct idx_txn *t, uint32_t before, struct idx_snapshot *out, struct err *e);
 
+/* *used: whether a snapshot other than `except` (0: none) is served by the
+ * label index of snapshot owner. */
+int idx_labels_used(struct idx_txn *t, uint32_t owner, uint32_t except, int *used, struct err *e);
+
 /* Rewrites the catalog entry of an existing snapshot (same id and name). */
 int idx_snapshot_update(struct idx_txn *t, const struct idx_snapshot *s, struct err *e);
 

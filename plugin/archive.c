@@ -331,7 +331,8 @@ static int unpack(struct archive *a, struct idx_txn *t, uint8_t flags, const uin
 		  struct buf *out, const uint8_t **rec, size_t *rec_len, int depth, struct err *e);
 
 static int load(struct archive *a, struct idx_txn *t, const struct idx_loc *loc, struct buf *out,
-		struct buf *span, struct buf *scratch, size_t *stored_len, int depth, struct err *e)
+		struct buf *span, struct buf *scratch, const uint8_t **stored, size_t *stored_len, uint8_t *stored_flags,
+		int depth, struct err *e)
 {
 	const uint8_t *data, *rec;
 	size_t len, rec_len;
@@ -351,6 +352,10 @@ static int load(struct archive *a, struct idx_txn *t, const struct idx_loc *loc,
 	rc = wal_parse_record(span->p, loc->span, loc->offset, 1, &data, &len, &flags, scratch, e);
 	if (rc)
 		return err_prefix(e, "%s/%08u", a->segdir, loc->segment);
+	if (stored)
+		*stored = data;
+	if (stored_flags)
+		*stored_flags = flags;
 	*stored_len = len;
 	if ((rc = unpack(a, t, flags, data, len, out, &rec, &rec_len, depth, e)))
 		return err_prefix(e, "%s/%08u: offset %llu", a->segdir, loc->segment, (unsigned long long)loc->offset);
@@ -367,7 +372,14 @@ static int load(struct archive *a, struct idx_txn *t, const struct idx_loc *loc,
 int archive_load(struct archive *a, struct idx_txn *t, const struct idx_loc *loc, struct buf *out,
 		 struct buf *span, struct buf *scratch, size_t *stored_len, struct err *e)
 {
-	return load(a, t, loc, out, span, scratch, stored_len, 0, e);
+	return load(a, t, loc, out, span, scratch, NULL, stored_len, NULL, 0, e);
+}
+
+int archive_load_stored(struct archive *a, struct idx_txn *t, const struct idx_loc *loc, struct buf *out,
+			struct buf *span, struct buf *scratch, const uint8_t **stored, size_t *stored_len,
+			uint8_t *flags, struct err *e)
+{
+	return load(a, t, loc, out, span, scratch, stored, stored_len, flags, 0, e);
 }
 
 /* A delta: its base's record (itself perhaps a delta) is its dictionary. */
@@ -388,7 +400,7 @@ static int unpack_delta(struct archive *a, struct idx_txn *t, const uint8_t *p, 
 	loc.segment = b.segment;
 	loc.offset = b.offset;
 	loc.span = b.span;
-	if ((rc = load(a, t, &loc, &base, &span, &scratch, &stored, depth + 1, e)))
+	if ((rc = load(a, t, &loc, &base, &span, &scratch, NULL, &stored, NULL, depth + 1, e)))
 		err_prefix(e, "delta base");
 	else
 		rc = lz4dict_decompress(p, len, base.p, base.len, out, e);

@@ -74,5 +74,12 @@ int archive_read_side(struct archive *a, struct idx_txn *t, struct archive_serie
  * scratch) and decompresses it into out. */
 int archive_load(struct archive *a, struct idx_txn *t, const struct idx_loc *loc, struct buf *out,
 		 struct buf *span, struct buf *scratch, size_t *stored_len, struct err *e);
+/* archive_load(), also handing out the stored payload (in span or scratch)
+ * and its compression flags. */
+int archive_load_stored(struct archive *a, struct idx_txn *t, const struct idx_loc *loc, struct buf *out,
+			struct buf *span, struct buf *scratch, const uint8_t **stored, size_t *stored_len,
+			uint8_t *flags, struct err *e);
+/* Deletes the segment files after `last`. */
+int archive_remove_segments_after(struct archive *a, uint32_t last, struct err *e);
 
 #endif

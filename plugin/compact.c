@@ -163,45 +163,18 @@ static int ent_next(struct ent_reader *r, const struct ent **out, const char *pa
 
 /* ---- records ---- */
 
-/* Reads the stored record at loc: data, len and flags give its stored payload (in
- * span or scratch), raw its record. */
+/* Reads the stored record at loc: data, len and flags its stored payload
+ * (in span or scratch), raw its record. */
 static int read_stored(struct compact *c, const struct idx_loc *loc, struct buf *span, struct buf *scratch,
 		       struct buf *raw, const uint8_t **data, size_t *len, uint8_t *flags, struct err *e)
 {
-	struct archive *a = c->a;
-	const uint8_t *rec;
-	size_t rec_len;
-	int fd = archive_segment_fd(a, loc->segment, e), rc;
+	int rc = archive_load_stored(c->a, c->r, loc, raw, span, scratch, data, len, flags, e);
 
-	if (fd < 0)
-		return fd;
-	buf_reset(span);
-	if (!buf_reserve(span, loc->span))
-		return err_set(e, SNAPARC_NOMEM, "out of memory for a %u-byte record", loc->span);
-	for (size_t got = 0; got < loc->span;) {
-		ssize_t k = pread(fd, span->p + got, loc->span - got, (off_t)(loc->offset + got));
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return err_set(e, k < 0 ? SNAPARC_IO : SNAPARC_CORRUPT, "%s/%08u: offset %llu: reading %u bytes: %s",
-				       a->segdir, loc->segment, (unsigned long long)loc->offset, loc->span,
-				       k < 0 ? strerror(errno) : "the segment ends before the record");
-		got += (size_t)k;
+	if (!rc) {
+		c->done += loc->span;
+		c->st->input_bytes += loc->span;
 	}
-	if ((rc = wal_parse_record(span->p, loc->span, loc->offset, 1, data, len, flags, scratch, e)))
-		return err_prefix(e, "%s/%08u", a->segdir, loc->segment);
-	if ((rc = archive_unpack(a, c->r, *flags, *data, *len, raw, &rec, &rec_len, e)))
-		return err_prefix(e, "%s/%08u: offset %llu", a->segdir, loc->segment, (unsigned long long)loc->offset);
-	if (rec != raw->p) {
-		buf_reset(raw);
-		buf_put(raw, rec, rec_len);
-		if (raw->oom)
-			return err_set(e, SNAPARC_NOMEM, "out of memory");
-	}
-	c->done += loc->span;
-	c->st->input_bytes += loc->span;
-	return 0;
+	return rc;
 }
 
 static int is_delta(const uint8_t *data, size_t len, uint8_t flags)
@@ -627,21 +600,6 @@ static int write_entries(struct compact *c, struct idx_txn *t, const struct kept
 	return rc < 0 ? rc : 0;
 }
 
-/* Whether the label index of snapshot `owner` is used by a snapshot in the catalog. */
-static int labels_used(struct idx_txn *t, uint32_t owner, int *used, struct err *e)
-{
-	struct idx_snapshot s;
-	uint32_t after = 0;
-	int rc;
-
-	*used = 0;
-	while (!*used && (rc = idx_snapshot_next(t, after, &s, e)) == 0) {
-		after = s.id;
-		*used = s.labels == owner;
-	}
-	return rc == SNAPARC_NOT_FOUND || *used ? 0 : rc;
-}
-
 static int switch_index(struct compact *c, const struct idx_snapshot *all, size_t nall, const struct idx_pos *end,
 			uint32_t first_new, struct err *e)
 {
@@ -678,7 +636,7 @@ static int switch_index(struct compact *c, const struct idx_snapshot *all, size_
 	for (size_t i = 0; i < nall && !rc; i++) {
 		int used;
 
-		if ((rc = labels_used(t, all[i].labels, &used, e)))
+		if ((rc = idx_labels_used(t, all[i].labels, 0, &used, e)))
 			break;
 		if (!used)
 			rc = idx_snapshot_clear(t, all[i].labels, IDX_CLEAR_LABELS, e);
@@ -833,25 +791,6 @@ static uint64_t segment_bytes_from(struct archive *a, uint32_t first)
 	return n;
 }
 
-static void remove_segments_from(struct archive *a, uint32_t first)
-{
-	struct dirent *de;
-	DIR *d = opendir(a->segdir);
-
-	if (!d)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		char *end, p[4400];
-		unsigned long n = strtoul(de->d_name, &end, 10);
-
-		if (strlen(de->d_name) == 8 && !*end && n >= first) {
-			snprintf(p, sizeof(p), "%s/%s", a->segdir, de->d_name);
-			unlink(p);
-		}
-	}
-	closedir(d);
-}
-
 static int run(struct compact *c, struct err *e)
 {
 	struct archive *a = c->a;
@@ -921,7 +860,7 @@ out:
 		/* not switched: the new segments are past the committed end */
 		wal_writer_discard(c->w);
 		c->w = NULL;
-		remove_segments_from(a, end.segment + 1);
+		archive_remove_segments_after(a, end.segment, NULL);
 	}
 	if (c->r)
 		idx_abort(c->r);

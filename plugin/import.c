@@ -101,7 +101,7 @@ void archive_unlock(struct archive *a)
 }
 
 /* Deletes segment files after `last`: what an interrupted writer left. */
-static int remove_segments_after(struct archive *a, uint32_t last, struct err *e)
+int archive_remove_segments_after(struct archive *a, uint32_t last, struct err *e)
 {
 	struct dirent *de;
 	DIR *d = opendir(a->segdir);
@@ -133,7 +133,7 @@ int archive_cut(struct archive *a, struct err *e)
 		return rc;
 	rc = idx_end_get(t, &end, e);
 	idx_abort(t);
-	return rc ? rc : remove_segments_after(a, end.segment, e);
+	return rc ? rc : archive_remove_segments_after(a, end.segment, e);
 }
 
 static int load_dictionary(struct archive_writer *w, struct err *e)
@@ -193,7 +193,7 @@ int archive_import_begin(struct archive *a, const struct archive_import_info *in
 	if ((rc = postings_new(&w->postings, e)) || (rc = archive_lock(a, e)))
 		goto fail;
 	if ((rc = archive_reap(a, 0, &reaped, &pending, e)) || (rc = load_dictionary(w, e)) ||
-	    (rc = remove_segments_after(a, w->committed.segment, e)))
+	    (rc = archive_remove_segments_after(a, w->committed.segment, e)))
 		goto fail;
 	wo.segment_size = a->opts.segment_size;
 	wo.sync = a->opts.sync;
@@ -524,7 +524,7 @@ static void roll_back(struct archive_writer *w)
 
 	wal_writer_discard(w->w);
 	w->w = NULL;
-	remove_segments_after(w->a, w->committed.segment, NULL);
+	archive_remove_segments_after(w->a, w->committed.segment, NULL);
 	snprintf(p, sizeof(p), "%s/%08u", w->a->segdir, w->committed.segment);
 	if (truncate(p, (off_t)w->committed.offset) != 0 && errno == ENOENT && w->committed.offset == 0)
 		return;
