@@ -30,6 +30,10 @@
  *               n x uvarint (ref - previous ref)
  *               (about 4 KiB a block)
  *
+ * Every value but meta's "format" ends in a u32 CRC-32C of its key and its
+ * bytes, checked whenever it is read: a damaged value is SNAPARC_CORRUPT
+ * naming the file and offset, never data.
+ *
  * Series and hashes are written once per snapshot, in key order, with
  * MDB_APPEND: pages fill completely and nothing is searched while writing.
  */
@@ -42,12 +46,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <lmdb.h>
 #include <xxhash.h>
 
 #include "bytes.h"
+#include "crc32c.h"
 
 #define BLOCK_ENTRIES 64
 #define DEFAULT_MAP_SIZE (1ull << 30)
@@ -73,7 +79,20 @@ struct idx_txn {
 	struct idx *x;
 	MDB_txn *txn;
 	int write, active, map_full;
+	/* where the last value that failed its checksum was, for txn_err() */
+	int bad_db;
+	long long bad_offset;
+	size_t bad_len, bad_key_len;
+	uint8_t bad_key[16];
 };
+
+/* Every value but the format record ends in a CRC-32C of its key and its
+ * bytes. LMDB checks nothing: without it a flipped bit in a dictionary, a
+ * block or a posting would be served as if it were right. */
+#define SUM_LEN 4
+/* A value failed its checksum (below LMDB's codes, which run from
+ * MDB_KEYEXIST up to MDB_LAST_ERRCODE). */
+#define BAD_SUM (MDB_KEYEXIST - 1)
 
 static int lmdb_err(struct err *e, int rc, const char *what, const struct idx *x)
 {
@@ -90,6 +109,83 @@ static int lmdb_err(struct err *e, int rc, const char *what, const struct idx *x
 	case EACCES: case EROFS: code = SNAPARC_IO; break;
 	}
 	return err_set(e, code, "%s: %s: %s", x ? x->path : "index", what, mdb_strerror(rc));
+}
+
+/* An error code from LMDB (or the operating system through it, or BAD_SUM),
+ * as opposed to snaparc's own, which callbacks and decoders return. */
+static int lmdb_code(int rc)
+{
+	return rc > 0 || (rc >= BAD_SUM && rc <= MDB_LAST_ERRCODE);
+}
+
+static uint32_t value_sum(const MDB_val *k, const void *v, size_t n)
+{
+	return crc32c(crc32c(0, k->mv_data, k->mv_size), v, n);
+}
+
+/* Checks and strips the checksum that ends a value: 0, or BAD_SUM with
+ * where it was noted in t. */
+static int checked(struct idx_txn *t, MDB_dbi dbi, const MDB_val *k, MDB_val *v)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	size_t n;
+
+	if (dbi == t->x->dbi[DB_META] && k->mv_size == 6 && !memcmp(k->mv_data, "format", 6))
+		return 0; /* the one value without a checksum: another format may say so */
+	if (v->mv_size >= SUM_LEN) {
+		n = v->mv_size - SUM_LEN;
+		if (be32_get((const uint8_t *)v->mv_data + n) == value_sum(k, v->mv_data, n)) {
+			v->mv_size = n;
+			return 0;
+		}
+	}
+	t->bad_db = DB_META;
+	for (int i = 0; i < DB_COUNT; i++)
+		if (t->x->dbi[i] == dbi)
+			t->bad_db = i;
+	t->bad_len = v->mv_size;
+	t->bad_key_len = k->mv_size < sizeof(t->bad_key) ? k->mv_size : sizeof(t->bad_key);
+	memcpy(t->bad_key, k->mv_data, t->bad_key_len);
+	t->bad_offset = -1;
+	/* A read transaction's values lie in LMDB's map, whose pages begin
+	 * with their page number: where in the file this one is. */
+	if (!t->write && mdb_env_stat(t->x->env, &st) == 0 && st.ms_psize &&
+	    mdb_env_info(t->x->env, &info) == 0) {
+		uintptr_t at = (uintptr_t)v->mv_data, page = at - at % st.ms_psize;
+		uint64_t pgno;
+
+		memcpy(&pgno, (const void *)page, sizeof(pgno));
+		if (pgno <= info.me_last_pgno)
+			t->bad_offset = (long long)(pgno * st.ms_psize + (at - page));
+	}
+	return BAD_SUM;
+}
+
+/* lmdb_err(), and for BAD_SUM which value of which database, where. */
+static int txn_err(struct err *e, int rc, const char *what, const struct idx_txn *t)
+{
+	char key[2 * sizeof(t->bad_key) + 1];
+
+	if (rc != BAD_SUM)
+		return lmdb_err(e, rc, what, t->x);
+	for (size_t i = 0; i < t->bad_key_len; i++)
+		snprintf(key + 2 * i, 3, "%02x", t->bad_key[i]);
+	if (t->bad_offset >= 0)
+		return err_set(e, SNAPARC_CORRUPT, "%s/data.mdb: offset %lld: the %s value of %zu bytes under key %s%s fails its checksum",
+			       t->x->path, t->bad_offset, db_names[t->bad_db], t->bad_len, key,
+			       t->bad_key_len == sizeof(t->bad_key) ? "..." : "");
+	return err_set(e, SNAPARC_CORRUPT, "%s/data.mdb: the %s value of %zu bytes under key %s%s fails its checksum",
+		       t->x->path, db_names[t->bad_db], t->bad_len, key,
+		       t->bad_key_len == sizeof(t->bad_key) ? "..." : "");
+}
+
+/* mdb_cursor_get() of a checked value. */
+static int cget(struct idx_txn *t, MDB_cursor *c, MDB_val *k, MDB_val *v, MDB_cursor_op op)
+{
+	int rc = mdb_cursor_get(c, k, v, op);
+
+	return rc ? rc : checked(t, mdb_cursor_dbi(c), k, v);
 }
 
 uint64_t idx_file_bytes(const struct idx *x)
@@ -142,6 +238,30 @@ static int open_dbs(struct idx *x, struct err *e)
 	return rc ? lmdb_err(e, rc, "commit", x) : 0;
 }
 
+/* LMDB maps the file and trusts it: a page past a cut file's end is a
+ * SIGBUS in whoever reads it. The pages its newest meta says are in use
+ * must all be there. */
+static int check_size(struct idx *x, struct err *e)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	struct stat fst;
+	mdb_filehandle_t fd;
+	int rc;
+
+	if ((rc = mdb_env_info(x->env, &info)) || (rc = mdb_env_stat(x->env, &st)) ||
+	    (rc = mdb_env_get_fd(x->env, &fd)))
+		return lmdb_err(e, rc, "open", x);
+	if (fstat(fd, &fst) != 0)
+		return err_errno(e, errno, "%s/data.mdb", x->path);
+	if ((uint64_t)fst.st_size / st.ms_psize < (uint64_t)info.me_last_pgno + 1)
+		return err_set(e, SNAPARC_CORRUPT,
+			       "%s/data.mdb: %lld bytes, but its pages run to byte %llu: the file is cut short",
+			       x->path, (long long)fst.st_size,
+			       (unsigned long long)(info.me_last_pgno + 1) * st.ms_psize);
+	return 0;
+}
+
 static int env_open(struct idx *x, struct err *e)
 {
 	int rc;
@@ -151,8 +271,21 @@ static int env_open(struct idx *x, struct err *e)
 		return lmdb_err(e, rc, "create environment", x);
 	/* MDB_NOTLS: read transactions belong to their handle, not to a thread */
 	rc = mdb_env_open(x->env, x->path, MDB_NOTLS | MDB_NORDAHEAD | (x->rdonly ? MDB_RDONLY : 0), 0666);
+	if (rc == EACCES && x->rdonly) {
+		/* A reader who may not write lock.mdb (LMDB's reader table) reads
+		 * without it. No writer then knows of this reader: one that runs
+		 * meanwhile may reuse pages it reads, which the values' checksums
+		 * catch as damage. */
+		mdb_env_close(x->env);
+		if ((rc = mdb_env_create(&x->env)) || (rc = mdb_env_set_maxdbs(x->env, DB_COUNT)) ||
+		    (rc = mdb_env_set_mapsize(x->env, x->map_size)))
+			return lmdb_err(e, rc, "create environment", x);
+		rc = mdb_env_open(x->env, x->path, MDB_NOTLS | MDB_NORDAHEAD | MDB_RDONLY | MDB_NOLOCK, 0666);
+	}
 	if (rc)
 		return lmdb_err(e, rc, "open", x);
+	if ((rc = check_size(x, e)))
+		return rc;
 	return open_dbs(x, e);
 }
 
@@ -371,6 +504,15 @@ void idx_abort(struct idx_txn *t)
 	free(t);
 }
 
+/* Whether the file system of the index has no room for another page: LMDB
+ * turns a short write into EIO, which a full disk is the usual cause of. */
+static int disk_full(const struct idx *x)
+{
+	struct statvfs fs;
+
+	return statvfs(x->path, &fs) == 0 && (uint64_t)fs.f_bavail * fs.f_frsize < 4096 * 4;
+}
+
 int idx_commit(struct idx_txn *t, struct err *e)
 {
 	struct idx *x = t->x;
@@ -387,18 +529,48 @@ int idx_commit(struct idx_txn *t, struct err *e)
 		grow_map(x);
 		return err_set(e, SNAPARC_NOMEM, "%s: the index map was full; it has grown, write again", x->path);
 	}
+	if (rc == EIO && disk_full(x))
+		return err_set(e, SNAPARC_IO, "%s: commit: %s (LMDB reports the short write as an I/O error)", x->path,
+			       strerror(ENOSPC));
 	return rc ? lmdb_err(e, rc, "commit", x) : 0;
 }
 
 static int put(struct idx_txn *t, int db, const void *k, size_t klen, const void *v, size_t vlen,
 	       unsigned flags, struct err *e)
 {
-	MDB_val key = { klen, (void *)k }, val = { vlen, (void *)v };
-	int rc = mdb_put(t->txn, t->x->dbi[db], &key, &val, flags);
+	MDB_val key = { klen, (void *)k }, val = { vlen + SUM_LEN, NULL };
+	int rc = mdb_put(t->txn, t->x->dbi[db], &key, &val, flags | MDB_RESERVE);
 
 	if (rc == MDB_MAP_FULL)
 		t->map_full = 1;
-	return rc ? lmdb_err(e, rc, db_names[db], t->x) : 0;
+	if (rc)
+		return lmdb_err(e, rc, db_names[db], t->x);
+	if (vlen)
+		memcpy(val.mv_data, v, vlen);
+	be32_put((uint8_t *)val.mv_data + vlen, value_sum(&key, v, vlen));
+	return 0;
+}
+
+/* A key that is not there may be one whose bits were flipped: it then sits
+ * where it always was, beside where the search ended, and its value fails
+ * the checksum made with the key it had. 0, or BAD_SUM. */
+static int check_around(struct idx_txn *t, int db, const MDB_val *want)
+{
+	MDB_cursor *c;
+	MDB_val k = *want, v;
+	int rc;
+
+	if (mdb_cursor_open(t->txn, t->x->dbi[db], &c))
+		return 0;
+	rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	if (rc == 0)
+		rc = checked(t, t->x->dbi[db], &k, &v);
+	if (rc != BAD_SUM) {
+		rc = mdb_cursor_get(c, &k, &v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
+		rc = rc == 0 ? checked(t, t->x->dbi[db], &k, &v) : 0;
+	}
+	mdb_cursor_close(c);
+	return rc == BAD_SUM ? BAD_SUM : 0;
 }
 
 /* mdb_get; not found is SNAPARC_NOT_FOUND without a message (callers word it). */
@@ -407,9 +579,11 @@ static int get(struct idx_txn *t, int db, const void *k, size_t klen, MDB_val *v
 	MDB_val key = { klen, (void *)k };
 	int rc = mdb_get(t->txn, t->x->dbi[db], &key, v);
 
-	if (rc == MDB_NOTFOUND)
+	if (rc == MDB_NOTFOUND && (rc = check_around(t, db, &key)) == 0)
 		return SNAPARC_NOT_FOUND;
-	return rc ? lmdb_err(e, rc, db_names[db], t->x) : 0;
+	if (rc == 0)
+		rc = checked(t, t->x->dbi[db], &key, v);
+	return rc ? txn_err(e, rc, db_names[db], t) : 0;
 }
 
 /* ---- meta ---- */
@@ -739,7 +913,7 @@ int idx_snapshot_prev(struct idx_txn *t, uint32_t before, struct idx_snapshot *o
 	key.mv_size = 4;
 	key.mv_data = k;
 	rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-	rc = rc == 0 ? mdb_cursor_get(c, &key, &val, MDB_PREV) : mdb_cursor_get(c, &key, &val, MDB_LAST);
+	rc = rc == 0 ? cget(t, c, &key, &val, MDB_PREV) : cget(t, c, &key, &val, MDB_LAST);
 	if (rc == 0 && key.mv_size != 4)
 		rc = MDB_CORRUPTED;
 	if (rc == 0 && be32_get(key.mv_data) >= before)
@@ -749,7 +923,7 @@ int idx_snapshot_prev(struct idx_txn *t, uint32_t before, struct idx_snapshot *o
 	else if (rc == MDB_NOTFOUND)
 		rc = SNAPARC_NOT_FOUND;
 	else
-		rc = lmdb_err(e, rc, "snapshots", t->x);
+		rc = txn_err(e, rc, "snapshots", t);
 	mdb_cursor_close(c);
 	return rc;
 }
@@ -765,7 +939,7 @@ static int snapshot_cursor(struct idx_txn *t, uint32_t after, int last, struct i
 	if ((rc = mdb_cursor_open(t->txn, t->x->dbi[DB_SNAPSHOTS], &c)))
 		return lmdb_err(e, rc, "snapshots", t->x);
 	if (last) {
-		rc = mdb_cursor_get(c, &key, &val, MDB_LAST);
+		rc = cget(t, c, &key, &val, MDB_LAST);
 	} else {
 		if (after == UINT32_MAX) {
 			mdb_cursor_close(c);
@@ -774,7 +948,7 @@ static int snapshot_cursor(struct idx_txn *t, uint32_t after, int last, struct i
 		be32_put(k, after + 1);
 		key.mv_size = 4;
 		key.mv_data = k;
-		rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+		rc = cget(t, c, &key, &val, MDB_SET_RANGE);
 	}
 	if (rc == 0 && key.mv_size != 4)
 		rc = MDB_CORRUPTED;
@@ -783,7 +957,7 @@ static int snapshot_cursor(struct idx_txn *t, uint32_t after, int last, struct i
 	else if (rc == MDB_NOTFOUND)
 		rc = last ? err_set(e, SNAPARC_NOT_FOUND, "the archive holds no snapshot") : SNAPARC_NOT_FOUND;
 	else
-		rc = lmdb_err(e, rc, "snapshots", t->x);
+		rc = txn_err(e, rc, "snapshots", t);
 	mdb_cursor_close(c);
 	return rc;
 }
@@ -800,16 +974,16 @@ int idx_snapshot_next(struct idx_txn *t, uint32_t after, struct idx_snapshot *ou
 
 /* Positions c at the last key before `key`, where a block holding it (or
  * what follows it) starts, or at the first key when none is before. */
-static int seek_block_before(MDB_cursor *c, MDB_val *key, MDB_val *val)
+static int seek_block_before(struct idx_txn *t, MDB_cursor *c, MDB_val *key, MDB_val *val)
 {
 	int rc = mdb_cursor_get(c, key, val, MDB_SET_RANGE);
 
 	if (rc == 0)
-		rc = mdb_cursor_get(c, key, val, MDB_PREV);
+		rc = cget(t, c, key, val, MDB_PREV);
 	else if (rc == MDB_NOTFOUND)
-		rc = mdb_cursor_get(c, key, val, MDB_LAST);
+		rc = cget(t, c, key, val, MDB_LAST);
 	if (rc == MDB_NOTFOUND)
-		rc = mdb_cursor_get(c, key, val, MDB_FIRST);
+		rc = cget(t, c, key, val, MDB_FIRST);
 	return rc;
 }
 
@@ -993,12 +1167,12 @@ int idx_series_iter_next(struct idx_series_iter *it, struct idx_loc *out, struct
 		int rc;
 
 		key_snap_u64(k, it->snap, 0);
-		rc = mdb_cursor_get(it->c, &key, &val, it->started ? MDB_NEXT : MDB_SET_RANGE);
+		rc = cget(it->t, it->c, &key, &val, it->started ? MDB_NEXT : MDB_SET_RANGE);
 		it->started = 1;
 		if (rc == MDB_NOTFOUND || (rc == 0 && (key.mv_size != 12 || be32_get(key.mv_data) != it->snap)))
 			return 0;
 		if (rc)
-			return lmdb_err(e, rc, "series", it->t->x);
+			return txn_err(e, rc, "series", it->t);
 		it->n = series_block_decode(it->t, it->snap, be64_get((const uint8_t *)key.mv_data + 4), &val,
 					    UINT64_MAX, it->locs, e);
 		if (it->n < 0)
@@ -1032,15 +1206,28 @@ int idx_series_get(struct idx_txn *t, uint32_t snap, uint64_t ref, struct idx_lo
 	/* the block holding ref starts at ref or is the one before the next */
 	rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
 	if (rc == 0 && (key.mv_size != 12 || memcmp(key.mv_data, k, 12) != 0))
-		rc = mdb_cursor_get(c, &key, &val, MDB_PREV);
+		rc = cget(t, c, &key, &val, MDB_PREV);
+	else if (rc == 0)
+		rc = checked(t, t->x->dbi[DB_SERIES], &key, &val);
 	else if (rc == MDB_NOTFOUND)
-		rc = mdb_cursor_get(c, &key, &val, MDB_LAST);
+		rc = cget(t, c, &key, &val, MDB_LAST);
 	if (rc == 0 && key.mv_size == 12 && be32_get(key.mv_data) == snap)
 		rc = series_block_find(t, snap, be64_get((const uint8_t *)key.mv_data + 4), &val, ref, out, e);
-	else if (rc == 0 || rc == MDB_NOTFOUND)
+	else if (rc == MDB_NOTFOUND)
 		rc = 0;
-	else
-		rc = lmdb_err(e, rc, "series", t->x);
+	else if (rc)
+		rc = txn_err(e, rc, "series", t);
+	if (rc == 0) {
+		/* Not there: the next block must start after ref, or the tree led
+		 * the search astray (a damaged key or branch page). */
+		int next = cget(t, c, &key, &val, MDB_NEXT);
+
+		if (next == 0 && key.mv_size == 12 && be32_get(key.mv_data) == snap &&
+		    be64_get((const uint8_t *)key.mv_data + 4) <= ref)
+			rc = block_corrupt(t, "series", snap, e);
+		else if (next && next != MDB_NOTFOUND)
+			rc = txn_err(e, next, "series", t);
+	}
 	mdb_cursor_close(c);
 	if (rc == 0)
 		return err_set(e, SNAPARC_NOT_FOUND, "no series with ref %llu in snapshot %u",
@@ -1101,14 +1288,14 @@ int idx_hash_find(struct idx_txn *t, uint32_t snap, uint64_t hash, uint64_t *ref
 	key.mv_data = k;
 	/* entries with the prefix may start in the block before the first block
 	 * keyed at or after it, and run over several blocks */
-	rc = seek_block_before(c, &key, &val);
+	rc = seek_block_before(t, c, &key, &val);
 	while (rc == 0 && !past) {
 		if (key.mv_size != 12) {
 			rc = block_corrupt(t, "hashes", snap, e);
 			break;
 		}
 		if (be32_get(key.mv_data) < snap) {
-			rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+			rc = cget(t, c, &key, &val, MDB_NEXT);
 			continue;
 		}
 		if (be32_get(key.mv_data) > snap || be32_get((const uint8_t *)key.mv_data + 4) > want)
@@ -1117,15 +1304,12 @@ int idx_hash_find(struct idx_txn *t, uint32_t snap, uint64_t hash, uint64_t *ref
 				     cap, n, &past, e);
 		if (rc)
 			break;
-		rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+		rc = cget(t, c, &key, &val, MDB_NEXT);
 	}
 	mdb_cursor_close(c);
 	if (rc == MDB_NOTFOUND)
 		return 0;
-	/* LMDB's own codes lie below all of snaparc's */
-	if (rc > 0 || rc <= MDB_KEYEXIST)
-		return lmdb_err(e, rc, "hashes", t->x);
-	return rc;
+	return lmdb_code(rc) ? txn_err(e, rc, "hashes", t) : rc;
 }
 
 /* ---- per-series side data, and other records ---- */
@@ -1222,16 +1406,16 @@ static int scan_prefixed(struct idx_txn *t, int db, uint32_t snap, int (*each)(c
 	be32_put(k, snap);
 	key.mv_size = 4;
 	key.mv_data = k;
-	rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+	rc = cget(t, c, &key, &val, MDB_SET_RANGE);
 	while (rc == 0 && key.mv_size >= 4 && !memcmp(key.mv_data, k, 4)) {
 		if ((rc = each(&key, &val, ctx)))
 			break;
-		rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+		rc = cget(t, c, &key, &val, MDB_NEXT);
 	}
 	mdb_cursor_close(c);
 	if (rc == MDB_NOTFOUND || rc == 0)
 		return 0;
-	return rc > 0 || rc <= MDB_KEYEXIST ? lmdb_err(e, rc, db_names[db], t->x) : rc;
+	return lmdb_code(rc) ? txn_err(e, rc, db_names[db], t) : rc;
 }
 
 struct loc_scan {
@@ -1479,23 +1663,21 @@ int idx_postings_scan(struct idx_txn *t, uint32_t snap, const char *name, size_t
 	key.mv_size = klen;
 	key.mv_data = k;
 	/* the values from prefix on may start in the block before the first one keyed after it */
-	rc = seek_block_before(c, &key, &val);
+	rc = seek_block_before(t, c, &key, &val);
 	if (rc == 0 && head_cmp(&key, k, head) < 0)
-		rc = mdb_cursor_get(c, &key, &val, MDB_NEXT); /* that one was an earlier name's */
+		rc = cget(t, c, &key, &val, MDB_NEXT); /* that one was an earlier name's */
 	while (rc == 0 && !past) {
 		if (head_cmp(&key, k, head))
 			break;
 		if ((rc = scan_block(t, &val, prefix, prefix_len, &value, fn, ctx, &past, e)))
 			break;
-		rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+		rc = cget(t, c, &key, &val, MDB_NEXT);
 	}
 	mdb_cursor_close(c);
 	buf_free(&value);
 	if (rc == MDB_NOTFOUND)
 		return 0;
-	if (rc > 0 || rc <= MDB_KEYEXIST)
-		return lmdb_err(e, rc, "postings", t->x);
-	return rc;
+	return lmdb_code(rc) ? txn_err(e, rc, "postings", t) : rc;
 }
 
 /* ---- removing a snapshot ---- */
@@ -1589,4 +1771,41 @@ int idx_snapshot_remove(struct idx_txn *t, uint32_t id, struct err *e)
 	if (!shared && (s.labels == id || idx_snapshot_get(t, s.labels, &owner, NULL) == SNAPARC_NOT_FOUND))
 		rc = idx_snapshot_clear(t, s.labels, IDX_CLEAR_LABELS, e);
 	return rc;
+}
+
+/* ---- checking ---- */
+
+int idx_check_values(struct idx_txn *t, idx_check_fn fn, void *ctx, uint64_t *values, struct err *e)
+{
+	*values = 0;
+	for (int db = 0; db < DB_COUNT; db++) {
+		MDB_cursor *c;
+		MDB_val key, val;
+		int rc;
+
+		if ((rc = mdb_cursor_open(t->txn, t->x->dbi[db], &c)))
+			return lmdb_err(e, rc, db_names[db], t->x);
+		for (rc = mdb_cursor_get(c, &key, &val, MDB_FIRST); rc == 0;
+		     rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+			struct err be = { 0 };
+
+			(*values)++;
+			if (checked(t, t->x->dbi[db], &key, &val) == 0)
+				continue;
+			txn_err(&be, BAD_SUM, db_names[db], t);
+			if (fn(ctx, be.msg)) {
+				mdb_cursor_close(c);
+				return 0;
+			}
+		}
+		mdb_cursor_close(c);
+		if (rc != MDB_NOTFOUND) {
+			struct err be = { 0 };
+
+			lmdb_err(&be, rc, db_names[db], t->x);
+			if (fn(ctx, be.msg))
+				return 0;
+		}
+	}
+	return 0;
 }

@@ -28,7 +28,7 @@
 
 #include "err.h"
 
-#define IDX_FORMAT 2
+#define IDX_FORMAT 3
 #define IDX_NAME_MAX 255
 
 enum idx_flags {
@@ -249,5 +249,14 @@ typedef int (*idx_loc_fn)(void *ctx, const struct idx_loc *loc, uint8_t type);
 int idx_exemplars_scan(struct idx_txn *t, uint32_t snap, idx_loc_fn fn, void *ctx, struct err *e);
 /* A snapshot's other records, in stored order (loc->ref is 0). */
 int idx_others_scan(struct idx_txn *t, uint32_t snap, idx_loc_fn fn, void *ctx, struct err *e);
+
+/* ---- checking ---- */
+
+/* Called with a message for each damaged value; non-zero stops. */
+typedef int (*idx_check_fn)(void *ctx, const char *msg);
+
+/* Reads every value of every database and checks its checksum (and LMDB's
+ * walk of its tree): each failure goes to fn. *values counts those read. */
+int idx_check_values(struct idx_txn *t, idx_check_fn fn, void *ctx, uint64_t *values, struct err *e);
 
 #endif

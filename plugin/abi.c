@@ -764,15 +764,24 @@ static int on_problem(void *ctx, int status, const char *message)
 	return v->fn ? v->fn(v->ctx, status, message) : 0;
 }
 
-static int api_verify(snaparc_archive *h, snaparc_problem_fn fn, void *ctx, snaparc_progress_fn progress,
-		      void *progress_ctx)
+static int api_verify_flags(snaparc_archive *h, uint32_t flags, snaparc_problem_fn fn, void *ctx,
+			    snaparc_progress_fn progress, void *progress_ctx)
 {
 	struct verify_adapter va = { fn, ctx };
 	struct err e = { 0 };
 
 	if (!ready(h))
 		return refuse(NULL, "verify: an open handle is needed");
-	return keep(h, archive_verify(h->a, on_problem, &va, progress, progress_ctx, &e), &e);
+	if (flags & ~(uint32_t)SNAPARC_VERIFY_DEEP)
+		return refuse(h, "verify: unknown flags");
+	return keep(h, archive_verify(h->a, flags & SNAPARC_VERIFY_DEEP ? ARCHIVE_VERIFY_DEEP : 0, on_problem, &va,
+				      progress, progress_ctx, &e), &e);
+}
+
+static int api_verify(snaparc_archive *h, snaparc_problem_fn fn, void *ctx, snaparc_progress_fn progress,
+		      void *progress_ctx)
+{
+	return api_verify_flags(h, 0, fn, ctx, progress, progress_ctx);
 }
 
 static int api_compact(snaparc_archive *h, const struct snaparc_compact_options *opts,
@@ -854,6 +863,7 @@ static const struct snaparc_api api = {
 	.stat = api_stat,
 	.verify = api_verify,
 	.compact = api_compact,
+	.verify_flags = api_verify_flags,
 };
 
 __attribute__((visibility("default"))) const struct snaparc_api *snaparc_plugin_entry(uint32_t host_abi,

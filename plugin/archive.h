@@ -172,14 +172,20 @@ int archive_snapshot_remove(struct archive *a, const char *spec, struct err *e);
 typedef int (*archive_problem_fn)(void *ctx, int status, const char *message);
 typedef void (*archive_verify_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 
+enum { ARCHIVE_VERIFY_DEEP = 1 };
+
 /*
- * Reads every stored record of every snapshot: fragments and CRCs,
- * decompression, decoding, and the index entry of each series, which must
- * point at it; the catalog's series count. Returns 0 when sound,
+ * Reads every value of the index (checksums) and every stored record of
+ * every snapshot: fragments and CRCs, decompression, decoding, and the index
+ * entry of each series, which must point at it; the catalog's series count
+ * against the records and the index's entries. ARCHIVE_VERIFY_DEEP also
+ * decodes every sample of every XOR chunk (count, first and last time, last
+ * value as the record keeps them) and finds each series through its label
+ * hash and each of its labels' postings. Returns 0 when sound,
  * SNAPARC_CORRUPT when anything was reported, or another error that stopped it.
  */
-int archive_verify(struct archive *a, archive_problem_fn fn, void *ctx, archive_verify_progress_fn progress,
-		   void *progress_ctx, struct err *e);
+int archive_verify(struct archive *a, unsigned flags, archive_problem_fn fn, void *ctx,
+		   archive_verify_progress_fn progress, void *progress_ctx, struct err *e);
 
 /* ---- compaction ---- */
 

@@ -140,13 +140,17 @@ static int matcher_set(struct idx_txn *t, uint32_t snap, const struct select_mat
 }
 
 /* Keeps the candidates whose stored labels the selector matches, handing
- * each to fn (when there is one) as read for the check. */
+ * each to fn (when there is one) as read for the check. A damaged record
+ * does not stop the others: they are served, and the call then fails with
+ * SNAPARC_CORRUPT naming the first damaged one. */
 static int check_records(struct archive *a, struct idx_txn *t, uint32_t snap, const struct select *s,
 			 struct buf *refs, archive_series_fn fn, void *ctx, struct err *e)
 {
 	struct archive_series cur = { 0 };
 	uint64_t *r = (uint64_t *)refs->p;
 	size_t n = refs->len / 8, k = 0;
+	uint64_t damaged = 0;
+	struct err first = { 0 };
 	int rc = 0;
 
 	for (size_t i = 0; i < n && !rc; i++) {
@@ -155,10 +159,16 @@ static int check_records(struct archive *a, struct idx_txn *t, uint32_t snap, co
 
 		rc = idx_series_get(t, snap, r[i], &loc, e);
 		if (rc == SNAPARC_NOT_FOUND)
-			rc = err_set(e, SNAPARC_CORRUPT, "snapshot %u: the postings name ref %llu, which is not indexed",
-				     snap, (unsigned long long)r[i]);
+			rc = err_set(e, SNAPARC_CORRUPT, "%s/index/data.mdb: snapshot %u: the postings name ref %llu, which is not indexed",
+				     a->path, snap, (unsigned long long)r[i]);
 		if (!rc)
 			rc = archive_read_record(a, t, snap, &loc, &cur, e);
+		if (rc == SNAPARC_CORRUPT) {
+			if (damaged++ == 0 && e)
+				first = *e;
+			rc = 0;
+			continue;
+		}
 		if (rc)
 			break;
 		m = select_matches(s, &cur.series.labels);
@@ -173,6 +183,11 @@ static int check_records(struct archive *a, struct idx_txn *t, uint32_t snap, co
 	}
 	refs->len = k * 8;
 	archive_series_free(&cur);
+	if (!rc && damaged == 1)
+		rc = err_set(e, SNAPARC_CORRUPT, "%s", first.msg);
+	else if (!rc && damaged)
+		rc = err_set(e, SNAPARC_CORRUPT, "%s (and %llu more damaged series)", first.msg,
+			     (unsigned long long)damaged - 1);
 	return rc;
 }
 

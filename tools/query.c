@@ -130,6 +130,7 @@ int cmd_stat(int argc, char **argv)
 struct lookup {
 	int samples, json, plot, history, detail;
 	const char *snapshot;
+	const char *archive;
 };
 
 /* Whether t falls in one of the series' tombstone intervals. */
@@ -141,12 +142,15 @@ static int deleted(const struct snaparc_series *s, int64_t t)
 	return 0;
 }
 
-static int xor_failed(const struct snaparc_series *s, const struct xor_iter *it, struct err *e)
+/* A chunk that does not decode: where its record is stored, and why. */
+static int xor_failed(const struct lookup *l, const struct snaparc_series *s, const struct xor_iter *it,
+		      struct err *e)
 {
 	char why[200];
 
 	xor_iter_describe(it, why, sizeof(why));
-	return err_set(e, SNAPARC_CORRUPT, "ref %" PRIu64 ": XOR chunk: %s", s->ref, why);
+	return err_set(e, SNAPARC_CORRUPT, "%s/segments/%08" PRIu32 ": offset %" PRIu64 ": ref %" PRIu64 ": XOR chunk: %s",
+		       l->archive, s->segment, s->offset, s->ref, why);
 }
 
 static unsigned chunk_samples(const struct snaparc_series *s)
@@ -250,7 +254,7 @@ static int print_series(const struct lookup *l, const struct snaparc_snapshot_in
 		if (l->json)
 			putchar(']');
 		if (rc < 0)
-			return xor_failed(s, &it, e);
+			return xor_failed(l, s, &it, e);
 	}
 	if (l->json)
 		puts("}");
@@ -272,7 +276,7 @@ static void print_prom_time(int64_t t)
 
 /* One series as an entry of a query API matrix: what Prometheus answers,
  * so without deleted samples and stale markers. */
-static int print_matrix_entry(const struct snaparc_series *s, int first, struct err *e)
+static int print_matrix_entry(const struct lookup *l, const struct snaparc_series *s, int first, struct err *e)
 {
 	struct xor_iter it;
 	char v[FLOAT_TEXT_MAX];
@@ -294,7 +298,7 @@ static int print_matrix_entry(const struct snaparc_series *s, int first, struct 
 			printf(",\"%s\"]", v);
 		}
 		if (rc < 0)
-			return xor_failed(s, &it, e);
+			return xor_failed(l, s, &it, e);
 	}
 	fputs("]}", stdout);
 	return 0;
@@ -337,7 +341,7 @@ static int show(struct shown *sh, const struct snaparc_snapshot_info *snap, cons
 	int rc;
 
 	if (sh->l->json && sh->l->samples && !sh->l->history && !sh->l->detail)
-		rc = print_matrix_entry(s, sh->count == 0, &sh->e);
+		rc = print_matrix_entry(sh->l, s, sh->count == 0, &sh->e);
 	else
 		rc = print_series(sh->l, snap, s, &sh->e);
 	if (!rc && sh->l->plot && !sh->l->json)
@@ -434,6 +438,7 @@ int cmd_lookup(int argc, char **argv)
 		labelset_free(&ls);
 		return EXIT_ERROR;
 	}
+	l.archive = argv[optind];
 	if ((rc = host_open("lookup", argv[optind], SNAPARC_OPEN_READ_ONLY, SNAPARC_SYNC_FULL, &a))) {
 		labelset_free(&ls);
 		return exit_for_status(rc);

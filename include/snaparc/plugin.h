@@ -61,7 +61,7 @@ extern "C" {
 #endif
 
 #define SNAPARC_ABI_MAJOR 1
-#define SNAPARC_ABI_MINOR 1
+#define SNAPARC_ABI_MINOR 2
 #define SNAPARC_ABI_VERSION ((uint32_t)SNAPARC_ABI_MAJOR << 16 | SNAPARC_ABI_MINOR)
 #define SNAPARC_ENTRY_SYMBOL "snaparc_plugin_entry"
 
@@ -245,6 +245,10 @@ typedef int (*snaparc_series_fn)(void *ctx, const struct snaparc_snapshot_info *
 				 const struct snaparc_series *series);
 
 /* Called for each problem verify() finds; a non-zero return stops it. */
+enum snaparc_verify_flags {
+	SNAPARC_VERIFY_DEEP = 1,   /* also decode every sample; every series' label hash and postings must find it */
+};
+
 typedef int (*snaparc_problem_fn)(void *ctx, int status, const char *message);
 
 /* ---- the table ---- */
@@ -334,10 +338,11 @@ struct snaparc_api {
 	/* The archive's sizes. */
 	int (*stat)(snaparc_archive *a, struct snaparc_stat *out);
 
-	/* Checks every stored record of every snapshot (CRCs, decompression,
-	 * decoding, the index entries that point at it) and reports each
-	 * problem; returns 0 when sound, SNAPARC_CORRUPT when a problem was
-	 * found. */
+	/* Checks every value of the index (each carries a checksum) and every
+	 * stored record of every snapshot (CRCs, decompression, decoding, the
+	 * index entries that point at it, the catalog's counts) and reports
+	 * each problem; returns 0 when sound, SNAPARC_CORRUPT when a problem
+	 * was found. */
 	int (*verify)(snaparc_archive *a, snaparc_problem_fn fn, void *ctx, snaparc_progress_fn progress,
 		      void *progress_ctx);
 
@@ -353,6 +358,13 @@ struct snaparc_api {
 	 * or after. opts and stats may be NULL, else their size set. */
 	int (*compact)(snaparc_archive *a, const struct snaparc_compact_options *opts,
 		       struct snaparc_compact_stats *stats);
+
+	/* ---- ABI 1.2 ---- */
+
+	/* verify() with flags (enum snaparc_verify_flags); unknown flags are
+	 * SNAPARC_INVALID. */
+	int (*verify_flags)(snaparc_archive *a, uint32_t flags, snaparc_problem_fn fn, void *ctx,
+			    snaparc_progress_fn progress, void *progress_ctx);
 };
 
 /* Whether the table has field f (a function added in a later minor). */

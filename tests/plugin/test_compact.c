@@ -290,7 +290,7 @@ static void assert_verifies(struct archive *a)
 {
 	struct err e = { 0 };
 
-	cr_assert_eq(archive_verify(a, NULL, NULL, NULL, NULL, &e), 0, "verify: %s", e.msg);
+	cr_assert_eq(archive_verify(a, ARCHIVE_VERIFY_DEEP, NULL, NULL, NULL, NULL, &e), 0, "verify: %s", e.msg);
 }
 
 static uint64_t segment_bytes(void)

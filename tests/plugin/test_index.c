@@ -178,8 +178,8 @@ Test(idx_open, create_writes_format_record_and_eight_databases)
 	cr_assert_eq(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
 	cr_assert_eq(mdb_get(txn, dbi, &k, &v), 0, "no format record");
 	cr_assert_eq(v.mv_size, 4);
-	cr_assert_eq(memcmp(v.mv_data, "\x00\x00\x00\x02", 4), 0, "format record is not big-endian 2");
-	cr_assert_eq(IDX_FORMAT, 2);
+	cr_assert_eq(memcmp(v.mv_data, "\x00\x00\x00\x03", 4), 0, "format record is not big-endian 3");
+	cr_assert_eq(IDX_FORMAT, 3);
 	mdb_txn_abort(txn);
 	mdb_env_close(env);
 }
@@ -1078,5 +1078,231 @@ Test(idx_map, repeated_growth_up_to_many_megabytes)
 		}
 		idx_abort(t);
 	}
+	idx_close(x);
+}
+
+/* ---- damage: every value carries a checksum of its key and bytes ---- */
+
+TestSuite(idx_damage, .init = setup, .fini = teardown);
+
+enum damage { FLIP, CUT, REKEY };
+
+/* Damages the value under key in database db with raw LMDB, as a flipped
+ * bit or a cut on the disk would: FLIP flips bit `arg` of the value, CUT
+ * drops its last byte, REKEY moves it, unchanged, under the key whose last
+ * byte is the original's plus arg. */
+static void damage(const char *db, const void *key, size_t klen, enum damage how, size_t arg)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = { klen, (void *)key }, v;
+	uint8_t *copy, k2[64];
+
+	cr_assert_eq(mdb_env_create(&env), 0);
+	cr_assert_eq(mdb_env_set_maxdbs(env, 32), 0);
+	cr_assert_eq(mdb_env_open(env, ixdir, MDB_NOTLS, 0644), 0);
+	cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	cr_assert_eq(mdb_dbi_open(txn, db, 0, &dbi), 0);
+	cr_assert_eq(mdb_get(txn, dbi, &k, &v), 0, "no such key in %s", db);
+	copy = malloc(v.mv_size);
+	cr_assert_not_null(copy);
+	memcpy(copy, v.mv_data, v.mv_size);
+	if (how == FLIP)
+		copy[arg / 8 % v.mv_size] ^= (uint8_t)(1u << (arg % 8));
+	if (how == CUT)
+		v.mv_size--;
+	if (how == REKEY) {
+		cr_assert_leq(klen, sizeof(k2));
+		cr_assert_eq(mdb_del(txn, dbi, &k, NULL), 0);
+		memcpy(k2, key, klen);
+		k2[klen - 1] = (uint8_t)(k2[klen - 1] + arg);
+		k.mv_data = k2;
+	}
+	v.mv_data = copy;
+	cr_assert_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+	cr_assert_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	free(copy);
+}
+
+static void assert_checksum_error(int rc, const struct err *e, const char *db)
+{
+	char want[64];
+
+	snprintf(want, sizeof(want), "the %s value of", db);
+	cr_assert_eq(rc, SNAPARC_CORRUPT, "got %d (%s), wanted SNAPARC_CORRUPT", rc, rc ? e->msg : "success");
+	cr_assert(strstr(e->msg, "/data.mdb: offset ") && strstr(e->msg, want) &&
+		  strstr(e->msg, "fails its checksum"), "%s", e->msg);
+}
+
+Test(idx_damage, a_flipped_bit_or_a_cut_in_a_dictionary_is_corrupt_never_data)
+{
+	static uint8_t dict[3000];
+	uint8_t key[8] = { 'd', 'i', 'c', 't', 0, 0, 0, 1 };
+	const uint8_t *p;
+	size_t len;
+	struct err e = { 0 };
+
+	for (size_t i = 0; i < sizeof(dict); i++)
+		dict[i] = (uint8_t)(i * 7 + 3);
+	/* a bit of the bytes, of the checksum itself, and a cut */
+	for (size_t round = 0; round < 4; round++) {
+		struct idx *x = open_new();
+		struct idx_txn *t = wbegin(x);
+
+		cr_assert_eq(idx_dict_put(t, 1, dict, sizeof(dict), &e), 0, "%s", e.msg);
+		commit(t);
+		idx_close(x);
+		if (round < 3)
+			damage("meta", key, sizeof(key), FLIP, round == 0 ? 8 * 1234 + 5 : round == 1 ? 0 : 8 * 3002 + 7);
+		else
+			damage("meta", key, sizeof(key), CUT, 0);
+		x = open_new();
+		t = rbegin(x);
+		assert_checksum_error(idx_dict_get(t, 1, &p, &len, &e), &e, "meta");
+		idx_abort(t);
+		idx_close(x);
+		support_rm_tree(ixdir);
+	}
+}
+
+Test(idx_damage, a_damaged_series_block_fails_its_refs_and_spares_the_others)
+{
+	enum { N = 640 };
+	struct idx *x = open_new();
+	struct idx_loc *l = random_locs(N, 100, 9);
+	struct idx_loc got;
+	struct idx_txn *t = wbegin(x);
+	uint8_t key[12];
+	struct err e = { 0 };
+
+	cr_assert_eq(idx_series_put(t, 3, l, N, &e), 0, "%s", e.msg);
+	commit(t);
+	idx_close(x);
+	/* the fourth block: refs l[192..255] */
+	be32_put(key, 3);
+	be64_put(key + 4, l[192].ref);
+	damage("series", key, sizeof(key), FLIP, 8 * 10 + 2);
+	x = open_new();
+	t = rbegin(x);
+	for (size_t i = 0; i < N; i++) {
+		if (i >= 192 && i < 256)
+			assert_checksum_error(idx_series_get(t, 3, l[i].ref, &got, &e), &e, "series");
+		else
+			assert_loc(t, 3, &l[i]);
+	}
+	idx_abort(t);
+	free(l);
+	idx_close(x);
+}
+
+Test(idx_damage, a_block_under_a_changed_key_is_corrupt_not_missing)
+{
+	enum { N = 640 };
+	struct idx *x = open_new();
+	struct idx_loc *l = random_locs(N, 100, 11);
+	struct idx_loc got;
+	struct idx_txn *t = wbegin(x);
+	struct idx_series_iter *it;
+	uint8_t key[12];
+	size_t seen = 0;
+	int rc;
+	struct err e = { 0 };
+
+	cr_assert_eq(idx_series_put(t, 3, l, N, &e), 0, "%s", e.msg);
+	commit(t);
+	idx_close(x);
+	/* the third block's key moves up by one: still sorted, no longer its own */
+	be32_put(key, 3);
+	be64_put(key + 4, l[128].ref);
+	cr_assert_gt(l[129].ref, l[128].ref + 1);
+	damage("series", key, sizeof(key), REKEY, 1);
+	x = open_new();
+	t = rbegin(x);
+	/* the search for its first ref lands on the block before and looks past it */
+	for (size_t i = 128; i < 192; i++)
+		assert_checksum_error(idx_series_get(t, 3, l[i].ref, &got, &e), &e, "series");
+	for (size_t i = 0; i < 64; i++)
+		assert_loc(t, 3, &l[i]);
+	for (size_t i = 192; i < N; i++)
+		assert_loc(t, 3, &l[i]);
+	/* a whole walk stops at it */
+	cr_assert_eq(idx_series_iter_open(t, 3, &it, &e), 0, "%s", e.msg);
+	while ((rc = idx_series_iter_next(it, &got, &e)) == 1)
+		seen++;
+	assert_checksum_error(rc, &e, "series");
+	cr_assert_eq(seen, 128);
+	idx_series_iter_close(it);
+	idx_abort(t);
+	free(l);
+	idx_close(x);
+}
+
+static int count_values(void *ctx, const char *value, size_t len, const uint64_t *hash, const uint8_t *list,
+			size_t list_len)
+{
+	(void)value, (void)len, (void)hash, (void)list, (void)list_len;
+	(*(size_t *)ctx)++;
+	return 0;
+}
+
+Test(idx_damage, a_flipped_posting_fails_the_scan_instead_of_shortening_it)
+{
+	enum { N = 2000 };
+	struct idx *x = open_new();
+	struct idx_posting *vals = calloc(N, sizeof(*vals));
+	static char text[N][16];
+	static uint64_t refs[N];
+	struct idx_txn *t = wbegin(x);
+	MDB_env *env;
+	MDB_txn *raw;
+	MDB_dbi dbi;
+	MDB_cursor *c;
+	MDB_val k, v;
+	uint8_t key[64];
+	size_t n = 0, klen = 0, blocks = 0;
+	struct err e = { 0 };
+
+	cr_assert_not_null(vals);
+	for (size_t i = 0; i < N; i++) {
+		snprintf(text[i], sizeof(text[i]), "pod-%06zu", i);
+		refs[i] = i + 1;
+		vals[i] = (struct idx_posting){ text[i], strlen(text[i]), &refs[i], 1 };
+	}
+	cr_assert_eq(idx_postings_put(t, 1, "pod", 3, vals, N, &e), 0, "%s", e.msg);
+	commit(t);
+	t = rbegin(x);
+	cr_assert_eq(idx_postings_scan(t, 1, "pod", 3, "", 0, count_values, &n, &e), 0, "%s", e.msg);
+	cr_assert_eq(n, N);
+	idx_abort(t);
+	idx_close(x);
+	/* the middle block of several */
+	cr_assert_eq(mdb_env_create(&env), 0);
+	cr_assert_eq(mdb_env_set_maxdbs(env, 32), 0);
+	cr_assert_eq(mdb_env_open(env, ixdir, MDB_NOTLS | MDB_RDONLY, 0644), 0);
+	cr_assert_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &raw), 0);
+	cr_assert_eq(mdb_dbi_open(raw, "postings", 0, &dbi), 0);
+	cr_assert_eq(mdb_cursor_open(raw, dbi, &c), 0);
+	while (mdb_cursor_get(c, &k, &v, blocks ? MDB_NEXT : MDB_FIRST) == 0)
+		blocks++;
+	cr_assert_geq(blocks, 3, "%zu postings blocks", blocks);
+	for (size_t i = 0; i <= blocks / 2; i++)
+		cr_assert_eq(mdb_cursor_get(c, &k, &v, i ? MDB_NEXT : MDB_FIRST), 0);
+	cr_assert_leq(k.mv_size, sizeof(key));
+	klen = k.mv_size;
+	memcpy(key, k.mv_data, klen);
+	mdb_cursor_close(c);
+	mdb_txn_abort(raw);
+	mdb_env_close(env);
+	damage("postings", key, klen, FLIP, 8 * 100 + 1);
+
+	x = open_new();
+	t = rbegin(x);
+	n = 0;
+	assert_checksum_error(idx_postings_scan(t, 1, "pod", 3, "", 0, count_values, &n, &e), &e, "postings");
+	cr_assert_lt(n, N);
+	idx_abort(t);
+	free(vals);
 	idx_close(x);
 }

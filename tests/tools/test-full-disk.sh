@@ -8,11 +8,8 @@
 # the same bytes, verify finds it sound and a lookup answers the same. Then
 # the filler goes and an import succeeds and verifies.
 # Exits 77 (skipped) when no small file system can be mounted here.
-#
-# KNOWN bug (RELIABILITY.md): when the index's commit runs out of space
-# part-way through a write, LMDB reports a short write as EIO and the
-# message says "Input/output error"; such rounds print KNOWN FAIL and do
-# not fail the test (the archive is still checked).
+# A commit of the index that runs out of space must say so too (LMDB itself
+# reports the short write as EIO).
 #   test-full-disk.sh SNAPARC SNAPGEN DATADIR
 # SNAPARC_FULL_DISK_STEP_KB (default 32) sets the step; SNAPARC_FULL_DISK_FS=ext4
 # goes straight to the ext4 image.
@@ -39,7 +36,7 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-fails=0 checks=0 known_fails=0
+fails=0 checks=0
 ok() { checks=$((checks + 1)); }
 bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
 check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
@@ -100,11 +97,7 @@ while [ "$free" -le $((size_mb * 1024)) ]; do
   failed=$((failed + 1))
   msg=$(head -c 400 "$tmp/err")
   check "import with $free KiB free exited $rc, not 1: $msg" test "$rc" = 1
-  if grep -q "$arc/index: commit: Input/output error" "$tmp/err"; then
-    # LMDB's mdb_page_flush() turns a short pwrite into EIO
-    known_fails=$((known_fails + 1)); at_index=$((at_index + 1))
-    echo "KNOWN FAIL: import with $free KiB free: the index's short write says EIO: $msg" >&2
-  elif grep -qE "$arc/(segments/[0-9]{8}|index)(/[a-z.]+)?: [a-z ]+: No space left on device" "$tmp/err"; then
+  if grep -qE "$arc/(segments/[0-9]{8}|index)(/[a-z.]+)?: [a-z ]+: No space left on device" "$tmp/err"; then
     ok
     if grep -q "$arc/index" "$tmp/err"; then at_index=$((at_index + 1)); else at_segments=$((at_segments + 1)); fi
   else
@@ -142,5 +135,5 @@ check "lookup --ref $ref in snapshot 1 changed" cmp -s "$tmp/lookup.before" "$tm
 
 echo "full-disk ($mounted, ${size_mb} MiB, steps of $step KiB): $failed imports failed" \
   "($at_segments writing segments, $at_index committing the index), then one fitted"
-echo "full-disk: $((checks - fails)) passed, $fails failed ($known_fails known failures)"
+echo "full-disk: $((checks - fails)) passed, $fails failed"
 [ "$fails" -eq 0 ]
