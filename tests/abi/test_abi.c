@@ -225,6 +225,7 @@ Test(abi, table_is_complete)
 	HAS(put_series); HAS(commit); HAS(abort); HAS(import); HAS(snapshot_find); HAS(snapshot_next);
 	HAS(snapshot_remove); HAS(result_new); HAS(result_free); HAS(read_ref); HAS(read_labels); HAS(select);
 	HAS(history); HAS(restore); HAS(restore_refs); HAS(stat); HAS(verify); HAS(compact);
+	HAS(verify_flags);
 #undef HAS
 	for (int st = 0; st >= -12; st--)
 		cr_assert(api->strerror(st) && api->strerror(st)[0], "strerror(%d)", st);
@@ -643,6 +644,27 @@ Test(abi, compact_through_the_table)
 	o.flags = 0x80;
 	cr_assert_eq(api->compact(a, &o, NULL), SNAPARC_INVALID, "unknown flags are refused");
 	expect_ok(a, api->compact(a, NULL, NULL), "compact without options");
+	api->close(&a);
+}
+
+static int count_problem(void *ctx, int status, const char *message)
+{
+	(void)status, (void)message;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+Test(abi, verify_deep_through_the_table)
+{
+	snaparc_archive *a = open_new("verify");
+	int problems = 0;
+
+	put_built(a, "one", "x", 20);
+	expect_ok(a, api->verify_flags(a, SNAPARC_VERIFY_DEEP, count_problem, &problems, NULL, NULL), "deep verify");
+	expect_ok(a, api->verify_flags(a, 0, count_problem, &problems, NULL, NULL), "verify");
+	cr_assert_eq(problems, 0);
+	cr_assert_eq(api->verify_flags(a, 0x40, count_problem, &problems, NULL, NULL), SNAPARC_INVALID,
+		     "unknown flags are refused");
 	api->close(&a);
 }
 
