@@ -67,8 +67,7 @@ int lz4dict_train(uint8_t *dict, size_t cap, size_t *len, const uint8_t *samples
 	return 0;
 }
 
-int lz4dict_enc_new(struct lz4dict_enc **out, uint32_t dict_id, const uint8_t *dict, size_t len,
-		    struct err *e)
+static int enc_new(struct lz4dict_enc **out, uint32_t dict_id, const uint8_t *dict, size_t len, struct err *e)
 {
 	struct lz4dict_enc *c = malloc(sizeof(*c));
 
@@ -97,6 +96,20 @@ int lz4dict_enc_new(struct lz4dict_enc **out, uint32_t dict_id, const uint8_t *d
 	return 0;
 }
 
+int lz4dict_enc_new(struct lz4dict_enc **out, uint32_t dict_id, const uint8_t *dict, size_t len,
+		    struct err *e)
+{
+	/* a payload with id 0 reads as a delta: nothing could read it back */
+	if (dict_id == 0)
+		return err_set(e, SNAPARC_INVALID, "dictionary id 0 marks a delta, not a dictionary");
+	return enc_new(out, dict_id, dict, len, e);
+}
+
+int lz4dict_delta_enc_new(struct lz4dict_enc **out, struct err *e)
+{
+	return enc_new(out, 0, NULL, 0, e);
+}
+
 void lz4dict_enc_free(struct lz4dict_enc *c)
 {
 	if (!c)
@@ -111,7 +124,10 @@ int lz4dict_compress(struct lz4dict_enc *c, const uint8_t *src, size_t len, stru
 	uint8_t *dst;
 	int n;
 
-	if (len > WAL_MAX_RECORD || len + 1 <= header)
+	/* stored only when smaller than the record: LZ4 gets len - header - 1
+	 * bytes, and its block takes at least one; a delta compressor makes
+	 * deltas alone (its id 0 would read as one) */
+	if (len > WAL_MAX_RECORD || len <= header + 1 || c->dict_id == 0)
 		return 0;
 	bound = (size_t)LZ4_compressBound((int)len);
 	dst = buf_reserve(out, header + bound);

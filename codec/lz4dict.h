@@ -36,13 +36,18 @@ int lz4dict_train(uint8_t *dict, size_t cap, size_t *len, const uint8_t *samples
 struct lz4dict_enc;
 
 /* A compressor for one dictionary (copied; len may be 0 for none). Not for
- * concurrent use: one per writer thread. Free with lz4dict_enc_free(). */
+ * concurrent use: one per writer thread. Free with lz4dict_enc_free().
+ * dict_id 0 is SNAPARC_INVALID: it marks a delta. */
 int lz4dict_enc_new(struct lz4dict_enc **out, uint32_t dict_id, const uint8_t *dict, size_t len,
 		    struct err *e);
+/* A compressor for lz4dict_delta() alone, without a dictionary of its own:
+ * lz4dict_compress() with it returns 0. */
+int lz4dict_delta_enc_new(struct lz4dict_enc **out, struct err *e);
 void lz4dict_enc_free(struct lz4dict_enc *c);
 
 /* Appends the payload for src to out and returns 1, or returns 0 and appends
- * nothing when the payload would not be smaller than src; -1 out of memory. */
+ * nothing when the payload would not be smaller than src (or c is a delta
+ * compressor); -1 out of memory. */
 int lz4dict_compress(struct lz4dict_enc *c, const uint8_t *src, size_t len, struct buf *out);
 
 /* Where a delta's base is stored (an archive location). */

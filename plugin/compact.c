@@ -83,7 +83,7 @@ struct compact {
 	struct idx_txn *r;              /* the state before compaction */
 	struct wal_writer *w;
 	struct lz4dict_enc *enc;        /* the newest dictionary, for records that were deltas */
-	struct lz4dict_enc *delta;      /* a stream for deltas (its own dictionary is unused) */
+	struct lz4dict_enc *delta;      /* for deltas alone (lz4dict_delta_enc_new()) */
 	char tmp_path[4300];
 	int tmp_fd;
 	uint64_t tmp_n;                 /* entries written */
@@ -766,7 +766,7 @@ static int newest_encoder(struct compact *c, struct err *e)
 	if (!rc && id)
 		rc = lz4dict_enc_new(&c->enc, id, dict, len, e);
 	if (!rc)
-		rc = lz4dict_enc_new(&c->delta, 0, NULL, 0, e);
+		rc = lz4dict_delta_enc_new(&c->delta, e);
 	return rc;
 }
 

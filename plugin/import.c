@@ -28,6 +28,9 @@
 
 #define TRAIN_BYTES (4u << 20)
 #define COMMIT_TRIES 8
+/* The label names the index keeps postings for: 1 to this many bytes, no NUL
+ * (what idx_postings_put() in index/idx.c takes). */
+#define LABEL_NAME_MAX 256
 
 struct exemplar_ent {
 	uint64_t ref;                  /* first: sorted on */
@@ -35,6 +38,15 @@ struct exemplar_ent {
 	int64_t t;
 	uint64_t value;
 	size_t labels_off, labels_len;
+};
+
+/* The refs of the series put so far, to refuse a second record of one where
+ * it is met: open addressing, 0 marks a free slot (ref 0 is kept aside). */
+struct ref_set {
+	uint64_t *slots;
+	size_t cap, used;
+	unsigned bits;                 /* cap is 1 << bits */
+	int has_zero;
 };
 
 struct archive_writer {
@@ -59,6 +71,7 @@ struct archive_writer {
 	struct buf others;             /* struct other_ent: tombstones and exemplar records */
 	struct buf out, scratch;
 	struct postings *postings;
+	struct ref_set refs;
 	const uint8_t *pre;            /* the next record's stored form, made elsewhere, or NULL */
 	size_t pre_len;
 	uint8_t pre_flags;
@@ -210,6 +223,83 @@ fail:
 	return rc;
 }
 
+static size_t ref_slot(const struct ref_set *s, uint64_t ref)
+{
+	return (size_t)((ref * 0x9e3779b97f4a7c15ull) >> (64 - s->bits));
+}
+
+/* Adds ref: 0, or 1 when it was there already; -1 out of memory. */
+static int ref_set_add(struct ref_set *s, uint64_t ref)
+{
+	size_t i;
+
+	if (ref == 0) {
+		if (s->has_zero)
+			return 1;
+		s->has_zero = 1;
+		return 0;
+	}
+	if (s->used * 4 >= s->cap * 3) {
+		struct ref_set g = { .bits = s->bits ? s->bits + 1 : 10 };
+
+		g.cap = (size_t)1 << g.bits;
+		if (!(g.slots = calloc(g.cap, sizeof(*g.slots))))
+			return -1;
+		for (size_t j = 0; j < s->cap; j++) {
+			if (!s->slots[j])
+				continue;
+			for (i = ref_slot(&g, s->slots[j]); g.slots[i]; i = (i + 1) & (g.cap - 1))
+				;
+			g.slots[i] = s->slots[j];
+		}
+		free(s->slots);
+		s->slots = g.slots;
+		s->cap = g.cap;
+		s->bits = g.bits;
+	}
+	for (i = ref_slot(s, ref); s->slots[i]; i = (i + 1) & (s->cap - 1))
+		if (s->slots[i] == ref)
+			return 1;
+	s->slots[i] = ref;
+	s->used++;
+	return 0;
+}
+
+/*
+ * What the index needs of a series that its record's decoding does not check:
+ * label names it can keep postings for, and a ref no other series of the
+ * snapshot has. Refused here, the error names the record (the caller adds
+ * where it is); at commit it could not.
+ */
+static int check_series(struct archive_writer *w, const struct rec_series *s, const uint8_t *rec,
+			struct err *e)
+{
+	struct rec_label_iter it;
+	struct rec_label l;
+	const char *nul;
+	int rc;
+
+	rec_labels_iter(&it, &s->labels);
+	while (rec_labels_next(&it, &l)) {
+		size_t at = (size_t)((const uint8_t *)l.name - rec);
+
+		if (l.name_len == 0 || l.name_len > LABEL_NAME_MAX)
+			return err_set(e, SNAPARC_CORRUPT,
+				       "offset %zu: label name of %zu bytes cannot be indexed (1 to %d bytes)", at,
+				       l.name_len, LABEL_NAME_MAX);
+		if ((nul = memchr(l.name, 0, l.name_len)) != NULL)
+			return err_set(e, SNAPARC_CORRUPT,
+				       "offset %zu: label name of %zu bytes has a NUL byte, which cannot be indexed",
+				       at + (size_t)(nul - l.name), l.name_len);
+	}
+	if ((rc = ref_set_add(&w->refs, s->ref)) < 0)
+		return err_set(e, SNAPARC_NOMEM, "out of memory indexing the snapshot");
+	if (rc)
+		return err_set(e, SNAPARC_CORRUPT, "series ref %llu appears twice in the snapshot",
+			       (unsigned long long)s->ref);
+	return 0;
+}
+
 /* Stores one record: compressed when that makes it smaller. */
 static int store(struct archive_writer *w, const uint8_t *rec, size_t len, struct idx_loc *loc, struct err *e)
 {
@@ -244,8 +334,9 @@ static int push(struct buf *b, const void *p, size_t n, struct err *e)
 	return b->oom ? err_set(e, SNAPARC_NOMEM, "out of memory indexing the snapshot") : 0;
 }
 
-/* Stores a validated record and collects what the index needs of it. */
-static int put_record(struct archive_writer *w, const uint8_t *rec, size_t len, struct err *e)
+/* Stores a validated record and collects what the index needs of it; a
+ * series is checked (check_series()) unless it was when held back. */
+static int put_record(struct archive_writer *w, const uint8_t *rec, size_t len, int checked, struct err *e)
 {
 	struct idx_loc loc;
 	int rc;
@@ -255,7 +346,8 @@ static int put_record(struct archive_writer *w, const uint8_t *rec, size_t len, 
 		struct rec_series s;
 		struct idx_hash h;
 
-		if ((rc = rec_series_decode(&s, rec, len, e)) || (rc = store(w, rec, len, &loc, e)))
+		if ((rc = rec_series_decode(&s, rec, len, e)) || (!checked && (rc = check_series(w, &s, rec, e))) ||
+		    (rc = store(w, rec, len, &loc, e)))
 			return rc;
 		loc.ref = s.ref;
 		if ((rc = postings_add(w->postings, &s.labels, s.ref, e)))
@@ -334,7 +426,7 @@ static int finish_training(struct archive_writer *w, int enough, struct err *e)
 			return rc;
 	}
 	for (size_t i = 0; i < n && !rc; off += sizes[i++])
-		rc = put_record(w, w->train.p + off, sizes[i], e);
+		rc = put_record(w, w->train.p + off, sizes[i], 1, e);
 	buf_free(&w->train);
 	buf_free(&w->train_sizes);
 	return rc;
@@ -351,7 +443,13 @@ int archive_import_put(struct archive_writer *w, const uint8_t *rec, size_t len,
 	if (w->training) {
 		/* validate now, so a bad record is reported where it is met */
 		switch (rec_type(rec, len)) {
-		case REC_SERIES: { struct rec_series s; rc = rec_series_decode(&s, rec, len, e); break; }
+		case REC_SERIES: {
+			struct rec_series s;
+
+			if (!(rc = rec_series_decode(&s, rec, len, e)))
+				rc = check_series(w, &s, rec, e);
+			break;
+		}
 		case REC_TOMBSTONES: { struct rec_tombstones t; rc = rec_tombstones_decode(&t, rec, len, e); break; }
 		case REC_EXEMPLARS: { struct rec_exemplars x; rc = rec_exemplars_decode(&x, rec, len, e); break; }
 		default: rc = err_set(e, SNAPARC_CORRUPT, "offset 0: %s", len ? "unknown record type" : "empty record");
@@ -361,7 +459,7 @@ int archive_import_put(struct archive_writer *w, const uint8_t *rec, size_t len,
 		if (!rc && w->train.len >= TRAIN_BYTES)
 			rc = finish_training(w, 1, e);
 	} else {
-		rc = put_record(w, rec, len, e);
+		rc = put_record(w, rec, len, 0, e);
 	}
 	if (rc)
 		w->failed = rc;
@@ -503,6 +601,7 @@ static void writer_free(struct archive_writer *w)
 {
 	lz4dict_enc_free(w->enc);
 	postings_free(w->postings);
+	free(w->refs.slots);
 	buf_free(&w->train);
 	buf_free(&w->train_sizes);
 	buf_free(&w->locs);
@@ -550,15 +649,10 @@ int archive_import_commit(struct archive_writer *w, struct idx_snapshot *snap, s
 		rc = wal_writer_flush(w->w, e);
 	n = w->locs.len / sizeof(struct idx_loc);
 	if (!rc) {
-		struct idx_loc *l = (void *)w->locs.p;
-
+		/* (no ref twice: check_series() refused a second one) */
 		if (sort_by_u64_key(w->locs.p, n, sizeof(struct idx_loc)) ||
 		    sort_by_u64_key(w->hashes.p, w->hashes.len / sizeof(struct idx_hash), sizeof(struct idx_hash)))
 			rc = err_set(e, SNAPARC_NOMEM, "out of memory sorting the index");
-		for (size_t i = 1; i < n && !rc; i++)
-			if (l[i].ref == l[i - 1].ref)
-				rc = err_set(e, SNAPARC_CORRUPT, "series ref %llu appears twice in the snapshot",
-					     (unsigned long long)l[i].ref);
 		/* stable: each series keeps its intervals' order */
 		if (sort_by_u64_key(w->intervals.p, w->intervals.len / sizeof(struct rec_interval),
 				    sizeof(struct rec_interval)))

@@ -8,9 +8,9 @@
  *               le32(bytes 3..6) << (bits 5..7), up to 2^39 bytes; bit 2
  *               adds 64 KiB to the dictionary length
  *   bytes 1..2  the dictionary length (le16, cut to what the input has)
- *   bytes 3..6  a dictionary id for the round trip (0 is taken as 1: id 0
- *               marks a delta, which lz4dict_compress does not make), and
- *               the claimed length
+ *   bytes 3..6  a dictionary id for the round trip (0, which marks a
+ *               delta, must be refused by lz4dict_enc_new() and is then
+ *               taken as 1), and the claimed length
  *
  * Decompression of the payload with the dictionary must never crash, must
  * fail with a message when it fails, must agree with lz4dict_header() and
@@ -20,10 +20,9 @@
  *
  * The round trip: everything after the header, compressed with a
  * dictionary cut from its start, must decompress to itself, be smaller
- * than it (but see KNOWN BUG below), and read back with the dictionary
- * alone whatever the compressor did before (each record stays readable on
- * its own). A violation traps, which libFuzzer reports as a crash with the
- * input.
+ * than it, and read back with the dictionary alone whatever the compressor
+ * did before (each record stays readable on its own). A violation traps,
+ * which libFuzzer reports as a crash with the input.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -131,10 +130,8 @@ static void check_roundtrip(const uint8_t *src, size_t len, const uint8_t *dict,
 	}
 	payload = out.p + strlen(PREFIX);
 	plen = out.len - strlen(PREFIX);
-	/* stored only when smaller; KNOWN BUG (RELIABILITY.md): a record exactly
-	 * as long as the payload header underflows lz4dict_compress()'s output
-	 * cap and comes out longer. Still checked to read back, below. */
-	CHECK(plen > 0 && (plen < len || len == uvarint_len(id) + uvarint_len(len)));
+	/* stored only when smaller */
+	CHECK(plen > 0 && plen < len);
 	copy = dup_exact(payload, plen);
 	CHECK(lz4dict_header(copy, plen, &got_id, &raw, &hdr, &e) == 0);
 	CHECK(got_id == id && raw == len);
@@ -204,7 +201,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(p);
 	}
 
-	word = word ? word : 1;
+	if (!word) {
+		struct lz4dict_enc *c = NULL;
+		struct err e = { 0 };
+
+		CHECK(lz4dict_enc_new(&c, 0, dict, dict_len > LZ4DICT_MAX ? LZ4DICT_MAX : dict_len, &e) ==
+		      SNAPARC_INVALID);
+		CHECK(c == NULL && e.msg[0] != '\0');
+		word = 1;
+	}
 	check_roundtrip(rest, left, dict, dict_len > LZ4DICT_MAX ? LZ4DICT_MAX : dict_len, word);
 	if (dict_len > LZ4DICT_MAX)
 		check_roundtrip(rest, left, dict, dict_len, word);   /* refused */

@@ -11,6 +11,10 @@
  *   resolve; a name already archived is SNAPARC_EXISTS and changes nothing;
  *   abort and a bad record leave the archive as it was (segment files and
  *   catalog) and the next import works;
+ * - a series the index cannot take (a label name with a NUL byte, of 0 or
+ *   257 bytes; a ref the snapshot had already) is refused where it is met,
+ *   named "DIR/00000000: offset N: record: ..." like any bad record, before
+ *   and after the records held back for the dictionary;
  * - what a crashed writer left past the committed end (garbage, extra
  *   segments, or a writer killed mid-import) is cut by the next import and
  *   committed data stays byte-identical;
@@ -251,6 +255,39 @@ static void put_all(struct archive_writer *w)
 	for (size_t i = 0; i < src.n; i++)
 		cr_assert_eq(archive_import_put(w, src.recs[i].p, src.recs[i].len, &e), 0, "record %zu: %s", i,
 			     e.msg);
+}
+
+/* Record i of the source in copy k of it: copy 0 is the source, a later
+ * one has its series' refs past the copy before's (a snapshot holds a ref
+ * once). Points into the source or into b. */
+static const uint8_t *copy_record(size_t i, uint64_t k, struct buf *b)
+{
+	const struct src_rec *sr = &src.recs[i];
+
+	if (!k || rec_type(sr->p, sr->len) != REC_SERIES)
+		return sr->p;
+	buf_reset(b);
+	buf_put(b, sr->p, sr->len);
+	if (b->oom)
+		return NULL;
+	be64_put(b->p + 1, be64_get(sr->p + 1) + k * (src.max_ref + 1));
+	return b->p;
+}
+
+/* put_all() of copy k. */
+static void put_copy(struct archive_writer *w, uint64_t k)
+{
+	struct buf b = { 0 };
+	struct err e = { 0 };
+
+	for (size_t i = 0; i < src.n; i++) {
+		const uint8_t *p = copy_record(i, k, &b);
+
+		cr_assert_not_null(p);
+		cr_assert_eq(archive_import_put(w, p, src.recs[i].len, &e), 0, "copy %llu, record %zu: %s",
+			     (unsigned long long)k, i, e.msg);
+	}
+	buf_free(&b);
 }
 
 /* Imports the bundled snapshot under name; returns the commit's status. */
@@ -742,7 +779,7 @@ Test(archive_import, abort_leaves_archive_as_it_was_and_next_import_works)
 	/* over 4 MiB of records: past what the writer holds back to train a
 	 * dictionary and what it buffers, so records reach the segment file */
 	for (int k = 0; k < 20; k++)
-		put_all(w);
+		put_copy(w, (uint64_t)k);
 	archive_import_abort(w);
 	assert_segs_unchanged(&before, "abort");
 	catalog(a, cat, sizeof(cat));
@@ -770,7 +807,7 @@ Test(archive_import, abort_removes_the_segments_the_import_started)
 	segs_capture(&before);
 	w = begin(a, "aborted");
 	for (int k = 0; k < 20; k++)
-		put_all(w);
+		put_copy(w, (uint64_t)k);
 	segs_capture(&during);
 	cr_assert_gt(during.n, before.n + 1, "setup: the import wrote no new segments (%zu, were %zu)", during.n,
 		     before.n);
@@ -897,21 +934,204 @@ Test(archive_import, corrupt_record_fails_the_import_into_an_archive_with_a_snap
 	corrupt_record_is_refused(1);
 }
 
-Test(archive_import, duplicate_ref_in_a_snapshot_is_corrupt)
+/* ---- series the index cannot take: refused where they are met ---- */
+
+/* A series record without a chunk, ref past the source's, with labels
+ * {__name__="up", name="x"} (name of name_len bytes, sorted after or, when
+ * empty, before __name__). */
+static void odd_series(struct buf *b, const char *name, size_t name_len)
+{
+	struct rec_label ls[2] = { { "__name__", "up", 8, 2 }, { name, "x", name_len, 1 } };
+
+	if (name_len == 0) {
+		ls[1] = ls[0];
+		ls[0] = (struct rec_label){ name, "x", 0, 1 };
+	}
+	buf_reset(b);
+	buf_put_byte(b, REC_SERIES);
+	buf_put_be64(b, src.max_ref + 1);
+	rec_labels_encode(b, ls, 2);
+	buf_put_be64(b, 0);
+	buf_put_uvarint(b, 0);
+	cr_assert_not(b->oom);
+}
+
+/* Writes the source's records as snapshot directory dir with rec put after
+ * record `after`; returns where rec went in dir/00000000. */
+static uint64_t write_snapshot_with(const char *dir, size_t after, const uint8_t *rec, size_t len)
+{
+	struct wal_writer *w;
+	struct wal_pos pos = { 0 };
+	struct err e = { 0 };
+
+	cr_assert_eq(mkdir(dir, 0777), 0, "%s: %s", dir, strerror(errno));
+	cr_assert_eq(wal_writer_open(&w, dir, NULL, &e), 0, "%s", e.msg);
+	for (size_t i = 0; i < src.n; i++) {
+		cr_assert_eq(wal_writer_log(w, src.recs[i].p, src.recs[i].len, NULL, &e), 0, "%s", e.msg);
+		if (i == after)
+			cr_assert_eq(wal_writer_log(w, rec, len, &pos, &e), 0, "%s", e.msg);
+	}
+	cr_assert_eq(wal_writer_close(w, &e), 0, "%s", e.msg);
+	cr_assert_eq(pos.segment, 0);
+	return pos.offset;
+}
+
+/* Importing dir fails SNAPARC_CORRUPT with "dir/00000000: offset <offset>:
+ * record: " and then why, and leaves the archive's catalog and segments
+ * (no byte in them, when there were none). */
+static void import_dir_refused(struct archive *a, const char *dir, uint64_t offset, const char *why)
+{
+	struct archive_import_info info = { .name = "bad" };
+	struct idx_snapshot snap;
+	struct segs before;
+	struct err e = { 0 };
+	char head[600], want[1024], cat[1024];
+
+	segs_capture(&before);
+	catalog(a, want, sizeof(want));
+	snprintf(head, sizeof(head), "%s/00000000: offset %llu: record: ", dir, (unsigned long long)offset);
+	cr_assert_eq(archive_import_dir(a, dir, &info, NULL, NULL, &snap, &e), SNAPARC_CORRUPT, "%s", e.msg);
+	cr_assert(!strncmp(e.msg, head, strlen(head)) && strstr(e.msg + strlen(head), why),
+		  "the message\n  %s\nwanted\n  %s...%s", e.msg, head, why);
+	catalog(a, cat, sizeof(cat));
+	cr_assert_str_eq(cat, want);
+	if (before.n) {
+		assert_segs_unchanged(&before, "a refused import");
+	} else {
+		/* (a first import leaves its empty segment file) */
+		segs_capture(&before);
+		for (size_t i = 0; i < before.n; i++)
+			cr_assert_eq(before.len[i], 0, "a refused first import left %zu bytes in %s", before.len[i],
+				     before.name[i]);
+	}
+	segs_free(&before);
+}
+
+static void label_names_refused(int archive_has_snapshot)
 {
 	struct archive *a = open_archive(NULL);
-	struct archive_writer *w = begin(a, SNAP_NAME);
+	struct archive_series r = { 0 };
 	struct idx_snapshot snap;
+	struct buf b = { 0 };
+	struct err e = { 0 };
+	char name[300], dir[300];
+	/* where the name starts: type, ref, count, "__name__" and "up" with their lengths, its length */
+	const size_t name_at = 1 + 8 + 1 + 1 + 8 + 1 + 2 + 1;
+	uint64_t off;
+
+	if (archive_has_snapshot)
+		import_ok(a, SNAP_NAME);
+
+	/* a NUL byte in the name: the offset is the NUL's in the record */
+	odd_series(&b, "inst\0nce", 8);
+	snprintf(dir, sizeof(dir), "%s/nul", tmpdir);
+	off = write_snapshot_with(dir, 100, b.p, b.len);
+	snprintf(name, sizeof(name), "offset %zu: label name of 8 bytes has a NUL byte, which cannot be indexed",
+		 name_at + 4);
+	import_dir_refused(a, dir, off, name);
+
+	/* 257 bytes; and none */
+	memset(name, 'n', 257);
+	odd_series(&b, name, 257);
+	snprintf(dir, sizeof(dir), "%s/long", tmpdir);
+	off = write_snapshot_with(dir, 0, b.p, b.len);
+	snprintf(name, sizeof(name), "offset %zu: label name of 257 bytes cannot be indexed (1 to 256 bytes)",
+		 name_at + 1);   /* a 2-byte length */
+	import_dir_refused(a, dir, off, name);
+	odd_series(&b, "", 0);
+	snprintf(dir, sizeof(dir), "%s/empty", tmpdir);
+	off = write_snapshot_with(dir, src.n - 1, b.p, b.len);
+	import_dir_refused(a, dir, off, "offset 11: label name of 0 bytes cannot be indexed (1 to 256 bytes)");
+
+	/* 256 bytes are indexed */
+	memset(name, 'n', 256);
+	odd_series(&b, name, 256);
+	snprintf(dir, sizeof(dir), "%s/longest", tmpdir);
+	write_snapshot_with(dir, 7, b.p, b.len);
+	{
+		struct archive_import_info info = { .name = "longest" };
+		struct rec_label ls[2] = { { "__name__", "up", 8, 2 }, { name, "x", 256, 1 } };
+
+		cr_assert_eq(archive_import_dir(a, dir, &info, NULL, NULL, &snap, &e), 0, "%s", e.msg);
+		cr_assert_eq(snap.id, archive_has_snapshot ? 2u : 1u);
+		cr_assert_eq(archive_read_ref(a, snap.id, src.max_ref + 1, &r, &e), 0, "%s", e.msg);
+		cr_assert(r.record.len == b.len && !memcmp(r.record.p, b.p, b.len));
+		cr_assert_eq(archive_read_labels(a, snap.id, ls, 2, &r, &e), 0, "%s", e.msg);
+		cr_assert_eq(r.series.ref, src.max_ref + 1);
+	}
+	archive_series_free(&r);
+	buf_free(&b);
+	archive_close(a);
+}
+
+Test(archive_import, label_name_the_index_cannot_take_names_file_and_offset_in_a_first_snapshot)
+{
+	label_names_refused(0);
+}
+
+Test(archive_import, label_name_the_index_cannot_take_names_file_and_offset_in_a_later_snapshot)
+{
+	label_names_refused(1);
+}
+
+Test(archive_import, duplicate_ref_names_file_and_offset_of_the_second_record)
+{
+	struct archive *a = open_archive(NULL);
+	const struct src_rec *seven = &src.recs[src.series[7]];
+	char dir[300], why[100];
+	uint64_t off;
+
+	snprintf(why, sizeof(why), "series ref %llu appears twice in the snapshot",
+		 (unsigned long long)series_ref(7));
+	/* right after the first, and at the end */
+	snprintf(dir, sizeof(dir), "%s/next", tmpdir);
+	off = write_snapshot_with(dir, src.series[7], seven->p, seven->len);
+	import_dir_refused(a, dir, off, why);
+	snprintf(dir, sizeof(dir), "%s/end", tmpdir);
+	off = write_snapshot_with(dir, src.n - 1, seven->p, seven->len);
+	import_dir_refused(a, dir, off, why);
+	import_ok(a, SNAP_NAME);
+	import_dir_refused(a, dir, off, why);
+	archive_close(a);
+}
+
+/* Past the records held back to train a dictionary, where records are
+ * stored as they come: the same checks, against the held-back ones too. */
+Test(archive_import, series_after_dictionary_training_are_checked_too)
+{
+	struct archive *a = open_archive(NULL);
+	const struct src_rec *seven = &src.recs[src.series[7]];
+	struct archive_writer *w;
+	struct idx_snapshot snap;
+	struct buf b = { 0 }, c = { 0 };
 	struct err e = { 0 };
 	char cat[1024];
 
-	put_all(w);
-	cr_assert_eq(archive_import_put(w, src.recs[src.series[7]].p, src.recs[src.series[7]].len, &e), 0, "%s",
-		     e.msg);
-	cr_assert_eq(archive_import_commit(w, &snap, &e), SNAPARC_CORRUPT, "%s", e.msg);
-	cr_assert(strstr(e.msg, "twice"), "%s", e.msg);
+	cr_assert_gt(20 * src.raw_bytes, 4u << 20, "setup: 20 copies of the source hold no more than 4 MiB");
+	/* a ref of the held-back records, then of the stored ones */
+	for (int k = 0; k < 2; k++) {
+		w = begin(a, SNAP_NAME);
+		for (uint64_t copy = 0; copy < 20; copy++)
+			put_copy(w, copy);
+		cr_assert_eq(archive_import_put(w, copy_record(src.series[7], 20, &c), seven->len, &e), 0, "%s",
+			     e.msg);
+		cr_assert_eq(archive_import_put(w, copy_record(src.series[7], k ? 20 : 0, &c), seven->len, &e),
+			     SNAPARC_CORRUPT, "a second ref %s: %s", k ? "stored" : "held back", e.msg);
+		cr_assert(strstr(e.msg, "appears twice in the snapshot"), "%s", e.msg);
+		cr_assert_eq(archive_import_commit(w, &snap, &e), SNAPARC_CORRUPT, "%s", e.msg);
+	}
+	w = begin(a, SNAP_NAME);
+	for (uint64_t copy = 0; copy < 20; copy++)
+		put_copy(w, copy);
+	odd_series(&b, "inst\0nce", 8);
+	be64_put(b.p + 1, 21 * (src.max_ref + 1));
+	cr_assert_eq(archive_import_put(w, b.p, b.len, &e), SNAPARC_CORRUPT, "%s", e.msg);
+	cr_assert(strstr(e.msg, "label name of 8 bytes has a NUL byte"), "%s", e.msg);
+	archive_import_abort(w);
 	catalog(a, cat, sizeof(cat));
 	cr_assert_str_eq(cat, "");
+	buf_free(&b);
+	buf_free(&c);
 	archive_close(a);
 }
 
@@ -1249,14 +1469,19 @@ Test(archive_crash, writer_killed_mid_import_leaves_committed_data_intact)
 		struct archive *c;
 		struct archive_writer *w;
 		struct archive_import_info info = { .name = "crashing" };
+		struct buf b = { 0 };
 		struct err e = { 0 };
 
 		if (archive_open(&c, arcdir, &o, &e) || archive_import_begin(c, &info, &w, &e))
 			_exit(2);
-		for (int k = 0; k < 24; k++)
-			for (size_t i = 0; i < src.n; i++)
-				if (archive_import_put(w, src.recs[i].p, src.recs[i].len, &e))
+		for (uint64_t k = 0; k < 24; k++) {
+			for (size_t i = 0; i < src.n; i++) {
+				const uint8_t *p = copy_record(i, k, &b);
+
+				if (!p || archive_import_put(w, p, src.recs[i].len, &e))
 					_exit(3);
+			}
+		}
 		kill(getpid(), SIGKILL);
 		_exit(4);
 	}

@@ -222,6 +222,55 @@ check "ls changed after a corrupt import" cmp -s "$tmp/out" "$tmp/ls1.json"
 check "segments changed after a corrupt import" test "$(state "$arc/segments")" = "$arc_before"
 expect 3 "no snapshot named damaged" -- lookup --snapshot damaged "$arc" --ref "$first"
 
+# a series the index cannot take is refused where it is met, naming the
+# file and the record's offset: a label name with a NUL byte, and a ref
+# that came before (written here as WAL segments: one page, uncompressed)
+python3 - "$tmp" <<'EOF'
+import os, struct, sys
+
+def crc32c(b):
+    c = 0xffffffff
+    for x in b:
+        c ^= x
+        for _ in range(8):
+            c = (c >> 1) ^ (0x82f63b78 & -(c & 1))
+    return c ^ 0xffffffff
+
+def uv(n):
+    out = b""
+    while n >= 0x80:
+        out += bytes([n & 0x7f | 0x80]); n >>= 7
+    return out + bytes([n])
+
+def series(ref, labels):   # no chunk
+    r = b"\x01" + struct.pack(">Q", ref) + uv(len(labels))
+    for k, v in labels:
+        r += uv(len(k)) + k + uv(len(v)) + v
+    return r + struct.pack(">Q", 0) + uv(0)
+
+def snapshot(d, recs):   # and DIR.offsets: where each record starts
+    os.mkdir(d)
+    page, offs = b"", []
+    for r in recs:
+        offs.append(len(page))
+        page += bytes([1]) + struct.pack(">HI", len(r), crc32c(r)) + r
+    open(d + "/00000000", "wb").write(page + bytes(32768 - len(page)))
+    open(d + ".offsets", "w").write(" ".join(map(str, offs)) + "\n")
+
+up = [(b"__name__", b"up"), (b"job", b"a")]
+snapshot(sys.argv[1] + "/nul", [series(1, up), series(2, [(b"__name__", b"up"), (b"inst\0nce", b"x")])])
+snapshot(sys.argv[1] + "/twice", [series(1, up), series(2, up[:1]), series(1, up)])
+EOF
+read -r -a offs <"$tmp/nul.offsets"
+expect 4 "^snaparc import: $tmp/nul: $tmp/nul/00000000: offset ${offs[1]}: record: offset 27: label name of 8 bytes has a NUL byte" \
+  -- import --name nul "$arc" "$tmp/nul"
+read -r -a offs <"$tmp/twice.offsets"
+expect 4 "^snaparc import: $tmp/twice: $tmp/twice/00000000: offset ${offs[2]}: record: series ref 1 appears twice in the snapshot" \
+  -- import --name twice "$arc" "$tmp/twice"
+expect 0 "" -- ls --json "$arc"
+check "ls changed after an import refused for its series" cmp -s "$tmp/out" "$tmp/ls1.json"
+check "segments changed after an import refused for its series" test "$(state "$arc/segments")" = "$arc_before"
+
 # the same name twice
 expect 6 "$name" -- import "$arc" "$data"
 expect 0 "" -- ls --json "$arc"

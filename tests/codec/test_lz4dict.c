@@ -1,0 +1,212 @@
+/*
+ * LZ4 against a dictionary (codec/lz4dict.[ch]): a record is stored
+ * compressed only when its payload (header and LZ4 block) is smaller than
+ * the record, at every length and for dictionary ids of every varint
+ * length, right at the boundary included; dictionary id 0, which marks a
+ * delta, gets no compressor, and the delta compressor makes deltas alone.
+ */
+#include <criterion/criterion.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lz4.h>
+
+#include "bytes.h"
+#include "lz4dict.h"
+
+#define PREFIX "pre"   /* compress appends: what is there must stay */
+
+/* Ids whose uvarints take 1 to 5 bytes. */
+static const uint32_t ids[] = { 1, 127, 128, 16384, UINT32_C(1) << 21, UINT32_C(1) << 28, UINT32_MAX };
+
+static struct lz4dict_enc *enc(uint32_t id, const uint8_t *dict, size_t len)
+{
+	struct lz4dict_enc *c = NULL;
+	struct err e = { 0 };
+
+	cr_assert_eq(lz4dict_enc_new(&c, id, dict, len, &e), 0, "id %u: %s", id, e.msg);
+	cr_assert_not_null(c);
+	return c;
+}
+
+/* src in a prefixed buffer: returns what lz4dict_compress() did, checks it
+ * appended nothing on 0 and a payload that reads back on 1; *plen is the
+ * payload's length. */
+static int compress(struct lz4dict_enc *c, uint32_t id, const uint8_t *dict, size_t dict_len, const uint8_t *src,
+		    size_t len, size_t *plen)
+{
+	struct buf out = { 0 }, back = { 0 };
+	struct err e = { 0 };
+	uint32_t got_id;
+	size_t raw, hdr;
+	int rc;
+
+	buf_put(&out, PREFIX, strlen(PREFIX));
+	rc = lz4dict_compress(c, src, len, &out);
+	cr_assert(rc == 0 || rc == 1, "id %u, %zu bytes: returned %d", id, len, rc);
+	cr_assert(out.len >= strlen(PREFIX) && !memcmp(out.p, PREFIX, strlen(PREFIX)));
+	*plen = out.len - strlen(PREFIX);
+	if (rc == 0) {
+		cr_assert_eq(*plen, 0, "id %u, %zu bytes: returned 0 and appended %zu bytes", id, len, *plen);
+	} else {
+		const uint8_t *p = out.p + strlen(PREFIX);
+
+		cr_assert_eq(lz4dict_header(p, *plen, &got_id, &raw, &hdr, &e), 0, "%s", e.msg);
+		cr_assert_eq(got_id, id);
+		cr_assert_eq(raw, len);
+		cr_assert_eq(hdr, uvarint_len(id) + uvarint_len(len));
+		cr_assert_eq(lz4dict_decompress(p, *plen, dict, dict_len, &back, &e), 0, "%s", e.msg);
+		cr_assert(back.len == len && !memcmp(back.p, src, len), "id %u, %zu bytes: reads back otherwise", id,
+			  len);
+	}
+	buf_free(&out);
+	buf_free(&back);
+	return rc;
+}
+
+Test(lz4dict, no_payload_for_a_record_at_most_one_byte_longer_than_its_header)
+{
+	uint8_t zeros[16] = { 0 };
+
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		struct lz4dict_enc *c = enc(ids[i], NULL, 0);
+		size_t header = uvarint_len(ids[i]) + 1, plen;   /* the lengths here take one byte */
+
+		/* a payload of len bytes or more: the header, and a block of at
+		 * least one byte; len == header once wrapped LZ4's output cap */
+		for (size_t len = 0; len <= header + 1; len++)
+			cr_assert_eq(compress(c, ids[i], NULL, 0, zeros, len, &plen), 0,
+				     "id %u (header %zu bytes): a %zu-byte record gave a %zu-byte payload", ids[i],
+				     header, len, plen);
+		lz4dict_enc_free(c);
+	}
+}
+
+/* LZ4's block for src with no dictionary, unbounded, as lz4dict_compress()
+ * makes it (a fresh stream, acceleration 1). */
+static size_t block_len(const uint8_t *src, size_t len)
+{
+	LZ4_stream_t *s = LZ4_createStream();
+	int cap = LZ4_compressBound((int)len), n;
+	char *dst = malloc((size_t)cap);
+
+	cr_assert(s && dst);
+	n = LZ4_compress_fast_continue(s, (const char *)src, dst, (int)len, cap, 1);
+	cr_assert_gt(n, 0);
+	free(dst);
+	LZ4_freeStream(s);
+	return (size_t)n;
+}
+
+Test(lz4dict, payload_one_byte_smaller_is_stored_and_one_as_long_is_not)
+{
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		struct lz4dict_enc *c = enc(ids[i], NULL, 0);
+		int stored = 0, refused = 0;
+
+		/* 20 bytes that do not repeat, then zeros: each zero more saves a byte */
+		for (size_t zeros = 0; zeros < 80; zeros++) {
+			uint8_t src[100];
+			size_t len = 20 + zeros, payload, plen;
+			int rc;
+
+			for (size_t j = 0; j < 20; j++)
+				src[j] = (uint8_t)(j * 37 + 11);
+			memset(src + 20, 0, zeros);
+			payload = uvarint_len(ids[i]) + uvarint_len(len) + block_len(src, len);
+			rc = compress(c, ids[i], NULL, 0, src, len, &plen);
+			if (payload >= len) {
+				cr_assert_eq(rc, 0, "id %u: a %zu-byte record stored as a %zu-byte payload", ids[i], len,
+					     plen);
+				refused += payload == len;
+			} else if (payload == len - 1) {
+				cr_assert_eq(rc, 1, "id %u: a %zu-byte record not stored as a %zu-byte payload", ids[i],
+					     len, payload);
+				cr_assert_eq(plen, payload);
+				stored++;
+			}
+		}
+		cr_assert(stored && refused, "id %u: no record with a payload of its length (%d) or one less (%d)",
+			  ids[i], refused, stored);
+		lz4dict_enc_free(c);
+	}
+}
+
+Test(lz4dict, stored_payloads_are_smaller_at_every_length_and_read_back)
+{
+	uint8_t dict[512], src[600];
+	int compressed = 0;
+
+	for (size_t j = 0; j < sizeof(dict); j++)
+		dict[j] = (uint8_t)("up{job=\"node\",instance=\"10.0.0.1:9100\"} "[j % 41]);
+	for (size_t j = 0; j < sizeof(src); j++)
+		src[j] = (uint8_t)(j % 50 ? dict[(j + 5) % sizeof(dict)] : j * 13);
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		for (int with = 0; with < 2; with++) {
+			struct lz4dict_enc *c = enc(ids[i], with ? dict : NULL, with ? sizeof(dict) : 0);
+
+			for (size_t len = 0; len <= sizeof(src); len++) {
+				size_t plen;
+
+				if (compress(c, ids[i], with ? dict : NULL, with ? sizeof(dict) : 0, src, len, &plen)) {
+					cr_assert_lt(plen, len, "id %u: a %zu-byte record stored as %zu bytes", ids[i],
+						     len, plen);
+					compressed++;
+				}
+			}
+			lz4dict_enc_free(c);
+		}
+	}
+	cr_assert_gt(compressed, 0, "nothing compressed: the test tests nothing");
+}
+
+Test(lz4dict, dictionary_id_0_gets_no_compressor)
+{
+	static const uint8_t dict[] = "some dictionary bytes";
+	struct lz4dict_enc *c = NULL;
+	struct err e = { 0 };
+
+	cr_assert_eq(lz4dict_enc_new(&c, 0, dict, sizeof(dict), &e), SNAPARC_INVALID, "%s", e.msg);
+	cr_assert_null(c);
+	cr_assert(strstr(e.msg, "dictionary id 0") && strstr(e.msg, "delta"), "%s", e.msg);
+	memset(&e, 0, sizeof(e));
+	cr_assert_eq(lz4dict_enc_new(&c, 0, NULL, 0, &e), SNAPARC_INVALID, "%s", e.msg);
+	cr_assert_null(c);
+}
+
+Test(lz4dict, delta_compressor_makes_deltas_alone)
+{
+	struct lz4dict_base base = { 3, 12345, 678 }, got;
+	struct lz4dict_enc *c = NULL;
+	struct buf out = { 0 }, back = { 0 };
+	struct err e = { 0 };
+	uint8_t base_raw[300], src[300], zeros[300];
+	uint32_t id;
+	size_t raw, hdr;
+
+	for (size_t j = 0; j < sizeof(base_raw); j++)
+		base_raw[j] = (uint8_t)(j * 31 + j / 7);
+	memcpy(src, base_raw, sizeof(src));
+	src[150] ^= 0xff;
+	cr_assert_eq(lz4dict_delta_enc_new(&c, &e), 0, "%s", e.msg);
+
+	/* a whole record, however well it compresses: nothing (a payload with
+	 * id 0 would read as a delta) */
+	memset(zeros, 0, sizeof(zeros));
+	cr_assert_eq(lz4dict_compress(c, zeros, sizeof(zeros), &out), 0);
+	cr_assert_eq(out.len, 0);
+
+	cr_assert_eq(lz4dict_delta(c, &base, base_raw, sizeof(base_raw), src, sizeof(src), sizeof(src), &out), 1);
+	cr_assert_lt(out.len, sizeof(src));
+	cr_assert_eq(lz4dict_delta_base(out.p, out.len, &got, &e), 1, "%s", e.msg);
+	cr_assert(got.segment == base.segment && got.offset == base.offset && got.span == base.span);
+	cr_assert_eq(lz4dict_header(out.p, out.len, &id, &raw, &hdr, &e), 0, "%s", e.msg);
+	cr_assert_eq(id, 0);
+	cr_assert_eq(raw, sizeof(src));
+	cr_assert_eq(lz4dict_decompress(out.p, out.len, base_raw, sizeof(base_raw), &back, &e), 0, "%s", e.msg);
+	cr_assert(back.len == sizeof(src) && !memcmp(back.p, src, sizeof(src)));
+	lz4dict_enc_free(c);
+	buf_free(&out);
+	buf_free(&back);
+}
