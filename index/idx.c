@@ -30,8 +30,9 @@
  *               n x uvarint (ref - previous ref)
  *               (about 4 KiB a block)
  *
- * Every value but meta's "format" ends in a u32 CRC-32C of its key and its
- * bytes, checked whenever it is read: a damaged value is SNAPARC_CORRUPT
+ * Every value but meta's "format" ends in a u32 CRC-32C of the database's
+ * number (one byte, the order above from meta 0), its key and its bytes,
+ * checked whenever it is read: a damaged value is SNAPARC_CORRUPT
  * naming the file and offset, never data.
  *
  * Series and hashes are written once per snapshot, in key order, with
@@ -118,9 +119,13 @@ static int lmdb_code(int rc)
 	return rc > 0 || (rc >= BAD_SUM && rc <= MDB_LAST_ERRCODE);
 }
 
-static uint32_t value_sum(const MDB_val *k, const void *v, size_t n)
+/* Seeded with the database's number: a value found in another database
+ * (a damaged root pointing into another tree) fails too. */
+static uint32_t value_sum(int db, const MDB_val *k, const void *v, size_t n)
 {
-	return crc32c(crc32c(0, k->mv_data, k->mv_size), v, n);
+	uint8_t seed = (uint8_t)db;
+
+	return crc32c(crc32c(crc32c(0, &seed, 1), k->mv_data, k->mv_size), v, n);
 }
 
 /* Checks and strips the checksum that ends a value: 0, or BAD_SUM with
@@ -131,19 +136,21 @@ static int checked(struct idx_txn *t, MDB_dbi dbi, const MDB_val *k, MDB_val *v)
 	MDB_stat st;
 	size_t n;
 
-	if (dbi == t->x->dbi[DB_META] && k->mv_size == 6 && !memcmp(k->mv_data, "format", 6))
+	int db = DB_META;
+
+	for (int i = 0; i < DB_COUNT; i++)
+		if (t->x->dbi[i] == dbi)
+			db = i;
+	if (db == DB_META && k->mv_size == 6 && !memcmp(k->mv_data, "format", 6))
 		return 0; /* the one value without a checksum: another format may say so */
 	if (v->mv_size >= SUM_LEN) {
 		n = v->mv_size - SUM_LEN;
-		if (be32_get((const uint8_t *)v->mv_data + n) == value_sum(k, v->mv_data, n)) {
+		if (be32_get((const uint8_t *)v->mv_data + n) == value_sum(db, k, v->mv_data, n)) {
 			v->mv_size = n;
 			return 0;
 		}
 	}
-	t->bad_db = DB_META;
-	for (int i = 0; i < DB_COUNT; i++)
-		if (t->x->dbi[i] == dbi)
-			t->bad_db = i;
+	t->bad_db = db;
 	t->bad_len = v->mv_size;
 	t->bad_key_len = k->mv_size < sizeof(t->bad_key) ? k->mv_size : sizeof(t->bad_key);
 	memcpy(t->bad_key, k->mv_data, t->bad_key_len);
@@ -264,6 +271,7 @@ static int check_size(struct idx *x, struct err *e)
 
 static int env_open(struct idx *x, struct err *e)
 {
+	MDB_envinfo info;
 	int rc;
 
 	if ((rc = mdb_env_create(&x->env)) || (rc = mdb_env_set_maxdbs(x->env, DB_COUNT)) ||
@@ -286,6 +294,9 @@ static int env_open(struct idx *x, struct err *e)
 		return lmdb_err(e, rc, "open", x);
 	if ((rc = check_size(x, e)))
 		return rc;
+	if (x->rdonly && mdb_env_info(x->env, &info) == 0 && info.me_last_txnid == 0)
+		/* made, then interrupted before its first transaction: no index yet */
+		return err_set(e, SNAPARC_NOT_FOUND, "%s: no index here (none was ever committed)", x->path);
 	return open_dbs(x, e);
 }
 
@@ -547,7 +558,7 @@ static int put(struct idx_txn *t, int db, const void *k, size_t klen, const void
 		return lmdb_err(e, rc, db_names[db], t->x);
 	if (vlen)
 		memcpy(val.mv_data, v, vlen);
-	be32_put((uint8_t *)val.mv_data + vlen, value_sum(&key, v, vlen));
+	be32_put((uint8_t *)val.mv_data + vlen, value_sum(db, &key, v, vlen));
 	return 0;
 }
 

@@ -17,9 +17,46 @@
 #include "lz4dict.h"
 #include "wal.h"
 
+/* Makes the entries of a directory durable (a new file's name is not,
+ * until its directory is synced). */
+static int sync_dir(const char *path, struct err *e)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return err_errno(e, errno, "%s", path);
+	if (fsync(fd) != 0)
+		rc = err_errno(e, errno, "%s: fsync", path);
+	close(fd);
+	return rc;
+}
+
+/* A new archive's names, from its parent's entry down to index/data.mdb,
+ * made durable before anything is committed into it. */
+static int sync_new_archive(const char *path, int made_dir, struct err *e)
+{
+	char p[4200];
+	int rc;
+
+	snprintf(p, sizeof(p), "%s/index", path);
+	if ((rc = sync_dir(p, e)) || (rc = sync_dir(path, e)))
+		return rc;
+	if (!made_dir)
+		return 0;
+	snprintf(p, sizeof(p), "%s", path);
+	while (strlen(p) > 1 && p[strlen(p) - 1] == '/')
+		p[strlen(p) - 1] = 0;
+	if (strrchr(p, '/'))
+		*(strrchr(p, '/') == p ? p + 1 : strrchr(p, '/')) = 0;
+	else
+		snprintf(p, sizeof(p), ".");
+	return sync_dir(p, e);
+}
+
 /* A directory is an archive when it has index/data.mdb; an empty or missing
- * one may become an archive; anything else is refused. */
-static int check_dir(const char *path, int create, struct err *e)
+ * one may become an archive (*made says it was missing); anything else is
+ * refused. */
+static int check_dir(const char *path, int create, int *made, struct err *e)
 {
 	char p[4200];
 	struct stat st;
@@ -31,6 +68,7 @@ static int check_dir(const char *path, int create, struct err *e)
 		if (errno == ENOENT && create) {
 			if (mkdir(path, 0777) != 0)
 				return err_errno(e, errno, "%s: create archive", path);
+			*made = 1;
 			return 0;
 		}
 		return err_errno(e, errno, "%s", path);
@@ -59,11 +97,12 @@ int archive_open(struct archive **out, const char *path, const struct archive_op
 	struct idx_opts io = { 0 };
 	struct archive *a;
 	char p[4200];
-	int rc;
+	struct stat st;
+	int rc, made = 0, fresh;
 
 	if (opts)
 		o = *opts;
-	if ((rc = check_dir(path, o.create && !o.read_only, e)))
+	if ((rc = check_dir(path, o.create && !o.read_only, &made, e)))
 		return rc;
 	a = calloc(1, sizeof(*a));
 	if (!a)
@@ -95,7 +134,10 @@ int archive_open(struct archive **out, const char *path, const struct archive_op
 	snprintf(p, sizeof(p), "%s/index", path);
 	io.flags = (o.read_only ? IDX_RDONLY : 0) | (o.create && !o.read_only ? IDX_CREATE : 0);
 	io.map_size = o.map_size;
-	if ((rc = idx_open(&a->idx, p, &io, e)))
+	snprintf(p, sizeof(p), "%s/index/data.mdb", path);
+	fresh = !o.read_only && stat(p, &st) != 0;
+	snprintf(p, sizeof(p), "%s/index", path);
+	if ((rc = idx_open(&a->idx, p, &io, e)) || (fresh && (rc = sync_new_archive(path, made, e))))
 		goto fail;
 	*out = a;
 	return 0;

@@ -14,7 +14,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <ftw.h>
+#include <signal.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -309,6 +311,44 @@ static int write_some(struct archive *a, uint32_t snap, const uint64_t *refs, si
 	return rc;
 }
 
+/* What restores into out that were killed left beside it: OUT.tmp-PID and
+ * OUT.old-PID of processes that are gone. A temporary is removed; an old
+ * directory is put back at out when out is missing (the process died
+ * between its two renames), else removed. Those of live processes stay. */
+static void reclaim(const char *out)
+{
+	char copy[4200], parent[4200], base[4200], path[8500];
+	const char *name;
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(copy, sizeof(copy), "%s", out);
+	snprintf(parent, sizeof(parent), "%s", dirname(copy));
+	snprintf(copy, sizeof(copy), "%s", out);
+	snprintf(base, sizeof(base), "%s", basename(copy));
+	if (!(d = opendir(parent)))
+		return;
+	while ((de = readdir(d)) != NULL) {
+		size_t bl = strlen(base);
+		char *end;
+		long pid;
+		int is_old;
+
+		name = de->d_name;
+		if (strncmp(name, base, bl) || (strncmp(name + bl, ".tmp-", 5) && strncmp(name + bl, ".old-", 5)))
+			continue;
+		is_old = name[bl + 1] == 'o';
+		pid = strtol(name + bl + 5, &end, 10);
+		if (*end || pid <= 0 || pid == getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", parent, name);
+		if (is_old && access(out, F_OK) != 0 && errno == ENOENT && rename(path, out) == 0)
+			continue;
+		rm_tree(path);
+	}
+	closedir(d);
+}
+
 int archive_restore(struct archive *a, const char *snapshot, const uint64_t *refs, size_t n,
 		    const char *out, const struct archive_restore_opts *opts, struct archive_restore_stats *st,
 		    struct err *e)
@@ -318,9 +358,19 @@ int archive_restore(struct archive *a, const char *snapshot, const uint64_t *ref
 	struct idx_snapshot s;
 	struct wal_writer *w = NULL;
 	struct stat sb;
-	char tmp[4200], old[4200];
+	char dir[4096], tmp[4200], old[4200];
+	size_t len = strlen(out);
 	int rc, exists;
 
+	/* "DIR/" names DIR: without the slash, the temporary goes beside it,
+	 * not inside, and a symlink at DIR is not followed */
+	while (len > 1 && out[len - 1] == '/')
+		len--;
+	if (len >= sizeof(dir))
+		return err_set(e, SNAPARC_INVALID, "%s: path too long", out);
+	memcpy(dir, out, len);
+	dir[len] = '\0';
+	out = dir;
 	if (!st)
 		st = &ignore;
 	memset(st, 0, sizeof(*st));
@@ -335,6 +385,7 @@ int archive_restore(struct archive *a, const char *snapshot, const uint64_t *ref
 		return err_set(e, SNAPARC_EXISTS, "%s exists (restore does not overwrite unless told to)", out);
 	if (exists && !S_ISDIR(sb.st_mode))
 		return err_set(e, SNAPARC_EXISTS, "%s exists and is not a directory", out);
+	reclaim(out);
 	snprintf(tmp, sizeof(tmp), "%s.tmp-%d", out, (int)getpid());
 	rm_tree(tmp);
 	if (mkdir(tmp, 0777) != 0)
@@ -349,7 +400,19 @@ int archive_restore(struct archive *a, const char *snapshot, const uint64_t *ref
 	if ((rc = wal_writer_close(w, e)))
 		goto fail;
 	if (exists) {
-		/* keep the old directory until the new one is in place */
+		/* swap them in one step: a crash leaves the old or the new one at
+		 * out, never neither; tmp then holds the old */
+		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_EXCHANGE) == 0) {
+			rm_tree(tmp);
+			return sync_dir(out, e);
+		}
+		if (errno != EINVAL && errno != ENOSYS) {
+			rc = err_errno(e, errno, "%s: exchange with %s", tmp, out);
+			goto fail;
+		}
+		/* a file system without the exchange: keep the old directory
+		 * until the new one is in place (a crash between the two renames
+		 * leaves both beside out, which the next restore puts back) */
 		snprintf(old, sizeof(old), "%s.old-%d", out, (int)getpid());
 		if (rename(out, old) != 0) {
 			rc = err_errno(e, errno, "%s: move aside", out);

@@ -242,13 +242,25 @@ Test(idx_open, lmdb_environment_without_snaparc_databases_is_refused_read_only)
 	MDB_env *env;
 	MDB_txn *txn;
 
+	MDB_dbi dbi;
+	MDB_val k = { 5, (void *)"hello" }, v = { 5, (void *)"world" };
+
 	cr_assert_eq(mkdir(ixdir, 0777), 0);
 	cr_assert_eq(mdb_env_create(&env), 0);
 	cr_assert_eq(mdb_env_open(env, ixdir, MDB_NOTLS, 0644), 0);
+	/* a made environment, never committed to, is no index at all */
+	mdb_env_close(env);
+	cr_assert_eq(idx_open(&x, ixdir, &ro, &e), SNAPARC_NOT_FOUND, "%s", e.msg);
+	cr_assert(strstr(e.msg, "none was ever committed"), "%s", e.msg);
+
+	/* one that holds someone else's data is not a snaparc index */
+	cr_assert_eq(mdb_env_create(&env), 0);
+	cr_assert_eq(mdb_env_open(env, ixdir, MDB_NOTLS, 0644), 0);
 	cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	cr_assert_eq(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
+	cr_assert_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
 	cr_assert_eq(mdb_txn_commit(txn), 0);
 	mdb_env_close(env);
-
 	cr_assert_eq(idx_open(&x, ixdir, &ro, &e), SNAPARC_CORRUPT, "%s", e.msg);
 	cr_assert(strstr(e.msg, "not a snaparc index"), "%s", e.msg);
 }
