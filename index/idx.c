@@ -71,6 +71,7 @@ struct idx {
 	char path[4096];
 	uint64_t map_size;
 	int rdonly;
+	unsigned psize;   /* LMDB's page size */
 	/* Every transaction of this process holds it shared; resizing the map
 	 * takes it exclusively, as LMDB requires no transaction to be active. */
 	pthread_rwlock_t resize;
@@ -128,6 +129,25 @@ static uint32_t value_sum(int db, const MDB_val *k, const void *v, size_t n)
 	return crc32c(crc32c(crc32c(0, &seed, 1), k->mv_data, k->mv_size), v, n);
 }
 
+/* Whether a value a read transaction got lies inside its page (or, a big
+ * one, its overflow pages). A damaged node can give a size past its page,
+ * which must be reported, not read. LMDB's page header (struct MDB_page,
+ * the same since 0.9): u64 page number, u16 pad, u16 flags (P_OVERFLOW
+ * 0x04), then u16 lower and upper or, on an overflow page, u32 pages. */
+static int fits_its_page(const struct idx *x, const MDB_val *v)
+{
+	uintptr_t at = (uintptr_t)v->mv_data, page = at - at % x->psize;
+	uint16_t flags;
+	uint32_t pages;
+
+	memcpy(&flags, (const void *)(page + 10), sizeof(flags));
+	if (flags & 0x04) {
+		memcpy(&pages, (const void *)(page + 12), sizeof(pages));
+		return at == page + 16 && v->mv_size <= (uint64_t)pages * x->psize - 16;
+	}
+	return v->mv_size <= page + x->psize - at;
+}
+
 /* Checks and strips the checksum that ends a value: 0, or BAD_SUM with
  * where it was noted in t. */
 static int checked(struct idx_txn *t, MDB_dbi dbi, const MDB_val *k, MDB_val *v)
@@ -135,7 +155,6 @@ static int checked(struct idx_txn *t, MDB_dbi dbi, const MDB_val *k, MDB_val *v)
 	MDB_envinfo info;
 	MDB_stat st;
 	size_t n;
-
 	int db = DB_META;
 
 	for (int i = 0; i < DB_COUNT; i++)
@@ -143,7 +162,8 @@ static int checked(struct idx_txn *t, MDB_dbi dbi, const MDB_val *k, MDB_val *v)
 			db = i;
 	if (db == DB_META && k->mv_size == 6 && !memcmp(k->mv_data, "format", 6))
 		return 0; /* the one value without a checksum: another format may say so */
-	if (v->mv_size >= SUM_LEN) {
+	/* in a write transaction, pages being written are not in the map */
+	if (v->mv_size >= SUM_LEN && (t->write || fits_its_page(t->x, v))) {
 		n = v->mv_size - SUM_LEN;
 		if (be32_get((const uint8_t *)v->mv_data + n) == value_sum(db, k, v->mv_data, n)) {
 			v->mv_size = n;
@@ -272,6 +292,7 @@ static int check_size(struct idx *x, struct err *e)
 static int env_open(struct idx *x, struct err *e)
 {
 	MDB_envinfo info;
+	MDB_stat st;
 	int rc;
 
 	if ((rc = mdb_env_create(&x->env)) || (rc = mdb_env_set_maxdbs(x->env, DB_COUNT)) ||
@@ -294,6 +315,8 @@ static int env_open(struct idx *x, struct err *e)
 		return lmdb_err(e, rc, "open", x);
 	if ((rc = check_size(x, e)))
 		return rc;
+	if (mdb_env_stat(x->env, &st) == 0)
+		x->psize = st.ms_psize;
 	if (x->rdonly && mdb_env_info(x->env, &info) == 0 && info.me_last_txnid == 0)
 		/* made, then interrupted before its first transaction: no index yet */
 		return err_set(e, SNAPARC_NOT_FOUND, "%s: no index here (none was ever committed)", x->path);
