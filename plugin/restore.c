@@ -187,16 +187,26 @@ static int whole_drain(void *ctx, const struct pipe_batch *b, struct err *e)
 }
 
 /* Every record of the snapshot, decompressed. */
-static int write_whole(struct archive *a, const struct idx_snapshot *s, struct wal_writer *w, int compression,
+static int write_whole(struct archive *a, const struct idx_snapshot *found, struct wal_writer *w, int compression,
 		       struct archive_restore_stats *st, struct err *e)
 {
 	struct wal_reader_opts ro = { .allow_lz4 = 1, .raw = 1, .partial_last_page = 1 };
-	struct wal_pos from = { s->start.segment, s->start.offset }, to = { s->end.segment, s->end.offset };
 	struct whole_job j = { .a = a, .w = w, .st = st };
+	struct idx_snapshot now, *s = &now;
+	struct wal_pos from, to;
 	int rc;
 
 	if ((rc = archive_read_txn(a, &j.t, e)))
 		return rc;
+	/* the snapshot as this transaction sees it: a compaction may have moved
+	 * its records, or dropped it, since it was looked up */
+	if ((rc = idx_snapshot_get(j.t, found->id, &now, e))) {
+		if (rc == SNAPARC_NOT_FOUND)
+			err_set(e, rc, "snapshot %u (%s) was removed as the restore began", found->id, found->name);
+		goto out;
+	}
+	from = (struct wal_pos){ s->start.segment, s->start.offset };
+	to = (struct wal_pos){ s->end.segment, s->end.offset };
 	if ((rc = wal_compressor_new(&j.comp, compression, e)))
 		goto out;
 	if (s->flags & IDX_SNAP_COMPACTED) {
