@@ -5,7 +5,8 @@ set -euo pipefail
 packages=(cmake make gcc g++ clang libclang-rt-14-dev pkg-config python3
           liblmdb-dev liblz4-dev libsnappy-dev libzstd-dev libxxhash-dev libcriterion-dev
           libpcre2-dev
-          prometheus)
+          prometheus
+          lmdb-utils valgrind)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
