@@ -197,12 +197,15 @@ void host_report(const char *cmd, snaparc_archive *a, int rc, const char *what)
 	free(msg);
 }
 
+const char *host_archive_path;
+
 int host_open(const char *cmd, const char *path, uint32_t flags, uint32_t sync, snaparc_archive **out)
 {
 	struct snaparc_open_options o = { .size = sizeof(o), .flags = flags, .sync = sync };
 	int rc;
 
 	*out = NULL;
+	host_archive_path = path;
 	rc = api->open(out, path, &o);
 	if (rc) {
 		/* a failed open leaves a handle that only carries why (plugin.h),

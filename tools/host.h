@@ -50,6 +50,8 @@ const struct snaparc_api *host_api(const char *cmd);
  * and returns the status; *out is then NULL. Close with api->close().
  */
 int host_open(const char *cmd, const char *path, uint32_t flags, uint32_t sync, snaparc_archive **out);
+/* The archive host_open() last opened (for messages from signal handlers). */
+extern const char *host_archive_path;
 
 /*
  * Prints "snaparc CMD: [WHAT: ]<message>" for the failure rc of a call on

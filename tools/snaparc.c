@@ -18,11 +18,14 @@
  * "corrupt" rather than die of the signal. */
 static void on_sigbus(int sig)
 {
-	static const char msg[] =
-		"snaparc: the archive's index/data.mdb is damaged: a read went past the end of the file (SIGBUS); "
+	static const char head[] = "snaparc: ", tail[] =
+		"/index/data.mdb is damaged: a read went past the end of the file (SIGBUS); "
 		"snaparc verify names the damage\n";
-	ssize_t unused = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	const char *arc = host_archive_path ? host_archive_path : "ARCHIVE";
+	ssize_t unused = write(STDERR_FILENO, head, sizeof(head) - 1);
 
+	unused = write(STDERR_FILENO, arc, strlen(arc));
+	unused = write(STDERR_FILENO, tail, sizeof(tail) - 1);
 	(void)sig, (void)unused;
 	_exit(EXIT_CORRUPT);
 }
