@@ -265,15 +265,22 @@ static int open_dbs(struct idx *x, struct err *e)
 	return rc ? lmdb_err(e, rc, "commit", x) : 0;
 }
 
+/* Pages LMDB may count in its last page number without having written
+ * them: a page a transaction took and freed again (a loose page) goes to
+ * the free list unwritten, and can be the file's last. */
+#define UNWRITTEN_PAGES_MAX 64
+
 /* LMDB maps the file and trusts it: a page past a cut file's end is a
  * SIGBUS in whoever reads it. The pages its newest meta says are in use
- * must all be there. */
+ * must be there, but for a few unwritten free ones at the end, which a
+ * writer adds (as zeros) so that the file holds them all. */
 static int check_size(struct idx *x, struct err *e)
 {
 	MDB_envinfo info;
 	MDB_stat st;
 	struct stat fst;
 	mdb_filehandle_t fd;
+	uint64_t need;
 	int rc;
 
 	if ((rc = mdb_env_info(x->env, &info)) || (rc = mdb_env_stat(x->env, &st)) ||
@@ -281,12 +288,17 @@ static int check_size(struct idx *x, struct err *e)
 		return lmdb_err(e, rc, "open", x);
 	if (fstat(fd, &fst) != 0)
 		return err_errno(e, errno, "%s/data.mdb", x->path);
-	if ((uint64_t)fst.st_size / st.ms_psize < (uint64_t)info.me_last_pgno + 1)
-		return err_set(e, SNAPARC_CORRUPT,
-			       "%s/data.mdb: %lld bytes, but its pages run to byte %llu: the file is cut short",
-			       x->path, (long long)fst.st_size,
-			       (unsigned long long)(info.me_last_pgno + 1) * st.ms_psize);
-	return 0;
+	need = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	if ((uint64_t)fst.st_size >= need)
+		return 0;
+	if ((uint64_t)fst.st_size + (uint64_t)UNWRITTEN_PAGES_MAX * st.ms_psize >= need) {
+		if (!x->rdonly && ftruncate(fd, (off_t)need) != 0)
+			return err_errno(e, errno, "%s/data.mdb: extend to %llu bytes", x->path,
+					 (unsigned long long)need);
+		return 0;
+	}
+	return err_set(e, SNAPARC_CORRUPT, "%s/data.mdb: %lld bytes, but its pages run to byte %llu: the file is cut short",
+		       x->path, (long long)fst.st_size, (unsigned long long)need);
 }
 
 static int env_open(struct idx *x, struct err *e)
@@ -448,6 +460,13 @@ static int txn_begin(struct idx *x, int write, struct idx_txn **out, struct err 
 		free(t);
 		return err_set(e, SNAPARC_IO, "%s: the index could not be reopened", x->path);
 	}
+	if (write) {
+		int dead;
+
+		/* a reader killed in a read transaction keeps LMDB from reusing
+		 * any page freed since: clear such slots before each write */
+		mdb_reader_check(x->env, &dead);
+	}
 	for (int tries = 0;; tries++) {
 		pthread_rwlock_rdlock(&x->resize);
 		rc = mdb_txn_begin(x->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
@@ -563,6 +582,8 @@ int idx_commit(struct idx_txn *t, struct err *e)
 		grow_map(x);
 		return err_set(e, SNAPARC_NOMEM, "%s: the index map was full; it has grown, write again", x->path);
 	}
+	if (rc == 0)
+		check_size(x, NULL); /* a commit can leave unwritten free pages at the end */
 	if (rc == EIO && disk_full(x))
 		return err_set(e, SNAPARC_IO, "%s: commit: %s (LMDB reports the short write as an I/O error)", x->path,
 			       strerror(ENOSPC));
