@@ -16,6 +16,7 @@
 
 #include "lz4dict.h"
 #include "wal.h"
+#include "xordelta.h"
 
 /* A directory is an archive when it has index/data.mdb; an empty or missing
  * one may become an archive; anything else is refused. */
@@ -382,9 +383,10 @@ int archive_load_stored(struct archive *a, struct idx_txn *t, const struct idx_l
 	return load(a, t, loc, out, span, scratch, stored, stored_len, flags, 0, e);
 }
 
-/* A delta: its base's record (itself perhaps a delta) is its dictionary. */
+/* A delta: its base's record (itself perhaps a delta) is its dictionary,
+ * or for an append delta (xordelta.h) what its bits are appended to. */
 static int unpack_delta(struct archive *a, struct idx_txn *t, const uint8_t *p, size_t len, struct buf *out,
-			int depth, struct err *e)
+			int depth, int append, struct err *e)
 {
 	struct lz4dict_base b;
 	struct idx_loc loc;
@@ -394,7 +396,7 @@ static int unpack_delta(struct archive *a, struct idx_txn *t, const uint8_t *p, 
 
 	if (depth >= ARCHIVE_CHAIN_MAX)
 		return err_set(e, SNAPARC_CORRUPT, "a chain of more than %d deltas", ARCHIVE_CHAIN_MAX);
-	if ((rc = lz4dict_delta_base(p, len, &b, e)) < 0)
+	if ((rc = append ? xordelta_base(p, len, &b, e) : lz4dict_delta_base(p, len, &b, e)) < 0)
 		return rc;
 	loc.ref = 0;
 	loc.segment = b.segment;
@@ -402,6 +404,8 @@ static int unpack_delta(struct archive *a, struct idx_txn *t, const uint8_t *p, 
 	loc.span = b.span;
 	if ((rc = load(a, t, &loc, &base, &span, &scratch, NULL, &stored, NULL, depth + 1, e)))
 		err_prefix(e, "delta base");
+	else if (append)
+		rc = xordelta_apply(p, len, base.p, base.len, out, e);
 	else
 		rc = lz4dict_decompress(p, len, base.p, base.len, out, e);
 	buf_free(&base);
@@ -425,10 +429,12 @@ static int unpack(struct archive *a, struct idx_txn *t, uint8_t flags, const uin
 	}
 	if (flags != WAL_LZ4)
 		return err_set(e, SNAPARC_CORRUPT, "archive record with compression 0x%02x", flags);
-	if ((rc = lz4dict_header(p, len, &dict_id, &raw, &hdr, e)))
+	if (xordelta_is(p, len))
+		rc = unpack_delta(a, t, p, len, out, depth, 1, e);
+	else if ((rc = lz4dict_header(p, len, &dict_id, &raw, &hdr, e)))
 		return rc;
-	if (dict_id == 0)
-		rc = unpack_delta(a, t, p, len, out, depth, e);
+	else if (dict_id == 0)
+		rc = unpack_delta(a, t, p, len, out, depth, 0, e);
 	else if (!(rc = archive_dict(a, t, dict_id, &dict, &dict_len, e)))
 		rc = lz4dict_decompress(p, len, dict, dict_len, out, e);
 	if (rc)

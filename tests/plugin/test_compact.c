@@ -40,6 +40,7 @@
 #include "archive_int.h"
 #include "bytes.h"
 #include "lz4dict.h"
+#include "xordelta.h"
 #include "record.h"
 #include "select.h"
 #include "wal.h"
@@ -456,7 +457,11 @@ static int chain_length(struct archive *a, struct idx_txn *t, struct idx_loc loc
 		cr_assert_eq(pread(fd, span.p, loc.span, (off_t)loc.offset), (ssize_t)loc.span);
 		cr_assert_eq(wal_parse_record(span.p, loc.span, loc.offset, 1, &data, &len, &flags, &scratch, &e), 0,
 			     "%s", e.msg);
-		if (flags != WAL_LZ4 || lz4dict_delta_base(data, len, &b, &e) != 1)
+		if (flags != WAL_LZ4)
+			break;
+		if (xordelta_is(data, len))
+			cr_assert_eq(xordelta_base(data, len, &b, &e), 0, "%s", e.msg);
+		else if (lz4dict_delta_base(data, len, &b, &e) != 1)
 			break;
 		n++;
 		loc.segment = b.segment;
