@@ -133,26 +133,28 @@ static int series_ok(const struct rec_series *s)
 	return s->has_chunk && s->encoding == CHUNK_XOR && s->tail_len == REC_XOR_TAIL_LEN && s->chunk_len >= 2;
 }
 
-static int apply(const struct hdr *h, const uint8_t *base_rec, size_t base_len, struct buf *out, struct err *e)
-{
-	struct rec_series b;
-	struct xor_state st;
-	struct xor_iter it;
-	uint64_t bb, nb, nlen, cnt = 0;
-	size_t at, head;
-	uint8_t *o, *chunk;
+/* The series a chain of append deltas is applied to: the base's record up
+ * to maxt, its tail and the chunk as it grows. */
+struct work {
+	struct buf chunk;
+	uint16_t count;
 	int64_t t;
 	uint64_t v;
+};
+
+/* Appends one payload's bits to w. */
+static int apply_hop(const struct hdr *h, struct work *w, struct err *e)
+{
+	struct xor_state st;
+	struct xor_iter it;
+	uint64_t bb = (uint64_t)w->chunk.len * 8, nb, nlen, cnt = 0, keep;
+	int64_t t = w->t;
+	uint64_t v = w->v;
 	int rc;
 
-	if ((rc = rec_series_decode(&b, base_rec, base_len, e)))
-		return err_prefix(e, "append delta base");
-	if (!series_ok(&b))
-		return err_set(e, SNAPARC_CORRUPT, "append delta: the base record has no XOR chunk");
-	bb = (uint64_t)b.chunk_len * 8;
 	if (h->base_pad > bb - 16)
 		return err_set(e, SNAPARC_CORRUPT, "append delta: %u padding bits in a %zu-byte base chunk", h->base_pad,
-			       b.chunk_len);
+			       w->chunk.len);
 	bb -= h->base_pad;
 	nb = bb + h->nbits;
 	if ((nb + h->new_pad) % 8)
@@ -161,32 +163,24 @@ static int apply(const struct hdr *h, const uint8_t *base_rec, size_t base_len, 
 	nlen = (nb + h->new_pad) / 8;
 	if (nlen > WAL_MAX_RECORD)
 		return err_set(e, SNAPARC_CORRUPT, "append delta: a %llu-byte chunk", (unsigned long long)nlen);
-	at = maxt_at(&b, base_rec);
-	head = at + 8 + 1 + uvarint_len(nlen);
-	buf_reset(out);
-	if (!(o = buf_reserve(out, head + (size_t)nlen + REC_XOR_TAIL_LEN)))
-		return err_set(e, SNAPARC_NOMEM, "out of memory for a %llu-byte record",
-			       (unsigned long long)(head + nlen + REC_XOR_TAIL_LEN));
-	memcpy(o, base_rec, at);
-	o[at + 8] = CHUNK_XOR;
-	uvarint_put(o + at + 9, nlen);
-	chunk = o + head;
-	memset(chunk, 0, (size_t)nlen);
-	memcpy(chunk, b.chunk, (size_t)((bb + 7) / 8));
+	keep = (bb + 7) / 8;
+	if (nlen > w->chunk.len && !buf_reserve(&w->chunk, (size_t)(nlen - w->chunk.len)))
+		return err_set(e, SNAPARC_NOMEM, "out of memory for a %llu-byte chunk", (unsigned long long)nlen);
+	if (nlen > keep)
+		memset(w->chunk.p + keep, 0, (size_t)(nlen - keep));
 	if (bb & 7)
-		chunk[bb / 8] &= (uint8_t)(0xff00u >> (bb & 7));
+		w->chunk.p[bb / 8] &= (uint8_t)(0xff00u >> (bb & 7));
+	w->chunk.len = (size_t)nlen;
 	if (h->nbits)
-		put_bits_at(chunk, (size_t)nlen, bb, h->bits, h->nbits);
+		put_bits_at(w->chunk.p, w->chunk.len, bb, h->bits, h->nbits);
 	st.bit = bb;
-	st.done = xor_chunk_count(b.chunk, b.chunk_len);
-	st.t = b.maxt;
-	st.vbits = b.last_value;
+	st.done = w->count;
+	st.t = w->t;
+	st.vbits = w->v;
 	st.tdelta = h->tdelta;
 	st.leading = h->leading;
 	st.trailing = h->trailing;
-	xor_iter_resume(&it, chunk, nb, &st);
-	t = b.maxt;
-	v = b.last_value;
+	xor_iter_resume(&it, w->chunk.p, nb, &st);
 	while ((rc = xor_iter_next(&it, &t, &v)) == 1)
 		cnt++;
 	if (rc < 0) {
@@ -195,21 +189,64 @@ static int apply(const struct hdr *h, const uint8_t *base_rec, size_t base_len, 
 		xor_iter_describe(&it, why, sizeof(why));
 		return err_set(e, SNAPARC_CORRUPT, "append delta: appended samples: %s", why);
 	}
-	be16_put(chunk, (uint16_t)(st.done + cnt));
-	be64_put(o + at, (uint64_t)t);
-	memcpy(chunk + nlen, b.tail, TAIL_KEEP);
-	be64_put(chunk + nlen + TAIL_KEEP, v);
-	out->len = head + (size_t)nlen + REC_XOR_TAIL_LEN;
+	w->count = (uint16_t)(w->count + cnt);
+	w->t = t;
+	w->v = v;
+	be16_put(w->chunk.p, w->count);
+	return 0;
+}
+
+int xordelta_apply_chain(const uint8_t *const *p, const size_t *len, size_t n, const uint8_t *base_rec,
+			 size_t base_len, struct buf *out, struct err *e)
+{
+	struct rec_series b;
+	struct work w = { 0 };
+	size_t at, head;
+	uint8_t *o;
+	int rc;
+
+	if ((rc = rec_series_decode(&b, base_rec, base_len, e)))
+		return err_prefix(e, "append delta base");
+	if (!series_ok(&b))
+		return err_set(e, SNAPARC_CORRUPT, "append delta: the base record has no XOR chunk");
+	buf_put(&w.chunk, b.chunk, b.chunk_len);
+	if (w.chunk.oom)
+		return err_set(e, SNAPARC_NOMEM, "out of memory");
+	w.count = xor_chunk_count(b.chunk, b.chunk_len);
+	w.t = b.maxt;
+	w.v = b.last_value;
+	for (size_t i = 0; i < n; i++) {
+		struct hdr h;
+
+		if ((rc = parse(p[i], len[i], &h, e)) || (rc = apply_hop(&h, &w, e))) {
+			buf_free(&w.chunk);
+			return rc;
+		}
+	}
+	at = maxt_at(&b, base_rec);
+	head = at + 8 + 1 + uvarint_len(w.chunk.len);
+	buf_reset(out);
+	if (!(o = buf_reserve(out, head + w.chunk.len + REC_XOR_TAIL_LEN))) {
+		buf_free(&w.chunk);
+		return err_set(e, SNAPARC_NOMEM, "out of memory for a %zu-byte record",
+			       head + w.chunk.len + REC_XOR_TAIL_LEN);
+	}
+	memcpy(o, base_rec, at);
+	be64_put(o + at, (uint64_t)w.t);
+	o[at + 8] = CHUNK_XOR;
+	uvarint_put(o + at + 9, w.chunk.len);
+	memcpy(o + head, w.chunk.p, w.chunk.len);
+	memcpy(o + head + w.chunk.len, b.tail, TAIL_KEEP);
+	be64_put(o + head + w.chunk.len + TAIL_KEEP, w.v);
+	out->len = head + w.chunk.len + REC_XOR_TAIL_LEN;
+	buf_free(&w.chunk);
 	return 0;
 }
 
 int xordelta_apply(const uint8_t *p, size_t len, const uint8_t *base_rec, size_t base_len, struct buf *out,
 		   struct err *e)
 {
-	struct hdr h;
-	int rc = parse(p, len, &h, e);
-
-	return rc ? rc : apply(&h, base_rec, base_len, out, e);
+	return xordelta_apply_chain(&p, &len, 1, base_rec, base_len, out, e);
 }
 
 int xordelta_make(const struct lz4dict_base *base, const uint8_t *base_rec, size_t base_len, const uint8_t *rec,

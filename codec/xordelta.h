@@ -67,4 +67,10 @@ int xordelta_make(const struct lz4dict_base *base, const uint8_t *base_rec, size
 int xordelta_apply(const uint8_t *p, size_t len, const uint8_t *base_rec, size_t base_len, struct buf *out,
 		   struct err *e);
 
+/* xordelta_apply() of p[0], then of p[1] on what p[0] made, ..., p[n-1]
+ * (each one's base the one before), in one pass: the base record is
+ * decoded once and the chunk grows in place. out must not hold base_rec. */
+int xordelta_apply_chain(const uint8_t *const *p, const size_t *len, size_t n, const uint8_t *base_rec,
+			 size_t base_len, struct buf *out, struct err *e);
+
 #endif
