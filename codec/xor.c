@@ -60,9 +60,16 @@ static int iter_fail(struct xor_iter *it, uint64_t bit, const char *why)
 static int read_bits(struct xor_iter *it, unsigned n, uint64_t *out)
 {
 	uint64_t v = 0;
+	size_t at = (size_t)(it->bit >> 3);
 
 	if (it->end_bit - it->bit < n)
 		return iter_fail(it, it->bit, "bit stream ends inside the sample");
+	/* eight whole bytes inside the stream: one load */
+	if (n <= 56 && at + 8 <= (it->end_bit + 7) >> 3) {
+		*out = (be64_get(it->chunk + at) << (it->bit & 7)) >> (64 - n);
+		it->bit += n;
+		return 0;
+	}
 	while (n > 0) {
 		unsigned avail = 8 - (unsigned)(it->bit & 7);
 		unsigned take = avail < n ? avail : n;

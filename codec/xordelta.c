@@ -10,9 +10,12 @@
 
 #define TAIL_KEEP (REC_XOR_TAIL_LEN - 8)   /* the tail's bytes before the last value */
 
+#define ENDS_CARRY 0x80   /* in the padding byte: no window and time delta follow */
+
 struct hdr {
 	struct lz4dict_base base;
 	unsigned base_pad, new_pad;
+	int has_state;
 	uint8_t leading, trailing;
 	uint64_t tdelta, nbits;
 	const uint8_t *bits;
@@ -45,8 +48,10 @@ static int parse(const uint8_t *p, size_t len, struct hdr *h, struct err *e)
 	mark = dec_uvarint(&d, "append delta mark");
 	span = dec_uvarint(&d, "append delta base span");
 	ends = dec_byte(&d, "append delta padding");
-	win = dec_uvarint(&d, "append delta value window");
-	h->tdelta = dec_uvarint(&d, "append delta time delta");
+	h->has_state = !(ends & ENDS_CARRY);
+	ends &= ~(uint64_t)ENDS_CARRY;
+	win = h->has_state ? dec_uvarint(&d, "append delta value window") : 0;
+	h->tdelta = h->has_state ? dec_uvarint(&d, "append delta time delta") : 0;
 	h->nbits = dec_uvarint(&d, "append delta bit count");
 	if (!dec_ok(&d)) {
 		char why[200];
@@ -137,12 +142,17 @@ static int series_ok(const struct rec_series *s)
  * to maxt, its tail and the chunk as it grows. */
 struct work {
 	struct buf chunk;
+	int carry;                  /* tdelta, leading and trailing are known */
+	uint64_t tdelta;
+	uint8_t leading, trailing;
 	uint16_t count;
 	int64_t t;
 	uint64_t v;
 };
 
-/* Appends one payload's bits to w. */
+/* Appends one payload's bits to w. A payload without the decoder's state
+ * takes it from the last sample w holds, which the previous payload of the
+ * chain decoded (w->carry). */
 static int apply_hop(const struct hdr *h, struct work *w, struct err *e)
 {
 	struct xor_state st;
@@ -177,9 +187,17 @@ static int apply_hop(const struct hdr *h, struct work *w, struct err *e)
 	st.done = w->count;
 	st.t = w->t;
 	st.vbits = w->v;
-	st.tdelta = h->tdelta;
-	st.leading = h->leading;
-	st.trailing = h->trailing;
+	if (h->has_state) {
+		st.tdelta = h->tdelta;
+		st.leading = h->leading;
+		st.trailing = h->trailing;
+	} else if (w->carry) {
+		st.tdelta = w->tdelta;
+		st.leading = w->leading;
+		st.trailing = w->trailing;
+	} else {
+		return err_set(e, SNAPARC_CORRUPT, "append delta: no decoder state, and its base is not an append delta");
+	}
 	xor_iter_resume(&it, w->chunk.p, nb, &st);
 	while ((rc = xor_iter_next(&it, &t, &v)) == 1)
 		cnt++;
@@ -189,6 +207,11 @@ static int apply_hop(const struct hdr *h, struct work *w, struct err *e)
 		xor_iter_describe(&it, why, sizeof(why));
 		return err_set(e, SNAPARC_CORRUPT, "append delta: appended samples: %s", why);
 	}
+	xor_iter_state(&it, &st);
+	w->carry = 1;
+	w->tdelta = st.tdelta;
+	w->leading = st.leading;
+	w->trailing = st.trailing;
 	w->count = (uint16_t)(w->count + cnt);
 	w->t = t;
 	w->v = v;
@@ -196,8 +219,8 @@ static int apply_hop(const struct hdr *h, struct work *w, struct err *e)
 	return 0;
 }
 
-int xordelta_apply_chain(const uint8_t *const *p, const size_t *len, size_t n, const uint8_t *base_rec,
-			 size_t base_len, struct buf *out, struct err *e)
+static int apply_chain(const uint8_t *const *p, const size_t *len, size_t n, const uint8_t *base_rec,
+		       size_t base_len, const struct xor_state *carry, struct buf *out, struct err *e)
 {
 	struct rec_series b;
 	struct work w = { 0 };
@@ -215,6 +238,12 @@ int xordelta_apply_chain(const uint8_t *const *p, const size_t *len, size_t n, c
 	w.count = xor_chunk_count(b.chunk, b.chunk_len);
 	w.t = b.maxt;
 	w.v = b.last_value;
+	if (carry) {
+		w.carry = 1;
+		w.tdelta = carry->tdelta;
+		w.leading = carry->leading;
+		w.trailing = carry->trailing;
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct hdr h;
 
@@ -243,14 +272,20 @@ int xordelta_apply_chain(const uint8_t *const *p, const size_t *len, size_t n, c
 	return 0;
 }
 
+int xordelta_apply_chain(const uint8_t *const *p, const size_t *len, size_t n, const uint8_t *base_rec,
+			 size_t base_len, struct buf *out, struct err *e)
+{
+	return apply_chain(p, len, n, base_rec, base_len, NULL, out, e);
+}
+
 int xordelta_apply(const uint8_t *p, size_t len, const uint8_t *base_rec, size_t base_len, struct buf *out,
 		   struct err *e)
 {
-	return xordelta_apply_chain(&p, &len, 1, base_rec, base_len, out, e);
+	return apply_chain(&p, &len, 1, base_rec, base_len, NULL, out, e);
 }
 
 int xordelta_make(const struct lz4dict_base *base, const uint8_t *base_rec, size_t base_len, const uint8_t *rec,
-		  size_t len, size_t limit, struct buf *out)
+		  size_t len, int carry, size_t limit, struct buf *out)
 {
 	struct rec_series b, n;
 	struct xor_iter it;
@@ -292,7 +327,7 @@ int xordelta_make(const struct lz4dict_base *base, const uint8_t *base_rec, size
 	nbits = last.bit - st.bit;
 	win = st.leading | (uint64_t)st.trailing << 5;
 	need = 1 + uvarint_len(base->segment) + uvarint_len(base->offset) + 1 + uvarint_len(base->span) + 1 +
-	       uvarint_len(win) + uvarint_len(st.tdelta) + uvarint_len(nbits) + (size_t)((nbits + 7) / 8);
+	       (carry ? 0 : uvarint_len(win) + uvarint_len(st.tdelta)) + uvarint_len(nbits) + (size_t)((nbits + 7) / 8);
 	if (need >= limit)
 		return 0;
 	if (!(o = buf_reserve(out, need)))
@@ -302,14 +337,20 @@ int xordelta_make(const struct lz4dict_base *base, const uint8_t *base_rec, size
 	o += uvarint_put(o, base->offset);
 	*o++ = 0;
 	o += uvarint_put(o, base->span);
-	*o++ = (uint8_t)(bpad * 9 + npad);
-	o += uvarint_put(o, win);
-	o += uvarint_put(o, st.tdelta);
+	*o++ = (uint8_t)(bpad * 9 + npad + (carry ? ENDS_CARRY : 0));
+	if (!carry) {
+		o += uvarint_put(o, win);
+		o += uvarint_put(o, st.tdelta);
+	}
 	o += uvarint_put(o, nbits);
 	if (nbits)
 		get_bits_at(o, n.chunk, n.chunk_len, st.bit, nbits);
 	/* made only when it gives the record back exactly */
-	rc = xordelta_apply(out->p + start, need, base_rec, base_len, &check, NULL);
+	{
+		const uint8_t *q = out->p + start;
+
+		rc = apply_chain(&q, &need, 1, base_rec, base_len, carry ? &st : NULL, &check, NULL);
+	}
 	if (rc == SNAPARC_NOMEM) {
 		buf_free(&check);
 		return -1;

@@ -18,7 +18,10 @@
  *   uvarint base span     (> 0)
  *   byte    ends          base_pad * 9 + new_pad: the zero bits after the
  *                         last sample in the base's chunk and in the new one
- *                         (each 0..8)
+ *                         (each 0..8); + 0x80 when window and tdelta are
+ *                         left out (the base is itself an append delta: a
+ *                         read decodes its appended samples first, which
+ *                         leaves them known)
  *   uvarint window        leading | trailing << 5: the value window after the
  *                         base's last sample (leading <= 31, trailing <= 63)
  *   uvarint tdelta        the time delta of the base's last sample
@@ -57,10 +60,12 @@ int xordelta_base(const uint8_t *p, size_t len, struct lz4dict_base *base, struc
  * Appends the append delta of record rec against base_rec, stored at base,
  * to out and returns 1; returns 0 and appends nothing when it does not apply
  * (see the top), does not give rec back exactly, or would not be smaller
- * than limit; -1 out of memory.
+ * than limit; -1 out of memory. carry: the base is stored as an append
+ * delta, so the decoder state is left out (such a payload reads only in a
+ * chain: xordelta_apply_chain()).
  */
 int xordelta_make(const struct lz4dict_base *base, const uint8_t *base_rec, size_t base_len, const uint8_t *rec,
-		  size_t len, size_t limit, struct buf *out);
+		  size_t len, int carry, size_t limit, struct buf *out);
 
 /* Replaces out's contents by the record the payload p makes of its base's
  * record. 0, SNAPARC_CORRUPT with the reason, or SNAPARC_NOMEM. */

@@ -64,7 +64,9 @@ struct ent {
 	/* the start of its chain (a record stored whole), old and new */
 	uint64_t root_old_off, root_new_off;
 	uint32_t root_old_seg, root_old_span, root_new_seg, root_new_span;
-	uint8_t kind, depth, type, pad[5];
+	uint8_t kind, depth, type;
+	uint8_t append;           /* stored as an append delta */
+	uint8_t pad[4];
 };
 
 struct kept {
@@ -296,6 +298,7 @@ static int put_record(struct compact *c, struct kept *k, const struct ent *base,
 		x->new_off = base->new_off;
 		x->new_span = base->new_span;
 		x->depth = base->depth;
+		x->append = base->append;
 		root_from(x, base);
 		c->st->records_shared++;
 		return 0;
@@ -310,7 +313,8 @@ static int put_record(struct compact *c, struct kept *k, const struct ent *base,
 		/* a series record whose XOR chunk grew: its new bits */
 		buf_reset(&c->packed2);
 		if (base->depth < c->max_chain && rec_type(c->raw.p, c->raw.len) == REC_SERIES &&
-		    (za = xordelta_make(&b, c->prev_raw.p, c->prev_raw.len, c->raw.p, c->raw.len, limit, &c->packed2)) < 0)
+		    (za = xordelta_make(&b, c->prev_raw.p, c->prev_raw.len, c->raw.p, c->raw.len, base->append, limit,
+				    &c->packed2)) < 0)
 			return err_set(e, SNAPARC_NOMEM, "out of memory");
 		if (za)
 			limit = c->packed2.len;
@@ -355,9 +359,12 @@ static int put_record(struct compact *c, struct kept *k, const struct ent *base,
 				return rc;
 			set_new(x, &nl);
 			x->depth = (uint8_t)(base->depth + 1);
+			x->append = !z;
 			c->st->records_delta++;
-			if (!z)
+			if (!z) {
 				c->st->records_append++;
+				c->st->append_bytes += nl.span;
+			}
 			return 0;
 		}
 	}
