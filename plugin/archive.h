@@ -194,7 +194,7 @@ struct archive_compact_opts {
 	int64_t keep_within_ms;      /* keep snapshots whose time (maxt, else import time) is within
 				      * this of the newest one's; 0: no limit */
 	int dry_run;                 /* count what would be reclaimed; change nothing */
-	unsigned max_chain;          /* deltas a read may follow; 0 for the default (3) */
+	unsigned max_chain;          /* deltas a read may follow; 0 for the default (6) */
 	int no_delta;                /* store repeated records once, but no deltas */
 };
 

@@ -48,7 +48,7 @@
 #include "wal.h"
 #include "xordelta.h"
 
-#define DEFAULT_CHAIN 3
+#define DEFAULT_CHAIN 6
 #define COMMIT_TRIES 8
 #define TMP_CHUNK 4096          /* entries read or written at a time */
 #define REAP_WAIT_MS 2000       /* how long compaction waits for old readers */
