@@ -65,7 +65,7 @@ static int read_bits(struct xor_iter *it, unsigned n, uint64_t *out)
 	if (it->end_bit - it->bit < n)
 		return iter_fail(it, it->bit, "bit stream ends inside the sample");
 	/* eight whole bytes inside the stream: one load */
-	if (n <= 56 && at + 8 <= (it->end_bit + 7) >> 3) {
+	if (n - 1 < 56 && at + 8 <= (it->end_bit + 7) >> 3) {
 		*out = (be64_get(it->chunk + at) << (it->bit & 7)) >> (64 - n);
 		it->bit += n;
 		return 0;
@@ -264,8 +264,8 @@ void xor_iter_resume(struct xor_iter *it, const uint8_t *chunk, uint64_t end_bit
 	it->trailing = st->trailing;
 	if (st->bit > end_bit || st->bit < HEADER_BITS)
 		iter_fail(it, st->bit, "resumed past the end of the chunk");
-	else if ((unsigned)st->leading + st->trailing > 64)
-		iter_fail(it, st->bit, "resumed with a value window wider than 64 bits");
+	else if ((unsigned)st->leading + st->trailing > 63)
+		iter_fail(it, st->bit, "resumed with a value window of no bits");
 }
 
 void xor_iter_describe(const struct xor_iter *it, char *out, size_t cap)

@@ -75,7 +75,7 @@ void xor_iter_state(const struct xor_iter *it, struct xor_state *out);
  * samples with no stated count: xor_iter_next() returns 1 for each sample
  * that starts before end_bit, and 0 when the next one would start exactly at
  * end_bit (no padding is allowed); -1 when a sample runs past end_bit, or
- * when st is impossible (bit past end_bit, window over 64 bits, 65535
+ * when st is impossible (bit past end_bit, a window of no bits, 65535
  * samples read).
  */
 void xor_iter_resume(struct xor_iter *it, const uint8_t *chunk, uint64_t end_bit, const struct xor_state *st);

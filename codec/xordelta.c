@@ -41,6 +41,8 @@ static int parse(const uint8_t *p, size_t len, struct hdr *h, struct err *e)
 	struct dec d;
 	uint64_t id, seg, off, mark, span, ends, win;
 
+	if (!xordelta_is(p, len))
+		return err_set(e, SNAPARC_CORRUPT, "append delta: not marked as one");
 	dec_init(&d, p, len);
 	id = dec_uvarint(&d, "delta kind");
 	seg = dec_uvarint(&d, "append delta base segment");
@@ -66,7 +68,7 @@ static int parse(const uint8_t *p, size_t len, struct hdr *h, struct err *e)
 			       (unsigned long long)seg, (unsigned long long)off, (unsigned long long)span);
 	if (ends >= 81)
 		return err_set(e, SNAPARC_CORRUPT, "append delta: padding byte %llu is over 80", (unsigned long long)ends);
-	if (win >= 1u << 11 || (win & 31) + (win >> 5) > 64)
+	if (win >= 1u << 11 || (win & 31) + (win >> 5) > 63)
 		return err_set(e, SNAPARC_CORRUPT, "append delta: value window %llu is impossible", (unsigned long long)win);
 	if (h->nbits > (uint64_t)dec_left(&d) * 8 || (h->nbits + 7) / 8 != dec_left(&d))
 		return err_set(e, SNAPARC_CORRUPT, "append delta: %llu bits stated, %zu bytes hold them",
