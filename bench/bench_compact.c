@@ -2,7 +2,7 @@
  * bench_compact: what compaction gives back and what it costs, in one run.
  *
  *   bench_compact [--series N] [--snapshots K] [--step S] [--real DIR]...
- *                 [--work DIR] [--lookups L] [--check R] [--keep]
+ *                 [--work DIR] [--lookups L] [--check R] [--max-chain N] [--keep]
  *
  * Workloads, each imported snapshot by snapshot, in time order, into a fresh
  * archive and then compacted with the default options:
@@ -47,7 +47,7 @@
 
 struct opts {
 	uint64_t series, lookups, check;
-	uint32_t snapshots, step;
+	uint32_t snapshots, step, max_chain;
 	const char *work, *real[MAX_REAL];
 	int nreal, keep;
 	char snapgen[4096];
@@ -435,7 +435,11 @@ static int run(const struct opts *o, char **dirs, char **names, uint32_t n, int 
 	       res->before.segment_bytes) / 1e6);
 	fflush(stdout);
 	t0 = now();
-	rc = archive_compact(a, NULL, &res->st, on_progress, &prog, &e);
+	{
+		struct archive_compact_opts co = { .max_chain = o->max_chain };
+
+		rc = archive_compact(a, &co, &res->st, on_progress, &prog, &e);
+	}
 	res->t_compact = now() - t0;
 	res->hwm_compact = status_kb("VmHWM");
 	res->anon_after = status_kb("RssAnon");
@@ -601,9 +605,11 @@ static void c_time(const struct result *r, char *c, size_t n)
 
 static void c_records(const struct result *r, char *c, size_t n)
 {
-	snprintf(c, n, "%" PRIu64 ": %" PRIu64 " whole, %" PRIu64 " delta, %" PRIu64 " shared; %" PRIu64
-		 " stored bytes written; %u label indexes shared", r->st.records, r->st.records_full,
-		 r->st.records_delta, r->st.records_shared, r->st.output_bytes, r->st.labels_shared);
+	snprintf(c, n, "%" PRIu64 ": %" PRIu64 " whole, %" PRIu64 " delta (%" PRIu64 " append, %.1f B each), %" PRIu64
+		 " shared; %" PRIu64 " stored bytes written; %u label indexes shared", r->st.records, r->st.records_full,
+		 r->st.records_delta, r->st.records_append,
+		 r->st.records_append ? (double)r->st.append_bytes / (double)r->st.records_append : 0.0,
+		 r->st.records_shared, r->st.output_bytes, r->st.labels_shared);
 }
 
 static void c_segments(const struct result *r, char *c, size_t n)
@@ -671,7 +677,7 @@ static void report(const struct result *r, int nr)
 static void usage(void)
 {
 	fprintf(stderr, "usage: bench_compact [--series N] [--snapshots K] [--step S] [--real DIR]... [--work DIR]\n"
-		"                     [--lookups L] [--check R] [--keep]\n");
+		"                     [--lookups L] [--check R] [--max-chain N] [--keep]\n");
 }
 
 int main(int argc, char **argv)
@@ -700,6 +706,8 @@ int main(int argc, char **argv)
 			o.lookups = strtoull(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--check") && v)
 			o.check = strtoull(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--max-chain") && v)
+			o.max_chain = (uint32_t)strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--keep"))
 			o.keep = 1;
 		else {

@@ -60,9 +60,16 @@ static int iter_fail(struct xor_iter *it, uint64_t bit, const char *why)
 static int read_bits(struct xor_iter *it, unsigned n, uint64_t *out)
 {
 	uint64_t v = 0;
+	size_t at = (size_t)(it->bit >> 3);
 
 	if (it->end_bit - it->bit < n)
 		return iter_fail(it, it->bit, "bit stream ends inside the sample");
+	/* eight whole bytes inside the stream: one load */
+	if (n - 1 < 56 && at + 8 <= (it->end_bit + 7) >> 3) {
+		*out = (be64_get(it->chunk + at) << (it->bit & 7)) >> (64 - n);
+		it->bit += n;
+		return 0;
+	}
 	while (n > 0) {
 		unsigned avail = 8 - (unsigned)(it->bit & 7);
 		unsigned take = avail < n ? avail : n;
@@ -214,6 +221,12 @@ int xor_iter_next(struct xor_iter *it, int64_t *t, uint64_t *vbits)
 {
 	if (it->state != 0)
 		return it->state < 0 ? -1 : 0;
+	if (it->open_end && it->bit == it->end_bit) {
+		it->state = 1;
+		return 0;
+	}
+	if (it->open_end && it->done == it->count)
+		return iter_fail(it, it->bit, "more than 65535 samples");
 	if (it->done == it->count)
 		return check_end(it);
 	if (read_sample(it) < 0)
@@ -222,6 +235,37 @@ int xor_iter_next(struct xor_iter *it, int64_t *t, uint64_t *vbits)
 	*t = it->t;
 	*vbits = it->vbits;
 	return 1;
+}
+
+void xor_iter_state(const struct xor_iter *it, struct xor_state *out)
+{
+	out->bit = it->bit;
+	out->done = it->done;
+	out->t = it->t;
+	out->tdelta = it->tdelta;
+	out->vbits = it->vbits;
+	out->leading = it->leading;
+	out->trailing = it->trailing;
+}
+
+void xor_iter_resume(struct xor_iter *it, const uint8_t *chunk, uint64_t end_bit, const struct xor_state *st)
+{
+	memset(it, 0, sizeof(*it));
+	it->chunk = chunk;
+	it->end_bit = end_bit;
+	it->bit = st->bit;
+	it->done = st->done;
+	it->count = XOR_MAX_SAMPLES;
+	it->open_end = 1;
+	it->t = st->t;
+	it->tdelta = st->tdelta;
+	it->vbits = st->vbits;
+	it->leading = st->leading;
+	it->trailing = st->trailing;
+	if (st->bit > end_bit || st->bit < HEADER_BITS)
+		iter_fail(it, st->bit, "resumed past the end of the chunk");
+	else if ((unsigned)st->leading + st->trailing > 63)
+		iter_fail(it, st->bit, "resumed with a value window of no bits");
 }
 
 void xor_iter_describe(const struct xor_iter *it, char *out, size_t cap)

@@ -31,6 +31,7 @@ struct xor_iter {
 	uint64_t bit, end_bit;   /* next bit to read and the end, from chunk[0] */
 	uint16_t count, done;    /* samples in the header, samples returned */
 	int state;               /* 0 reading, 1 at the end, -1 failed */
+	int open_end;            /* resumed: the samples end where the bits do */
 	int64_t t;
 	uint64_t tdelta, vbits;
 	uint8_t leading, trailing;
@@ -51,6 +52,33 @@ void xor_iter_init(struct xor_iter *it, const uint8_t *chunk, size_t len);
  * chunk may hold at most 8 bits of zero padding; more is reported as -1.
  */
 int xor_iter_next(struct xor_iter *it, int64_t *t, uint64_t *vbits);
+
+/*
+ * The decoder's state between two samples, enough to go on reading a chunk
+ * whose bits continue past them (codec/xordelta.c): the bit where the next
+ * sample starts (from chunk[0]), samples read, and the last sample's time,
+ * delta, value bits and value window.
+ */
+struct xor_state {
+	uint64_t bit;
+	uint16_t done;
+	int64_t t;
+	uint64_t tdelta, vbits;
+	uint8_t leading, trailing;
+};
+
+/* The state after the samples read so far. */
+void xor_iter_state(const struct xor_iter *it, struct xor_state *out);
+
+/*
+ * Starts an iterator at state st over chunk bits [0, end_bit) that reads
+ * samples with no stated count: xor_iter_next() returns 1 for each sample
+ * that starts before end_bit, and 0 when the next one would start exactly at
+ * end_bit (no padding is allowed); -1 when a sample runs past end_bit, or
+ * when st is impossible (bit past end_bit, a window of no bits, 65535
+ * samples read).
+ */
+void xor_iter_resume(struct xor_iter *it, const uint8_t *chunk, uint64_t end_bit, const struct xor_state *st);
 
 /* Formats the failure: "sample N of M, bit B: <why>", or "no error". */
 void xor_iter_describe(const struct xor_iter *it, char *out, size_t cap);

@@ -11,11 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "lz4dict.h"
 #include "wal.h"
+#include "xordelta.h"
 
 /* Makes the entries of a directory durable (a new file's name is not,
  * until its directory is synced). */
@@ -154,6 +156,10 @@ void archive_close(struct archive *a)
 		if (a->fds[i] > 0)
 			close(a->fds[i]);
 	free(a->fds);
+	for (size_t i = 0; i < a->nmaps; i++)
+		if (a->maps[i].p && a->maps[i].len)
+			munmap(a->maps[i].p, a->maps[i].len);
+	free(a->maps);
 	for (size_t i = 0; i < a->ndicts; i++)
 		free(a->dicts[i].p);
 	free(a->dicts);
@@ -309,6 +315,57 @@ int archive_segment_fd(struct archive *a, uint32_t segment, struct err *e)
 	return fd < 0 ? (e ? e->code : SNAPARC_IO) : fd;
 }
 
+int archive_segment_map(struct archive *a, uint32_t segment, uint64_t offset, uint32_t span, const uint8_t **p,
+			struct err *e)
+{
+	struct archive_map *m;
+	int fd, rc = 0;
+
+	pthread_mutex_lock(&a->mu);
+	if (segment < a->nmaps && a->maps[segment].p) {
+		m = &a->maps[segment];
+		goto found;
+	}
+	pthread_mutex_unlock(&a->mu);
+	if ((fd = archive_segment_fd(a, segment, e)) < 0)
+		return fd;
+	pthread_mutex_lock(&a->mu);
+	if (segment >= a->nmaps) {
+		size_t n = segment + 16;
+		struct archive_map *maps = realloc(a->maps, n * sizeof(*maps));
+
+		if (!maps) {
+			pthread_mutex_unlock(&a->mu);
+			return 0;
+		}
+		memset(maps + a->nmaps, 0, (n - a->nmaps) * sizeof(*maps));
+		a->maps = maps;
+		a->nmaps = n;
+	}
+	m = &a->maps[segment];
+	if (!m->p) {
+		struct stat st;
+		void *q = MAP_FAILED;
+
+		if (fstat(fd, &st) == 0 && st.st_size > 0)
+			q = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+		if (q == MAP_FAILED) {
+			m->p = (uint8_t *)a;   /* tried: pread from now on */
+			m->len = 0;
+		} else {
+			m->p = q;
+			m->len = (size_t)st.st_size;
+		}
+	}
+found:
+	if (m->len && offset <= m->len && span <= m->len - offset) {
+		*p = m->p + offset;
+		rc = 1;
+	}
+	pthread_mutex_unlock(&a->mu);
+	return rc;
+}
+
 int archive_dict(struct archive *a, struct idx_txn *t, uint32_t id, const uint8_t **p, size_t *len,
 		 struct err *e)
 {
@@ -379,19 +436,26 @@ static int load(struct archive *a, struct idx_txn *t, const struct idx_loc *loc,
 	const uint8_t *data, *rec;
 	size_t len, rec_len;
 	uint8_t flags;
-	int fd = archive_segment_fd(a, loc->segment, e), rc;
+	const uint8_t *at = NULL;
+	int fd, rc = 0;
 
-	if (fd < 0)
-		return fd;
-	buf_reset(span);
-	if (!buf_reserve(span, loc->span))
-		return err_set(e, SNAPARC_NOMEM, "out of memory for a %u-byte record", loc->span);
-	if ((rc = pread_all(fd, span->p, loc->span, loc->offset)))
-		return err_set(e, rc == -ENODATA ? SNAPARC_CORRUPT : SNAPARC_IO,
-			       "%s/%08u: offset %llu: reading %u bytes: %s", a->segdir, loc->segment,
-			       (unsigned long long)loc->offset, loc->span,
-			       rc == -ENODATA ? "the segment ends before the record" : strerror(-rc));
-	rc = wal_parse_record(span->p, loc->span, loc->offset, 1, &data, &len, &flags, scratch, e);
+	/* a delta's base: from the segment's mapping when it has one */
+	if (depth > 0 && (rc = archive_segment_map(a, loc->segment, loc->offset, loc->span, &at, e)) < 0)
+		return rc;
+	if (!rc) {
+		if ((fd = archive_segment_fd(a, loc->segment, e)) < 0)
+			return fd;
+		buf_reset(span);
+		if (!buf_reserve(span, loc->span))
+			return err_set(e, SNAPARC_NOMEM, "out of memory for a %u-byte record", loc->span);
+		if ((rc = pread_all(fd, span->p, loc->span, loc->offset)))
+			return err_set(e, rc == -ENODATA ? SNAPARC_CORRUPT : SNAPARC_IO,
+				       "%s/%08u: offset %llu: reading %u bytes: %s", a->segdir, loc->segment,
+				       (unsigned long long)loc->offset, loc->span,
+				       rc == -ENODATA ? "the segment ends before the record" : strerror(-rc));
+		at = span->p;
+	}
+	rc = wal_parse_record(at, loc->span, loc->offset, 1, &data, &len, &flags, scratch, e);
 	if (rc)
 		return err_prefix(e, "%s/%08u", a->segdir, loc->segment);
 	if (stored)
@@ -452,6 +516,130 @@ static int unpack_delta(struct archive *a, struct idx_txn *t, const uint8_t *p, 
 	return rc;
 }
 
+/*
+ * A chain of append deltas, read in one pass: each hop's stored payload is
+ * read into one buffer (no allocation per hop), down to the first record
+ * that is not an append delta, which is unpacked into out; then the hops'
+ * bits are applied from the bottom up, alternating between out and one
+ * other buffer.
+ */
+static int unpack_appends(struct archive *a, struct idx_txn *t, const uint8_t *p, size_t len, struct buf *out,
+			  int depth, struct err *e)
+{
+	struct buf arena = { 0 }, scratch = { 0 }, other = { 0 };
+	/* each hop's payload: in a mapped segment (ptr), or at off in the arena */
+	const uint8_t *ptr[ARCHIVE_CHAIN_MAX + 1];
+	size_t off[ARCHIVE_CHAIN_MAX + 1], lens[ARCHIVE_CHAIN_MAX + 1], n, rec_len;
+	const uint8_t *rec;
+	int rc = 0;
+
+	ptr[0] = NULL;
+	off[0] = 0;
+	lens[0] = len;
+	buf_put(&arena, p, len);
+	n = 1;
+#define HOP(i) (ptr[i] ? ptr[i] : arena.p + off[i])
+	while (!arena.oom) {
+		struct lz4dict_base b;
+		const uint8_t *data, *stored;
+		size_t dlen, base_at;
+		uint8_t flags;
+		int mapped;
+
+		if (depth + (int)n > ARCHIVE_CHAIN_MAX) {
+			rc = err_set(e, SNAPARC_CORRUPT, "a chain of more than %d deltas", ARCHIVE_CHAIN_MAX);
+			goto out;
+		}
+		if ((rc = xordelta_base(HOP(n - 1), lens[n - 1], &b, e)))
+			goto out;
+		if ((mapped = archive_segment_map(a, b.segment, b.offset, b.span, &stored, e)) < 0) {
+			rc = mapped;
+			goto delta_base;
+		}
+		if (!mapped) {
+			/* not mapped: read into the arena */
+			int fd = archive_segment_fd(a, b.segment, e);
+
+			if (fd < 0) {
+				rc = fd;
+				goto delta_base;
+			}
+			base_at = arena.len;
+			if (!buf_reserve(&arena, b.span)) {
+				rc = err_set(e, SNAPARC_NOMEM, "out of memory for a %u-byte record", b.span);
+				goto out;
+			}
+			if ((rc = pread_all(fd, arena.p + base_at, b.span, b.offset))) {
+				rc = err_set(e, rc == -ENODATA ? SNAPARC_CORRUPT : SNAPARC_IO,
+					     "%s/%08u: offset %llu: reading %u bytes: %s", a->segdir, b.segment,
+					     (unsigned long long)b.offset, b.span,
+					     rc == -ENODATA ? "the segment ends before the record" : strerror(-rc));
+				goto delta_base;
+			}
+			arena.len += b.span;
+			stored = arena.p + base_at;
+		}
+		if ((rc = wal_parse_record(stored, b.span, b.offset, 1, &data, &dlen, &flags, &scratch, e))) {
+			err_prefix(e, "%s/%08u", a->segdir, b.segment);
+			goto delta_base;
+		}
+		if (flags == WAL_LZ4 && xordelta_is(data, dlen)) {
+			ptr[n] = NULL;
+			off[n] = 0;
+			if (scratch.p && data == scratch.p) {
+				/* in fragments: joined in scratch, kept in the arena */
+				off[n] = arena.len;
+				buf_put(&arena, data, dlen);
+			} else if (mapped) {
+				ptr[n] = data;
+			} else {
+				off[n] = (size_t)(data - arena.p);
+			}
+			lens[n++] = dlen;
+			continue;
+		}
+		/* the bottom of the chain */
+		if ((rc = unpack(a, t, flags, data, dlen, out, &rec, &rec_len, depth + (int)n, e))) {
+			err_prefix(e, "%s/%08u: offset %llu", a->segdir, b.segment, (unsigned long long)b.offset);
+			goto delta_base;
+		}
+		if (rec != out->p) {
+			buf_reset(out);
+			buf_put(out, rec, rec_len);
+		}
+		break;
+	}
+	if (arena.oom || out->oom) {
+		rc = err_set(e, SNAPARC_NOMEM, "out of memory");
+		goto out;
+	}
+	{
+		const uint8_t *hops[ARCHIVE_CHAIN_MAX + 1];
+		size_t hop_lens[ARCHIVE_CHAIN_MAX + 1];
+		struct buf tmp;
+
+		/* applied from the bottom of the chain up */
+		for (size_t i = 0; i < n; i++) {
+			hops[i] = HOP(n - 1 - i);
+			hop_lens[i] = lens[n - 1 - i];
+		}
+		if ((rc = xordelta_apply_chain(hops, hop_lens, n, out->p, out->len, &other, e)))
+			goto out;
+		tmp = *out;
+		*out = other;
+		other = tmp;
+	}
+#undef HOP
+	goto out;
+delta_base:
+	err_prefix(e, "delta base");
+out:
+	buf_free(&arena);
+	buf_free(&scratch);
+	buf_free(&other);
+	return rc;
+}
+
 static int unpack(struct archive *a, struct idx_txn *t, uint8_t flags, const uint8_t *p, size_t len,
 		  struct buf *out, const uint8_t **rec, size_t *rec_len, int depth, struct err *e)
 {
@@ -467,9 +655,11 @@ static int unpack(struct archive *a, struct idx_txn *t, uint8_t flags, const uin
 	}
 	if (flags != WAL_LZ4)
 		return err_set(e, SNAPARC_CORRUPT, "archive record with compression 0x%02x", flags);
-	if ((rc = lz4dict_header(p, len, &dict_id, &raw, &hdr, e)))
+	if (xordelta_is(p, len))
+		rc = unpack_appends(a, t, p, len, out, depth, e);
+	else if ((rc = lz4dict_header(p, len, &dict_id, &raw, &hdr, e)))
 		return rc;
-	if (dict_id == 0)
+	else if (dict_id == 0)
 		rc = unpack_delta(a, t, p, len, out, depth, e);
 	else if (!(rc = archive_dict(a, t, dict_id, &dict, &dict_len, e)))
 		rc = lz4dict_decompress(p, len, dict, dict_len, out, e);

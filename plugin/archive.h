@@ -194,7 +194,7 @@ struct archive_compact_opts {
 	int64_t keep_within_ms;      /* keep snapshots whose time (maxt, else import time) is within
 				      * this of the newest one's; 0: no limit */
 	int dry_run;                 /* count what would be reclaimed; change nothing */
-	unsigned max_chain;          /* deltas a read may follow; 0 for the default (3) */
+	unsigned max_chain;          /* deltas a read may follow; 0 for the default (6) */
 	int no_delta;                /* store repeated records once, but no deltas */
 };
 
@@ -206,6 +206,8 @@ struct archive_compact_stats {
 	uint64_t records;                       /* records of the kept snapshots */
 	uint64_t records_full;                  /* stored whole (LZ4 with the dictionary, or plain) */
 	uint64_t records_delta;                 /* stored as a delta against an earlier record */
+	uint64_t records_append;                /* of those, append deltas (codec/xordelta.h) */
+	uint64_t append_bytes;                  /* their stored bytes */
 	uint64_t records_shared;                /* identical to a stored one: stored once */
 	uint64_t segments_deleted;              /* old segment files deleted */
 	uint64_t segments_pending;              /* old segment files a reader may still need */

@@ -13,6 +13,13 @@ struct archive_dict {
 	size_t len;
 };
 
+/* A segment mapped read-only as long as it was when first mapped (p NULL:
+ * not mapped yet; len 0 with p set: mapping failed, read with pread). */
+struct archive_map {
+	uint8_t *p;
+	size_t len;
+};
+
 struct archive {
 	struct archive_opts opts;
 	char path[4096];
@@ -23,6 +30,8 @@ struct archive {
 	pthread_mutex_t mu;          /* guards the caches below */
 	int *fds;                    /* read-only segment descriptors by index (0: not open) */
 	size_t nfds;
+	struct archive_map *maps;    /* segments mapped for chains of deltas, by index */
+	size_t nmaps;
 	struct archive_dict *dicts;
 	size_t ndicts;
 	struct idx_txn *rtxn;        /* a reset read transaction kept for reuse */
@@ -50,6 +59,14 @@ int archive_read_txn(struct archive *a, struct idx_txn **out, struct err *e);
 void archive_read_done(struct archive *a, struct idx_txn *t);
 /* A read-only descriptor of a segment (owned by the archive), or a negative status. */
 int archive_segment_fd(struct archive *a, uint32_t segment, struct err *e);
+/* Where bytes [offset, offset + span) of a segment are in memory: 1 and *p
+ * when they are inside its mapping (made on first use, as long as the file
+ * was then, kept for the archive's life), 0 when they are not (read them
+ * with pread), or a negative status. A mapped segment that someone cuts
+ * shorter under a running reader gives SIGBUS: compaction and import never
+ * cut what the index names. */
+int archive_segment_map(struct archive *a, uint32_t segment, uint64_t offset, uint32_t span, const uint8_t **p,
+			struct err *e);
 /* A dictionary's bytes, cached for the archive's life. */
 int archive_dict(struct archive *a, struct idx_txn *t, uint32_t id, const uint8_t **p, size_t *len,
 		 struct err *e);

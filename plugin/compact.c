@@ -8,9 +8,14 @@
  * series in ref order, then the snapshot's other records and its series'
  * exemplars. A series' record is compared with the same ref's record in the
  * previous kept snapshot: identical, it is not written again (both entries
- * point at one record); different, it is stored as an LZ4 delta against
- * that record when this is smaller and the chain of deltas a read follows
- * stays within max_chain; otherwise whole. The new locations go to a
+ * point at one record); a series record whose XOR chunk grew is stored as
+ * an append delta (codec/xordelta.h: the new bits) against that record, or
+ * an LZ4 delta when that is smaller, while the chain of deltas a read
+ * follows stays within max_chain; one whose chunk did not grow (a new head
+ * chunk) or whose chain is at the bound, as an LZ4 delta against the root
+ * of its chain (the record stored whole that the chain starts from: the
+ * labels are what it shares), which starts the chain again at depth 1;
+ * otherwise whole. The new locations go to a
  * temporary file beside the index, in order, so memory does not grow with
  * the archive.
  *
@@ -41,8 +46,9 @@
 
 #include "lz4dict.h"
 #include "wal.h"
+#include "xordelta.h"
 
-#define DEFAULT_CHAIN 3
+#define DEFAULT_CHAIN 6
 #define COMMIT_TRIES 8
 #define TMP_CHUNK 4096          /* entries read or written at a time */
 #define REAP_WAIT_MS 2000       /* how long compaction waits for old readers */
@@ -55,7 +61,12 @@ struct ent {
 	uint64_t old_off, new_off;
 	uint64_t hash;            /* of an other record's raw bytes */
 	uint32_t old_seg, old_span, new_seg, new_span;
-	uint8_t kind, depth, type, pad[5];
+	/* the start of its chain (a record stored whole), old and new */
+	uint64_t root_old_off, root_new_off;
+	uint32_t root_old_seg, root_old_span, root_new_seg, root_new_span;
+	uint8_t kind, depth, type;
+	uint8_t append;           /* stored as an append delta */
+	uint8_t pad[4];
 };
 
 struct kept {
@@ -94,7 +105,7 @@ struct compact {
 	uint64_t done, total;
 	unsigned max_chain;
 	/* per record scratch */
-	struct buf raw, prev_raw, span, scratch, packed, pspan, pscratch;
+	struct buf raw, prev_raw, root_raw, span, scratch, packed, packed2, pspan, pscratch;
 };
 
 /* ---- the temporary file ---- */
@@ -240,6 +251,31 @@ static int read_prev(struct compact *c, const struct ent *pe, struct err *e)
 	return rc;
 }
 
+/* Reads the record at the root of base's chain into c->root_raw (not counted). */
+static int read_root(struct compact *c, const struct ent *base, struct err *e)
+{
+	struct idx_loc rl = { base->ref, base->root_old_off, base->root_old_seg, base->root_old_span };
+	uint64_t seen = c->st->input_bytes, done = c->done;
+	const uint8_t *pd;
+	size_t plen;
+	uint8_t pf;
+	int rc = read_stored(c, &rl, &c->pspan, &c->pscratch, &c->root_raw, &pd, &plen, &pf, e);
+
+	c->st->input_bytes = seen;
+	c->done = done;
+	return rc;
+}
+
+static void root_from(struct ent *x, const struct ent *r)
+{
+	x->root_old_off = r->root_old_off;
+	x->root_old_seg = r->root_old_seg;
+	x->root_old_span = r->root_old_span;
+	x->root_new_off = r->root_new_off;
+	x->root_new_seg = r->root_new_seg;
+	x->root_new_span = r->root_new_span;
+}
+
 static int same_raw(const struct compact *c)
 {
 	return c->prev_raw.len == c->raw.len && !memcmp(c->prev_raw.p, c->raw.p, c->raw.len);
@@ -262,24 +298,73 @@ static int put_record(struct compact *c, struct kept *k, const struct ent *base,
 		x->new_off = base->new_off;
 		x->new_span = base->new_span;
 		x->depth = base->depth;
+		x->append = base->append;
+		root_from(x, base);
 		c->st->records_shared++;
 		return 0;
 	}
-	if (base && !c->o->no_delta && base->depth < c->max_chain) {
+	if (base)
+		root_from(x, base);
+	if (base && !c->o->no_delta) {
 		struct lz4dict_base b = { base->new_seg, base->new_off, base->new_span };
-		int z;
+		size_t limit = is_delta(data, len, flags) ? c->raw.len : len;
+		int za = 0, z = 0;
 
-		buf_reset(&c->packed);
-		z = lz4dict_delta(c->delta, &b, c->prev_raw.p, c->prev_raw.len, c->raw.p, c->raw.len,
-				  is_delta(data, len, flags) ? c->raw.len : len, &c->packed);
-		if (z < 0)
+		/* a series record whose XOR chunk grew: its new bits */
+		buf_reset(&c->packed2);
+		if (base->depth < c->max_chain && rec_type(c->raw.p, c->raw.len) == REC_SERIES &&
+		    (za = xordelta_make(&b, c->prev_raw.p, c->prev_raw.len, c->raw.p, c->raw.len, base->append, limit,
+				    &c->packed2)) < 0)
 			return err_set(e, SNAPARC_NOMEM, "out of memory");
-		if (z) {
-			if ((rc = put_stored(c, k, c->packed.p, c->packed.len, WAL_LZ4, &nl, e)))
+		if (za)
+			limit = c->packed2.len;
+		/*
+		 * One that did not grow (a new head chunk, or a chain at its
+		 * bound): an LZ4 delta against the root of the chain, the record
+		 * stored whole, shares the labels as well as one against the
+		 * previous record does and starts the chain again at depth 1.
+		 */
+		if (!za && x->kind == ENT_SERIES && base->depth >= 1 && base->root_new_span) {
+			struct lz4dict_base r = { base->root_new_seg, base->root_new_off, base->root_new_span };
+
+			if ((rc = read_root(c, base, e)))
+				return rc;
+			buf_reset(&c->packed);
+			z = lz4dict_delta(c->delta, &r, c->root_raw.p, c->root_raw.len, c->raw.p, c->raw.len, limit,
+					  &c->packed);
+			if (z < 0)
+				return err_set(e, SNAPARC_NOMEM, "out of memory");
+			if (z) {
+				if ((rc = put_stored(c, k, c->packed.p, c->packed.len, WAL_LZ4, &nl, e)))
+					return rc;
+				set_new(x, &nl);
+				x->depth = 1;
+				c->st->records_delta++;
+				return 0;
+			}
+		}
+		/* else the smaller of the append delta and an LZ4 delta against
+		 * the previous record */
+		if (base->depth < c->max_chain) {
+			buf_reset(&c->packed);
+			z = lz4dict_delta(c->delta, &b, c->prev_raw.p, c->prev_raw.len, c->raw.p, c->raw.len, limit,
+					  &c->packed);
+			if (z < 0)
+				return err_set(e, SNAPARC_NOMEM, "out of memory");
+		}
+		if (z || za) {
+			const struct buf *best = z ? &c->packed : &c->packed2;
+
+			if ((rc = put_stored(c, k, best->p, best->len, WAL_LZ4, &nl, e)))
 				return rc;
 			set_new(x, &nl);
 			x->depth = (uint8_t)(base->depth + 1);
+			x->append = !z;
 			c->st->records_delta++;
+			if (!z) {
+				c->st->records_append++;
+				c->st->append_bytes += nl.span;
+			}
 			return 0;
 		}
 	}
@@ -287,6 +372,12 @@ static int put_record(struct compact *c, struct kept *k, const struct ent *base,
 		return rc;
 	set_new(x, &nl);
 	x->depth = 0;
+	x->root_old_off = x->old_off;
+	x->root_old_seg = x->old_seg;
+	x->root_old_span = x->old_span;
+	x->root_new_off = x->new_off;
+	x->root_new_seg = x->new_seg;
+	x->root_new_span = x->new_span;
 	return 0;
 }
 
@@ -926,9 +1017,11 @@ int archive_compact(struct archive *a, const struct archive_compact_opts *opts, 
 	lz4dict_enc_free(c->delta);
 	buf_free(&c->raw);
 	buf_free(&c->prev_raw);
+	buf_free(&c->root_raw);
 	buf_free(&c->span);
 	buf_free(&c->scratch);
 	buf_free(&c->packed);
+	buf_free(&c->packed2);
 	buf_free(&c->pspan);
 	buf_free(&c->pscratch);
 	free(c->kept);

@@ -210,7 +210,7 @@ struct snaparc_compact_options {
 	int64_t keep_within_ms;      /* those whose time (maxt, else import time) lies within this of
 				      * the newest snapshot's; 0: no such rule */
 	uint32_t flags;              /* SNAPARC_COMPACT_* */
-	uint32_t max_chain;          /* deltas a read follows at most; 0: the default (3) */
+	uint32_t max_chain;          /* deltas a read follows at most; 0: the default (6) */
 	snaparc_progress_fn progress;  /* bytes of stored records processed */
 	void *progress_ctx;
 };

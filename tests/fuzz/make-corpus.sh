@@ -8,6 +8,8 @@
 #   OUTDIR/fuzz_record/  up to 200 decompressed records of every type
 #   OUTDIR/fuzz_lz4dict/ 40 of those records as the archive stores them (LZ4
 #                        with and without a dictionary; see lz4dict_seeds.c)
+#   OUTDIR/fuzz_xordelta/ 60 of those records behind fuzz_xordelta's control
+#                        byte and length (its round trip splits their chunks)
 #   OUTDIR/fuzz_import/  the fuzz_wal seeds behind fuzz_import's control
 #                        word: one segment, and the real one cut into two
 #                        segments at page boundaries
@@ -123,3 +125,17 @@ echo "make-corpus: $(find "$out/fuzz_wal" -type f | wc -l) fuzz_wal (and fuzz_wa
 	"$(find "$out/fuzz_record" -type f | wc -l) fuzz_record," \
 	"$(find "$out/fuzz_import" -type f | wc -l) fuzz_import and" \
 	"$(find "$out/fuzz_lz4dict" -type f | wc -l) fuzz_lz4dict seeds from $seg"
+
+# fuzz_xordelta: a control byte, the record's length (le16), the record
+mkdir -p "$out/fuzz_xordelta"
+i=0
+for f in $(find "$out/fuzz_record" -type f | sort | head -n 60); do
+	n=$(wc -c < "$f")
+	[ "$n" -lt 65536 ] || continue
+	{
+		printf "\\$(printf %03o $((i * 37 % 256)))"
+		printf "\\$(printf %03o $((n % 256)))\\$(printf %03o $((n / 256)))"
+		cat "$f"
+	} > "$out/fuzz_xordelta/record-$i"
+	i=$((i + 1))
+done

@@ -1,12 +1,15 @@
 #!/bin/sh
 # run.sh BUILD_DIR SECONDS [TARGET...]: runs each fuzz target (fuzz_wal,
-# fuzz_record, fuzz_select, fuzz_wal_push, fuzz_lz4dict and fuzz_import by
+# fuzz_record, fuzz_select, fuzz_wal_push, fuzz_lz4dict, fuzz_xordelta and fuzz_import by
 # default) for SECONDS, seeded by make-corpus.sh (fuzz_select starts from
 # nothing), and exits non-zero if any of them found a crash, a leak, a
 # timeout or hit a limit. fuzz_lz4dict runs with inputs of at most 128 KiB
 # and -malloc_limit_mb=128: its payloads claim up to 2^39 bytes, and a
 # decoder that believed a claim past what 128 KiB of LZ4 can hold (32 MiB)
 # would allocate up to WAL_MAX_RECORD (256 MiB) and hit the limit.
+# fuzz_xordelta runs with -malloc_limit_mb=64 for the same reason: an
+# append delta's stated bit count and padding must never size a buffer
+# past what the base record and the payload hold.
 #
 # BUILD_DIR is a build tree configured with -DSNAPARC_FUZZ=ON. Corpora go to
 # a temporary directory that is removed at the end, unless
@@ -28,7 +31,7 @@ fi
 build=$(cd "$1" && pwd) || exit 2
 seconds=$2
 shift 2
-targets=${*:-fuzz_wal fuzz_record fuzz_select fuzz_wal_push fuzz_lz4dict fuzz_import}
+targets=${*:-fuzz_wal fuzz_record fuzz_select fuzz_wal_push fuzz_lz4dict fuzz_xordelta fuzz_import}
 here=$(cd "$(dirname "$0")" && pwd)
 
 bindir=$build/tests/fuzz
@@ -61,6 +64,7 @@ for t in $targets; do
 	limits="-rss_limit_mb=2048 -malloc_limit_mb=512"
 	case $t in
 	fuzz_lz4dict) limits="-rss_limit_mb=1024 -malloc_limit_mb=128 -max_len=131072" ;;
+	fuzz_xordelta) limits="-rss_limit_mb=1024 -malloc_limit_mb=64 -max_len=131072" ;;
 	esac
 	# The first directory receives new inputs; the seeds are only read.
 	# shellcheck disable=SC2086  # limits and SNAPARC_FUZZ_FLAGS are lists of flags

@@ -39,7 +39,9 @@
 
 #include "archive_int.h"
 #include "bytes.h"
+#include "gen.h"
 #include "lz4dict.h"
+#include "xordelta.h"
 #include "record.h"
 #include "select.h"
 #include "wal.h"
@@ -456,7 +458,11 @@ static int chain_length(struct archive *a, struct idx_txn *t, struct idx_loc loc
 		cr_assert_eq(pread(fd, span.p, loc.span, (off_t)loc.offset), (ssize_t)loc.span);
 		cr_assert_eq(wal_parse_record(span.p, loc.span, loc.offset, 1, &data, &len, &flags, &scratch, &e), 0,
 			     "%s", e.msg);
-		if (flags != WAL_LZ4 || lz4dict_delta_base(data, len, &b, &e) != 1)
+		if (flags != WAL_LZ4)
+			break;
+		if (xordelta_is(data, len))
+			cr_assert_eq(xordelta_base(data, len, &b, &e), 0, "%s", e.msg);
+		else if (lz4dict_delta_base(data, len, &b, &e) != 1)
 			break;
 		n++;
 		loc.segment = b.segment;
@@ -786,4 +792,87 @@ Test(compact, a_compaction_killed_at_any_moment_loses_nothing)
 	for (int k = 0; k < ROUNDS; k++)
 		assert_round_restores(a, (uint32_t)k + 1, k);
 	archive_close(a);
+}
+
+/* ---- periodic snapshots of one head (bench/gen, as snapgen --periodic) ---- */
+
+#define PERIODIC_SERIES 400
+#define PERIODIC_SNAPSHOTS 30
+
+/* Snapshot j's series records (ref order), as gen makes them. */
+static void periodic_records(uint32_t j, struct buf *out, size_t *at, size_t *len)
+{
+	struct gen_opts go;
+	struct gen *g;
+	struct err e = { 0 };
+
+	gen_opts_default(&go);
+	go.series = PERIODIC_SERIES;
+	go.periodic = 1;
+	go.step = GEN_DEFAULT_STEP;
+	go.snapshot = j;
+	cr_assert_eq(gen_open(&g, &go, &e), 0, "%s", e.msg);
+	buf_reset(out);
+	for (uint64_t i = 0; i < PERIODIC_SERIES; i++) {
+		at[i] = out->len;
+		cr_assert_eq(gen_series_record(g, i, out, &e), 0, "%s", e.msg);
+		len[i] = out->len - at[i];
+	}
+	gen_close(g);
+}
+
+static void periodic_compaction(unsigned max_chain)
+{
+	struct archive *a;
+	struct archive_compact_opts o = { .max_chain = max_chain };
+	struct archive_compact_stats st;
+	struct archive_series s = { 0 };
+	struct err e = { 0 };
+	struct buf recs = { 0 };
+	size_t at[PERIODIC_SERIES], len[PERIODIC_SERIES];
+
+	support_rm_tree(arcdir);
+	a = open_archive();
+	for (uint32_t j = 0; j < PERIODIC_SNAPSHOTS; j++) {
+		struct archive_import_info info = { .source_bytes = 1 };
+		struct archive_writer *w;
+		struct idx_snapshot sn;
+		char name[64];
+
+		snprintf(name, sizeof(name), "chunk_snapshot.000000.%010u", j);
+		info.name = name;
+		periodic_records(j, &recs, at, len);
+		cr_assert_eq(archive_import_begin(a, &info, &w, &e), 0, "%s", e.msg);
+		for (size_t i = 0; i < PERIODIC_SERIES; i++)
+			cr_assert_eq(archive_import_put(w, recs.p + at[i], len[i], &e), 0, "%s", e.msg);
+		cr_assert_eq(archive_import_commit(w, &sn, &e), 0, "%s", e.msg);
+	}
+	st = compact_ok(a, &o);
+	/* most records are the new bits of their chunk */
+	cr_assert_gt(st.records_append, (uint64_t)PERIODIC_SERIES * PERIODIC_SNAPSHOTS / 2, "%llu append deltas",
+		     (unsigned long long)st.records_append);
+	for (uint32_t j = 0; j < PERIODIC_SNAPSHOTS; j++) {
+		periodic_records(j, &recs, at, len);
+		for (size_t i = 0; i < PERIODIC_SERIES; i++) {
+			cr_assert_eq(archive_read_ref(a, j + 1, i + 1, &s, &e), 0, "snapshot %u ref %zu: %s", j + 1, i + 1,
+				     e.msg);
+			cr_assert_eq(s.record.len, len[i], "snapshot %u ref %zu: %zu bytes, not %zu", j + 1, i + 1,
+				     s.record.len, len[i]);
+			cr_assert_eq(memcmp(s.record.p, recs.p + at[i], len[i]), 0, "snapshot %u ref %zu differs", j + 1,
+				     i + 1);
+		}
+	}
+	assert_verifies(a);
+	archive_series_free(&s);
+	buf_free(&recs);
+	archive_close(a);
+}
+
+Test(compact, periodic_snapshots_read_back_byte_identical_with_append_deltas)
+{
+	/* the default, one chunk's life (12 growths of 10 samples), and a
+	 * bound that falls inside a chunk's life */
+	periodic_compaction(0);
+	periodic_compaction(12);
+	periodic_compaction(5);
 }

@@ -1,0 +1,199 @@
+/*
+ * The append delta (codec/xordelta.c): records whose XOR chunk grew come
+ * back byte for byte from their base and the new bits, at every length of
+ * the grown part and across a chunk cut (where it must not apply); damaged
+ * or short payloads are SNAPARC_CORRUPT with a message.
+ */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lz4dict.h"
+#include "record.h"
+#include "xor.h"
+#include "xordelta.h"
+
+static const uint8_t LABELS[] = { 2, 8, '_', '_', 'n', 'a', 'm', 'e', '_', '_', 2, 'u', 'p',
+				  3, 'j', 'o', 'b', 4, 'n', 'o', 'd', 'e' };
+
+/* A series record whose chunk holds samples [from, to) of a made-up series. */
+static void make_record(struct buf *out, uint64_t ref, uint32_t from, uint32_t to, unsigned kind)
+{
+	struct xor_enc x;
+	struct rec_series s;
+	int64_t t = 0;
+	uint64_t v = 0;
+	size_t clen;
+
+	xor_enc_init(&x);
+	for (uint32_t i = from; i < to; i++) {
+		double f;
+
+		t = 1700000000000LL + (int64_t)i * 15000 + (kind == 1 ? (int64_t)(i * 7919 % 13) - 6 : 0);
+		switch (kind) {
+		case 0: f = (double)i * 3; break;               /* counter */
+		case 1: f = (double)(i * 2654435761u % 1000) / 7; break;   /* noisy gauge */
+		case 2: f = 42; break;                          /* constant */
+		default: f = i % 5 ? 1e300 * i : -0.0; break;   /* wide windows */
+		}
+		if (kind == 2 && i % 17 == 3)
+			t += 60000 * 1000;   /* a huge dod now and then */
+		v = f64_bits(f);
+		cr_assert_eq(xor_enc_append(&x, t, v), 0);
+	}
+	memset(&s, 0, sizeof(s));
+	s.ref = ref;
+	s.labels.raw = LABELS;
+	s.labels.raw_len = sizeof(LABELS);
+	s.labels.count = 2;
+	s.chunk_range = 7200000;
+	s.has_chunk = 1;
+	s.mint = 1700000000000LL + (int64_t)from * 15000;
+	s.maxt = t;
+	s.encoding = CHUNK_XOR;
+	s.chunk = xor_enc_bytes(&x, &clen);
+	s.chunk_len = clen;
+	s.last_value = v;
+	buf_reset(out);
+	rec_series_encode(out, &s);
+	cr_assert(!out->oom);
+	xor_enc_free(&x);
+}
+
+static const struct lz4dict_base BASE = { 3, 123456789, 260 };
+
+/* 1 when a delta was made (and checked to give rec back), 0 when not. */
+static int round_trip(const struct buf *base, const struct buf *rec)
+{
+	struct buf d = { 0 }, back = { 0 };
+	struct lz4dict_base b;
+	struct err e = { 0 };
+	int z = xordelta_make(&BASE, base->p, base->len, rec->p, rec->len, 0, rec->len, &d);
+
+	cr_assert(z >= 0);
+	if (z) {
+		cr_assert(xordelta_is(d.p, d.len));
+		cr_assert_eq(xordelta_base(d.p, d.len, &b, &e), 0, "%s", e.msg);
+		cr_assert(b.segment == BASE.segment && b.offset == BASE.offset && b.span == BASE.span);
+		cr_assert_eq(xordelta_apply(d.p, d.len, base->p, base->len, &back, &e), 0, "%s", e.msg);
+		cr_assert_eq(back.len, rec->len);
+		cr_assert_eq(memcmp(back.p, rec->p, rec->len), 0);
+		/* an LZ4 delta's header reader refuses it: older readers fail cleanly */
+		{
+			uint32_t id;
+			size_t raw, hdr;
+
+			cr_assert_eq(lz4dict_header(d.p, d.len, &id, &raw, &hdr, &e), SNAPARC_CORRUPT);
+		}
+	}
+	buf_free(&d);
+	buf_free(&back);
+	return z;
+}
+
+Test(xordelta, every_growth_of_every_kind)
+{
+	struct buf base = { 0 }, rec = { 0 };
+
+	for (unsigned kind = 0; kind < 4; kind++)
+		for (uint32_t nb = 0; nb <= 40; nb++)
+			for (uint32_t grow = 0; grow <= 24 && nb + grow <= 130; grow++) {
+				make_record(&base, 77, 0, nb, kind);
+				make_record(&rec, 77, 0, nb + grow, kind);
+				if (nb == 0 && grow == 0)
+					continue;
+				/* grown by one sample or more, a delta is always made
+				 * and exact (the base chunk may be empty too) */
+				if (grow)
+					cr_assert_eq(round_trip(&base, &rec), 1, "kind %u base %u grow %u", kind, nb, grow);
+			}
+	buf_free(&base);
+	buf_free(&rec);
+}
+
+Test(xordelta, long_chunks_and_a_cut)
+{
+	struct buf base = { 0 }, rec = { 0 };
+
+	/* 110 -> 120 samples: the last growth before a cut */
+	make_record(&base, 5, 0, 110, 1);
+	make_record(&rec, 5, 0, 120, 1);
+	cr_assert_eq(round_trip(&base, &rec), 1);
+	/* the cut: a new chunk from sample 120 is no append */
+	make_record(&base, 5, 0, 120, 1);
+	make_record(&rec, 5, 120, 125, 1);
+	cr_assert_eq(round_trip(&base, &rec), 0);
+	/* other ref, other chunk start, or a chunk that lost samples: none */
+	make_record(&base, 5, 0, 50, 0);
+	make_record(&rec, 6, 0, 60, 0);
+	cr_assert_eq(round_trip(&base, &rec), 0);
+	make_record(&rec, 5, 1, 60, 0);
+	cr_assert_eq(round_trip(&base, &rec), 0);
+	make_record(&rec, 5, 0, 40, 0);
+	cr_assert_eq(round_trip(&base, &rec), 0);
+	/* the same samples with another value: not an extension */
+	make_record(&base, 5, 0, 50, 0);
+	make_record(&rec, 5, 0, 60, 1);
+	cr_assert_eq(round_trip(&base, &rec), 0);
+	buf_free(&base);
+	buf_free(&rec);
+}
+
+Test(xordelta, smaller_than_limit_only)
+{
+	struct buf base = { 0 }, rec = { 0 }, d = { 0 };
+
+	make_record(&base, 9, 0, 30, 0);
+	make_record(&rec, 9, 0, 40, 0);
+	cr_assert_eq(xordelta_make(&BASE, base.p, base.len, rec.p, rec.len, 0, 10, &d), 0);
+	cr_assert_eq(d.len, 0);
+	cr_assert_eq(xordelta_make(&BASE, base.p, base.len, rec.p, rec.len, 0, rec.len, &d), 1);
+	cr_assert(d.len < 40, "an append delta of 10 counter samples is %zu bytes", d.len);
+	buf_free(&base);
+	buf_free(&rec);
+	buf_free(&d);
+}
+
+Test(xordelta, damaged_and_short_payloads_are_corrupt)
+{
+	struct buf base = { 0 }, rec = { 0 }, d = { 0 }, out = { 0 };
+	struct err e;
+	int rc;
+
+	make_record(&base, 9, 0, 30, 3);
+	make_record(&rec, 9, 0, 45, 3);
+	cr_assert_eq(xordelta_make(&BASE, base.p, base.len, rec.p, rec.len, 0, rec.len, &d), 1);
+	/* every cut is refused with a message */
+	for (size_t n = 0; n < d.len; n++) {
+		memset(&e, 0, sizeof(e));
+		rc = xordelta_apply(d.p, n, base.p, base.len, &out, &e);
+		cr_assert_eq(rc, SNAPARC_CORRUPT, "cut at %zu: %d", n, rc);
+		cr_assert(strstr(e.msg, "append delta") != NULL, "%s", e.msg);
+	}
+	/* every single bit flipped: corrupt with a message, or some record */
+	for (size_t i = 0; i < d.len * 8; i++) {
+		d.p[i / 8] ^= (uint8_t)(1u << (i % 8));
+		memset(&e, 0, sizeof(e));
+		rc = xordelta_apply(d.p, d.len, base.p, base.len, &out, &e);
+		cr_assert(rc == 0 || (rc == SNAPARC_CORRUPT && e.msg[0]), "bit %zu: %d", i, rc);
+		if (rc == 0)
+			cr_assert(out.len < base.len + d.len + 16);
+		d.p[i / 8] ^= (uint8_t)(1u << (i % 8));
+	}
+	/* a stated bit count past the payload */
+	{
+		uint8_t bad[] = { 0, 3, 5, 0, 9, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f, 0 };
+
+		memset(&e, 0, sizeof(e));
+		cr_assert_eq(xordelta_apply(bad, sizeof(bad), base.p, base.len, &out, &e), SNAPARC_CORRUPT);
+		cr_assert(strstr(e.msg, "bits stated") != NULL, "%s", e.msg);
+	}
+	/* a base that is not a series record with an XOR chunk */
+	memset(&e, 0, sizeof(e));
+	cr_assert_eq(xordelta_apply(d.p, d.len, (const uint8_t *)"\x02\x01", 2, &out, &e), SNAPARC_CORRUPT);
+	cr_assert(e.msg[0]);
+	buf_free(&base);
+	buf_free(&rec);
+	buf_free(&d);
+	buf_free(&out);
+}
