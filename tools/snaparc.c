@@ -12,15 +12,16 @@
 #include "host.h"
 #include "out.h"
 
-/* The only file this command maps is an archive's index/data.mdb (LMDB
- * reads it through mmap and trusts its page numbers): a SIGBUS is a read
- * past the end of that file, which a damaged page leads to. Say so and exit
- * "corrupt" rather than die of the signal. */
+/* The files this command maps are an archive's index/data.mdb (LMDB reads
+ * it through mmap and trusts its page numbers) and its segments (delta
+ * bases): a SIGBUS is a read past the end of one of them, which a damaged
+ * index page, or a file cut short under the command, leads to. Say so and
+ * exit "corrupt" rather than die of the signal. */
 static void on_sigbus(int sig)
 {
 	static const char head[] = "snaparc: ", tail[] =
-		"/index/data.mdb is damaged: a read went past the end of the file (SIGBUS); "
-		"snaparc verify names the damage\n";
+		": a read went past the end of a file of the archive (SIGBUS): index/data.mdb is damaged "
+		"or a segment was cut short; snaparc verify names the damage\n";
 	const char *arc = host_archive_path ? host_archive_path : "ARCHIVE";
 	ssize_t unused = write(STDERR_FILENO, head, sizeof(head) - 1);
 
