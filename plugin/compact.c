@@ -1004,9 +1004,11 @@ int archive_compact(struct archive *a, const struct archive_compact_opts *opts, 
 		rc = archive_reap(a, REAP_WAIT_MS, &deleted, &st->segments_pending, e);
 		st->segments_deleted += deleted;
 		/* the index file keeps its largest size unless rewritten: do it
-		 * when no one else has the archive open */
-		if (!rc && deleted)
-			rc = archive_shrink_index(a, &st->index_shrunk, e);
+		 * when no one else has the archive open. The compaction is
+		 * committed by now: a rewrite that fails (no room for the copy)
+		 * leaves the index as it was and the file as large */
+		if (!rc && deleted && archive_shrink_index(a, &st->index_shrunk, NULL))
+			st->index_shrunk = 0;
 	}
 	if (!opts->dry_run)
 		st->bytes_after = archive_bytes(a);

@@ -9,7 +9,10 @@
 # the filler goes and an import succeeds and verifies.
 # Exits 77 (skipped) when no small file system can be mounted here.
 # A commit of the index that runs out of space must say so too (LMDB itself
-# reports the short write as EIO).
+# reports the short write as EIO). Then a compaction, likewise: with the
+# disk full it fails with ENOSPC naming the file and changes nothing, and
+# with room it succeeds (a rewrite of the index file that finds no room
+# after the compaction committed is skipped, not an error).
 #   test-full-disk.sh SNAPARC SNAPGEN DATADIR
 # SNAPARC_FULL_DISK_STEP_KB (default 32) sets the step; SNAPARC_FULL_DISK_FS=ext4
 # goes straight to the ext4 image.
@@ -133,7 +136,54 @@ check "lookup in the last snapshot failed" "$snaparc" lookup --snapshot after "$
 "$snaparc" lookup --snapshot 1 --json --detail --samples "$arc" --ref "$ref" >"$tmp/lookup.after"
 check "lookup --ref $ref in snapshot 1 changed" cmp -s "$tmp/lookup.before" "$tmp/lookup.after"
 
+# ---- compaction on a full disk: it fails cleanly until it fits ----
+# (--keep-last 1: the new layout, the last snapshot, about 2.5 MB, must fit
+# beside the old one)
+
+"$snaparc" ls "$arc" >"$tmp/ls.before"
+"$snaparc" lookup --snapshot after --json --detail --samples "$arc" --ref 1 >"$tmp/lookup.before"
+segs_before=$(segments)
+dd if=/dev/zero of="$fs/filler" bs=64k 2>/dev/null || true
+full=$(stat -c %s "$fs/filler")
+free=0 compacted=0 cfailed=0
+while [ "$free" -le $((size_mb * 1024)) ]; do
+  truncate -s $((full > free * 1024 ? full - free * 1024 : 0)) "$fs/filler"
+  rc=0
+  "$snaparc" compact --keep-last 1 "$arc" >"$tmp/out" 2>"$tmp/err" || rc=$?
+  if [ "$rc" = 0 ]; then
+    compacted=1
+    break
+  fi
+  cfailed=$((cfailed + 1))
+  msg=$(head -c 400 "$tmp/err")
+  check "compact with $free KiB free exited $rc, not 1: $msg" test "$rc" = 1
+  check "compact with $free KiB free: the message names no file of the archive or not ENOSPC: $msg" \
+    grep -qE "$arc/(segments|index)[^:]*: .*No space left on device" "$tmp/err"
+  "$snaparc" ls "$arc" >"$tmp/ls.after" 2>&1 || true
+  check "ls changed after compact failed with $free KiB free" cmp -s "$tmp/ls.before" "$tmp/ls.after"
+  check "segments changed after compact failed with $free KiB free" test "$(segments)" = "$segs_before"
+  rc=0
+  "$snaparc" verify "$arc" >"$tmp/verify" 2>&1 || rc=$?
+  check "verify after compact failed with $free KiB free exited $rc: $(head -c 400 "$tmp/verify")" test "$rc" = 0
+  "$snaparc" lookup --snapshot after --json --detail --samples "$arc" --ref 1 >"$tmp/lookup.after" 2>&1 || true
+  check "lookup --ref 1 changed after compact failed with $free KiB free" \
+    cmp -s "$tmp/lookup.before" "$tmp/lookup.after"
+  free=$((free + step * 8))
+done
+rm -f "$fs/filler"
+check "compact never fitted" test "$compacted" = 1
+check "no compaction failed: the filler left too much room" test "$cfailed" -gt 0
+rc=0
+"$snaparc" verify "$arc" >"$tmp/verify" 2>&1 || rc=$?
+check "verify after the compaction exited $rc: $(head -c 400 "$tmp/verify")" test "$rc" = 0
+"$snaparc" ls --json "$arc" >"$tmp/ls.json"
+check "ls after compact --keep-last 1 does not list the last snapshot alone: $(cat "$tmp/ls.json")" \
+  test "$(grep -c '"id"' "$tmp/ls.json")" = 1 -a "$(grep -c '"name":"after"' "$tmp/ls.json")" = 1
+"$snaparc" lookup --snapshot after --json --detail --samples "$arc" --ref 1 >"$tmp/lookup.after"
+check "lookup --ref 1 in the last snapshot changed by the compaction" cmp -s "$tmp/lookup.before" "$tmp/lookup.after"
+
 echo "full-disk ($mounted, ${size_mb} MiB, steps of $step KiB): $failed imports failed" \
-  "($at_segments writing segments, $at_index committing the index), then one fitted"
+  "($at_segments writing segments, $at_index committing the index), then one fitted;" \
+  "$cfailed compactions failed (steps of $((step * 8)) KiB), then one fitted"
 echo "full-disk: $((checks - fails)) passed, $fails failed"
 [ "$fails" -eq 0 ]
