@@ -40,8 +40,9 @@ Then, for SNAPARC_LOAD_SECONDS (default 30), against one archive:
 The rules:
 
 - an answer is the truth; or, for a snapshot the reader listed, exit 3 with
-  "no snapshot with id N" / "no snapshot named X" (or "no series ...",
-  when the snapshot went after the command had found it), and then the
+  "no snapshot with id N" / "no snapshot named X" / "snapshot N (X) was
+  removed as the restore began" (or "no series ...", when the snapshot
+  went after the command had found it), and then the
   snapshot must be gone from a listing made right after it, and be one of
   those the compactions dropped (imported, not in the final archive, which
   holds exactly the newest --keep-last); never other data, never another
@@ -50,12 +51,12 @@ The rules:
   comes back;
 - imports, compactions and verify all succeed; no command hangs (timeouts);
 - a killed reader's slot (its pid and transaction, the pid dead: pids wrap)
-  is never in the reader table after a compaction that began after the
-  kill and deleted retired segments or left some pending (it looked at the
-  table, with mdb_reader_check);
+  is never in the reader table after a writer that began after the kill
+  ended: an import, or a compaction that deleted retired segments or left
+  some pending (writers clear dead readers' slots, mdb_reader_check);
 - at the end, with the pin holding the archive: a reader killed holding a
-  transaction is in the reader table, an import and then a compaction
-  (--keep-last 3) run; the compaction must leave no retired segment pending
+  transaction is in the reader table and gone after an import; then a
+  compaction (--keep-last 3) must leave no retired segment pending
   (the dead reader's old transaction must not block their deletion), the
   reader table must then hold no slot at all, the index no "retired"
   entry, `verify` passes, and the kept snapshots answer every query with
@@ -66,18 +67,13 @@ The rules:
   SNAPARC_LOAD_SERIES    series of the generated snapshots (default 2000)
   SNAPARC_LOAD_SEED      the random seed (default: from the clock; printed)
   SNAPARC_LOAD_KEEP      keep the work directory (else removed on success)
-  SNAPARC_LOAD_STRICT    1: KNOWN errors fail the run too
 
-KNOWN (counted and printed as KNOWN FAIL, failing the run only with
-SNAPARC_LOAD_STRICT=1):
-- a command that opens the index while another process writes it may fail
-  with exit 4 "data.mdb: N bytes, but its pages run to byte M: the file is
-  cut short": idx_open()'s size check, where LMDB's last page may be one it
-  never wrote (a page taken and freed in one transaction);
-- a whole restore finds the snapshot in one read transaction and reads its
-  records in another: a compaction between the two that rewrote it and
-  deleted its old segments fails it (exit 4, "segments N to N are not all
-  there"), one that dropped it makes it write an empty snapshot (exit 0).
+It found (RELIABILITY.md, "Bugs found"): a whole restore that read its
+records in another transaction than the one that found the snapshot (exit
+4 "segments N to N are not all there", or an empty snapshot with exit 0,
+when a compaction committed between them); the index refused as "cut
+short" while a compaction ran (LMDB's unwritten free pages at the end); a
+dead reader's slot kept until a compaction. Each is now a failure here.
 
 Prints the figures at the end and exits 1 if anything went wrong.
 """
@@ -99,20 +95,10 @@ import time
 
 GEN_SNAPSHOTS = 6
 TIMEOUT = 300            # seconds any one command may take
-NOT_FOUND_SNAPSHOT = re.compile(rb"^snaparc (lookup|restore): no snapshot (with id \d+|named \S+)\n$")
+NOT_FOUND_SNAPSHOT = re.compile(rb"^snaparc (lookup|restore): (no snapshot (with id \d+|named \S+)|"
+                                rb"snapshot \d+ \(.*\) was removed as the restore began)\n$")
 NOT_FOUND_SERIES = re.compile(rb"^snaparc (lookup|restore): no series (with ref \d+ in snapshot \d+|matches .*)\n$")
 EVERYTHING = '{__name__=~".+"}'
-# KNOWN (RELIABILITY.md): opening the index while another process writes it
-# may fail: LMDB counts pages it never wrote (freed in the transaction that
-# took them) in the meta's last page, and idx_open()'s size check takes the
-# file for cut short
-KNOWN_CUT = re.compile(r"data\.mdb: \d+ bytes, but its pages run to byte \d+: the file is cut short")
-# KNOWN: a whole restore finds the snapshot in one read transaction and reads
-# its records in another: a compaction between them that rewrote it and
-# deleted its old segments makes it fail (exit 4 or 1), one that dropped it
-# makes it write an empty snapshot (exit 0)
-KNOWN_RESTORE = re.compile(rb"segments: segments \d+ to \d+ are not all there|segments are not consecutive|"
-                           rb"segments/\d+: .*No such file or directory")
 MDB_RDONLY = 0x20000
 MDB_NOTLS = 0x200000
 
@@ -244,7 +230,6 @@ class Load:
         self.nreaders = int(os.environ.get("SNAPARC_LOAD_READERS", "4"))
         self.nseries = int(os.environ.get("SNAPARC_LOAD_SERIES", "2000"))
         self.seed = int(os.environ.get("SNAPARC_LOAD_SEED", str(int(time.time()))))
-        self.strict = os.environ.get("SNAPARC_LOAD_STRICT") == "1"
         self.tmp = tempfile.mkdtemp(prefix="snaparc-load.")
         self.arc = os.path.join(self.tmp, "arc")
         self.failures = []
@@ -518,13 +503,6 @@ class Load:
                     # "no series" rather than "no snapshot", but it is gone
                     log["vanished"].append((name, now()))
                     log["vanished_series"] += 1
-                elif kind == "restoreall" and code in (1, 4) and KNOWN_RESTORE.search(err):
-                    log["known"].append("%s exited %d: %r (KNOWN: restore reads the snapshot's segments"
-                                        " in another transaction than the one that found it)" % (what, code, err[:300]))
-                elif kind == "restoreall" and code == 0 and self.gone(sid, name):
-                    log["known"].append("%s exited 0 with other records than the snapshot's, and the snapshot is"
-                                        " gone: %r (KNOWN: restore of a snapshot dropped after it was found)"
-                                        % (what, err[:300]))
                 elif code in (0, 3):
                     log["wrong"].append("%s: exit %d (truth %d), %s, named %s, stderr %r" % (
                         what, code, truth[0], "same output" if d == truth[1] else "other output", named[:2],
@@ -565,7 +543,7 @@ class Load:
 
             def body():
                 log = {"errors": [], "wrong": [], "vanished": [], "lists": [], "kills": [], "ops": {},
-                       "killed_random": 0, "imported": [], "compactions": [], "seq0": self.seq0, "known": [],
+                       "killed_random": 0, "imported": [], "compactions": [], "seq0": self.seq0,
                        "vanished_series": 0}
                 try:
                     fn(*args, log)
@@ -651,13 +629,7 @@ class Load:
             for k, v in lg["ops"].items():
                 ops[k] = ops.get(k, 0) + v
         killed_random = sum(lg["killed_random"] for lg in logs.values())
-        known = [e for e in errors if KNOWN_CUT.search(e)] + [k for lg in logs.values() for k in lg["known"]]
-        errors = [e for e in errors if not KNOWN_CUT.search(e)]
         vanished_series = sum(lg["vanished_series"] for lg in logs.values())
-        for e in known[:5]:
-            print("KNOWN FAIL: " + e, file=sys.stderr)
-        if known and self.strict:
-            self.fail("%d KNOWN errors (SNAPARC_LOAD_STRICT=1)" % len(known))
         for e in errors[:20]:
             self.fail("error: " + e)
         for w in wrong[:20]:
@@ -708,17 +680,19 @@ class Load:
         slots = {(pid, held): tk for pid, held, tk, _ in kills}
         for t, dead, _ in samples:
             stale_max = max(stale_max, sum(1 for sl in dead if sl in slots and slots[sl] < t))
-        # a writer that looked at the reader table (a compaction that deleted
-        # retired segments or found some still in use) clears a killed
-        # reader's slot: none may be seen after such a compaction ended
+        # a writer clears dead readers' slots before each write transaction:
+        # none may be seen after an import, or a compaction that deleted
+        # retired segments or found some still in use, began after the kill
+        # and ended
         outlived = 0
         for pid, held, tk, _ in kills:
             after = [c["t1"] for c in compactions if c["t0"] > tk and
                      (c["segments_deleted"] or c["segments_pending"])]
+            after += [t1 for _, _, t0, t1 in imported if t0 > tk]
             if after and any((pid, held) in dead and t > min(after) for t, dead, _ in samples):
                 outlived += 1
                 if outlived <= 5:
-                    self.fail("the slot of reader %d, killed at %.1f s, outlived a compaction that ended at %.1f s"
+                    self.fail("the slot of reader %d, killed at %.1f s, outlived a writer that ended at %.1f s"
                               % (pid, tk - self.start, min(after) - self.start))
         in_txn = sum(1 for _, held, _, _ in kills if held is not None)
         pending = [c["segments_pending"] for c in compactions]
@@ -742,7 +716,7 @@ class Load:
               " (restores), %d before the table showed them; +1 at the end" % (
                   in_txn, killed_random, len(kills) - in_txn))
         print("  killed readers' slots: at most %d at once, gone %.1f s after the kill at most"
-              " (sampled every 0.5 s), %d seen after a compaction that cleared, %d left when the run stopped" % (
+              " (sampled every 0.5 s), %d seen after a writer that cleared, %d left when the run stopped" % (
                   stale_max, max(cleanup or [0]), outlived, stale_end))
         print("  end: stale slot %s after an import, %s after compaction; segments pending %d; "
               "reader slots after %d; retired entry %s; verify %s" % (
@@ -751,11 +725,8 @@ class Load:
                   "present" if final["retired"] else "absent", "sound" if final["verify"] == 0 else "FAILED"))
         print("  final sweep: %d queries of %d kept snapshots, %d wrong" % (
             final["swept"], len(names_final), final["sweep_wrong"]))
-        print("  errors %d, wrong answers %d, resurrected %d; KNOWN %d (index refused as cut short %d, whole"
-              " restores failed %d, whole restores of a dropped snapshot empty %d)" % (
-                  len(errors) + final["errors"], len(wrong) + final["sweep_wrong"], back, len(known),
-                  sum(1 for k in known if KNOWN_CUT.search(k)), sum(1 for k in known if "KNOWN: restore reads" in k),
-                  sum(1 for k in known if "KNOWN: restore of a snapshot dropped" in k)))
+        print("  errors %d, wrong answers %d, resurrected %d" % (
+            len(errors) + final["errors"], len(wrong) + final["sweep_wrong"], back))
 
     def final_phase(self):
         """With the pin held: a reader killed in a transaction, then an import
@@ -782,6 +753,8 @@ class Load:
         else:
             r["imported"].append(name)
         r["stale_after_import"] = int(slot in readers(self.arc))
+        if r["stale_after_import"]:
+            self.fail("the killed reader %d's slot outlived an import (writers clear dead readers)" % pid)
         keep = 3
         code, out, err = run([self.snaparc, "compact", "--json", "--keep-last", str(keep), self.arc])
         if code:
