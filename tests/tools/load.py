@@ -813,9 +813,16 @@ def readers(arc):
     transaction nor clears dead slots.) pids wrap (pid_max is often 32768):
     a killed reader's slot is told apart by its transaction and by its pid
     being dead."""
-    code, out, err = run(["mdb_stat", "-r", os.path.join(arc, "index")], timeout=60)
+    for attempt in range(5):
+        code, out, err = run(["mdb_stat", "-r", os.path.join(arc, "index")], timeout=60)
+        if out.startswith(b"Reader Table Status"):   # (its exit code is 1 even then)
+            break
+        # mdb_stat opens the environment as a process of its own, beside
+        # compaction's rewrite of the index file: say so, and look again
+        print("load: mdb_stat -r exited %d: %s; again" % (code, err.decode().strip()), flush=True)
+        time.sleep(0.05)
     table = set()
-    if not out.startswith(b"Reader Table Status"):   # (its exit code is 1 even then)
+    if not out.startswith(b"Reader Table Status"):
         raise RuntimeError("mdb_stat -r exited %d: %s" % (code, err.decode().strip()))
     for line in out.decode().splitlines():
         f = line.split()
