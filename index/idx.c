@@ -81,6 +81,7 @@ struct idx_txn {
 	struct idx *x;
 	MDB_txn *txn;
 	int write, active, map_full;
+	MDB_cursor *cur[DB_COUNT];   /* get()'s, opened on first use, kept across renewals */
 	/* where the last value that failed its checksum was, for txn_err() */
 	int bad_db;
 	long long bad_offset;
@@ -150,16 +151,12 @@ static int fits_its_page(const struct idx *x, const MDB_val *v)
 
 /* Checks and strips the checksum that ends a value: 0, or BAD_SUM with
  * where it was noted in t. */
-static int checked(struct idx_txn *t, MDB_dbi dbi, const MDB_val *k, MDB_val *v)
+static int checked(struct idx_txn *t, int db, const MDB_val *k, MDB_val *v)
 {
 	MDB_envinfo info;
 	MDB_stat st;
 	size_t n;
-	int db = DB_META;
 
-	for (int i = 0; i < DB_COUNT; i++)
-		if (t->x->dbi[i] == dbi)
-			db = i;
 	if (db == DB_META && k->mv_size == 6 && !memcmp(k->mv_data, "format", 6))
 		return 0; /* the one value without a checksum: another format may say so */
 	/* in a write transaction, pages being written are not in the map */
@@ -208,11 +205,11 @@ static int txn_err(struct err *e, int rc, const char *what, const struct idx_txn
 }
 
 /* mdb_cursor_get() of a checked value. */
-static int cget(struct idx_txn *t, MDB_cursor *c, MDB_val *k, MDB_val *v, MDB_cursor_op op)
+static int cget(struct idx_txn *t, int db, MDB_cursor *c, MDB_val *k, MDB_val *v, MDB_cursor_op op)
 {
 	int rc = mdb_cursor_get(c, k, v, op);
 
-	return rc ? rc : checked(t, mdb_cursor_dbi(c), k, v);
+	return rc ? rc : checked(t, db, k, v);
 }
 
 uint64_t idx_file_bytes(const struct idx *x)
@@ -498,6 +495,17 @@ int idx_write_begin(struct idx *x, struct idx_txn **out, struct err *e)
 	return txn_begin(x, 1, out, e);
 }
 
+/* get()'s cursors: a read transaction's are LMDB's to close only when
+ * told; a write transaction's go with it. */
+static void close_cursors(struct idx_txn *t)
+{
+	for (int i = 0; i < DB_COUNT; i++) {
+		if (t->cur[i] && !t->write)
+			mdb_cursor_close(t->cur[i]);
+		t->cur[i] = NULL;
+	}
+}
+
 void idx_read_reset(struct idx_txn *t)
 {
 	if (!t->active)
@@ -526,6 +534,12 @@ int idx_read_renew(struct idx_txn *t, struct err *e)
 		pthread_rwlock_unlock(&t->x->resize);
 		return lmdb_err(e, rc, "renew read", t->x);
 	}
+	for (int i = 0; i < DB_COUNT; i++) {
+		if (t->cur[i] && mdb_cursor_renew(t->txn, t->cur[i])) {
+			mdb_cursor_close(t->cur[i]);
+			t->cur[i] = NULL;
+		}
+	}
 	t->active = 1;
 	return 0;
 }
@@ -546,6 +560,7 @@ void idx_abort(struct idx_txn *t)
 	if (!t)
 		return;
 	full = t->map_full;
+	close_cursors(t);
 	if (t->active) {
 		mdb_txn_abort(t->txn);
 		pthread_rwlock_unlock(&t->x->resize);
@@ -575,6 +590,7 @@ int idx_commit(struct idx_txn *t, struct err *e)
 		idx_abort(t);
 		return err_set(e, SNAPARC_NOMEM, "%s: the index map was full; it has grown, write again", x->path);
 	}
+	close_cursors(t);
 	rc = mdb_txn_commit(t->txn);
 	pthread_rwlock_unlock(&x->resize);
 	free(t);
@@ -606,38 +622,30 @@ static int put(struct idx_txn *t, int db, const void *k, size_t klen, const void
 	return 0;
 }
 
-/* A key that is not there may be one whose bits were flipped: it then sits
- * where it always was, beside where the search ended, and its value fails
- * the checksum made with the key it had. 0, or BAD_SUM. */
-static int check_around(struct idx_txn *t, int db, const MDB_val *want)
-{
-	MDB_cursor *c;
-	MDB_val k = *want, v;
-	int rc;
-
-	if (mdb_cursor_open(t->txn, t->x->dbi[db], &c))
-		return 0;
-	rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-	if (rc == 0)
-		rc = checked(t, t->x->dbi[db], &k, &v);
-	if (rc != BAD_SUM) {
-		rc = mdb_cursor_get(c, &k, &v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
-		rc = rc == 0 ? checked(t, t->x->dbi[db], &k, &v) : 0;
-	}
-	mdb_cursor_close(c);
-	return rc == BAD_SUM ? BAD_SUM : 0;
-}
-
-/* mdb_get; not found is SNAPARC_NOT_FOUND without a message (callers word it). */
+/* The value under key k, checked; not found is SNAPARC_NOT_FOUND without a
+ * message (callers word it). A key that is not there may be one whose bits
+ * were flipped: it still sits where it was, where the search ends or just
+ * before, and its value fails the checksum made with the key it had. One
+ * descent answers both, with the transaction's cursor for db. */
 static int get(struct idx_txn *t, int db, const void *k, size_t klen, MDB_val *v, struct err *e)
 {
 	MDB_val key = { klen, (void *)k };
-	int rc = mdb_get(t->txn, t->x->dbi[db], &key, v);
+	int rc = 0;
 
-	if (rc == MDB_NOTFOUND && (rc = check_around(t, db, &key)) == 0)
-		return SNAPARC_NOT_FOUND;
-	if (rc == 0)
-		rc = checked(t, t->x->dbi[db], &key, v);
+	if (!t->cur[db])
+		rc = mdb_cursor_open(t->txn, t->x->dbi[db], &t->cur[db]);
+	if (!rc)
+		rc = mdb_cursor_get(t->cur[db], &key, v, MDB_SET_RANGE);
+	if (rc == 0 && key.mv_size == klen && !memcmp(key.mv_data, k, klen))
+		rc = checked(t, db, &key, v);
+	else if (rc == 0 || rc == MDB_NOTFOUND) {
+		if (rc == 0)
+			rc = checked(t, db, &key, v);
+		if (rc == 0 || rc == MDB_NOTFOUND)
+			rc = cget(t, db, t->cur[db], &key, v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
+		if (rc == 0 || rc == MDB_NOTFOUND)
+			return SNAPARC_NOT_FOUND;
+	}
 	return rc ? txn_err(e, rc, db_names[db], t) : 0;
 }
 
@@ -968,7 +976,7 @@ int idx_snapshot_prev(struct idx_txn *t, uint32_t before, struct idx_snapshot *o
 	key.mv_size = 4;
 	key.mv_data = k;
 	rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-	rc = rc == 0 ? cget(t, c, &key, &val, MDB_PREV) : cget(t, c, &key, &val, MDB_LAST);
+	rc = rc == 0 ? cget(t, DB_SNAPSHOTS, c, &key, &val, MDB_PREV) : cget(t, DB_SNAPSHOTS, c, &key, &val, MDB_LAST);
 	if (rc == 0 && key.mv_size != 4)
 		rc = MDB_CORRUPTED;
 	if (rc == 0 && be32_get(key.mv_data) >= before)
@@ -994,7 +1002,7 @@ static int snapshot_cursor(struct idx_txn *t, uint32_t after, int last, struct i
 	if ((rc = mdb_cursor_open(t->txn, t->x->dbi[DB_SNAPSHOTS], &c)))
 		return lmdb_err(e, rc, "snapshots", t->x);
 	if (last) {
-		rc = cget(t, c, &key, &val, MDB_LAST);
+		rc = cget(t, DB_SNAPSHOTS, c, &key, &val, MDB_LAST);
 	} else {
 		if (after == UINT32_MAX) {
 			mdb_cursor_close(c);
@@ -1003,7 +1011,7 @@ static int snapshot_cursor(struct idx_txn *t, uint32_t after, int last, struct i
 		be32_put(k, after + 1);
 		key.mv_size = 4;
 		key.mv_data = k;
-		rc = cget(t, c, &key, &val, MDB_SET_RANGE);
+		rc = cget(t, DB_SNAPSHOTS, c, &key, &val, MDB_SET_RANGE);
 	}
 	if (rc == 0 && key.mv_size != 4)
 		rc = MDB_CORRUPTED;
@@ -1029,16 +1037,16 @@ int idx_snapshot_next(struct idx_txn *t, uint32_t after, struct idx_snapshot *ou
 
 /* Positions c at the last key before `key`, where a block holding it (or
  * what follows it) starts, or at the first key when none is before. */
-static int seek_block_before(struct idx_txn *t, MDB_cursor *c, MDB_val *key, MDB_val *val)
+static int seek_block_before(struct idx_txn *t, int db, MDB_cursor *c, MDB_val *key, MDB_val *val)
 {
 	int rc = mdb_cursor_get(c, key, val, MDB_SET_RANGE);
 
 	if (rc == 0)
-		rc = cget(t, c, key, val, MDB_PREV);
+		rc = cget(t, db, c, key, val, MDB_PREV);
 	else if (rc == MDB_NOTFOUND)
-		rc = cget(t, c, key, val, MDB_LAST);
+		rc = cget(t, db, c, key, val, MDB_LAST);
 	if (rc == MDB_NOTFOUND)
-		rc = cget(t, c, key, val, MDB_FIRST);
+		rc = cget(t, db, c, key, val, MDB_FIRST);
 	return rc;
 }
 
@@ -1222,7 +1230,7 @@ int idx_series_iter_next(struct idx_series_iter *it, struct idx_loc *out, struct
 		int rc;
 
 		key_snap_u64(k, it->snap, 0);
-		rc = cget(it->t, it->c, &key, &val, it->started ? MDB_NEXT : MDB_SET_RANGE);
+		rc = cget(it->t, DB_SERIES, it->c, &key, &val, it->started ? MDB_NEXT : MDB_SET_RANGE);
 		it->started = 1;
 		if (rc == MDB_NOTFOUND || (rc == 0 && (key.mv_size != 12 || be32_get(key.mv_data) != it->snap)))
 			return 0;
@@ -1261,11 +1269,11 @@ int idx_series_get(struct idx_txn *t, uint32_t snap, uint64_t ref, struct idx_lo
 	/* the block holding ref starts at ref or is the one before the next */
 	rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
 	if (rc == 0 && (key.mv_size != 12 || memcmp(key.mv_data, k, 12) != 0))
-		rc = cget(t, c, &key, &val, MDB_PREV);
+		rc = cget(t, DB_SERIES, c, &key, &val, MDB_PREV);
 	else if (rc == 0)
-		rc = checked(t, t->x->dbi[DB_SERIES], &key, &val);
+		rc = checked(t, DB_SERIES, &key, &val);
 	else if (rc == MDB_NOTFOUND)
-		rc = cget(t, c, &key, &val, MDB_LAST);
+		rc = cget(t, DB_SERIES, c, &key, &val, MDB_LAST);
 	if (rc == 0 && key.mv_size == 12 && be32_get(key.mv_data) == snap)
 		rc = series_block_find(t, snap, be64_get((const uint8_t *)key.mv_data + 4), &val, ref, out, e);
 	else if (rc == MDB_NOTFOUND)
@@ -1275,7 +1283,7 @@ int idx_series_get(struct idx_txn *t, uint32_t snap, uint64_t ref, struct idx_lo
 	if (rc == 0) {
 		/* Not there: the next block must start after ref, or the tree led
 		 * the search astray (a damaged key or branch page). */
-		int next = cget(t, c, &key, &val, MDB_NEXT);
+		int next = cget(t, DB_SERIES, c, &key, &val, MDB_NEXT);
 
 		if (next == 0 && key.mv_size == 12 && be32_get(key.mv_data) == snap &&
 		    be64_get((const uint8_t *)key.mv_data + 4) <= ref)
@@ -1343,14 +1351,14 @@ int idx_hash_find(struct idx_txn *t, uint32_t snap, uint64_t hash, uint64_t *ref
 	key.mv_data = k;
 	/* entries with the prefix may start in the block before the first block
 	 * keyed at or after it, and run over several blocks */
-	rc = seek_block_before(t, c, &key, &val);
+	rc = seek_block_before(t, DB_HASHES, c, &key, &val);
 	while (rc == 0 && !past) {
 		if (key.mv_size != 12) {
 			rc = block_corrupt(t, "hashes", snap, e);
 			break;
 		}
 		if (be32_get(key.mv_data) < snap) {
-			rc = cget(t, c, &key, &val, MDB_NEXT);
+			rc = cget(t, DB_HASHES, c, &key, &val, MDB_NEXT);
 			continue;
 		}
 		if (be32_get(key.mv_data) > snap || be32_get((const uint8_t *)key.mv_data + 4) > want)
@@ -1359,7 +1367,7 @@ int idx_hash_find(struct idx_txn *t, uint32_t snap, uint64_t hash, uint64_t *ref
 				     cap, n, &past, e);
 		if (rc)
 			break;
-		rc = cget(t, c, &key, &val, MDB_NEXT);
+		rc = cget(t, DB_HASHES, c, &key, &val, MDB_NEXT);
 	}
 	mdb_cursor_close(c);
 	if (rc == MDB_NOTFOUND)
@@ -1461,11 +1469,11 @@ static int scan_prefixed(struct idx_txn *t, int db, uint32_t snap, int (*each)(c
 	be32_put(k, snap);
 	key.mv_size = 4;
 	key.mv_data = k;
-	rc = cget(t, c, &key, &val, MDB_SET_RANGE);
+	rc = cget(t, db, c, &key, &val, MDB_SET_RANGE);
 	while (rc == 0 && key.mv_size >= 4 && !memcmp(key.mv_data, k, 4)) {
 		if ((rc = each(&key, &val, ctx)))
 			break;
-		rc = cget(t, c, &key, &val, MDB_NEXT);
+		rc = cget(t, db, c, &key, &val, MDB_NEXT);
 	}
 	mdb_cursor_close(c);
 	if (rc == MDB_NOTFOUND || rc == 0)
@@ -1718,15 +1726,15 @@ int idx_postings_scan(struct idx_txn *t, uint32_t snap, const char *name, size_t
 	key.mv_size = klen;
 	key.mv_data = k;
 	/* the values from prefix on may start in the block before the first one keyed after it */
-	rc = seek_block_before(t, c, &key, &val);
+	rc = seek_block_before(t, DB_POSTINGS, c, &key, &val);
 	if (rc == 0 && head_cmp(&key, k, head) < 0)
-		rc = cget(t, c, &key, &val, MDB_NEXT); /* that one was an earlier name's */
+		rc = cget(t, DB_POSTINGS, c, &key, &val, MDB_NEXT); /* that one was an earlier name's */
 	while (rc == 0 && !past) {
 		if (head_cmp(&key, k, head))
 			break;
 		if ((rc = scan_block(t, &val, prefix, prefix_len, &value, fn, ctx, &past, e)))
 			break;
-		rc = cget(t, c, &key, &val, MDB_NEXT);
+		rc = cget(t, DB_POSTINGS, c, &key, &val, MDB_NEXT);
 	}
 	mdb_cursor_close(c);
 	buf_free(&value);
@@ -1845,7 +1853,7 @@ int idx_check_values(struct idx_txn *t, idx_check_fn fn, void *ctx, uint64_t *va
 			struct err be = { 0 };
 
 			(*values)++;
-			if (checked(t, t->x->dbi[db], &key, &val) == 0)
+			if (checked(t, db, &key, &val) == 0)
 				continue;
 			txn_err(&be, BAD_SUM, db_names[db], t);
 			if (fn(ctx, be.msg)) {
