@@ -235,35 +235,35 @@ static void set_new(struct ent *x, const struct idx_loc *l)
 	x->new_span = l->span;
 }
 
-/* Reads the previous snapshot's record of entry pe into c->prev_raw (read
- * twice in all, counted once). */
-static int read_prev(struct compact *c, const struct ent *pe, struct err *e)
+/* Reads the record stored at l into out without counting it as input (it
+ * was, or will be, counted where it is compacted itself). */
+static int read_uncounted(struct compact *c, const struct idx_loc *l, struct buf *out, struct err *e)
 {
-	struct idx_loc pl = { pe->ref, pe->old_off, pe->old_seg, pe->old_span };
 	uint64_t seen = c->st->input_bytes, done = c->done;
 	const uint8_t *pd;
 	size_t plen;
 	uint8_t pf;
-	int rc = read_stored(c, &pl, &c->pspan, &c->pscratch, &c->prev_raw, &pd, &plen, &pf, e);
+	int rc = read_stored(c, l, &c->pspan, &c->pscratch, out, &pd, &plen, &pf, e);
 
 	c->st->input_bytes = seen;
 	c->done = done;
 	return rc;
 }
 
-/* Reads the record at the root of base's chain into c->root_raw (not counted). */
+/* The previous snapshot's record of entry pe, into c->prev_raw. */
+static int read_prev(struct compact *c, const struct ent *pe, struct err *e)
+{
+	struct idx_loc pl = { pe->ref, pe->old_off, pe->old_seg, pe->old_span };
+
+	return read_uncounted(c, &pl, &c->prev_raw, e);
+}
+
+/* The record at the root of base's chain, into c->root_raw. */
 static int read_root(struct compact *c, const struct ent *base, struct err *e)
 {
 	struct idx_loc rl = { base->ref, base->root_old_off, base->root_old_seg, base->root_old_span };
-	uint64_t seen = c->st->input_bytes, done = c->done;
-	const uint8_t *pd;
-	size_t plen;
-	uint8_t pf;
-	int rc = read_stored(c, &rl, &c->pspan, &c->pscratch, &c->root_raw, &pd, &plen, &pf, e);
 
-	c->st->input_bytes = seen;
-	c->done = done;
-	return rc;
+	return read_uncounted(c, &rl, &c->root_raw, e);
 }
 
 static void root_from(struct ent *x, const struct ent *r)
