@@ -193,4 +193,8 @@ void wal_writer_discard(struct wal_writer *w);
 /* Zero-pads the last page, writes, syncs if asked, and frees w (also on error). */
 int wal_writer_close(struct wal_writer *w, struct err *e);
 
+/* fsyncs directory dir, which makes the names in it durable (a new file's
+ * is not until then); an error names it. */
+int wal_sync_dir(const char *dir, struct err *e);
+
 #endif

@@ -296,15 +296,8 @@ int wal_writer_flush(struct wal_writer *w, struct err *e)
 	if (sync_fd(w, w->fd, w->path, e))
 		return w->failed;
 	if (w->opts.sync && w->created) {
-		int dfd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-		if (dfd < 0 || fsync(dfd) != 0) {
-			w->failed = err_errno(e, errno, "%s: fsync directory", w->dir);
-			if (dfd >= 0)
-				close(dfd);
+		if ((w->failed = wal_sync_dir(w->dir, e)))
 			return w->failed;
-		}
-		close(dfd);
 		w->created = 0;
 	}
 	return 0;
@@ -451,17 +444,22 @@ int wal_writer_close(struct wal_writer *w, struct err *e)
 		rc = sync_fd(w, w->fd, w->path, e);
 	if (w->fd >= 0 && close(w->fd) != 0 && !rc)
 		rc = err_errno(e, errno, "%s: close", w->path);
-	if (!rc && w->opts.sync) {
-		int dfd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-		if (dfd < 0 || fsync(dfd) != 0)
-			rc = err_errno(e, errno, "%s: fsync directory", w->dir);
-		if (dfd >= 0)
-			close(dfd);
-	}
+	if (!rc && w->opts.sync)
+		rc = wal_sync_dir(w->dir, e);
 	if (w->failed && rc == w->failed && e && e->code != rc)
 		err_set(e, rc, "%s: the writer failed earlier", w->path);
 	w->fd = -1;
 	wal_writer_discard(w);
+	return rc;
+}
+
+int wal_sync_dir(const char *dir, struct err *e)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0 || fsync(fd) != 0)
+		rc = err_errno(e, errno, "%s: fsync directory", dir);
+	if (fd >= 0)
+		close(fd);
 	return rc;
 }

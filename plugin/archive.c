@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,20 +20,6 @@
 #include "wal.h"
 #include "xordelta.h"
 
-/* Makes the entries of a directory durable (a new file's name is not,
- * until its directory is synced). */
-static int sync_dir(const char *path, struct err *e)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-
-	if (fd < 0)
-		return err_errno(e, errno, "%s", path);
-	if (fsync(fd) != 0)
-		rc = err_errno(e, errno, "%s: fsync", path);
-	close(fd);
-	return rc;
-}
-
 /* A new archive's names, from its parent's entry down to index/data.mdb,
  * made durable before anything is committed into it. */
 static int sync_new_archive(const char *path, int made_dir, struct err *e)
@@ -41,18 +28,10 @@ static int sync_new_archive(const char *path, int made_dir, struct err *e)
 	int rc;
 
 	snprintf(p, sizeof(p), "%s/index", path);
-	if ((rc = sync_dir(p, e)) || (rc = sync_dir(path, e)))
+	if ((rc = wal_sync_dir(p, e)) || (rc = wal_sync_dir(path, e)) || !made_dir)
 		return rc;
-	if (!made_dir)
-		return 0;
 	snprintf(p, sizeof(p), "%s", path);
-	while (strlen(p) > 1 && p[strlen(p) - 1] == '/')
-		p[strlen(p) - 1] = 0;
-	if (strrchr(p, '/'))
-		*(strrchr(p, '/') == p ? p + 1 : strrchr(p, '/')) = 0;
-	else
-		snprintf(p, sizeof(p), ".");
-	return sync_dir(p, e);
+	return wal_sync_dir(dirname(p), e);
 }
 
 /* A directory is an archive when it has index/data.mdb; an empty or missing

@@ -44,22 +44,13 @@ static void rm_tree(const char *path)
 	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static int sync_dir(const char *path, struct err *e)
+/* Makes path's entry in its directory durable. */
+static int sync_parent(const char *path, struct err *e)
 {
 	char copy[4200];
-	int fd;
 
 	snprintf(copy, sizeof(copy), "%s", path);
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) != 0) {
-		int err = errno;
-
-		if (fd >= 0)
-			close(fd);
-		return err_errno(e, err, "%s: fsync", copy);
-	}
-	close(fd);
-	return 0;
+	return wal_sync_dir(dirname(copy), e);
 }
 
 /* The whole snapshot on two threads: the second reads each stored record,
@@ -414,7 +405,7 @@ int archive_restore(struct archive *a, const char *snapshot, const uint64_t *ref
 		 * out, never neither; tmp then holds the old */
 		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_EXCHANGE) == 0) {
 			rm_tree(tmp);
-			return sync_dir(out, e);
+			return sync_parent(out, e);
 		}
 		if (errno != EINVAL && errno != ENOSYS) {
 			rc = err_errno(e, errno, "%s: exchange with %s", tmp, out);
@@ -437,7 +428,7 @@ int archive_restore(struct archive *a, const char *snapshot, const uint64_t *ref
 	}
 	if (exists)
 		rm_tree(old);
-	return sync_dir(out, e);
+	return sync_parent(out, e);
 fail:
 	rm_tree(tmp);
 	return rc;
