@@ -41,8 +41,8 @@
 #include "bytes.h"
 #include "crc32c.h"
 #include "wal.h"
+#include "fuzz.h"
 
-#define CHECK(cond) do { if (!(cond)) __builtin_trap(); } while (0)
 #define KEEP_BAD_CRCS_ONE_IN 8
 #define CONTROL 4
 #define NAME "chunk_snapshot.000001.0000000001"
@@ -55,30 +55,12 @@ size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsi
 static char scratch[4096], snapdir[4200], arcdir[4200];
 static int verbose;
 
-/* Rewrites the CRC of every fragment a reader would look at, page by page,
- * as far as the headers make sense (as fuzz_wal does). Pages count from the
- * end of the control word; a cut off a page boundary makes the second
- * segment's pages differ, which the CRCs then catch. */
-static void fix_crcs(uint8_t *p, size_t size)
-{
-	for (size_t page = 0; page < size; page += WAL_PAGE_SIZE) {
-		size_t end = size - page < WAL_PAGE_SIZE ? size : page + WAL_PAGE_SIZE;
-		size_t pos = page;
-
-		while (end - pos >= WAL_HEADER_SIZE && p[pos] != WAL_PAD) {
-			size_t len = be16_get(p + pos + 1);
-
-			if (len > end - pos - WAL_HEADER_SIZE)
-				break;
-			be32_put(p + pos + 3, crc32c(0, p + pos + WAL_HEADER_SIZE, len));
-			pos += WAL_HEADER_SIZE + len;
-		}
-	}
-}
-
 size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed)
 {
 	size = LLVMFuzzerMutate(data, size, max_size);
+	/* pages count from the end of the control word; a cut off a page
+	 * boundary makes the second segment's pages differ, which the CRCs
+	 * then catch */
 	if (seed % KEEP_BAD_CRCS_ONE_IN != 0 && size > CONTROL)
 		fix_crcs(data + CONTROL, size - CONTROL);
 	return size;

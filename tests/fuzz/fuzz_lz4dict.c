@@ -32,24 +32,13 @@
 #include "bytes.h"
 #include "lz4dict.h"
 #include "wal.h"
+#include "fuzz.h"
 
-#define CHECK(cond) do { if (!(cond)) __builtin_trap(); } while (0)
 #define HEADER 7
 #define LZ4_MAX_EXPANSION 255u   /* as lz4dict.c: a byte of block gives at most 255 */
 #define PREFIX "pre"             /* compress appends: what is there must stay */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* An exactly-sized copy, so that ASan sees a read past the end. */
-static uint8_t *dup_exact(const uint8_t *p, size_t len)
-{
-	uint8_t *q = malloc(len ? len : 1);
-
-	CHECK(q != NULL);
-	if (len)
-		memcpy(q, p, len);
-	return q;
-}
 
 /* The most a buffer may have grown to for a payload of len bytes: buf
  * doubles from 256 up to the raw length, which is at most 255 a byte. */

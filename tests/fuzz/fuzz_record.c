@@ -25,8 +25,8 @@
 
 #include "record.h"
 #include "xor.h"
+#include "fuzz.h"
 
-#define CHECK(cond) do { if (!(cond)) __builtin_trap(); } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

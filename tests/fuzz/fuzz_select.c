@@ -21,8 +21,8 @@
  * instrumented for coverage.
  */
 #include "../../plugin/select.c"
+#include "fuzz.h"
 
-#define CHECK(cond) do { if (!(cond)) __builtin_trap(); } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -27,8 +27,8 @@
 #include "crc32c.h"
 #include "wal.h"
 #include "wal_push.h"
+#include "fuzz.h"
 
-#define CHECK(cond) do { if (!(cond)) __builtin_trap(); } while (0)
 #define KEEP_BAD_CRCS_ONE_IN 8
 #define ONE_BYTE_AT_A_TIME_UP_TO (WAL_PAGE_SIZE + 4096)
 #define NAME "fuzz"
@@ -36,25 +36,6 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
 size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed);
-
-/* Rewrites the CRC of every fragment a reader would look at, page by page,
- * as far as the headers make sense (as fuzz_wal does). */
-static void fix_crcs(uint8_t *p, size_t size)
-{
-	for (size_t page = 0; page < size; page += WAL_PAGE_SIZE) {
-		size_t end = size - page < WAL_PAGE_SIZE ? size : page + WAL_PAGE_SIZE;
-		size_t pos = page;
-
-		while (end - pos >= WAL_HEADER_SIZE && p[pos] != WAL_PAD) {
-			size_t len = be16_get(p + pos + 1);
-
-			if (len > end - pos - WAL_HEADER_SIZE)
-				break;
-			be32_put(p + pos + 3, crc32c(0, p + pos + WAL_HEADER_SIZE, len));
-			pos += WAL_HEADER_SIZE + len;
-		}
-	}
-}
 
 size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed)
 {

@@ -35,24 +35,14 @@
 #include "record.h"
 #include "xor.h"
 #include "xordelta.h"
+#include "fuzz.h"
 
-#define CHECK(cond) do { if (!(cond)) __builtin_trap(); } while (0)
 #define MAX_HOPS 4
 #define MAX_SAMPLES 4096
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const struct lz4dict_base BASE = { 7, 1234567, 300 };
-
-static uint8_t *dup_exact(const uint8_t *p, size_t len)
-{
-	uint8_t *q = malloc(len ? len : 1);
-
-	CHECK(q != NULL);
-	if (len)
-		memcpy(q, p, len);
-	return q;
-}
 
 /* Applies n payloads to base and checks the answer. */
 static void check_apply(const uint8_t *const *p, const size_t *len, size_t n, const uint8_t *base, size_t base_len)
