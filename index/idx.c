@@ -154,7 +154,6 @@ static int fits_its_page(const struct idx *x, const MDB_val *v)
 static int checked(struct idx_txn *t, int db, const MDB_val *k, MDB_val *v)
 {
 	MDB_envinfo info;
-	MDB_stat st;
 	size_t n;
 
 	if (db == DB_META && k->mv_size == 6 && !memcmp(k->mv_data, "format", 6))
@@ -174,14 +173,13 @@ static int checked(struct idx_txn *t, int db, const MDB_val *k, MDB_val *v)
 	t->bad_offset = -1;
 	/* A read transaction's values lie in LMDB's map, whose pages begin
 	 * with their page number: where in the file this one is. */
-	if (!t->write && mdb_env_stat(t->x->env, &st) == 0 && st.ms_psize &&
-	    mdb_env_info(t->x->env, &info) == 0) {
-		uintptr_t at = (uintptr_t)v->mv_data, page = at - at % st.ms_psize;
+	if (!t->write && mdb_env_info(t->x->env, &info) == 0) {
+		uintptr_t at = (uintptr_t)v->mv_data, page = at - at % t->x->psize;
 		uint64_t pgno;
 
 		memcpy(&pgno, (const void *)page, sizeof(pgno));
 		if (pgno <= info.me_last_pgno)
-			t->bad_offset = (long long)(pgno * st.ms_psize + (at - page));
+			t->bad_offset = (long long)(pgno * t->x->psize + (at - page));
 	}
 	return BAD_SUM;
 }
@@ -189,18 +187,16 @@ static int checked(struct idx_txn *t, int db, const MDB_val *k, MDB_val *v)
 /* lmdb_err(), and for BAD_SUM which value of which database, where. */
 static int txn_err(struct err *e, int rc, const char *what, const struct idx_txn *t)
 {
-	char key[2 * sizeof(t->bad_key) + 1];
+	char key[2 * sizeof(t->bad_key) + 1] = "", at[40] = "";
 
 	if (rc != BAD_SUM)
 		return lmdb_err(e, rc, what, t->x);
 	for (size_t i = 0; i < t->bad_key_len; i++)
 		snprintf(key + 2 * i, 3, "%02x", t->bad_key[i]);
 	if (t->bad_offset >= 0)
-		return err_set(e, SNAPARC_CORRUPT, "%s/data.mdb: offset %lld: the %s value of %zu bytes under key %s%s fails its checksum",
-			       t->x->path, t->bad_offset, db_names[t->bad_db], t->bad_len, key,
-			       t->bad_key_len == sizeof(t->bad_key) ? "..." : "");
-	return err_set(e, SNAPARC_CORRUPT, "%s/data.mdb: the %s value of %zu bytes under key %s%s fails its checksum",
-		       t->x->path, db_names[t->bad_db], t->bad_len, key,
+		snprintf(at, sizeof(at), " offset %lld:", t->bad_offset);
+	return err_set(e, SNAPARC_CORRUPT, "%s/data.mdb:%s the %s value of %zu bytes under key %s%s fails its checksum",
+		       t->x->path, at, db_names[t->bad_db], t->bad_len, key,
 		       t->bad_key_len == sizeof(t->bad_key) ? "..." : "");
 }
 
