@@ -1,0 +1,19 @@
+/* Unnamed temporary files for sorting what does not fit in memory: gone
+ * when closed, and when the process dies. */
+#ifndef SNAPARC_TMPFILE_H
+#define SNAPARC_TMPFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+/* A new, empty, unnamed file in dir (on dir's file system); its descriptor,
+ * or a negative status. */
+int tmpfile_open(const char *dir, struct err *e);
+/* Writes or reads n bytes at off, whole (a short read is corrupt); errors
+ * name dir, the offset and the reason (ENOSPC: the disk is full). */
+int tmpfile_write(int fd, const char *dir, uint64_t off, const void *p, size_t n, struct err *e);
+int tmpfile_read(int fd, const char *dir, uint64_t off, void *p, size_t n, struct err *e);
+
+#endif
