@@ -72,6 +72,7 @@ struct idx {
 	uint64_t map_size;
 	int rdonly;
 	unsigned psize;   /* LMDB's page size */
+	int fd;           /* data.mdb (LMDB's descriptor) */
 	/* Every transaction of this process holds it shared; resizing the map
 	 * takes it exclusively, as LMDB requires no transaction to be active. */
 	pthread_rwlock_t resize;
@@ -81,6 +82,12 @@ struct idx_txn {
 	struct idx *x;
 	MDB_txn *txn;
 	int write, active, map_full;
+	/* A writer's pages go straight into the file's mapping (MDB_WRITEMAP),
+	 * where a full disk would be a SIGBUS: the file's blocks are allocated
+	 * ahead of them (reserve()), from `used` (its pages when the
+	 * transaction began) to `reserved`, as `high` (the end of the highest
+	 * page it wrote) and `deleted` (bytes) grow. */
+	uint64_t used, reserved, high, deleted, map_size;
 	MDB_cursor *cur[DB_COUNT];   /* get()'s, opened on first use, kept across renewals */
 	/* where the last value that failed its checksum was, for txn_err() */
 	int bad_db;
@@ -217,7 +224,97 @@ uint64_t idx_file_bytes(const struct idx *x)
 	return stat(path, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
 }
 
-static int open_dbs(struct idx *x, struct err *e)
+/* ---- a writer's room in the file ---- */
+
+/* Pages a change may take past the highest page the transaction wrote
+ * (copies of the pages on its path, a split's new page) and, at commit,
+ * LMDB's free list. */
+#define RESERVE_SLACK (128u << 10)
+/* Reserved at once past what is needed: a quarter of what the transaction
+ * has taken, up to this (fewer calls, little held back). */
+#define RESERVE_STEP (8u << 20)
+
+static uint64_t pages_bytes(const struct idx *x)
+{
+	MDB_envinfo info;
+
+	return mdb_env_info(x->env, &info) == 0 ? ((uint64_t)info.me_last_pgno + 1) * x->psize : 0;
+}
+
+/* Allocates data.mdb's blocks as far as the transaction may write next:
+ * past the highest page it wrote, `extra` bytes, the slack, and a page of
+ * free list for each 256 pages of what it deleted. A full disk is then an
+ * error here, not a SIGBUS where LMDB writes into the mapping. */
+static int reserve(struct idx_txn *t, uint64_t extra, struct err *e)
+{
+	struct idx *x = t->x;
+	uint64_t need = (t->high > t->used ? t->high : t->used) + extra + RESERVE_SLACK + t->deleted / 256, to;
+	int rc;
+
+	if (need <= t->reserved || x->fd < 0)
+		return 0;
+	to = need + ((t->reserved - t->used) / 4 < RESERVE_STEP ? (t->reserved - t->used) / 4 : RESERVE_STEP);
+	to += x->psize - 1;
+	to -= to % x->psize;   /* whole pages: unreserve() gives them back whole */
+	to = to < t->map_size ? to : t->map_size;   /* LMDB writes nothing past its map */
+	if (to <= t->reserved)
+		return 0;
+	if (fallocate(x->fd, FALLOC_FL_KEEP_SIZE, (off_t)t->reserved, (off_t)(to - t->reserved)) != 0) {
+		rc = errno;
+		if (rc == EOPNOTSUPP || rc == ENOSYS) {
+			/* a file system without it: blocks come as LMDB writes */
+			t->reserved = UINT64_MAX;
+			return 0;
+		}
+		return err_set(e, SNAPARC_IO, "%s/data.mdb: room for the index: %s (%llu bytes at offset %llu)",
+			       x->path, strerror(rc), (unsigned long long)(to - t->reserved),
+			       (unsigned long long)t->reserved);
+	}
+	t->reserved = to;
+	return 0;
+}
+
+/* Notes how far into the file bytes LMDB placed for us reach: they sit in
+ * a page of the mapping, whose header starts with its page number (the
+ * layout fits_its_page() reads). */
+static void wrote(struct idx_txn *t, const void *p, size_t n)
+{
+	unsigned psize = t->x->psize;
+	const uint8_t *c = p, *page = c - (uintptr_t)c % psize;
+	uint64_t pgno, end;
+
+	memcpy(&pgno, page, sizeof(pgno));
+	if (pgno >= t->map_size / psize)
+		return;
+	end = pgno * psize + (uint64_t)(c - page) + n + psize - 1;
+	end -= end % psize;
+	if (end > t->high)
+		t->high = end;
+}
+
+/* Where a write transaction starts: the pages in use, the map's size. */
+static int reserve_begin(struct idx_txn *t, struct err *e)
+{
+	MDB_envinfo info;
+	int rc;
+
+	if ((rc = mdb_env_info(t->x->env, &info)))
+		return lmdb_err(e, rc, "begin write", t->x);
+	t->used = t->reserved = ((uint64_t)info.me_last_pgno + 1) * t->x->psize;
+	t->map_size = info.me_mapsize;
+	return reserve(t, 0, e);
+}
+
+/* Gives back the blocks reserved past the pages in use. */
+static void unreserve(struct idx *x, uint64_t reserved)
+{
+	uint64_t used = pages_bytes(x);
+
+	if (x->fd >= 0 && reserved != UINT64_MAX && used && reserved > used)
+		fallocate(x->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)used, (off_t)(reserved - used));
+}
+
+static int open_dbs_txn(struct idx *x, struct err *e)
 {
 	MDB_txn *txn;
 	MDB_val k = { 6, (void *)"format" }, v;
@@ -256,6 +353,20 @@ static int open_dbs(struct idx *x, struct err *e)
 	}
 	rc = mdb_txn_commit(txn);
 	return rc ? lmdb_err(e, rc, "commit", x) : 0;
+}
+
+/* Opens the databases, making them (and the format record) in a new index. */
+static int open_dbs(struct idx *x, struct err *e)
+{
+	struct idx_txn room = { .x = x };
+	int rc;
+
+	if (!x->rdonly && (rc = reserve_begin(&room, e)))
+		return rc;
+	rc = open_dbs_txn(x, e);
+	if (!x->rdonly)
+		unreserve(x, room.reserved);
+	return rc;
 }
 
 /* Pages LMDB may count in its last page number without having written
@@ -303,8 +414,12 @@ static int env_open(struct idx *x, struct err *e)
 	if ((rc = mdb_env_create(&x->env)) || (rc = mdb_env_set_maxdbs(x->env, DB_COUNT)) ||
 	    (rc = mdb_env_set_mapsize(x->env, x->map_size)) || (rc = mdb_env_set_maxreaders(x->env, 510)))
 		return lmdb_err(e, rc, "create environment", x);
-	/* MDB_NOTLS: read transactions belong to their handle, not to a thread */
-	rc = mdb_env_open(x->env, x->path, MDB_NOTLS | MDB_NORDAHEAD | (x->rdonly ? MDB_RDONLY : 0), 0666);
+	/* MDB_NOTLS: read transactions belong to their handle, not to a thread.
+	 * MDB_WRITEMAP: a writer's pages are the file's (page cache), not copies
+	 * on the heap, so memory does not grow with a transaction's size;
+	 * reserve() allocates the file's blocks before LMDB writes there. */
+	rc = mdb_env_open(x->env, x->path,
+			  MDB_NOTLS | MDB_NORDAHEAD | (x->rdonly ? MDB_RDONLY : MDB_WRITEMAP), 0666);
 	if (rc == EACCES && x->rdonly) {
 		/* A reader who may not write lock.mdb (LMDB's reader table) reads
 		 * without it. No writer then knows of this reader: one that runs
@@ -322,6 +437,8 @@ static int env_open(struct idx *x, struct err *e)
 		return rc;
 	if (mdb_env_stat(x->env, &st) == 0)
 		x->psize = st.ms_psize;
+	if (mdb_env_get_fd(x->env, &x->fd) != 0)
+		x->fd = -1;
 	if (x->rdonly && mdb_env_info(x->env, &info) == 0 && info.me_last_txnid == 0)
 		/* made, then interrupted before its first transaction: no index yet */
 		return err_set(e, SNAPARC_NOT_FOUND, "%s: no index here (none was ever committed)", x->path);
@@ -354,7 +471,8 @@ int idx_open(struct idx **out, const char *dir, const struct idx_opts *opts, str
 			goto fail;
 		}
 	} else if ((uint64_t)st.st_size > x->map_size) {
-		x->map_size = (uint64_t)st.st_size * 2;
+		/* a writer's file is as long as its map (MDB_WRITEMAP), sparse */
+		x->map_size = (uint64_t)st.st_size;
 	}
 	if ((rc = env_open(x, e)))
 		goto fail;
@@ -477,6 +595,14 @@ static int txn_begin(struct idx *x, int write, struct idx_txn **out, struct err 
 		return lmdb_err(e, rc, write ? "begin write" : "begin read", x);
 	}
 	t->active = 1;
+	if (write) {
+		if ((rc = reserve_begin(t, e))) {
+			mdb_txn_abort(t->txn);
+			pthread_rwlock_unlock(&x->resize);
+			free(t);
+			return rc;
+		}
+	}
 	*out = t;
 	return 0;
 }
@@ -559,6 +685,8 @@ void idx_abort(struct idx_txn *t)
 	close_cursors(t);
 	if (t->active) {
 		mdb_txn_abort(t->txn);
+		if (t->write)
+			unreserve(t->x, t->reserved);
 		pthread_rwlock_unlock(&t->x->resize);
 	} else if (!t->write) {
 		mdb_txn_abort(t->txn);
@@ -587,7 +715,12 @@ int idx_commit(struct idx_txn *t, struct err *e)
 		return err_set(e, SNAPARC_NOMEM, "%s: the index map was full; it has grown, write again", x->path);
 	}
 	close_cursors(t);
+	if ((rc = reserve(t, 0, e))) {   /* the free list's pages */
+		idx_abort(t);
+		return rc;
+	}
 	rc = mdb_txn_commit(t->txn);
+	unreserve(x, t->reserved);
 	pthread_rwlock_unlock(&x->resize);
 	free(t);
 	if (rc == MDB_MAP_FULL) {
@@ -606,7 +739,11 @@ static int put(struct idx_txn *t, int db, const void *k, size_t klen, const void
 	       unsigned flags, struct err *e)
 {
 	MDB_val key = { klen, (void *)k }, val = { vlen + SUM_LEN, NULL };
-	int rc = mdb_put(t->txn, t->x->dbi[db], &key, &val, flags | MDB_RESERVE);
+	int rc;
+
+	if ((rc = reserve(t, klen + vlen + SUM_LEN, e)))
+		return rc;
+	rc = mdb_put(t->txn, t->x->dbi[db], &key, &val, flags | MDB_RESERVE);
 
 	if (rc == MDB_MAP_FULL)
 		t->map_full = 1;
@@ -615,6 +752,7 @@ static int put(struct idx_txn *t, int db, const void *k, size_t klen, const void
 	if (vlen)
 		memcpy(val.mv_data, v, vlen);
 	be32_put((uint8_t *)val.mv_data + vlen, value_sum(db, &key, v, vlen));
+	wrote(t, val.mv_data, val.mv_size);
 	return 0;
 }
 
@@ -1756,9 +1894,16 @@ static int delete_prefixed(struct idx_txn *t, int db, uint32_t snap, struct err 
 	key.mv_data = k;
 	rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
 	while (rc == 0 && key.mv_size >= 4 && !memcmp(key.mv_data, k, 4)) {
+		t->deleted += key.mv_size + val.mv_size;
+		if ((rc = reserve(t, 0, e))) {
+			mdb_cursor_close(c);
+			return rc;
+		}
 		if ((rc = mdb_cursor_del(c, 0)))
 			break;
 		rc = mdb_cursor_get(c, &key, &val, MDB_GET_CURRENT);
+		if (rc == 0)
+			wrote(t, key.mv_data, key.mv_size);   /* in the page the delete copied */
 		if (rc == EINVAL || rc == MDB_NOTFOUND) /* the cursor sits past the last key */
 			break;
 	}

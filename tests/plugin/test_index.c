@@ -1043,6 +1043,76 @@ Test(idx_map, full_map_fails_the_commit_then_grows_so_the_redo_fits)
 	idx_close(x);
 }
 
+/* Bytes data.mdb holds on disk, its length, and the bytes of the pages
+ * LMDB has in use. */
+static void data_size(uint64_t *blocks, uint64_t *len, uint64_t *used)
+{
+	char p[4200];
+	struct stat st;
+	MDB_env *env;
+	MDB_envinfo info;
+	MDB_stat ms;
+
+	snprintf(p, sizeof(p), "%s/data.mdb", ixdir);
+	cr_assert_eq(stat(p, &st), 0, "%s: %s", p, strerror(errno));
+	*blocks = (uint64_t)st.st_blocks * 512;
+	*len = (uint64_t)st.st_size;
+	cr_assert_eq(mdb_env_create(&env), 0);
+	cr_assert_eq(mdb_env_open(env, ixdir, MDB_RDONLY | MDB_NOTLS, 0644), 0);
+	cr_assert_eq(mdb_env_info(env, &info), 0);
+	cr_assert_eq(mdb_env_stat(env, &ms), 0);
+	*used = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
+	mdb_env_close(env);
+}
+
+/* A writer maps the file writable and allocates its blocks ahead of LMDB's
+ * writes: what a transaction reserved and did not use is given back, after
+ * a commit and after an abort, and reopening does not lengthen the file. */
+Test(idx_map, room_reserved_for_a_writer_is_given_back)
+{
+	enum { VALUE = 3000, N = 2000 };
+	static uint8_t value[VALUE];
+	struct idx *x = NULL;
+	struct idx_txn *t;
+	struct err e = { 0 };
+	uint64_t b0, b1, b2, l0, l1, l2, u0, u1, u2;
+
+	cr_assert_eq(idx_open(&x, ixdir, &(struct idx_opts){ .flags = IDX_CREATE }, &e), 0, "%s", e.msg);
+	t = wbegin(x);
+	for (size_t i = 0; i < N; i++) {
+		memset(value, (int)(i & 0xff), sizeof(value));
+		cr_assert_eq(idx_tombstones_put(t, 1, i, value, sizeof(value), &e), 0, "%s", e.msg);
+	}
+	commit(t);
+	data_size(&b0, &l0, &u0);
+	/* the pages in use and nothing past them (but a block or two of the
+	 * file system's own, such as ext4's extent tree; a reservation left
+	 * behind would be 128 KiB or more) */
+	cr_assert_geq(u0, (uint64_t)N * VALUE);
+	cr_assert_leq(b0, u0 + 16384, "%llu bytes on disk, %llu in pages in use", (unsigned long long)b0,
+		      (unsigned long long)u0);
+
+	/* a bigger transaction that is aborted leaves the file as it was */
+	t = wbegin(x);
+	for (size_t i = 0; i < 2 * N; i++)
+		cr_assert_eq(idx_tombstones_put(t, 2, i, value, sizeof(value), &e), 0, "%s", e.msg);
+	idx_abort(t);
+	data_size(&b1, &l1, &u1);
+	cr_assert_eq(b1, b0, "after an abort: %llu bytes on disk, %llu before", (unsigned long long)b1,
+		     (unsigned long long)b0);
+	cr_assert_eq(l1, l0);
+	cr_assert_eq(u1, u0);
+	idx_close(x);
+
+	x = NULL;
+	cr_assert_eq(idx_open(&x, ixdir, NULL, &e), 0, "%s", e.msg);
+	idx_close(x);
+	data_size(&b2, &l2, &u2);
+	cr_assert_eq(l2, l0, "reopened: %llu bytes long, %llu before", (unsigned long long)l2,
+		     (unsigned long long)l0);
+	cr_assert_eq(b2, b0);
+}
+
 Test(idx_map, repeated_growth_up_to_many_megabytes)
 {
 	enum { VALUE = 4000, BATCH = 500, BATCHES = 6 };
