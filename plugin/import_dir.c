@@ -1,7 +1,8 @@
 /*
  * Importing a snapshot directory with two threads (pipe.h): one reads the
- * segments (read, CRC-32C, Snappy or zstd) into batches of records, the
- * caller's thread validates, compresses and stores them.
+ * segments (read, CRC-32C, Snappy or zstd) into batches of records and,
+ * once the archive's dictionary is known, compresses them; the caller's
+ * thread validates and stores them.
  */
 #include "archive_int.h"
 
@@ -18,13 +19,17 @@ struct import_job {
 	archive_progress_fn progress;
 	void *ctx;
 	uint64_t done;          /* bytes of the source read, over all its segments */
-	struct lz4dict_enc *enc;  /* the reading thread's compressor, when the dictionary is known */
+	/* The reading thread's compressor, once the dictionary is known: from
+	 * the start, or handed over by the writing thread when its training
+	 * ends (atomic: the reader takes it between batches). */
+	struct lz4dict_enc *enc;
 	struct buf packed;
 };
 
 static int fill(void *ctx, struct pipe_batch *b, struct err *e)
 {
 	struct import_job *j = ctx;
+	struct lz4dict_enc *enc = __atomic_load_n(&j->enc, __ATOMIC_ACQUIRE);
 	struct wal_record rec;
 	int rc = 1;
 
@@ -34,11 +39,11 @@ static int fill(void *ctx, struct pipe_batch *b, struct err *e)
 
 		if ((rc = pipe_batch_add(b, rec.data, rec.len, &meta, e)))
 			return rc;
-		if (!j->enc)
+		if (!enc)
 			continue;
 		/* the stored form too: LZ4 is the writer's largest cost */
 		buf_reset(&j->packed);
-		if ((c = lz4dict_compress(j->enc, rec.data, rec.len, &j->packed)) < 0)
+		if ((c = lz4dict_compress(enc, rec.data, rec.len, &j->packed)) < 0)
 			return err_set(e, SNAPARC_NOMEM, "out of memory compressing a record");
 		rc = c ? pipe_batch_add_alt(b, j->packed.p, j->packed.len, WAL_LZ4, e)
 		       : pipe_batch_add_alt(b, NULL, 0, 0, e);
@@ -71,6 +76,13 @@ static int drain(void *ctx, const struct pipe_batch *b, struct err *e)
 	}
 	if (j->progress && n)
 		j->progress(j->ctx, j->done);
+	if (!__atomic_load_n(&j->enc, __ATOMIC_RELAXED)) {
+		/* the dictionary is trained: the reader compresses from its next batch */
+		struct lz4dict_enc *enc = archive_import_compressor(j->w, NULL);
+
+		if (enc)
+			__atomic_store_n(&j->enc, enc, __ATOMIC_RELEASE);
+	}
 	return 0;
 }
 
@@ -86,7 +98,7 @@ int archive_import_dir(struct archive *a, const char *dir, const struct archive_
 		wal_reader_close(j.r);
 		return rc;
 	}
-	j.enc = archive_import_compressor(j.w, e);
+	j.enc = archive_import_compressor(j.w, NULL);
 	rc = pipe_run(fill, &j, drain, &j, e);
 	wal_reader_close(j.r);
 	lz4dict_enc_free(j.enc);
