@@ -56,7 +56,6 @@
 #include "bytes.h"
 #include "crc32c.h"
 
-#define BLOCK_ENTRIES 64
 #define DEFAULT_MAP_SIZE (1ull << 30)
 #define SNAPSHOT_VERSION 1
 
@@ -1197,8 +1196,8 @@ int idx_series_put(struct idx_txn *t, uint32_t snap, const struct idx_loc *locs,
 	struct buf b = { 0 };
 	int rc = 0;
 
-	for (size_t i = 0; i < n && !rc; i += BLOCK_ENTRIES) {
-		size_t m = n - i < BLOCK_ENTRIES ? n - i : BLOCK_ENTRIES;
+	for (size_t i = 0; i < n && !rc; i += IDX_BLOCK_ENTRIES) {
+		size_t m = n - i < IDX_BLOCK_ENTRIES ? n - i : IDX_BLOCK_ENTRIES;
 		uint8_t k[12];
 
 		buf_reset(&b);
@@ -1237,13 +1236,15 @@ static uint32_t prefix(uint64_t hash)
 	return (uint32_t)(hash >> 32);
 }
 
-int idx_hashes_put(struct idx_txn *t, uint32_t snap, const struct idx_hash *ents, size_t n, struct err *e)
+int idx_hashes_put(struct idx_txn *t, uint32_t snap, uint32_t first_block, const struct idx_hash *ents, size_t n,
+		   struct err *e)
 {
 	struct buf b = { 0 };
+	uint32_t block = first_block;
 	int rc = 0;
 
-	for (size_t i = 0, block = 0; i < n && !rc; i += BLOCK_ENTRIES, block++) {
-		size_t m = n - i < BLOCK_ENTRIES ? n - i : BLOCK_ENTRIES;
+	for (size_t i = 0; i < n && !rc; i += IDX_BLOCK_ENTRIES, block++) {
+		size_t m = n - i < IDX_BLOCK_ENTRIES ? n - i : IDX_BLOCK_ENTRIES;
 		uint8_t k[12];
 
 		buf_reset(&b);
@@ -1262,7 +1263,7 @@ int idx_hashes_put(struct idx_txn *t, uint32_t snap, const struct idx_hash *ents
 		}
 		be32_put(k, snap);
 		be32_put(k + 4, prefix(ents[i].hash));
-		be32_put(k + 8, (uint32_t)block);
+		be32_put(k + 8, block);
 		rc = put(t, DB_HASHES, k, sizeof(k), b.p, b.len, MDB_APPEND, e);
 		if (rc == SNAPARC_EXISTS)
 			rc = put(t, DB_HASHES, k, sizeof(k), b.p, b.len, 0, e);
@@ -1276,7 +1277,7 @@ static int block_corrupt(struct idx_txn *t, const char *db, uint32_t snap, struc
 	return err_set(e, SNAPARC_CORRUPT, "%s: a %s block of snapshot %u is malformed", t->x->path, db, snap);
 }
 
-/* Decodes a series block into out[] (BLOCK_ENTRIES) as far as the first
+/* Decodes a series block into out[] (IDX_BLOCK_ENTRIES) as far as the first
  * entry with a ref of at least `until`; the count decoded, or <0 corrupt. */
 static int series_block_decode(struct idx_txn *t, uint32_t snap, uint64_t first, const MDB_val *v,
 			       uint64_t until, struct idx_loc *out, struct err *e)
@@ -1286,7 +1287,7 @@ static int series_block_decode(struct idx_txn *t, uint32_t snap, uint64_t first,
 
 	dec_init(&d, v->mv_data, v->mv_size);
 	n = dec_uvarint(&d, "count");
-	for (uint64_t i = 0; i < n && i < BLOCK_ENTRIES && dec_ok(&d); i++) {
+	for (uint64_t i = 0; i < n && i < IDX_BLOCK_ENTRIES && dec_ok(&d); i++) {
 		uint64_t seg, off, span;
 
 		r += dec_uvarint(&d, "ref");
@@ -1310,7 +1311,7 @@ static int series_block_decode(struct idx_txn *t, uint32_t snap, uint64_t first,
 		if (r >= until)
 			return (int)i + 1;
 	}
-	if (!dec_ok(&d) || n > BLOCK_ENTRIES || n == 0 || dec_left(&d))
+	if (!dec_ok(&d) || n > IDX_BLOCK_ENTRIES || n == 0 || dec_left(&d))
 		return block_corrupt(t, "series", snap, e);
 	return (int)n;
 }
@@ -1319,7 +1320,7 @@ static int series_block_decode(struct idx_txn *t, uint32_t snap, uint64_t first,
 static int series_block_find(struct idx_txn *t, uint32_t snap, uint64_t first, const MDB_val *v,
 			     uint64_t ref, struct idx_loc *out, struct err *e)
 {
-	struct idx_loc locs[BLOCK_ENTRIES];
+	struct idx_loc locs[IDX_BLOCK_ENTRIES];
 	int n = series_block_decode(t, snap, first, v, ref, locs, e);
 
 	for (int i = 0; i < n; i++) {
@@ -1336,7 +1337,7 @@ struct idx_series_iter {
 	MDB_cursor *c;
 	uint32_t snap;
 	int started, n, i;
-	struct idx_loc locs[BLOCK_ENTRIES];
+	struct idx_loc locs[IDX_BLOCK_ENTRIES];
 };
 
 int idx_series_iter_open(struct idx_txn *t, uint32_t snap, struct idx_series_iter **out, struct err *e)
@@ -1459,7 +1460,7 @@ static int hash_block_scan(struct idx_txn *t, uint32_t snap, uint32_t first, con
 			(*n)++;
 		}
 	}
-	if (!dec_ok(&d) || count > BLOCK_ENTRIES)
+	if (!dec_ok(&d) || count > IDX_BLOCK_ENTRIES)
 		return block_corrupt(t, "hashes", snap, e);
 	return 0;
 }

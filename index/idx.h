@@ -178,11 +178,18 @@ struct idx_hash {
 	uint64_t ref;
 };
 
-/* Writes a snapshot's series table; locs sorted by ref, refs unique. */
+/* Entries a block of the series and hash tables holds. */
+#define IDX_BLOCK_ENTRIES 64
+
+/* Writes a snapshot's series table; locs sorted by ref, refs unique. A table
+ * may come in several calls, in order, each but the last a multiple of
+ * IDX_BLOCK_ENTRIES long: the blocks are then those of one call. */
 int idx_series_put(struct idx_txn *t, uint32_t snap, const struct idx_loc *locs, size_t n,
 		   struct err *e);
-/* Writes its hash table; ents sorted by hash. */
-int idx_hashes_put(struct idx_txn *t, uint32_t snap, const struct idx_hash *ents, size_t n,
+/* Writes its hash table; ents sorted by hash. Its blocks are numbered from
+ * first_block: a table written in several calls as above passes each the
+ * number of blocks the calls before it wrote. */
+int idx_hashes_put(struct idx_txn *t, uint32_t snap, uint32_t first_block, const struct idx_hash *ents, size_t n,
 		   struct err *e);
 int idx_series_get(struct idx_txn *t, uint32_t snap, uint64_t ref, struct idx_loc *out, struct err *e);
 /* A snapshot's series in ref order. */

@@ -42,6 +42,9 @@ struct archive_opts {
 	int sync;                /* fdatasync segments before the index commits (default on) */
 	uint64_t map_size;       /* initial LMDB map size; 0 for the default */
 	uint64_t segment_size;   /* 0 for 128 MiB */
+	uint64_t import_mem;     /* an import's memory for sorting its series and label hashes,
+				  * past which they go through a temporary file in the archive's
+				  * directory (40 bytes a series); 0 for 12 MiB */
 };
 
 /* Opens the archive at path. Without create, a directory that is not an
@@ -61,7 +64,8 @@ struct archive_import_info {
 int archive_import_begin(struct archive *a, const struct archive_import_info *info,
 			 struct archive_writer **out, struct err *e);
 /* Adds one record (series, tombstones or exemplars, as Prometheus wrote it).
- * It is validated; a bad record fails the import. */
+ * It is validated; a bad record fails the import (a ref met twice fails the
+ * commit). */
 int archive_import_put(struct archive_writer *w, const uint8_t *rec, size_t len, struct err *e);
 /* Makes the snapshot visible; *snap receives its id. Frees w in any case. */
 int archive_import_commit(struct archive_writer *w, struct idx_snapshot *snap, struct err *e);

@@ -38,6 +38,12 @@ struct archive {
 	int rtxn_busy;
 };
 
+/* Commit finds a series ref the snapshot has twice only once it has sorted
+ * them: where(ctx, ref, e) then prefixes the message with where the second
+ * record is, which the writer does not know. */
+void archive_import_where_twice(struct archive_writer *w, void (*where)(void *ctx, uint64_t ref, struct err *e),
+				void *ctx);
+
 /* Takes the archive's writer lock (SNAPARC_BUSY, or waits with opts.wait). */
 int archive_lock(struct archive *a, struct err *e);
 void archive_unlock(struct archive *a);

@@ -1,7 +1,9 @@
 /*
  * Importing a snapshot: records go to the segments as they come; the index
- * entries are collected in memory and written, sorted, in one transaction
- * at commit, after the segments are synced.
+ * entries are collected and written, sorted, in one transaction at commit,
+ * after the segments are synced. Series locations and label hashes, a few
+ * dozen bytes a series, are sorted by spill.h in bounded memory (the
+ * archive's import_mem) with a temporary file in the archive's directory.
  *
  * The archive's first snapshot also makes its dictionary: its first
  * TRAIN_BYTES of records are held back, the dictionary is trained on them,
@@ -24,10 +26,15 @@
 #include "lz4dict.h"
 #include "postings.h"
 #include "sort.h"
+#include "spill.h"
 #include "wal.h"
 
 #define TRAIN_BYTES (4u << 20)
 #define COMMIT_TRIES 8
+#define IMPORT_MEM (12u << 20)
+/* Index entries written at a time: whole blocks, so the tables come out as
+ * one call would write them. */
+#define INDEX_BATCH (64 * IDX_BLOCK_ENTRIES)
 /* The label names the index keeps postings for: 1 to this many bytes, no NUL
  * (what idx_postings_put() in index/idx.c takes). */
 #define LABEL_NAME_MAX 256
@@ -38,15 +45,6 @@ struct exemplar_ent {
 	int64_t t;
 	uint64_t value;
 	size_t labels_off, labels_len;
-};
-
-/* The refs of the series put so far, to refuse a second record of one where
- * it is met: open addressing, 0 marks a free slot (ref 0 is kept aside). */
-struct ref_set {
-	uint64_t *slots;
-	size_t cap, used;
-	unsigned bits;                 /* cap is 1 << bits */
-	int has_zero;
 };
 
 struct archive_writer {
@@ -62,8 +60,8 @@ struct archive_writer {
 	int training;
 	int have_times;                /* mint/maxt hold a chunk's times */
 	struct buf train, train_sizes; /* held-back records and their sizes (size_t) */
-	struct buf locs;               /* struct idx_loc */
-	struct buf hashes;             /* struct idx_hash */
+	struct spill *locs;            /* struct idx_loc */
+	struct spill *hashes;          /* struct idx_hash */
 	struct buf intervals;          /* struct rec_interval, in arrival order */
 	struct buf exemplars;          /* struct exemplar_ent */
 	struct buf exemplar_labels;    /* their label sets, end to end */
@@ -71,7 +69,8 @@ struct archive_writer {
 	struct buf others;             /* struct other_ent: tombstones and exemplar records */
 	struct buf out, scratch;
 	struct postings *postings;
-	struct ref_set refs;
+	void (*where_twice)(void *ctx, uint64_t ref, struct err *e);
+	void *where_ctx;
 	const uint8_t *pre;            /* the next record's stored form, made elsewhere, or NULL */
 	size_t pre_len;
 	uint8_t pre_flags;
@@ -188,7 +187,7 @@ int archive_import_begin(struct archive *a, const struct archive_import_info *in
 {
 	struct wal_writer_opts wo = { .compression = WAL_COMPRESS_NONE };
 	struct archive_writer *w;
-	uint64_t reaped, pending;
+	uint64_t reaped, pending, mem = a->opts.import_mem ? a->opts.import_mem : IMPORT_MEM;
 	int rc;
 
 	if (a->opts.read_only)
@@ -203,7 +202,10 @@ int archive_import_begin(struct archive *a, const struct archive_import_info *in
 	w->a = a;
 	snprintf(w->snap.name, sizeof(w->snap.name), "%s", info->name);
 	w->snap.source_bytes = info->source_bytes;
-	if ((rc = postings_new(&w->postings, e)) || (rc = archive_lock(a, e)))
+	/* two thirds for the locations: they are half as large again */
+	if ((rc = spill_new(&w->locs, sizeof(struct idx_loc), mem / 3 * 2, a->path, e)) ||
+	    (rc = spill_new(&w->hashes, sizeof(struct idx_hash), mem / 3, a->path, e)) ||
+	    (rc = postings_new(&w->postings, e)) || (rc = archive_lock(a, e)))
 		goto fail;
 	if ((rc = archive_reap(a, 0, &reaped, &pending, e)) || (rc = load_dictionary(w, e)) ||
 	    (rc = archive_remove_segments_after(a, w->committed.segment, e)))
@@ -217,67 +219,32 @@ int archive_import_begin(struct archive *a, const struct archive_import_info *in
 	return 0;
 fail:
 	lz4dict_enc_free(w->enc);
+	spill_free(w->locs);
+	spill_free(w->hashes);
 	postings_free(w->postings);
 	archive_unlock(a);
 	free(w);
 	return rc;
 }
 
-static size_t ref_slot(const struct ref_set *s, uint64_t ref)
+void archive_import_where_twice(struct archive_writer *w, void (*where)(void *ctx, uint64_t ref, struct err *e),
+				void *ctx)
 {
-	return (size_t)((ref * 0x9e3779b97f4a7c15ull) >> (64 - s->bits));
-}
-
-/* Adds ref: 0, or 1 when it was there already; -1 out of memory. */
-static int ref_set_add(struct ref_set *s, uint64_t ref)
-{
-	size_t i;
-
-	if (ref == 0) {
-		if (s->has_zero)
-			return 1;
-		s->has_zero = 1;
-		return 0;
-	}
-	if (s->used * 4 >= s->cap * 3) {
-		struct ref_set g = { .bits = s->bits ? s->bits + 1 : 10 };
-
-		g.cap = (size_t)1 << g.bits;
-		if (!(g.slots = calloc(g.cap, sizeof(*g.slots))))
-			return -1;
-		for (size_t j = 0; j < s->cap; j++) {
-			if (!s->slots[j])
-				continue;
-			for (i = ref_slot(&g, s->slots[j]); g.slots[i]; i = (i + 1) & (g.cap - 1))
-				;
-			g.slots[i] = s->slots[j];
-		}
-		free(s->slots);
-		s->slots = g.slots;
-		s->cap = g.cap;
-		s->bits = g.bits;
-	}
-	for (i = ref_slot(s, ref); s->slots[i]; i = (i + 1) & (s->cap - 1))
-		if (s->slots[i] == ref)
-			return 1;
-	s->slots[i] = ref;
-	s->used++;
-	return 0;
+	w->where_twice = where;
+	w->where_ctx = ctx;
 }
 
 /*
  * What the index needs of a series that its record's decoding does not check:
- * label names it can keep postings for, and a ref no other series of the
- * snapshot has. Refused here, the error names the record (the caller adds
- * where it is); at commit it could not.
+ * label names it can keep postings for. Refused here, the error names the
+ * record (the caller adds where it is). A ref no other series of the snapshot
+ * has is checked at commit, when the series are sorted by ref.
  */
-static int check_series(struct archive_writer *w, const struct rec_series *s, const uint8_t *rec,
-			struct err *e)
+static int check_series(const struct rec_series *s, const uint8_t *rec, struct err *e)
 {
 	struct rec_label_iter it;
 	struct rec_label l;
 	const char *nul;
-	int rc;
 
 	rec_labels_iter(&it, &s->labels);
 	while (rec_labels_next(&it, &l)) {
@@ -292,11 +259,6 @@ static int check_series(struct archive_writer *w, const struct rec_series *s, co
 				       "offset %zu: label name of %zu bytes has a NUL byte, which cannot be indexed",
 				       at + (size_t)(nul - l.name), l.name_len);
 	}
-	if ((rc = ref_set_add(&w->refs, s->ref)) < 0)
-		return err_set(e, SNAPARC_NOMEM, "out of memory indexing the snapshot");
-	if (rc)
-		return err_set(e, SNAPARC_CORRUPT, "series ref %llu appears twice in the snapshot",
-			       (unsigned long long)s->ref);
 	return 0;
 }
 
@@ -346,7 +308,7 @@ static int put_record(struct archive_writer *w, const uint8_t *rec, size_t len, 
 		struct rec_series s;
 		struct idx_hash h;
 
-		if ((rc = rec_series_decode(&s, rec, len, e)) || (!checked && (rc = check_series(w, &s, rec, e))) ||
+		if ((rc = rec_series_decode(&s, rec, len, e)) || (!checked && (rc = check_series(&s, rec, e))) ||
 		    (rc = store(w, rec, len, &loc, e)))
 			return rc;
 		loc.ref = s.ref;
@@ -362,7 +324,7 @@ static int put_record(struct archive_writer *w, const uint8_t *rec, size_t len, 
 			w->have_times = 1;
 		}
 		w->snap.series++;
-		return push(&w->locs, &loc, sizeof(loc), e) || push(&w->hashes, &h, sizeof(h), e) ? SNAPARC_NOMEM : 0;
+		return (rc = spill_add(w->locs, &loc, e)) ? rc : spill_add(w->hashes, &h, e);
 	}
 	case REC_TOMBSTONES: {
 		struct rec_tombstones t;
@@ -447,7 +409,7 @@ int archive_import_put(struct archive_writer *w, const uint8_t *rec, size_t len,
 			struct rec_series s;
 
 			if (!(rc = rec_series_decode(&s, rec, len, e)))
-				rc = check_series(w, &s, rec, e);
+				rc = check_series(&s, rec, e);
 			break;
 		}
 		case REC_TOMBSTONES: { struct rec_tombstones t; rc = rec_tombstones_decode(&t, rec, len, e); break; }
@@ -557,6 +519,55 @@ static int put_side_data(struct archive_writer *w, struct idx_txn *t, struct err
 	return rc;
 }
 
+/* Writes the series table from the sorted locations, INDEX_BATCH at a time
+ * through batch; a ref met twice fails the import. */
+static int put_series(struct archive_writer *w, struct idx_txn *t, struct idx_loc *batch, struct err *e)
+{
+	const void *p;
+	uint64_t prev = 0;
+	size_t n = 0;
+	int rc, first = 1;
+
+	while ((rc = spill_next(w->locs, &p, e)) == 1) {
+		memcpy(&batch[n], p, sizeof(*batch));
+		if (!first && batch[n].ref == prev) {
+			err_set(e, SNAPARC_CORRUPT, "series ref %llu appears twice in the snapshot",
+				(unsigned long long)prev);
+			if (w->where_twice)
+				w->where_twice(w->where_ctx, prev, e);
+			return SNAPARC_CORRUPT;
+		}
+		prev = batch[n].ref;
+		first = 0;
+		if (++n < INDEX_BATCH)
+			continue;
+		if ((rc = idx_series_put(t, w->snap.id, batch, n, e)))
+			return rc;
+		n = 0;
+	}
+	return rc ? rc : idx_series_put(t, w->snap.id, batch, n, e);
+}
+
+/* Writes the hash table from the sorted hashes, likewise. */
+static int put_hashes(struct archive_writer *w, struct idx_txn *t, struct idx_hash *batch, struct err *e)
+{
+	const void *p;
+	uint32_t block = 0;
+	size_t n = 0;
+	int rc;
+
+	while ((rc = spill_next(w->hashes, &p, e)) == 1) {
+		memcpy(&batch[n], p, sizeof(*batch));
+		if (++n < INDEX_BATCH)
+			continue;
+		if ((rc = idx_hashes_put(t, w->snap.id, block, batch, n, e)))
+			return rc;
+		block += INDEX_BATCH / IDX_BLOCK_ENTRIES;
+		n = 0;
+	}
+	return rc ? rc : idx_hashes_put(t, w->snap.id, block, batch, n, e);
+}
+
 static int write_index(struct archive_writer *w, struct err *e)
 {
 	const struct other_ent *o = (const void *)w->others.p;
@@ -564,10 +575,15 @@ static int write_index(struct archive_writer *w, struct err *e)
 	struct idx_pos end = { wend.segment, wend.offset };
 	struct idx_snapshot last;
 	struct idx_txn *t;
+	void *batch = malloc(INDEX_BATCH * sizeof(struct idx_loc));   /* the larger entry */
 	int rc;
 
-	if ((rc = idx_write_begin(w->a->idx, &t, e)))
+	if (!batch)
+		return err_set(e, SNAPARC_NOMEM, "out of memory writing the index");
+	if ((rc = idx_write_begin(w->a->idx, &t, e))) {
+		free(batch);
 		return rc;
+	}
 	rc = idx_snapshot_last(t, &last, e);
 	w->snap.id = rc == 0 ? last.id + 1 : 1;
 	rc = rc == SNAPARC_NOT_FOUND ? 0 : rc;
@@ -579,9 +595,9 @@ static int write_index(struct archive_writer *w, struct err *e)
 	if (!rc)
 		rc = idx_snapshot_put(t, &w->snap, e);
 	if (!rc)
-		rc = idx_series_put(t, w->snap.id, (const void *)w->locs.p, w->locs.len / sizeof(struct idx_loc), e);
+		rc = put_series(w, t, batch, e);
 	if (!rc)
-		rc = idx_hashes_put(t, w->snap.id, (const void *)w->hashes.p, w->hashes.len / sizeof(struct idx_hash), e);
+		rc = put_hashes(w, t, batch, e);
 	if (!rc)
 		rc = put_side_data(w, t, e);
 	if (!rc)
@@ -590,6 +606,7 @@ static int write_index(struct archive_writer *w, struct err *e)
 		rc = idx_other_put(t, w->snap.id, &o[i].loc, o[i].type, e);
 	if (!rc)
 		rc = idx_end_put(t, &end, e);
+	free(batch);
 	if (rc) {
 		idx_abort(t);
 		return rc;
@@ -601,11 +618,10 @@ static void writer_free(struct archive_writer *w)
 {
 	lz4dict_enc_free(w->enc);
 	postings_free(w->postings);
-	free(w->refs.slots);
+	spill_free(w->locs);
+	spill_free(w->hashes);
 	buf_free(&w->train);
 	buf_free(&w->train_sizes);
-	buf_free(&w->locs);
-	buf_free(&w->hashes);
 	buf_free(&w->intervals);
 	buf_free(&w->exemplars);
 	buf_free(&w->exemplar_labels);
@@ -632,7 +648,6 @@ static void roll_back(struct archive_writer *w)
 int archive_import_commit(struct archive_writer *w, struct idx_snapshot *snap, struct err *e)
 {
 	struct archive *a = w->a;
-	size_t n;
 	int rc = w->failed ? err_set(e, w->failed, "the import failed earlier") : 0;
 
 	if (!rc && w->training)
@@ -647,19 +662,18 @@ int archive_import_commit(struct archive_writer *w, struct idx_snapshot *snap, s
 	}
 	if (!rc)
 		rc = wal_writer_flush(w->w, e);
-	n = w->locs.len / sizeof(struct idx_loc);
-	if (!rc) {
-		/* (no ref twice: check_series() refused a second one) */
-		if (sort_by_u64_key(w->locs.p, n, sizeof(struct idx_loc)) ||
-		    sort_by_u64_key(w->hashes.p, w->hashes.len / sizeof(struct idx_hash), sizeof(struct idx_hash)))
-			rc = err_set(e, SNAPARC_NOMEM, "out of memory sorting the index");
-		/* stable: each series keeps its intervals' order */
-		if (sort_by_u64_key(w->intervals.p, w->intervals.len / sizeof(struct rec_interval),
-				    sizeof(struct rec_interval)))
-			rc = err_set(e, SNAPARC_NOMEM, "out of memory sorting the index");
-	}
+	if (!rc)
+		rc = spill_sort(w->locs, e);
+	if (!rc)
+		rc = spill_sort(w->hashes, e);
+	/* stable: each series keeps its intervals' order */
+	if (!rc && sort_by_u64_key(w->intervals.p, w->intervals.len / sizeof(struct rec_interval),
+				   sizeof(struct rec_interval)))
+		rc = err_set(e, SNAPARC_NOMEM, "out of memory sorting the index");
 	/* a full index map has grown when write_index fails so: write again */
 	for (int tries = 0; !rc || (rc == SNAPARC_NOMEM && tries > 0 && tries < COMMIT_TRIES); tries++) {
+		if (tries && ((rc = spill_rewind(w->locs, e)) || (rc = spill_rewind(w->hashes, e))))
+			break;
 		rc = write_index(w, e);
 		if (rc != SNAPARC_NOMEM)
 			break;

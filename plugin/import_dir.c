@@ -86,6 +86,30 @@ static int drain(void *ctx, const struct pipe_batch *b, struct err *e)
 	return 0;
 }
 
+/* Names the record where ref comes a second time, as drain() names a bad
+ * record: the commit that found it knows only the ref. Reads the source
+ * again; leaves the message as it is if that fails. */
+static void where_twice(void *ctx, uint64_t ref, struct err *e)
+{
+	const char *dir = ctx;
+	struct wal_reader *r;
+	struct wal_record rec;
+	struct rec_series s;
+	struct err ignored;
+	int seen = 0;
+
+	if (wal_reader_open_dir(&r, dir, NULL, &ignored))
+		return;
+	while (wal_reader_next(r, &rec, &ignored) == 1) {
+		if (rec_type(rec.data, rec.len) != REC_SERIES || rec_series_decode(&s, rec.data, rec.len, &ignored) ||
+		    s.ref != ref || !seen++)
+			continue;
+		err_prefix(e, "%s/%08u: offset %" PRIu64 ": record", dir, rec.segment, rec.offset);
+		break;
+	}
+	wal_reader_close(r);
+}
+
 int archive_import_dir(struct archive *a, const char *dir, const struct archive_import_info *info,
 		       archive_progress_fn progress, void *ctx, struct idx_snapshot *snap, struct err *e)
 {
@@ -98,6 +122,7 @@ int archive_import_dir(struct archive *a, const char *dir, const struct archive_
 		wal_reader_close(j.r);
 		return rc;
 	}
+	archive_import_where_twice(j.w, where_twice, (void *)dir);
 	j.enc = archive_import_compressor(j.w, NULL);
 	rc = pipe_run(fill, &j, drain, &j, e);
 	wal_reader_close(j.r);

@@ -288,7 +288,8 @@ struct snaparc_api {
 	/* Puts one series given by its fields (the record is encoded here). */
 	int (*put_series)(snaparc_writer *w, const struct snaparc_series_in *s);
 	/* Commits; info (may be NULL, else its size set) receives the catalog
-	 * entry. Frees w in every case and sets *w to NULL. */
+	 * entry. A series ref put twice fails here (SNAPARC_CORRUPT), when the
+	 * refs are sorted. Frees w in every case and sets *w to NULL. */
 	int (*commit)(snaparc_writer **w, struct snaparc_snapshot_info *info);
 	/* Drops everything put; frees w and sets *w to NULL. */
 	void (*abort)(snaparc_writer **w);

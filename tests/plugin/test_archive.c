@@ -12,9 +12,13 @@
  *   abort and a bad record leave the archive as it was (segment files and
  *   catalog) and the next import works;
  * - a series the index cannot take (a label name with a NUL byte, of 0 or
- *   257 bytes; a ref the snapshot had already) is refused where it is met,
- *   named "DIR/00000000: offset N: record: ..." like any bad record, before
- *   and after the records held back for the dictionary;
+ *   257 bytes) is refused where it is met, named "DIR/00000000: offset N:
+ *   record: ..." like any bad record, before and after the records held back
+ *   for the dictionary; a ref the snapshot had already, at commit, named so
+ *   too by archive_import_dir();
+ * - an import whose index entries go through temporary files (a tiny
+ *   import_mem) reads back exactly as one that sorts them in memory, also
+ *   when the index map filled and its transaction was written again;
  * - what a crashed writer left past the committed end (garbage, extra
  *   segments, or a writer killed mid-import) is cut by the next import and
  *   committed data stays byte-identical;
@@ -53,6 +57,9 @@
 
 #define SNAP_NAME "chunk_snapshot.000000.0000163840"
 #define MAX_LABELS 64
+/* An import_mem that makes an import sort its series and hashes in runs of a
+ * few dozen, written to a temporary file and merged. */
+#define SPILL_MEM 3000
 
 /* ---- the source snapshot, read independently of the archive ---- */
 
@@ -1074,51 +1081,160 @@ Test(archive_import, label_name_the_index_cannot_take_names_file_and_offset_in_a
 	label_names_refused(1);
 }
 
+/* Found at commit, sorting in memory or through temporary files. */
 Test(archive_import, duplicate_ref_names_file_and_offset_of_the_second_record)
 {
-	struct archive *a = open_archive(NULL);
+	struct archive_opts spill = { .create = 1, .sync = 1, .import_mem = SPILL_MEM };
 	const struct src_rec *seven = &src.recs[src.series[7]];
-	char dir[300], why[100];
-	uint64_t off;
+	struct archive *a;
+	char next[300], end[300], why[100];
+	uint64_t next_off, end_off;
 
 	snprintf(why, sizeof(why), "series ref %llu appears twice in the snapshot",
 		 (unsigned long long)series_ref(7));
 	/* right after the first, and at the end */
-	snprintf(dir, sizeof(dir), "%s/next", tmpdir);
-	off = write_snapshot_with(dir, src.series[7], seven->p, seven->len);
-	import_dir_refused(a, dir, off, why);
-	snprintf(dir, sizeof(dir), "%s/end", tmpdir);
-	off = write_snapshot_with(dir, src.n - 1, seven->p, seven->len);
-	import_dir_refused(a, dir, off, why);
+	snprintf(next, sizeof(next), "%s/next", tmpdir);
+	next_off = write_snapshot_with(next, src.series[7], seven->p, seven->len);
+	snprintf(end, sizeof(end), "%s/end", tmpdir);
+	end_off = write_snapshot_with(end, src.n - 1, seven->p, seven->len);
+	for (int spilled = 0; spilled < 2; spilled++) {
+		a = open_archive(spilled ? &spill : NULL);
+		import_dir_refused(a, next, next_off, why);
+		import_dir_refused(a, end, end_off, why);
+		archive_close(a);
+	}
+	/* and into an archive with a snapshot */
+	a = open_archive(&spill);
 	import_ok(a, SNAP_NAME);
-	import_dir_refused(a, dir, off, why);
+	import_dir_refused(a, end, end_off, why);
 	archive_close(a);
+}
+
+static void assert_same_series(const struct archive_series *x, const struct archive_series *y, const char *how,
+			       uint64_t ref)
+{
+	cr_assert(x->loc.ref == y->loc.ref && x->loc.segment == y->loc.segment && x->loc.offset == y->loc.offset &&
+			  x->loc.span == y->loc.span,
+		  "%s %llu: ref %llu at %u:%llu+%u, in memory ref %llu at %u:%llu+%u", how, (unsigned long long)ref,
+		  (unsigned long long)x->loc.ref, x->loc.segment, (unsigned long long)x->loc.offset, x->loc.span,
+		  (unsigned long long)y->loc.ref, y->loc.segment, (unsigned long long)y->loc.offset, y->loc.span);
+	cr_assert(x->record.len == y->record.len && !memcmp(x->record.p, y->record.p, x->record.len),
+		  "%s %llu: the records differ", how, (unsigned long long)ref);
+}
+
+/* A full index map fails the index's transaction, which is written again
+ * once the map has grown: from the first series. */
+Test(archive_import, index_written_again_after_the_map_filled_has_every_series)
+{
+	struct archive_opts small = { .create = 1, .sync = 1, .map_size = 64 << 10, .import_mem = SPILL_MEM };
+	struct archive *a = open_archive(&small);
+
+	import_ok(a, SNAP_NAME);
+	assert_snapshot_reads_back(a, 1);
+	archive_close(a);
+}
+
+Test(archive_import, import_through_temporary_files_reads_back_as_one_in_memory)
+{
+	struct archive_opts spill = { .create = 1, .sync = 1, .import_mem = SPILL_MEM };
+	struct archive_opts def = { .create = 1, .sync = 1 };
+	struct archive *a[2] = { NULL, NULL };
+	struct archive_series r[2] = { 0 };
+	struct idx_snapshot snap[2];
+	struct buf c = { 0 };
+	struct err e = { 0 };
+	char dir[200];
+
+	/* the same two imports into each: the bundled snapshot, then 20 copies
+	 * of it (10,900 series, each label set in 20 of them) */
+	snprintf(dir, sizeof(dir), "%s/in-memory", tmpdir);
+	a[0] = open_archive(&spill);
+	cr_assert_eq(archive_open(&a[1], dir, &def, &e), 0, "%s", e.msg);
+	for (int i = 0; i < 2; i++) {
+		struct archive_writer *w;
+
+		import_ok(a[i], SNAP_NAME);
+		w = begin(a[i], "copies");
+		for (uint64_t copy = 0; copy < 20; copy++)
+			put_copy(w, copy);
+		cr_assert_eq(archive_import_commit(w, &snap[i], &e), 0, "%s", e.msg);
+	}
+	cr_assert_eq(snap[0].series, 20 * src.nseries);
+	cr_assert_eq(snap[1].series, snap[0].series);
+	assert_snapshot_reads_back(a[0], 1);
+	for (uint64_t copy = 0; copy < 20; copy++) {
+		for (size_t i = 0; i < src.nseries; i++) {
+			const uint8_t *want = copy_record(src.series[i], copy, &c);
+			size_t len = src.recs[src.series[i]].len;
+			uint64_t ref = series_ref(i) + copy * (src.max_ref + 1);
+
+			for (int k = 0; k < 2; k++)
+				cr_assert_eq(archive_read_ref(a[k], 2, ref, &r[k], &e), 0, "ref %llu: %s",
+					     (unsigned long long)ref, e.msg);
+			cr_assert(r[0].record.len == len && !memcmp(r[0].record.p, want, len), "ref %llu: not the record put",
+				  (unsigned long long)ref);
+			assert_same_series(&r[0], &r[1], "ref", ref);
+		}
+	}
+	/* one of the 20 with these labels: the same one */
+	for (size_t i = 0; i < src.nseries; i++) {
+		struct rec_label ls[MAX_LABELS];
+		struct rec_series s;
+		size_t n;
+
+		cr_assert_eq(rec_series_decode(&s, src.recs[src.series[i]].p, src.recs[src.series[i]].len, &e), 0,
+			     "%s", e.msg);
+		n = labels_of(&s, ls);
+		for (int k = 0; k < 2; k++)
+			cr_assert_eq(archive_read_labels(a[k], 2, ls, n, &r[k], &e), 0, "labels of ref %llu: %s",
+				     (unsigned long long)s.ref, e.msg);
+		cr_assert_eq(r[0].series.ref % (src.max_ref + 1), s.ref, "labels of ref %llu found ref %llu",
+			     (unsigned long long)s.ref, (unsigned long long)r[0].series.ref);
+		assert_same_series(&r[0], &r[1], "labels of ref", s.ref);
+	}
+	archive_series_free(&r[0]);
+	archive_series_free(&r[1]);
+	buf_free(&c);
+	archive_close(a[0]);
+	archive_close(a[1]);
 }
 
 /* Past the records held back to train a dictionary, where records are
  * stored as they come: the same checks, against the held-back ones too. */
 Test(archive_import, series_after_dictionary_training_are_checked_too)
 {
+	struct archive_opts spill = { .create = 1, .sync = 1, .import_mem = SPILL_MEM };
 	struct archive *a = open_archive(NULL);
 	const struct src_rec *seven = &src.recs[src.series[7]];
 	struct archive_writer *w;
 	struct idx_snapshot snap;
 	struct buf b = { 0 }, c = { 0 };
 	struct err e = { 0 };
-	char cat[1024];
+	char cat[1024], why[100];
 
 	cr_assert_gt(20 * src.raw_bytes, 4u << 20, "setup: 20 copies of the source hold no more than 4 MiB");
-	/* a ref of the held-back records, then of the stored ones */
-	for (int k = 0; k < 2; k++) {
+	/* a ref of the held-back records, then of the stored ones; sorted in
+	 * memory, then through temporary files */
+	for (int k = 0; k < 4; k++) {
+		uint64_t copy = k % 2 ? 20 : 0;
+
+		if (k == 2) {
+			archive_close(a);
+			a = open_archive(&spill);
+		}
 		w = begin(a, SNAP_NAME);
-		for (uint64_t copy = 0; copy < 20; copy++)
-			put_copy(w, copy);
+		for (uint64_t i = 0; i < 20; i++)
+			put_copy(w, i);
 		cr_assert_eq(archive_import_put(w, copy_record(src.series[7], 20, &c), seven->len, &e), 0, "%s",
 			     e.msg);
-		cr_assert_eq(archive_import_put(w, copy_record(src.series[7], k ? 20 : 0, &c), seven->len, &e),
-			     SNAPARC_CORRUPT, "a second ref %s: %s", k ? "stored" : "held back", e.msg);
-		cr_assert(strstr(e.msg, "appears twice in the snapshot"), "%s", e.msg);
+		cr_assert_eq(archive_import_put(w, copy_record(src.series[7], copy, &c), seven->len, &e), 0,
+			     "a second ref %s is put, to fail at commit: %s", copy ? "stored" : "held back", e.msg);
 		cr_assert_eq(archive_import_commit(w, &snap, &e), SNAPARC_CORRUPT, "%s", e.msg);
+		snprintf(why, sizeof(why), "series ref %llu appears twice in the snapshot",
+			 (unsigned long long)(series_ref(7) + copy * (src.max_ref + 1)));
+		cr_assert_str_eq(e.msg, why);
+		catalog(a, cat, sizeof(cat));
+		cr_assert_str_eq(cat, "");
 	}
 	w = begin(a, SNAP_NAME);
 	for (uint64_t copy = 0; copy < 20; copy++)

@@ -17,6 +17,8 @@
  * - hashes: every ref whose hash shares the top 32 bits, across block
  *   boundaries and at both ends of a snapshot's table, with neighbouring
  *   snapshots holding the same prefixes, and nothing else.
+ * - both tables written in several calls of whole blocks (and an empty one)
+ *   are, byte for byte, those one call writes.
  * - the map: a tiny map fills, the commit says SNAPARC_NOMEM, and the same
  *   writes then fit in a new transaction because the map grew.
  *
@@ -801,9 +803,9 @@ Test(idx_hashes, colliding_prefixes_across_blocks_and_at_both_ends)
 	n6 = build_table(t6, theirs, 5, 6);
 	cr_assert_eq(n5, 361);
 	t = wbegin(x);
-	cr_assert_eq(idx_hashes_put(t, 4, t4, n4, &e), 0, "%s", e.msg);
-	cr_assert_eq(idx_hashes_put(t, 5, t5, n5, &e), 0, "%s", e.msg);
-	cr_assert_eq(idx_hashes_put(t, 6, t6, n6, &e), 0, "%s", e.msg);
+	cr_assert_eq(idx_hashes_put(t, 4, 0, t4, n4, &e), 0, "%s", e.msg);
+	cr_assert_eq(idx_hashes_put(t, 5, 0, t5, n5, &e), 0, "%s", e.msg);
+	cr_assert_eq(idx_hashes_put(t, 6, 0, t6, n6, &e), 0, "%s", e.msg);
 	commit(t);
 
 	t = rbegin(x);
@@ -838,7 +840,7 @@ Test(idx_hashes, exact_counts_of_the_big_runs)
 
 	n = build_table(tab, mine, 4, 9);
 	t = wbegin(x);
-	cr_assert_eq(idx_hashes_put(t, 9, tab, n, &e), 0, "%s", e.msg);
+	cr_assert_eq(idx_hashes_put(t, 9, 0, tab, n, &e), 0, "%s", e.msg);
 	commit(t);
 	t = rbegin(x);
 	cr_assert_eq(idx_hash_find(t, 9, 0, refs, 200, &got, &e), 0, "%s", e.msg);
@@ -871,7 +873,7 @@ Test(idx_hashes, cap_limits_refs_written_not_the_count)
 
 	n = build_table(tab, mine, 3, 1);
 	t = wbegin(x);
-	cr_assert_eq(idx_hashes_put(t, 1, tab, n, &e), 0, "%s", e.msg);
+	cr_assert_eq(idx_hashes_put(t, 1, 0, tab, n, &e), 0, "%s", e.msg);
 	commit(t);
 	t = rbegin(x);
 	refs[10] = 0x5a5a5a5a;
@@ -910,7 +912,7 @@ Test(idx_hashes, random_tables_of_three_snapshots_agree_with_brute_force)
 	}
 	t = wbegin(x);
 	for (uint32_t s = 0; s < 3; s++)
-		cr_assert_eq(idx_hashes_put(t, 10 + s, tab[s], N, &e), 0, "%s", e.msg);
+		cr_assert_eq(idx_hashes_put(t, 10 + s, 0, tab[s], N, &e), 0, "%s", e.msg);
 	commit(t);
 	t = rbegin(x);
 	for (uint32_t s = 0; s < 3; s++) {
@@ -931,9 +933,87 @@ Test(idx_hashes, unsorted_hashes_are_invalid)
 	struct err e = { 0 };
 
 	t = wbegin(x);
-	cr_assert_eq(idx_hashes_put(t, 1, h, 2, &e), SNAPARC_INVALID, "%s", e.msg);
+	cr_assert_eq(idx_hashes_put(t, 1, 0, h, 2, &e), SNAPARC_INVALID, "%s", e.msg);
 	idx_abort(t);
 	idx_close(x);
+}
+
+/* Every key and value of database db of the index in dir, end to end. */
+static void raw_db(const char *dir, const char *db, struct buf *out)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_cursor *c;
+	MDB_val k, v;
+
+	cr_assert_eq(mdb_env_create(&env), 0);
+	cr_assert_eq(mdb_env_set_maxdbs(env, 32), 0);
+	cr_assert_eq(mdb_env_open(env, dir, MDB_NOTLS | MDB_RDONLY, 0644), 0);
+	cr_assert_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	cr_assert_eq(mdb_dbi_open(txn, db, 0, &dbi), 0);
+	cr_assert_eq(mdb_cursor_open(txn, dbi, &c), 0);
+	for (int op = MDB_FIRST; mdb_cursor_get(c, &k, &v, op) == 0; op = MDB_NEXT) {
+		buf_put_uvarint(out, k.mv_size);
+		buf_put(out, k.mv_data, k.mv_size);
+		buf_put_uvarint(out, v.mv_size);
+		buf_put(out, v.mv_data, v.mv_size);
+	}
+	cr_assert(!out->oom);
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+}
+
+Test(idx_hashes, tables_written_in_batches_of_whole_blocks_are_the_bytes_of_one_call)
+{
+	enum { N = 1000 };
+	/* batches of 128, 64, 0, 448 and the last 360 */
+	static const size_t cut[] = { 0, 128, 192, 192, 640, N };
+	static struct idx_hash h[N];
+	struct idx_loc *l = random_locs(N, 5, 11);
+	struct buf got[2][2] = { { { 0 } } };
+	struct err e = { 0 };
+
+	rng_state = 5;
+	for (size_t i = 0; i < N; i++) {
+		/* 50 prefixes: runs of them cross the blocks */
+		h[i].hash = (rnd() % 50) << 32 | (uint32_t)rnd();
+		h[i].ref = i;
+	}
+	qsort(h, N, sizeof(h[0]), cmp_hash);
+	for (int batched = 0; batched < 2; batched++) {
+		struct idx_opts o = { .flags = IDX_CREATE };
+		struct idx *x = NULL;
+		struct idx_txn *t;
+		char dir[160];
+
+		snprintf(dir, sizeof(dir), "%s/%s", tmpdir, batched ? "batched" : "one");
+		cr_assert_eq(idx_open(&x, dir, &o, &e), 0, "%s", e.msg);
+		t = wbegin(x);
+		for (size_t i = 0; i + 1 < sizeof(cut) / sizeof(cut[0]); i++) {
+			size_t from = batched ? cut[i] : 0, n = batched ? cut[i + 1] - cut[i] : N;
+
+			cr_assert_eq(idx_series_put(t, 3, l + from, n, &e), 0, "%s", e.msg);
+			cr_assert_eq(idx_hashes_put(t, 3, (uint32_t)(from / IDX_BLOCK_ENTRIES), h + from, n, &e), 0,
+				     "%s", e.msg);
+			if (!batched)
+				break;
+		}
+		commit(t);
+		idx_close(x);
+		raw_db(dir, "series", &got[batched][0]);
+		raw_db(dir, "hashes", &got[batched][1]);
+	}
+	for (int d = 0; d < 2; d++) {
+		cr_assert_gt(got[0][d].len, N, "setup: %zu bytes of the %s table", got[0][d].len,
+			     d ? "hash" : "series");
+		cr_assert(got[1][d].len == got[0][d].len && !memcmp(got[1][d].p, got[0][d].p, got[0][d].len),
+			  "the %s table written in batches differs", d ? "hash" : "series");
+		buf_free(&got[0][d]);
+		buf_free(&got[1][d]);
+	}
+	free(l);
 }
 
 /* ---- per-series side data ---- */

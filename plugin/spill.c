@@ -1,0 +1,245 @@
+/*
+ * An external merge sort. Added elements fill a buffer of half the budget,
+ * since sort_by_u64_key() takes as much again (and 512 KiB of counters) to
+ * sort it. A full buffer is sorted and appended to the temporary file as a
+ * run. spill_sort() sorts a lone buffer where it is; otherwise it writes the
+ * last run, frees the buffer and merges the runs with a heap, each run read
+ * through an equal share of the budget.
+ *
+ * Stability: a run is sorted stably, and of two equal keys the heap takes
+ * the one of the earlier run, which was added first.
+ */
+#include "spill.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sort.h"
+#include "tmpfile.h"
+
+struct run {
+	uint64_t start, end;    /* its bytes in the file */
+	uint64_t next;          /* the first of them not read yet */
+	uint8_t *buf;           /* its share of the read buffers */
+	size_t len, pos;        /* bytes in buf, and bytes taken */
+};
+
+struct head {
+	uint64_t key;           /* of the run's next element */
+	size_t run;
+};
+
+struct spill {
+	size_t elem, mem;
+	size_t cap;             /* elements the buffer holds */
+	uint8_t *buf;           /* the elements added since the last run */
+	size_t n, at;           /* how many; with no run, the next to hand out */
+	int fd;                 /* the temporary file, -1 until the first run */
+	uint64_t file_end;
+	struct run *runs;
+	size_t nruns, runs_cap;
+	struct head *heap;      /* merging: runs by next key, then run number */
+	size_t nheap;
+	uint8_t *reads;         /* merging: the runs' read buffers */
+	size_t share;           /* bytes of each */
+	int taken;              /* merging: the top run's element was handed out */
+	char dir[];
+};
+
+static uint64_t key_of(const uint8_t *p)
+{
+	uint64_t k;
+
+	memcpy(&k, p, sizeof(k));
+	return k;
+}
+
+int spill_new(struct spill **out, size_t elem_size, size_t mem, const char *dir, struct err *e)
+{
+	struct spill *s = calloc(1, sizeof(*s) + strlen(dir) + 1);
+
+	if (!s)
+		return err_set(e, SNAPARC_NOMEM, "out of memory");
+	s->elem = elem_size;
+	s->mem = mem;
+	s->cap = mem / 2 / elem_size ? mem / 2 / elem_size : 1;
+	s->fd = -1;
+	strcpy(s->dir, dir);
+	if (!(s->buf = malloc(s->cap * elem_size))) {
+		free(s);
+		return err_set(e, SNAPARC_NOMEM, "out of memory");
+	}
+	*out = s;
+	return 0;
+}
+
+void spill_free(struct spill *s)
+{
+	if (!s)
+		return;
+	if (s->fd >= 0)
+		close(s->fd);
+	free(s->buf);
+	free(s->runs);
+	free(s->heap);
+	free(s->reads);
+	free(s);
+}
+
+/* Sorts the buffer and appends it to the file as a run. */
+static int write_run(struct spill *s, struct err *e)
+{
+	size_t bytes = s->n * s->elem;
+	int rc;
+
+	if (sort_by_u64_key(s->buf, s->n, s->elem))
+		return err_set(e, SNAPARC_NOMEM, "out of memory sorting");
+	if (s->nruns == s->runs_cap) {
+		size_t cap = s->runs_cap ? 2 * s->runs_cap : 16;
+		struct run *r = realloc(s->runs, cap * sizeof(*r));
+
+		if (!r)
+			return err_set(e, SNAPARC_NOMEM, "out of memory");
+		s->runs = r;
+		s->runs_cap = cap;
+	}
+	if (s->fd < 0) {
+		int fd = tmpfile_open(s->dir, e);
+
+		if (fd < 0)
+			return fd;
+		s->fd = fd;
+	}
+	if ((rc = tmpfile_write(s->fd, s->dir, s->file_end, s->buf, bytes, e)))
+		return rc;
+	s->runs[s->nruns++] = (struct run){ .start = s->file_end, .end = s->file_end + bytes };
+	s->file_end += bytes;
+	s->n = 0;
+	return 0;
+}
+
+int spill_add(struct spill *s, const void *elem, struct err *e)
+{
+	int rc;
+
+	if (s->n == s->cap && (rc = write_run(s, e)))
+		return rc;
+	memcpy(s->buf + s->n++ * s->elem, elem, s->elem);
+	return 0;
+}
+
+static int before(const struct head *a, const struct head *b)
+{
+	return a->key < b->key || (a->key == b->key && a->run < b->run);
+}
+
+static void sift_down(struct spill *s, size_t i)
+{
+	for (;;) {
+		size_t c = 2 * i + 1, m = i;
+		struct head t;
+
+		if (c < s->nheap && before(&s->heap[c], &s->heap[m]))
+			m = c;
+		if (c + 1 < s->nheap && before(&s->heap[c + 1], &s->heap[m]))
+			m = c + 1;
+		if (m == i)
+			return;
+		t = s->heap[i];
+		s->heap[i] = s->heap[m];
+		s->heap[m] = t;
+		i = m;
+	}
+}
+
+/* Reads run r's next piece into its buffer: 1, 0 past its end, or a
+ * negative status. */
+static int fill(struct spill *s, struct run *r, struct err *e)
+{
+	size_t n = r->end - r->next < s->share ? (size_t)(r->end - r->next) : s->share;
+	int rc;
+
+	if (!n)
+		return 0;
+	if ((rc = tmpfile_read(s->fd, s->dir, r->next, r->buf, n, e)))
+		return rc;
+	r->next += n;
+	r->len = n;
+	r->pos = 0;
+	return 1;
+}
+
+int spill_rewind(struct spill *s, struct err *e)
+{
+	int rc;
+
+	s->at = 0;
+	s->taken = 0;
+	s->nheap = 0;
+	for (size_t i = 0; i < s->nruns; i++) {
+		/* a run is never empty */
+		s->runs[i].next = s->runs[i].start;
+		if ((rc = fill(s, &s->runs[i], e)) < 0)
+			return rc;
+		s->heap[s->nheap++] = (struct head){ key_of(s->runs[i].buf), i };
+	}
+	for (size_t i = s->nheap / 2; i-- > 0;)
+		sift_down(s, i);
+	return 0;
+}
+
+int spill_sort(struct spill *s, struct err *e)
+{
+	int rc;
+
+	if (!s->nruns)
+		return sort_by_u64_key(s->buf, s->n, s->elem) ? err_set(e, SNAPARC_NOMEM, "out of memory sorting") : 0;
+	if (s->n && (rc = write_run(s, e)))
+		return rc;
+	free(s->buf);
+	s->buf = NULL;
+	s->share = s->mem / s->nruns / s->elem * s->elem;
+	if (s->share < s->elem)
+		s->share = s->elem;
+	s->reads = malloc(s->nruns * s->share);
+	s->heap = malloc(s->nruns * sizeof(*s->heap));
+	if (!s->reads || !s->heap)
+		return err_set(e, SNAPARC_NOMEM, "out of memory");
+	for (size_t i = 0; i < s->nruns; i++)
+		s->runs[i].buf = s->reads + i * s->share;
+	return spill_rewind(s, e);
+}
+
+int spill_next(struct spill *s, const void **elem, struct err *e)
+{
+	struct run *r;
+	int rc;
+
+	if (!s->nruns) {
+		if (s->at == s->n)
+			return 0;
+		*elem = s->buf + s->at++ * s->elem;
+		return 1;
+	}
+	if (s->taken) {
+		/* step past the element handed out last */
+		s->taken = 0;
+		r = &s->runs[s->heap[0].run];
+		r->pos += s->elem;
+		if (r->pos < r->len || (rc = fill(s, r, e)) == 1)
+			s->heap[0].key = key_of(r->buf + r->pos);
+		else if (rc < 0)
+			return rc;
+		else
+			s->heap[0] = s->heap[--s->nheap];
+		sift_down(s, 0);
+	}
+	if (!s->nheap)
+		return 0;
+	r = &s->runs[s->heap[0].run];
+	*elem = r->buf + r->pos;
+	s->taken = 1;
+	return 1;
+}
