@@ -28,6 +28,9 @@
 
 #define TRAIN_BYTES (4u << 20)
 #define COMMIT_TRIES 8
+/* The label postings' memory budget; SNAPARC_POSTINGS_MEM (bytes) sets
+ * another, as tests do to make many runs of a small snapshot. */
+#define POSTINGS_MEM (16u << 20)
 /* The label names the index keeps postings for: 1 to this many bytes, no NUL
  * (what idx_postings_put() in index/idx.c takes). */
 #define LABEL_NAME_MAX 256
@@ -183,6 +186,19 @@ static int load_dictionary(struct archive_writer *w, struct err *e)
 	return rc;
 }
 
+static size_t postings_mem(void)
+{
+	const char *s = getenv("SNAPARC_POSTINGS_MEM");
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s)
+		return POSTINGS_MEM;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	return *end || errno ? POSTINGS_MEM : (size_t)v;
+}
+
 int archive_import_begin(struct archive *a, const struct archive_import_info *info,
 			 struct archive_writer **out, struct err *e)
 {
@@ -203,7 +219,7 @@ int archive_import_begin(struct archive *a, const struct archive_import_info *in
 	w->a = a;
 	snprintf(w->snap.name, sizeof(w->snap.name), "%s", info->name);
 	w->snap.source_bytes = info->source_bytes;
-	if ((rc = postings_new(&w->postings, e)) || (rc = archive_lock(a, e)))
+	if ((rc = postings_new(&w->postings, a->path, postings_mem(), e)) || (rc = archive_lock(a, e)))
 		goto fail;
 	if ((rc = archive_reap(a, 0, &reaped, &pending, e)) || (rc = load_dictionary(w, e)) ||
 	    (rc = archive_remove_segments_after(a, w->committed.segment, e)))
