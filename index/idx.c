@@ -734,8 +734,10 @@ int idx_commit(struct idx_txn *t, struct err *e)
 	return rc ? lmdb_err(e, rc, "commit", x) : 0;
 }
 
-static int put(struct idx_txn *t, int db, const void *k, size_t klen, const void *v, size_t vlen,
-	       unsigned flags, struct err *e)
+/* Makes room for a value of vlen bytes and its checksum under key k; *v is
+ * where the caller writes the value, then seal() its checksum. */
+static int put_room(struct idx_txn *t, int db, const void *k, size_t klen, size_t vlen, unsigned flags,
+		    uint8_t **v, struct err *e)
 {
 	MDB_val key = { klen, (void *)k }, val = { vlen + SUM_LEN, NULL };
 	int rc;
@@ -743,15 +745,33 @@ static int put(struct idx_txn *t, int db, const void *k, size_t klen, const void
 	if ((rc = reserve(t, klen + vlen + SUM_LEN, e)))
 		return rc;
 	rc = mdb_put(t->txn, t->x->dbi[db], &key, &val, flags | MDB_RESERVE);
-
 	if (rc == MDB_MAP_FULL)
 		t->map_full = 1;
 	if (rc)
 		return lmdb_err(e, rc, db_names[db], t->x);
-	if (vlen)
-		memcpy(val.mv_data, v, vlen);
-	be32_put((uint8_t *)val.mv_data + vlen, value_sum(db, &key, v, vlen));
 	wrote(t, val.mv_data, val.mv_size);
+	*v = val.mv_data;
+	return 0;
+}
+
+static void seal(int db, const void *k, size_t klen, uint8_t *v, size_t vlen)
+{
+	MDB_val key = { klen, (void *)k };
+
+	be32_put(v + vlen, value_sum(db, &key, v, vlen));
+}
+
+static int put(struct idx_txn *t, int db, const void *k, size_t klen, const void *v, size_t vlen,
+	       unsigned flags, struct err *e)
+{
+	uint8_t *p;
+	int rc;
+
+	if ((rc = put_room(t, db, k, klen, vlen, flags, &p, e)))
+		return rc;
+	if (vlen)
+		memcpy(p, v, vlen);
+	seal(db, k, klen, p, vlen);
 	return 0;
 }
 
@@ -1689,81 +1709,90 @@ static size_t posting_key(uint8_t *k, uint32_t snap, const char *name, size_t na
 	return n + vl;
 }
 
-static int flush_block(struct idx_txn *t, uint32_t snap, const char *name, size_t name_len,
-		       const struct idx_posting *first, uint32_t block, struct buf *b, size_t count,
-		       struct err *e)
+/* A value's entry up to its list: uvarint (shared << 1 | long), the rest of
+ * its kept bytes, and for a long value the hash of it all. */
+#define ENTRY_HEAD_MAX (2 * UVARINT_MAX_LEN + IDX_POSTING_VALUE_MAX + 8)
+
+_Static_assert(sizeof(((struct idx_postings_block *)0)->bytes) >= POSTINGS_BLOCK + ENTRY_HEAD_MAX,
+	       "a block being filled holds under POSTINGS_BLOCK bytes and one more head");
+
+static size_t entry_head(uint8_t *h, const struct idx_posting *v, size_t shared)
 {
-	uint8_t k[POSTING_KEY_MAX], head[UVARINT_MAX_LEN];
-	size_t klen = posting_key(k, snap, name, name_len, first->value, first->len), hl;
-	struct buf v = { 0 };
+	size_t kept = v->len > IDX_POSTING_VALUE_MAX ? IDX_POSTING_VALUE_MAX : v->len, n;
+
+	n = uvarint_put(h, shared << 1 | (v->len > IDX_POSTING_VALUE_MAX));
+	n += uvarint_put(h + n, kept - shared);
+	if (kept > shared)
+		memcpy(h + n, v->value + shared, kept - shared);
+	n += kept - shared;
+	if (v->len > IDX_POSTING_VALUE_MAX) {
+		be64_put(h + n, XXH64(v->value, v->len, 0));
+		n += 8;
+	}
+	return n;
+}
+
+/* Writes the block, under its first value and number: its count, its
+ * bytes, then list (a value's list too big to be copied into them). */
+static int put_block(struct idx_txn *t, uint32_t snap, const char *name, size_t name_len,
+		     struct idx_postings_block *blk, const uint8_t *list, size_t list_len, struct err *e)
+{
+	uint8_t k[POSTING_KEY_MAX], head[UVARINT_MAX_LEN], *v;
+	size_t klen = posting_key(k, snap, name, name_len, (const char *)blk->first, blk->first_len);
+	size_t hl = uvarint_put(head, blk->count), len = blk->len, n = hl + len + list_len;
 	int rc;
 
 	/* the block number keeps keys unique when first values share 128 bytes */
-	be32_put(k + klen, block);
-	klen += 4;
-	hl = uvarint_put(head, count);
-	buf_put(&v, head, hl);
-	buf_put(&v, b->p, b->len);
-	rc = v.oom ? err_set(e, SNAPARC_NOMEM, "out of memory") : put(t, DB_POSTINGS, k, klen, v.p, v.len, 0, e);
-	buf_free(&v);
-	return rc;
+	be32_put(k + klen, blk->number++);
+	blk->count = blk->len = 0;
+	if ((rc = put_room(t, DB_POSTINGS, k, klen + 4, n, 0, &v, e)))
+		return rc;
+	memcpy(v, head, hl);
+	memcpy(v + hl, blk->bytes, len);
+	if (list_len)
+		memcpy(v + hl + len, list, list_len);
+	seal(DB_POSTINGS, k, klen + 4, v, n);
+	return 0;
 }
 
 int idx_postings_put(struct idx_txn *t, uint32_t snap, const char *name, size_t name_len,
-		     const struct idx_posting *vals, size_t n, struct err *e)
+		     struct idx_postings_block *blk, const struct idx_posting *vals, size_t n, int last,
+		     struct err *e)
 {
-	struct buf b = { 0 };
-	size_t first = 0, count = 0;
-	uint32_t block = 0;
 	int rc = 0;
 
 	if (name_len == 0 || name_len > 256 || memchr(name, 0, name_len))
 		return err_set(e, SNAPARC_INVALID, "label name of %zu bytes cannot be indexed", name_len);
 	for (size_t i = 0; i < n && !rc; i++) {
-		size_t shared = 0, before = b.len;
+		const struct idx_posting *v = &vals[i];
+		size_t kept = v->len > IDX_POSTING_VALUE_MAX ? IDX_POSTING_VALUE_MAX : v->len, shared = 0, hl;
 
-		if (count) {
-			const struct idx_posting *p = &vals[i - 1];
-
-			/* only what the previous entry stored can be shared */
-			while (shared < p->len && shared < vals[i].len && shared < IDX_POSTING_VALUE_MAX &&
-			       p->value[shared] == vals[i].value[shared])
-				shared++;
-		}
-		if (vals[i].len > IDX_POSTING_VALUE_MAX) {
-			/* a long value: its first bytes and a hash of it all */
-			buf_put_uvarint(&b, shared << 1 | 1);
-			buf_put_uvarint_bytes(&b, vals[i].value + shared, IDX_POSTING_VALUE_MAX - shared);
-			buf_put_be64(&b, XXH64(vals[i].value, vals[i].len, 0));
-		} else {
-			buf_put_uvarint(&b, shared << 1);
-			buf_put_uvarint_bytes(&b, vals[i].value + shared, vals[i].len - shared);
-		}
-		buf_put_uvarint(&b, vals[i].n);
-		for (size_t j = 0; j < vals[i].n; j++)
-			buf_put_uvarint(&b, j ? vals[i].refs[j] - vals[i].refs[j - 1] : vals[i].refs[0]);
-		count++;
-		if (b.oom) {
-			rc = err_set(e, SNAPARC_NOMEM, "out of memory");
-		} else if (count > 1 && b.len > POSTINGS_BLOCK_MAX) {
+		/* only what the previous entry stored can be shared */
+		while (blk->count && shared < blk->prev_len && shared < kept &&
+		       blk->prev[shared] == (uint8_t)v->value[shared])
+			shared++;
+		hl = entry_head(blk->bytes + blk->len, v, shared);
+		if (blk->count && blk->len + hl + v->list_len > POSTINGS_BLOCK_MAX) {
 			/* this value would spill into a second page: it starts the next block */
-			size_t len = b.len;
-
-			b.len = before;
-			rc = flush_block(t, snap, name, name_len, &vals[first], block++, &b, count - 1, e);
-			buf_reset(&b);
-			first = i;
-			count = 0;
-			i--;
-			(void)len;
-		} else if (b.len >= POSTINGS_BLOCK || i == n - 1) {
-			rc = flush_block(t, snap, name, name_len, &vals[first], block++, &b, count, e);
-			buf_reset(&b);
-			first = i + 1;
-			count = 0;
+			if ((rc = put_block(t, snap, name, name_len, blk, NULL, 0, e)))
+				break;
+			hl = entry_head(blk->bytes, v, 0);
+		}
+		if (!blk->count && (blk->first_len = kept))
+			memcpy(blk->first, v->value, kept);
+		if ((blk->prev_len = kept))
+			memcpy(blk->prev, v->value, kept);
+		blk->count++;
+		blk->len += hl;
+		if (blk->len + v->list_len >= POSTINGS_BLOCK) {
+			rc = put_block(t, snap, name, name_len, blk, v->list, v->list_len, e);
+		} else {
+			memcpy(blk->bytes + blk->len, v->list, v->list_len);
+			blk->len += v->list_len;
 		}
 	}
-	buf_free(&b);
+	if (!rc && last && blk->count)
+		rc = put_block(t, snap, name, name_len, blk, NULL, 0, e);
 	return rc;
 }
 

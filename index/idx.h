@@ -206,21 +206,38 @@ int idx_hash_find(struct idx_txn *t, uint32_t snap, uint64_t hash, uint64_t *ref
 
 /* ---- label postings: which series of a snapshot have name=value ---- */
 
-struct idx_posting {
-	const char *value;
-	size_t len;
-	const uint64_t *refs;   /* sorted, unique */
-	size_t n;
-};
-
-/* Writes the postings of label `name` in snapshot snap: vals sorted by value
- * (memcmp order, shorter first), each value once. */
-int idx_postings_put(struct idx_txn *t, uint32_t snap, const char *name, size_t name_len,
-		     const struct idx_posting *vals, size_t n, struct err *e);
-
 /* Values longer than this are kept as their first IDX_POSTING_VALUE_MAX
  * bytes and the XXH64 (seed 0) of the whole value. */
 #define IDX_POSTING_VALUE_MAX 128
+
+struct idx_posting {
+	const char *value;
+	size_t len;
+	const uint8_t *list;    /* its refs, sorted and unique, encoded as idx_postings_scan() gives them */
+	size_t list_len;
+};
+
+/* The block of a label name's postings being filled across calls of
+ * idx_postings_put(): zeroed before the name's first call. */
+struct idx_postings_block {
+	uint32_t number;                        /* its number among the name's blocks */
+	size_t count, len;                      /* its values and bytes so far */
+	size_t first_len, prev_len;
+	uint8_t first[IDX_POSTING_VALUE_MAX];   /* the first bytes of its first value (its key) */
+	uint8_t prev[IDX_POSTING_VALUE_MAX];    /* and of the last value, which the next shares */
+	uint8_t bytes[3840];                    /* a block's worth, and one value's head */
+};
+
+/* Writes postings of label `name` in snapshot snap: vals sorted by value
+ * (memcmp order, shorter first), each value once, after those of the
+ * name's earlier calls with blk. With last set they are the name's last
+ * values and the block being filled is written too. However a name's
+ * values are split among calls, the index gets the same bytes. vals are
+ * read during the call only: what the next call needs is copied into blk,
+ * and a list that fills a block goes straight into the index. */
+int idx_postings_put(struct idx_txn *t, uint32_t snap, const char *name, size_t name_len,
+		     struct idx_postings_block *blk, const struct idx_posting *vals, size_t n, int last,
+		     struct err *e);
 
 /* Called for each value of a label name, in order; return non-zero to stop.
  * For a long value, value holds its first bytes and *hash is set (else hash

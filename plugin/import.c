@@ -35,6 +35,9 @@
 /* Index entries written at a time: whole blocks, so the tables come out as
  * one call would write them. */
 #define INDEX_BATCH (64 * IDX_BLOCK_ENTRIES)
+/* The label postings' memory budget; SNAPARC_POSTINGS_MEM (bytes) sets
+ * another, as tests do to make many runs of a small snapshot. */
+#define POSTINGS_MEM (16u << 20)
 /* The label names the index keeps postings for: 1 to this many bytes, no NUL
  * (what idx_postings_put() in index/idx.c takes). */
 #define LABEL_NAME_MAX 256
@@ -182,6 +185,19 @@ static int load_dictionary(struct archive_writer *w, struct err *e)
 	return rc;
 }
 
+static size_t postings_mem(void)
+{
+	const char *s = getenv("SNAPARC_POSTINGS_MEM");
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s)
+		return POSTINGS_MEM;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	return *end || errno ? POSTINGS_MEM : (size_t)v;
+}
+
 int archive_import_begin(struct archive *a, const struct archive_import_info *info,
 			 struct archive_writer **out, struct err *e)
 {
@@ -205,7 +221,7 @@ int archive_import_begin(struct archive *a, const struct archive_import_info *in
 	/* two thirds for the locations: they are half as large again */
 	if ((rc = spill_new(&w->locs, sizeof(struct idx_loc), mem / 3 * 2, a->path, e)) ||
 	    (rc = spill_new(&w->hashes, sizeof(struct idx_hash), mem / 3, a->path, e)) ||
-	    (rc = postings_new(&w->postings, e)) || (rc = archive_lock(a, e)))
+	    (rc = postings_new(&w->postings, a->path, postings_mem(), e)) || (rc = archive_lock(a, e)))
 		goto fail;
 	if ((rc = archive_reap(a, 0, &reaped, &pending, e)) || (rc = load_dictionary(w, e)) ||
 	    (rc = archive_remove_segments_after(a, w->committed.segment, e)))

@@ -1,28 +1,46 @@
 /*
  * An open-addressing hash table of distinct name=value pairs; each holds
  * its series' refs as uvarints in the order they came (a snapshot's order
- * is not by ref). At commit each list is decoded, sorted and written.
- * Memory is the distinct pairs plus about 3 bytes per label of every series.
+ * is not by ref). When the table's memory passes the budget it is written
+ * to one temporary file as a run, sorted, and emptied. At commit what is
+ * left becomes the last run, and the runs are merged in (name, value) order,
+ * each pair's refs merged too, into the index one value at a time: memory
+ * is the runs' buffers and one value's list.
+ *
+ * A run is its pairs in (name, value) order (memcmp, shorter first), each
+ *   uvarint 0 (the previous pair's name) or name length + 1, then the name
+ *   uvarint value length, the value
+ *   uvarint n, n x uvarint (ref - previous ref), the refs sorted
+ * the refs' part being a list as idx_postings_put() takes it. Runs follow
+ * each other in the file; they are only read, so a failed commit can merge
+ * them again.
  */
 #include "postings.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <xxhash.h>
 
 #include "bytes.h"
 #include "sort.h"
+#include "tmpfile.h"
+
+#define SLOTS 1024              /* an empty table's */
+#define RECENT 16
+#define RUN_BUF (64u << 10)     /* a run's buffer, writing or reading it */
+#define RUN_BUF_MIN (4u << 10)  /* reading, when the runs are many */
+#define MALLOC_OVERHEAD 16      /* glibc's chunk header and rounding */
 
 struct pair {
 	uint64_t hash;
-	size_t name_off, value_off;   /* in the arena */
+	size_t name_off;              /* in the arena, the value right after the name */
 	uint32_t name_len, value_len;
-	uint64_t first;               /* the first ref, kept here: most values have one series */
+	uint64_t first;               /* the first ref + 1, kept here: most values have one series */
+	size_t n;                     /* refs in all */
 	struct buf refs;              /* the others as uvarints, arrival order */
 };
-
-#define RECENT 16
 
 struct postings {
 	struct pair *slots;
@@ -32,17 +50,40 @@ struct postings {
 	 * most labels (job, namespace, instance ...), and a compare is cheaper
 	 * than a hash and a probe */
 	size_t recent[RECENT];    /* slot + 1, 0 for none */
+	size_t mem;               /* the budget */
+	size_t ref_mem;           /* the ref buffers' allocations */
+	size_t most_refs;         /* the largest pair's n */
+	const char *dir;
+	int fd;                   /* the temporary file, -1 until the first run */
+	struct buf runs;          /* uint64_t: where each run ends in it */
 };
 
-int postings_new(struct postings **out, struct err *e)
+/* A run being read. */
+struct run {
+	uint64_t off, end;        /* the part of the file not read yet */
+	uint8_t *buf;
+	size_t cap, pos, len;     /* buf[pos, len): read, not used yet */
+	struct buf name, value;   /* the current pair's */
+	uint64_t left, ref;       /* its refs not taken yet, and the last taken */
+};
+
+static int nomem(struct err *e)
+{
+	return err_set(e, SNAPARC_NOMEM, "out of memory for label postings");
+}
+
+int postings_new(struct postings **out, const char *dir, size_t mem, struct err *e)
 {
 	struct postings *p = calloc(1, sizeof(*p));
 
-	if (!p || !(p->slots = calloc(1024, sizeof(*p->slots)))) {
+	if (!p || !(p->slots = calloc(SLOTS, sizeof(*p->slots)))) {
 		free(p);
-		return err_set(e, SNAPARC_NOMEM, "out of memory for label postings");
+		return nomem(e);
 	}
-	p->cap = 1024;
+	p->cap = SLOTS;
+	p->mem = mem;
+	p->dir = dir;
+	p->fd = -1;
 	*out = p;
 	return 0;
 }
@@ -55,7 +96,19 @@ void postings_free(struct postings *p)
 		buf_free(&p->slots[i].refs);
 	free(p->slots);
 	buf_free(&p->arena);
+	buf_free(&p->runs);
+	if (p->fd >= 0)
+		close(p->fd);
 	free(p);
+}
+
+/* What the table takes, and will while it is written out: the slots, the
+ * arena, the ref buffers, the pairs' order with qsort's scratch, and the
+ * largest pair's refs decoded with the radix sort's copy. */
+static size_t table_mem(const struct postings *p)
+{
+	return p->cap * sizeof(struct pair) + p->arena.cap + p->ref_mem +
+	       2 * (p->used * sizeof(struct pair *) + p->most_refs * sizeof(uint64_t));
 }
 
 static uint64_t pair_hash(const struct rec_label *l)
@@ -90,66 +143,21 @@ static int grow(struct postings *p)
 	return 0;
 }
 
-static struct pair *find(struct postings *p, const struct rec_label *l)
+/* Empties the table, back to its first size. */
+static void empty(struct postings *p)
 {
-	uint64_t h = pair_hash(l);
-	size_t i;
+	struct pair *small;
 
-	for (i = h & (p->cap - 1); p->slots[i].hash; i = (i + 1) & (p->cap - 1)) {
-		struct pair *s = &p->slots[i];
-
-		if (s->hash == h && s->name_len == l->name_len && s->value_len == l->value_len &&
-		    !memcmp(p->arena.p + s->name_off, l->name, l->name_len) &&
-		    !memcmp(p->arena.p + s->value_off, l->value, l->value_len))
-			return s;
+	for (size_t i = 0; i < p->cap; i++)
+		buf_free(&p->slots[i].refs);
+	if (p->cap > SLOTS && (small = realloc(p->slots, SLOTS * sizeof(*small))) != NULL) {
+		p->slots = small;
+		p->cap = SLOTS;
 	}
-	p->slots[i].hash = h;
-	p->slots[i].name_off = p->arena.len;
-	p->slots[i].name_len = (uint32_t)l->name_len;
-	buf_put(&p->arena, l->name, l->name_len);
-	p->slots[i].value_off = p->arena.len;
-	p->slots[i].value_len = (uint32_t)l->value_len;
-	buf_put(&p->arena, l->value, l->value_len);
-	p->used++;
-	return &p->slots[i];
-}
-
-static int same(const struct postings *p, const struct pair *s, const struct rec_label *l)
-{
-	return s->name_len == l->name_len && s->value_len == l->value_len &&
-	       !memcmp(p->arena.p + s->value_off, l->value, l->value_len) &&
-	       !memcmp(p->arena.p + s->name_off, l->name, l->name_len);
-}
-
-int postings_add(struct postings *p, const struct rec_labels *ls, uint64_t ref, struct err *e)
-{
-	struct rec_label_iter it;
-	struct rec_label l;
-	size_t pos = 0;
-
-	rec_labels_iter(&it, ls);
-	while (rec_labels_next(&it, &l)) {
-		struct pair *s;
-
-		if (pos < RECENT && p->recent[pos] && same(p, &p->slots[p->recent[pos] - 1], &l)) {
-			s = &p->slots[p->recent[pos] - 1];
-		} else {
-			if (p->used * 2 >= p->cap && grow(p))
-				return err_set(e, SNAPARC_NOMEM, "out of memory for label postings");
-			s = find(p, &l);
-			if (pos < RECENT)
-				p->recent[pos] = (size_t)(s - p->slots) + 1;
-		}
-		pos++;
-		if (!s->first) {
-			s->first = ref + 1;
-			continue;
-		}
-		buf_put_uvarint(&s->refs, ref);
-		if (s->refs.oom || p->arena.oom)
-			return err_set(e, SNAPARC_NOMEM, "out of memory for label postings");
-	}
-	return 0;
+	memset(p->slots, 0, p->cap * sizeof(*p->slots));
+	buf_free(&p->arena);
+	memset(p->recent, 0, sizeof(p->recent));
+	p->used = p->ref_mem = p->most_refs = 0;
 }
 
 static int bytes_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
@@ -165,16 +173,17 @@ static int cmp_name_value(const void *a, const void *b, void *arena_p)
 	const uint8_t *arena = arena_p;
 	int c = bytes_cmp(arena + x->name_off, x->name_len, arena + y->name_off, y->name_len);
 
-	return c ? c : bytes_cmp(arena + x->value_off, x->value_len, arena + y->value_off, y->value_len);
+	return c ? c : bytes_cmp(arena + x->name_off + x->name_len, x->value_len, arena + y->name_off + y->name_len,
+				 y->value_len);
 }
 
-/* The sorted refs of one pair, appended to refs. */
+/* The pair's refs, sorted, into refs (uint64_t). */
 static int pair_refs(const struct pair *s, struct buf *refs, struct err *e)
 {
-	size_t start = refs->len;
 	uint64_t first = s->first - 1;
 	struct dec d;
 
+	buf_reset(refs);
 	buf_put(refs, &first, sizeof(first));
 	dec_init(&d, s->refs.p, s->refs.len);
 	while (dec_left(&d)) {
@@ -182,50 +191,398 @@ static int pair_refs(const struct pair *s, struct buf *refs, struct err *e)
 
 		buf_put(refs, &ref, sizeof(ref));
 	}
-	if (refs->oom || sort_by_u64_key(refs->p + start, (refs->len - start) / 8, 8))
-		return err_set(e, SNAPARC_NOMEM, "out of memory writing label postings");
+	if (refs->oom || sort_by_u64_key(refs->p, s->n, sizeof(uint64_t)))
+		return nomem(e);
 	return 0;
 }
 
-int postings_write(struct postings *p, struct idx_txn *t, uint32_t snap, struct err *e)
+/* Writes out what out holds, at *off. */
+static int flush(struct postings *p, struct buf *out, uint64_t *off, struct err *e)
 {
-	struct pair **order = malloc((p->used + 1) * sizeof(*order));
-	struct idx_posting *vals = malloc((p->used + 1) * sizeof(*vals));
-	struct buf refs = { 0 };
+	int rc;
+
+	if (out->oom)
+		return nomem(e);
+	if ((rc = tmpfile_write(p->fd, p->dir, *off, out->p, out->len, e)))
+		return rc;
+	*off += out->len;
+	buf_reset(out);
+	return 0;
+}
+
+/* Writes the table out as the next run and empties it; on failure the
+ * table and the runs before are as they were. */
+static int write_run(struct postings *p, struct err *e)
+{
+	uint64_t off = p->runs.len ? ((const uint64_t *)p->runs.p)[p->runs.len / 8 - 1] : 0;
+	struct buf out = { 0 }, refs = { 0 };
+	struct pair **order;
 	size_t n = 0;
 	int rc = 0;
 
-	if (!order || !vals) {
-		free(order);
-		free(vals);
-		return err_set(e, SNAPARC_NOMEM, "out of memory writing label postings");
+	if (!p->used)
+		return 0;
+	if (p->fd < 0) {
+		int fd = tmpfile_open(p->dir, e);
+
+		if (fd < 0)
+			return fd;
+		p->fd = fd;
 	}
+	if (!(order = malloc(p->used * sizeof(*order))))
+		return nomem(e);
 	for (size_t i = 0; i < p->cap; i++)
 		if (p->slots[i].hash)
 			order[n++] = &p->slots[i];
 	qsort_r(order, n, sizeof(*order), cmp_name_value, p->arena.p);
-	/* one label name at a time: its values in order, with their refs */
-	for (size_t i = 0, j; i < n && !rc; i = j) {
-		buf_reset(&refs);
-		for (j = i; j < n && !rc && order[j]->name_len == order[i]->name_len &&
-			    !memcmp(p->arena.p + order[j]->name_off, p->arena.p + order[i]->name_off, order[i]->name_len); j++) {
-			vals[j - i].value = (const char *)p->arena.p + order[j]->value_off;
-			vals[j - i].len = order[j]->value_len;
-			vals[j - i].n = refs.len; /* an offset until refs stops moving */
-			rc = pair_refs(order[j], &refs, e);
-		}
-		for (size_t k = i; k < j && !rc; k++) {
-			size_t off = vals[k - i].n, end = k + 1 < j ? vals[k + 1 - i].n : refs.len;
+	for (size_t i = 0; i < n && !rc; i++) {
+		const struct pair *s = order[i];
+		const uint8_t *name = p->arena.p + s->name_off;
+		const uint64_t *r;
 
-			vals[k - i].refs = (const uint64_t *)(refs.p + off);
-			vals[k - i].n = (end - off) / sizeof(uint64_t);
+		if (i && !bytes_cmp(name, s->name_len, p->arena.p + order[i - 1]->name_off, order[i - 1]->name_len)) {
+			buf_put_uvarint(&out, 0);
+		} else {
+			buf_put_uvarint(&out, s->name_len + 1ull);
+			buf_put(&out, name, s->name_len);
 		}
-		if (!rc)
-			rc = idx_postings_put(t, snap, (const char *)p->arena.p + order[i]->name_off, order[i]->name_len,
-					      vals, j - i, e);
+		buf_put_uvarint_bytes(&out, name + s->name_len, s->value_len);
+		if ((rc = pair_refs(s, &refs, e)))
+			break;
+		r = (const uint64_t *)refs.p;
+		buf_put_uvarint(&out, s->n);
+		for (size_t j = 0; j < s->n && !rc; j++) {
+			buf_put_uvarint(&out, j ? r[j] - r[j - 1] : r[0]);
+			if (out.len >= RUN_BUF)
+				rc = flush(p, &out, &off, e);
+		}
 	}
+	if (!rc)
+		rc = flush(p, &out, &off, e);
+	if (!rc) {
+		buf_put(&p->runs, &off, sizeof(off));
+		if (p->runs.oom)
+			rc = nomem(e);
+	}
+	if (!rc)
+		empty(p);
 	free(order);
-	free(vals);
+	buf_free(&out);
 	buf_free(&refs);
+	return rc;
+}
+
+/* Before the table fills: doubles it or, when that would pass the budget
+ * (both tables are held while the pairs move), empties it into a run. */
+static int make_room(struct postings *p, struct err *e)
+{
+	if (table_mem(p) + 2 * p->cap * sizeof(struct pair) > p->mem)
+		return write_run(p, e);
+	return grow(p) ? nomem(e) : 0;
+}
+
+static struct pair *find(struct postings *p, const struct rec_label *l)
+{
+	uint64_t h = pair_hash(l);
+	size_t i;
+
+	for (i = h & (p->cap - 1); p->slots[i].hash; i = (i + 1) & (p->cap - 1)) {
+		struct pair *s = &p->slots[i];
+
+		if (s->hash == h && s->name_len == l->name_len && s->value_len == l->value_len &&
+		    !memcmp(p->arena.p + s->name_off, l->name, l->name_len) &&
+		    !memcmp(p->arena.p + s->name_off + s->name_len, l->value, l->value_len))
+			return s;
+	}
+	p->slots[i].hash = h;
+	p->slots[i].name_off = p->arena.len;
+	p->slots[i].name_len = (uint32_t)l->name_len;
+	p->slots[i].value_len = (uint32_t)l->value_len;
+	buf_put(&p->arena, l->name, l->name_len);
+	buf_put(&p->arena, l->value, l->value_len);
+	p->used++;
+	return &p->slots[i];
+}
+
+static int same(const struct postings *p, const struct pair *s, const struct rec_label *l)
+{
+	return s->name_len == l->name_len && s->value_len == l->value_len &&
+	       !memcmp(p->arena.p + s->name_off + s->name_len, l->value, l->value_len) &&
+	       !memcmp(p->arena.p + s->name_off, l->name, l->name_len);
+}
+
+int postings_add(struct postings *p, const struct rec_labels *ls, uint64_t ref, struct err *e)
+{
+	struct rec_label_iter it;
+	struct rec_label l;
+	size_t pos = 0;
+	int rc;
+
+	rec_labels_iter(&it, ls);
+	while (rec_labels_next(&it, &l)) {
+		struct pair *s;
+		size_t cap;
+
+		if (pos < RECENT && p->recent[pos] && same(p, &p->slots[p->recent[pos] - 1], &l)) {
+			s = &p->slots[p->recent[pos] - 1];
+		} else {
+			if (p->used * 2 >= p->cap && (rc = make_room(p, e)))
+				return rc;
+			s = find(p, &l);
+			if (p->arena.oom)
+				return nomem(e);
+			if (pos < RECENT)
+				p->recent[pos] = (size_t)(s - p->slots) + 1;
+		}
+		pos++;
+		if (++s->n > p->most_refs)
+			p->most_refs = s->n;
+		if (!s->first) {
+			s->first = ref + 1;
+			continue;
+		}
+		cap = s->refs.cap;
+		buf_put_uvarint(&s->refs, ref);
+		if (s->refs.oom)
+			return nomem(e);
+		if (s->refs.cap != cap)
+			p->ref_mem += s->refs.cap - cap + (cap ? 0 : MALLOC_OVERHEAD);
+	}
+	return table_mem(p) > p->mem ? write_run(p, e) : 0;
+}
+
+/* ---- merging the runs ---- */
+
+static int run_corrupt(const struct postings *p, const struct run *r, struct err *e)
+{
+	return err_set(e, SNAPARC_CORRUPT, "%s: temporary sort file: offset %llu: a postings run is malformed",
+		       p->dir, (unsigned long long)(r->off - (r->len - r->pos)));
+}
+
+/* Moves what is left of the buffer to its start and reads as much more of
+ * the run as fits after it. */
+static int run_fill(const struct postings *p, struct run *r, struct err *e)
+{
+	size_t have = r->len - r->pos, n = r->cap - have;
+	int rc;
+
+	if (n > r->end - r->off)
+		n = (size_t)(r->end - r->off);
+	memmove(r->buf, r->buf + r->pos, have);
+	if ((rc = tmpfile_read(p->fd, p->dir, r->off, r->buf + have, n, e)))
+		return rc;
+	r->off += n;
+	r->pos = 0;
+	r->len = have + n;
+	return 0;
+}
+
+static int run_uvarint(const struct postings *p, struct run *r, uint64_t *v, struct err *e)
+{
+	int n, rc;
+
+	if (r->len - r->pos < UVARINT_MAX_LEN && r->off < r->end && (rc = run_fill(p, r, e)))
+		return rc;
+	if ((n = uvarint_get(r->buf + r->pos, r->len - r->pos, v)) <= 0)
+		return run_corrupt(p, r, e);
+	r->pos += (size_t)n;
+	return 0;
+}
+
+/* The run's next n bytes, into out. */
+static int run_bytes(const struct postings *p, struct run *r, uint64_t n, struct buf *out, struct err *e)
+{
+	int rc;
+
+	buf_reset(out);
+	while (n) {
+		size_t k = r->len - r->pos < n ? r->len - r->pos : (size_t)n;
+
+		if (!k && r->off == r->end)
+			return run_corrupt(p, r, e);
+		if (!k && (rc = run_fill(p, r, e)))
+			return rc;
+		buf_put(out, r->buf + r->pos, k);
+		r->pos += k;
+		n -= k;
+	}
+	return out->oom ? nomem(e) : 0;
+}
+
+/* Reads the run's next pair up to its refs; at the run's end r->left is 0. */
+static int run_next(const struct postings *p, struct run *r, struct err *e)
+{
+	uint64_t len;
+	int rc;
+
+	r->left = 0;
+	if (r->pos == r->len && r->off == r->end)
+		return 0;
+	if ((rc = run_uvarint(p, r, &len, e)) || (len && (rc = run_bytes(p, r, len - 1, &r->name, e))) ||
+	    (rc = run_uvarint(p, r, &len, e)) || (rc = run_bytes(p, r, len, &r->value, e)) ||
+	    (rc = run_uvarint(p, r, &r->left, e)))
+		return rc;
+	return r->left ? 0 : run_corrupt(p, r, e);
+}
+
+static int pair_less(const struct run *a, const struct run *b)
+{
+	int c = bytes_cmp(a->name.p, a->name.len, b->name.p, b->name.len);
+
+	return (c ? c : bytes_cmp(a->value.p, a->value.len, b->value.p, b->value.len)) < 0;
+}
+
+static int ref_less(const struct run *a, const struct run *b)
+{
+	return a->ref < b->ref;
+}
+
+/* Binary min-heaps of runs; inline, for the compare to be inlined too:
+ * merging refs runs one for every ref. */
+static inline void sift_down(struct run **h, size_t n, size_t i, int (*less)(const struct run *, const struct run *))
+{
+	struct run *x = h[i];
+
+	for (size_t c; (c = 2 * i + 1) < n; i = c) {
+		if (c + 1 < n && less(h[c + 1], h[c]))
+			c++;
+		if (!less(h[c], x))
+			break;
+		h[i] = h[c];
+	}
+	h[i] = x;
+}
+
+static inline void sift_up(struct run **h, size_t i, int (*less)(const struct run *, const struct run *))
+{
+	struct run *x = h[i];
+
+	for (; i && less(x, h[(i - 1) / 2]); i = (i - 1) / 2)
+		h[i] = h[(i - 1) / 2];
+	h[i] = x;
+}
+
+static void push(struct run **h, size_t *n, struct run *r)
+{
+	h[*n] = r;
+	sift_up(h, (*n)++, pair_less);
+}
+
+/* The refs of the m runs' current pair (each run's sorted), merged into
+ * list as idx_postings_put() takes it. */
+static int merge_refs(const struct postings *p, struct run **h, size_t m, struct buf *list, struct err *e)
+{
+	uint64_t n = 0, last = 0, delta;
+	int rc;
+
+	for (size_t i = 0; i < m; i++) {
+		n += h[i]->left;
+		if ((rc = run_uvarint(p, h[i], &h[i]->ref, e)))
+			return rc;
+		sift_up(h, i, ref_less);
+	}
+	buf_reset(list);
+	/* a byte a ref is what dense refs take: most lists grow no further */
+	buf_reserve(list, UVARINT_MAX_LEN + n);
+	buf_put_uvarint(list, n);
+	while (m) {
+		struct run *r = h[0];
+
+		buf_put_uvarint(list, r->ref - last);
+		last = r->ref;
+		if (--r->left) {
+			if ((rc = run_uvarint(p, r, &delta, e)))
+				return rc;
+			r->ref += delta;
+		} else {
+			/* kept past the heap: the caller goes on with all m */
+			h[0] = h[--m];
+			h[m] = r;
+		}
+		sift_down(h, m, 0, ref_less);
+	}
+	return list->oom ? nomem(e) : 0;
+}
+
+/* Opens the k runs, each at its first pair, into the heap. */
+static int open_runs(const struct postings *p, struct run *runs, size_t k, struct run **heap, size_t *heaped,
+		     struct err *e)
+{
+	/* a run's share of the budget, within RUN_BUF_MIN and RUN_BUF */
+	size_t cap = p->mem / k < RUN_BUF_MIN ? RUN_BUF_MIN : p->mem / k < RUN_BUF ? p->mem / k : RUN_BUF;
+	int rc = 0;
+
+	for (size_t i = 0; i < k && !rc; i++) {
+		struct run *r = &runs[i];
+
+		r->off = i ? ((const uint64_t *)p->runs.p)[i - 1] : 0;
+		r->end = ((const uint64_t *)p->runs.p)[i];
+		r->cap = cap;
+		/* (name and value never NULL: compared and passed on even when empty) */
+		if (!(r->buf = malloc(cap)) || !buf_reserve(&r->name, 64) || !buf_reserve(&r->value, 64))
+			rc = nomem(e);
+		else if (!(rc = run_next(p, r, e)) && r->left)
+			push(heap, heaped, r);
+	}
+	return rc;
+}
+
+int postings_write(struct postings *p, struct idx_txn *t, uint32_t snap, struct err *e)
+{
+	size_t k, heaped = 0;
+	struct idx_postings_block blk;
+	struct buf name = { 0 }, list = { 0 };
+	struct run *runs = NULL, **heap = NULL;
+	int rc, named = 0;
+
+	if ((rc = write_run(p, e)) || !(k = p->runs.len / sizeof(uint64_t)))
+		return rc;
+	runs = calloc(k, sizeof(*runs));
+	heap = malloc(2 * k * sizeof(*heap));
+	rc = runs && heap ? open_runs(p, runs, k, heap, &heaped, e) : nomem(e);
+	while (heaped && !rc) {
+		struct run **same = heap + k, *key;   /* the runs that hold the next pair */
+		size_t m = 0;
+
+		do {
+			same[m++] = heap[0];
+			heap[0] = heap[--heaped];
+			sift_down(heap, heaped, 0, pair_less);
+		} while (heaped && !pair_less(same[0], heap[0]));
+		key = same[0];
+		if ((rc = merge_refs(p, same, m, &list, e)))
+			break;
+		/* a new name: the last one's last block first */
+		if (named && bytes_cmp(name.p, name.len, key->name.p, key->name.len)) {
+			rc = idx_postings_put(t, snap, (const char *)name.p, name.len, &blk, NULL, 0, 1, e);
+			named = 0;
+		}
+		if (!rc && !named) {
+			buf_reset(&name);
+			buf_put(&name, key->name.p, key->name.len);
+			memset(&blk, 0, sizeof(blk));
+			named = 1;
+			rc = name.oom ? nomem(e) : 0;
+		}
+		if (!rc) {
+			struct idx_posting v = { (const char *)key->value.p, key->value.len, list.p, list.len };
+
+			rc = idx_postings_put(t, snap, (const char *)name.p, name.len, &blk, &v, 1, 0, e);
+		}
+		for (size_t i = 0; i < m && !rc; i++)
+			if (!(rc = run_next(p, same[i], e)) && same[i]->left)
+				push(heap, &heaped, same[i]);
+	}
+	if (!rc && named)
+		rc = idx_postings_put(t, snap, (const char *)name.p, name.len, &blk, NULL, 0, 1, e);
+	for (size_t i = 0; runs && i < k; i++) {
+		free(runs[i].buf);
+		buf_free(&runs[i].name);
+		buf_free(&runs[i].value);
+	}
+	free(runs);
+	free(heap);
+	buf_free(&name);
+	buf_free(&list);
 	return rc;
 }

@@ -10,6 +10,8 @@
  *   prefix; values with '.', ':', '/', '+'), the answer is exactly the sorted
  *   refs a brute force gives: every series record of the snapshot, read with
  *   wal_reader and rec_series_decode, checked with select_matches;
+ * - the same answers when the import's postings were merged from a sorted
+ *   run per series (SNAPARC_POSTINGS_MEM=0);
  * - a few answers counted by hand from tests/data/README.md;
  * - a snapshot id the archive does not have answers nothing; two different
  *   snapshots in one archive each answer for themselves;
@@ -638,6 +640,27 @@ Test(select, long_label_value_by_equality_and_short_prefixes)
 	cr_assert_eq(n, sizeof(want) / sizeof(want[0]));
 	for (size_t i = 0; i < n; i++)
 		cr_expect_eq(counts[i], want[i], "%.80s...: %zu series, want %zu", v[i], counts[i], want[i]);
+	free_strings(v, n);
+	archive_close(a);
+}
+
+/* With no memory for postings every series makes a run of its own, and
+ * every label's postings are merged from hundreds of them. */
+Test(select, the_same_answers_from_postings_merged_from_a_run_per_series)
+{
+	struct archive *a;
+	struct idx_snapshot s1;
+	char **v;
+	size_t n = long_selectors(&orig, &v), bad = 0;
+
+	cr_assert_eq(setenv("SNAPARC_POSTINGS_MEM", "0", 1), 0);
+	a = open_archive();
+	s1 = import_dir(a, srcdir, SNAP_NAME);
+	for (size_t i = 0; i < NSEL; i++)
+		bad += !agrees(a, s1.id, &orig, selectors[i], NULL);
+	for (size_t i = 0; i < n; i++)
+		bad += !agrees(a, s1.id, &orig, v[i], NULL);
+	cr_expect_eq(bad, 0, "%zu of %zu selectors disagree with the brute force", bad, NSEL + n);
 	free_strings(v, n);
 	archive_close(a);
 }

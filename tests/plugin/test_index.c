@@ -1415,7 +1415,8 @@ Test(idx_damage, a_flipped_posting_fails_the_scan_instead_of_shortening_it)
 	struct idx *x = open_new();
 	struct idx_posting *vals = calloc(N, sizeof(*vals));
 	static char text[N][16];
-	static uint64_t refs[N];
+	static uint8_t lists[N][1 + UVARINT_MAX_LEN];
+	struct idx_postings_block blk = { 0 };
 	struct idx_txn *t = wbegin(x);
 	MDB_env *env;
 	MDB_txn *raw;
@@ -1429,10 +1430,11 @@ Test(idx_damage, a_flipped_posting_fails_the_scan_instead_of_shortening_it)
 	cr_assert_not_null(vals);
 	for (size_t i = 0; i < N; i++) {
 		snprintf(text[i], sizeof(text[i]), "pod-%06zu", i);
-		refs[i] = i + 1;
-		vals[i] = (struct idx_posting){ text[i], strlen(text[i]), &refs[i], 1 };
+		lists[i][0] = 1; /* one ref: i + 1 */
+		vals[i] = (struct idx_posting){ text[i], strlen(text[i]), lists[i],
+						1 + uvarint_put(lists[i] + 1, i + 1) };
 	}
-	cr_assert_eq(idx_postings_put(t, 1, "pod", 3, vals, N, &e), 0, "%s", e.msg);
+	cr_assert_eq(idx_postings_put(t, 1, "pod", 3, &blk, vals, N, 1, &e), 0, "%s", e.msg);
 	commit(t);
 	t = rbegin(x);
 	cr_assert_eq(idx_postings_scan(t, 1, "pod", 3, "", 0, count_values, &n, &e), 0, "%s", e.msg);

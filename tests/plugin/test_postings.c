@@ -1,0 +1,403 @@
+/*
+ * An import's label postings (plugin/postings.c), against a reference
+ * written here with one idx_postings_put() call per label name, compared
+ * with raw LMDB: every key and value of the postings database.
+ *
+ * - 6,000 series arriving out of ref order, refs sparse and past 32 bits:
+ *   a name with 6,000 values, a value on every series, lists of several
+ *   blocks and lists a few to a block, values over 128 bytes (forty sharing
+ *   their first 140), values of 127, 128 and 129 bytes, a 256-byte name,
+ *   empty values. Budgets from none (a run per series) to unlimited (one
+ *   run) give the reference's bytes.
+ * - A write that fills the index's map fails with SNAPARC_NOMEM, and
+ *   postings_write() writes the same bytes again in the next transaction.
+ * - A temporary file that cannot be written is SNAPARC_IO naming the
+ *   directory and offset.
+ *
+ * Every test works in its own mkdtemp() directory.
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include <lmdb.h>
+
+#include "bytes.h"
+#include "idx.h"
+#include "postings.h"
+#include "support.h"
+
+#define N 6000
+#define MAX_LABELS 10
+#define VALUE_MAX 200
+
+static char tmpdir[64];
+
+static void setup(void)
+{
+	support_tmpdir(tmpdir, sizeof(tmpdir), "postings");
+}
+
+static void teardown(void)
+{
+	support_rm_tree(tmpdir);
+}
+
+TestSuite(postings, .init = setup, .fini = teardown);
+
+/* ---- the series ---- */
+
+static uint64_t ref_of(size_t i)
+{
+	return (uint64_t)i * 1000003 + i % 7;
+}
+
+/* Arrival order: a permutation of 0 .. N-1 (4099 is prime to 6000). */
+static size_t arrival(size_t j)
+{
+	return j * 4099 % N;
+}
+
+struct labels {
+	struct rec_label l[MAX_LABELS];
+	char value[MAX_LABELS][VALUE_MAX];
+	char long_name[257];
+	size_t n;
+};
+
+static void add(struct labels *ls, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void add(struct labels *ls, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+	size_t n = ls->n++;
+
+	cr_assert_lt(n, MAX_LABELS);
+	va_start(ap, fmt);
+	vsnprintf(ls->value[n], VALUE_MAX, fmt, ap);
+	va_end(ap);
+	ls->l[n] = (struct rec_label){ name, ls->value[n], strlen(name), strlen(ls->value[n]) };
+}
+
+static int cmp_label(const void *a, const void *b)
+{
+	const struct rec_label *x = a, *y = b;
+	int c = memcmp(x->name, y->name, x->name_len < y->name_len ? x->name_len : y->name_len);
+
+	return c ? c : (x->name_len > y->name_len) - (x->name_len < y->name_len);
+}
+
+/* Series i's labels, sorted by name. */
+static void labels_of(size_t i, struct labels *ls)
+{
+	static const char p140[] = "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
+				   "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp";
+
+	ls->n = 0;
+	memset(ls->long_name, 'n', 256);
+	ls->long_name[256] = '\0';
+	add(ls, "__name__", "metric_%zu", i % 17);
+	add(ls, "all", "x");
+	add(ls, "edge", "%.*s", (int)(127 + i % 3), p140);
+	add(ls, "grp", "g%zu", i % 12);
+	add(ls, "id", "%06zu", i);
+	add(ls, "long", "%s-%zu", p140, i % 40);
+	add(ls, ls->long_name, "%zu", i % 2);
+	if (i % 5 == 0)
+		add(ls, "empty", "%s", "");
+	if (i % 3)
+		add(ls, "shard", "%zu", i % 7);
+	qsort(ls->l, ls->n, sizeof(ls->l[0]), cmp_label);
+}
+
+/* ---- the reference: one idx_postings_put() per name ---- */
+
+struct triple {
+	size_t name, name_len, value, value_len;   /* in text */
+	uint64_t ref;
+};
+
+static const uint8_t *text;
+
+static int cmp_bytes(size_t a, size_t al, size_t b, size_t bl)
+{
+	int c = memcmp(text + a, text + b, al < bl ? al : bl);
+
+	return c ? c : (al > bl) - (al < bl);
+}
+
+static int cmp_triple(const void *a, const void *b)
+{
+	const struct triple *x = a, *y = b;
+	int c = cmp_bytes(x->name, x->name_len, y->name, y->name_len);
+
+	if (!c)
+		c = cmp_bytes(x->value, x->value_len, y->value, y->value_len);
+	return c ? c : (x->ref > y->ref) - (x->ref < y->ref);
+}
+
+static struct idx *open_idx(const char *dir, uint64_t map_size)
+{
+	struct idx_opts o = { .flags = IDX_CREATE, .map_size = map_size };
+	struct idx *x = NULL;
+	struct err e = { 0 };
+
+	cr_assert_eq(idx_open(&x, dir, &o, &e), 0, "%s", e.msg);
+	return x;
+}
+
+static struct idx_txn *wbegin(struct idx *x)
+{
+	struct idx_txn *t = NULL;
+	struct err e = { 0 };
+
+	cr_assert_eq(idx_write_begin(x, &t, &e), 0, "%s", e.msg);
+	return t;
+}
+
+static void write_reference(const char *dir)
+{
+	struct buf tb = { 0 }, lists = { 0 };
+	struct triple *tr = malloc(N * MAX_LABELS * sizeof(*tr));
+	struct idx_posting *vals = malloc(N * sizeof(*vals));
+	size_t *list_off = malloc((N + 1) * sizeof(*list_off));
+	struct idx *x = open_idx(dir, 0);
+	struct idx_txn *t = wbegin(x);
+	struct err e = { 0 };
+	size_t n = 0;
+
+	cr_assert(tr && vals && list_off);
+	for (size_t i = 0; i < N; i++) {
+		struct labels ls;
+
+		labels_of(i, &ls);
+		for (size_t k = 0; k < ls.n; k++) {
+			tr[n] = (struct triple){ tb.len, ls.l[k].name_len, tb.len + ls.l[k].name_len, ls.l[k].value_len,
+						 ref_of(i) };
+			buf_put(&tb, ls.l[k].name, ls.l[k].name_len);
+			buf_put(&tb, ls.l[k].value, ls.l[k].value_len);
+			n++;
+		}
+	}
+	cr_assert_not(tb.oom);
+	text = tb.p;
+	qsort(tr, n, sizeof(*tr), cmp_triple);
+	for (size_t i = 0, j; i < n; i = j) {
+		struct idx_postings_block blk = { 0 };
+		size_t nv = 0;
+
+		buf_reset(&lists);
+		for (j = i; j < n && !cmp_bytes(tr[j].name, tr[j].name_len, tr[i].name, tr[i].name_len);) {
+			size_t a = j;
+			uint64_t last = 0;
+
+			for (; j < n && !cmp_bytes(tr[j].name, tr[j].name_len, tr[i].name, tr[i].name_len) &&
+			       !cmp_bytes(tr[j].value, tr[j].value_len, tr[a].value, tr[a].value_len); j++)
+				;
+			list_off[nv] = lists.len;
+			buf_put_uvarint(&lists, j - a);
+			for (size_t k = a; k < j; k++) {
+				buf_put_uvarint(&lists, tr[k].ref - last);
+				last = tr[k].ref;
+			}
+			vals[nv++] = (struct idx_posting){ (const char *)text + tr[a].value, tr[a].value_len, NULL, 0 };
+		}
+		cr_assert_not(lists.oom);
+		list_off[nv] = lists.len;
+		for (size_t v = 0; v < nv; v++) {
+			vals[v].list = lists.p + list_off[v];
+			vals[v].list_len = list_off[v + 1] - list_off[v];
+		}
+		cr_assert_eq(idx_postings_put(t, 1, (const char *)text + tr[i].name, tr[i].name_len, &blk, vals, nv, 1,
+					      &e),
+			     0, "%s", e.msg);
+	}
+	cr_assert_eq(idx_commit(t, &e), 0, "%s", e.msg);
+	idx_close(x);
+	free(tr);
+	free(vals);
+	free(list_off);
+	buf_free(&tb);
+	buf_free(&lists);
+	text = NULL;
+}
+
+/* ---- through postings ---- */
+
+static struct postings *add_all(size_t mem)
+{
+	struct postings *p = NULL;
+	struct buf b = { 0 };
+	struct err e = { 0 };
+
+	cr_assert_eq(postings_new(&p, tmpdir, mem, &e), 0, "%s", e.msg);
+	for (size_t j = 0; j < N; j++) {
+		size_t i = arrival(j);
+		struct labels ls;
+		struct rec_labels raw;
+
+		labels_of(i, &ls);
+		buf_reset(&b);
+		rec_labels_encode(&b, ls.l, ls.n);
+		cr_assert_not(b.oom);
+		raw = (struct rec_labels){ b.p, b.len, (uint32_t)ls.n };
+		cr_assert_eq(postings_add(p, &raw, ref_of(i), &e), 0, "series %zu: %s", i, e.msg);
+	}
+	buf_free(&b);
+	return p;
+}
+
+static void write_postings(const char *dir, size_t mem)
+{
+	struct postings *p = add_all(mem);
+	struct idx *x = open_idx(dir, 0);
+	struct idx_txn *t = wbegin(x);
+	struct err e = { 0 };
+
+	cr_assert_eq(postings_write(p, t, 1, &e), 0, "%s", e.msg);
+	cr_assert_eq(idx_commit(t, &e), 0, "%s", e.msg);
+	idx_close(x);
+	postings_free(p);
+}
+
+/* Every key and value of the postings database, each with its length;
+ * *blocks: how many. */
+static void dump(const char *dir, struct buf *out, size_t *blocks)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	*blocks = 0;
+	buf_reset(out);
+	cr_assert_eq(mdb_env_create(&env), 0);
+	cr_assert_eq(mdb_env_set_maxdbs(env, 32), 0);
+	cr_assert_eq(mdb_env_open(env, dir, MDB_NOTLS | MDB_RDONLY, 0644), 0);
+	cr_assert_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	cr_assert_eq(mdb_dbi_open(txn, "postings", 0, &dbi), 0);
+	cr_assert_eq(mdb_cursor_open(txn, dbi, &c), 0);
+	while ((rc = mdb_cursor_get(c, &k, &v, *blocks ? MDB_NEXT : MDB_FIRST)) == 0) {
+		buf_put_uvarint(out, k.mv_size);
+		buf_put(out, k.mv_data, k.mv_size);
+		buf_put_uvarint(out, v.mv_size);
+		buf_put(out, v.mv_data, v.mv_size);
+		(*blocks)++;
+	}
+	cr_assert_eq(rc, MDB_NOTFOUND);
+	cr_assert_not(out->oom);
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+}
+
+static void assert_same(const struct buf *want, const char *dir, const char *what)
+{
+	struct buf got = { 0 };
+	size_t blocks, at = 0;
+
+	dump(dir, &got, &blocks);
+	while (at < got.len && at < want->len && got.p[at] == want->p[at])
+		at++;
+	cr_assert(got.len == want->len && at == got.len,
+		  "%s: %zu bytes of postings, the reference %zu; they differ from byte %zu", what, got.len,
+		  want->len, at);
+	buf_free(&got);
+}
+
+/* ---- tests ---- */
+
+Test(postings, any_budget_writes_the_bytes_of_one_put_per_name)
+{
+	static const size_t budgets[] = { 0, 150 << 10, 1 << 20, SIZE_MAX };
+	struct buf want = { 0 };
+	char dir[128];
+	size_t blocks;
+
+	snprintf(dir, sizeof(dir), "%s/reference", tmpdir);
+	write_reference(dir);
+	dump(dir, &want, &blocks);
+	/* 6,000 ids, 2,000 of them a block; "all" alone is over 20 blocks' worth */
+	cr_assert_gt(blocks, 50, "%zu blocks", blocks);
+	for (size_t i = 0; i < sizeof(budgets) / sizeof(budgets[0]); i++) {
+		char what[64];
+
+		snprintf(dir, sizeof(dir), "%s/budget-%zu", tmpdir, i);
+		snprintf(what, sizeof(what), "a budget of %zu bytes", budgets[i]);
+		write_postings(dir, budgets[i]);
+		assert_same(&want, dir, what);
+	}
+	buf_free(&want);
+}
+
+Test(postings, a_write_that_fills_the_map_is_written_again_in_the_next_transaction)
+{
+	struct postings *p = add_all(150 << 10);
+	struct buf want = { 0 };
+	struct idx *x;
+	struct err e = { 0 };
+	char dir[128];
+	size_t blocks, failed = 0;
+	int rc;
+
+	snprintf(dir, sizeof(dir), "%s/reference", tmpdir);
+	write_reference(dir);
+	dump(dir, &want, &blocks);
+	snprintf(dir, sizeof(dir), "%s/small-map", tmpdir);
+	x = open_idx(dir, 64 << 10);
+	do {
+		struct idx_txn *t = wbegin(x);
+
+		rc = postings_write(p, t, 1, &e);
+		if (rc) {
+			cr_assert_eq(rc, SNAPARC_NOMEM, "%s", e.msg);
+			idx_abort(t);
+			failed++;
+		} else if ((rc = idx_commit(t, &e)) != 0) {
+			cr_assert_eq(rc, SNAPARC_NOMEM, "%s", e.msg);
+			failed++;
+		}
+	} while (rc && failed < 20);
+	cr_assert_eq(rc, 0, "still failing after %zu tries: %s", failed, e.msg);
+	cr_assert_gt(failed, 0, "the postings fitted a 64 KiB map");
+	idx_close(x);
+	postings_free(p);
+	assert_same(&want, dir, "written again");
+	buf_free(&want);
+}
+
+Test(postings, a_temporary_file_that_cannot_be_written_is_an_io_error_naming_dir_and_offset)
+{
+	struct rlimit small = { 4096, RLIM_INFINITY };
+	struct postings *p = NULL;
+	struct buf b = { 0 };
+	struct err e = { 0 };
+	int rc = 0;
+
+	/* past the limit a write is EFBIG, not a signal */
+	signal(SIGXFSZ, SIG_IGN);
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &small), 0);
+	cr_assert_eq(postings_new(&p, tmpdir, 0, &e), 0, "%s", e.msg);
+	for (size_t i = 0; i < N && !rc; i++) {
+		struct labels ls;
+		struct rec_labels raw;
+
+		labels_of(i, &ls);
+		buf_reset(&b);
+		rec_labels_encode(&b, ls.l, ls.n);
+		raw = (struct rec_labels){ b.p, b.len, (uint32_t)ls.n };
+		rc = postings_add(p, &raw, ref_of(i), &e);
+	}
+	cr_assert_eq(rc, SNAPARC_IO, "rc %d: %s", rc, e.msg);
+	cr_assert(strstr(e.msg, tmpdir) && strstr(e.msg, "temporary sort file: offset ") &&
+		  strstr(e.msg, "File too large"), "%s", e.msg);
+	postings_free(p);
+	buf_free(&b);
+}
