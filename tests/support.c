@@ -57,3 +57,12 @@ void support_bundled_snapshot(char *out, size_t cap)
 	closedir(d);
 	cr_assert(found, "no chunk_snapshot.* in %s", base);
 }
+
+uint64_t support_rand(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}

@@ -4,6 +4,7 @@
 #define SNAPARC_TESTS_SUPPORT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Makes a new directory /tmp/snaparc-test-NAME-XXXXXX, its path into out. */
 void support_tmpdir(char *out, size_t cap, const char *name);
@@ -15,5 +16,8 @@ void support_rm_tree(const char *path);
  * SNAPARC_TEST_DATA/prom-2.42 (its name carries a WAL position, so it is
  * looked up rather than written in each test). */
 void support_bundled_snapshot(char *out, size_t cap);
+
+/* splitmix64 over *state: deterministic, so a failure reproduces. */
+uint64_t support_rand(uint64_t *state);
 
 #endif

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "xor.h"
+#include "support.h"
 
 #define F64_ONE 0x3ff0000000000000ULL
 #define F64_TWO 0x4000000000000000ULL
@@ -459,14 +460,9 @@ Test(xor_corrupt, describe_names_sample_and_bit)
 
 static uint64_t rng_state;
 
-/* splitmix64: deterministic, so a failure reproduces */
 static uint64_t rnd(void)
 {
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
+	return support_rand(&rng_state);
 }
 
 static uint64_t pick_value(unsigned kind, uint64_t prev)
