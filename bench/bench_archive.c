@@ -124,7 +124,7 @@ static void report(const char *what, const char *snapdir, const struct opts *o)
 	}
 	bench_lookups(a, snap.id, &t, o->lookups, &by_ref, &by_labels);
 	/* restores: one series (the median of 21, each a fresh directory), then the whole snapshot */
-	t_restore_one = bench_restore_one(a, "bench", t.refs, t.n, o->work, 21);
+	t_restore_one = bench_restore_one(a, "bench", t.refs, t.n, o->work, 21, NULL);
 	{
 		struct archive_restore_opts ro = { .compression = WAL_COMPRESS_SNAPPY };
 		char rdir[4500];

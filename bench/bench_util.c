@@ -268,7 +268,7 @@ void bench_lookups(struct archive *a, uint32_t snap, const struct bench_targets 
 }
 
 double bench_restore_one(struct archive *a, const char *name, const uint64_t *refs, size_t n, const char *work,
-			 int runs)
+			 int runs, double *min)
 {
 	struct archive_restore_opts ro = { .compression = WAL_COMPRESS_SNAPPY };
 	char rdir[4500], cmd[4600];
@@ -292,6 +292,8 @@ double bench_restore_one(struct archive *a, const char *name, const uint64_t *re
 	if (done == runs) {
 		qsort(t, (size_t)runs, sizeof(*t), bench_cmp_double);
 		median = t[runs / 2];
+		if (min)
+			*min = t[0];
 	}
 	if (system(cmd) != 0)
 		fprintf(stderr, "bench: could not remove %s\n", rdir);

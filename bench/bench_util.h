@@ -68,9 +68,10 @@ void bench_lookups(struct archive *a, uint32_t id, const struct bench_targets *t
 		   struct bench_pct *by_ref, struct bench_pct *by_labels);
 
 /* The median of runs restores of one series (refs[i % n]) of snapshot name,
- * each into a fresh directory under work after a sync(); fsync included. */
+ * each into a fresh directory under work after a sync(); fsync included.
+ * The fastest in *min when min is not NULL. -1 if one failed. */
 double bench_restore_one(struct archive *a, const char *name, const uint64_t *refs, size_t n, const char *work,
-			 int runs);
+			 int runs, double *min);
 
 /*
  * A child process watched while it runs: its wall time and its peak
