@@ -70,6 +70,7 @@ struct opts {
 struct size_result {
 	uint64_t want, series, snap_bytes, arc_bytes, idx_bytes;
 	double t_read, t_cp, t_import, t_restore, t_restore_one, t_restore_one_min;
+	double cpu_import, cpu_restore;     /* the commands' user and system time */
 	uint64_t anon_import_kb, anon_restore_kb, rss_import_kb, rss_restore_kb;
 	struct bench_pct by_ref, by_labels;
 	int depth_series, depth_hashes;
@@ -81,7 +82,7 @@ struct size_result {
 struct compact_result {
 	uint64_t series_each, series_all, input_bytes, bytes_before, bytes_after;
 	uint32_t snapshots, step;
-	double t_import, t_compact, t_cp;
+	double t_import, t_compact, t_cp, cpu_import, cpu_compact;
 	uint64_t anon_import_kb, anon_compact_kb, rss_import_kb, rss_compact_kb;
 	char failed[256];
 };
@@ -327,6 +328,7 @@ static int one_size(const struct opts *o, struct size_result *all, int at)
 			return fail(r->failed, sizeof(r->failed), "import failed", "");
 	}
 	r->t_import = c.end - c.start;
+	r->cpu_import = c.cpu;
 	r->anon_import_kb = c.anon_peak_kb;
 	r->rss_import_kb = c.maxrss_kb;
 	snprintf(out, sizeof(out), "%s/import.out", o->work);
@@ -344,6 +346,7 @@ static int one_size(const struct opts *o, struct size_result *all, int at)
 			return fail(r->failed, sizeof(r->failed), "restore failed", "");
 	}
 	r->t_restore = c.end - c.start;
+	r->cpu_restore = c.cpu;
 	r->anon_restore_kb = c.anon_peak_kb;
 	r->rss_restore_kb = c.maxrss_kb;
 	snprintf(out, sizeof(out), "%s/index", arc);
@@ -400,6 +403,7 @@ static int compaction(const struct opts *o, struct compact_result *r)
 		goto out;
 	}
 	r->t_import = c.end - c.start;
+	r->cpu_import = c.cpu;
 	r->anon_import_kb = c.anon_peak_kb;
 	r->rss_import_kb = c.maxrss_kb;
 	snprintf(out, sizeof(out), "%s/import-compact.out", o->work);
@@ -418,6 +422,7 @@ static int compaction(const struct opts *o, struct compact_result *r)
 		}
 	}
 	r->t_compact = c.end - c.start;
+	r->cpu_compact = c.cpu;
 	r->anon_compact_kb = c.anon_peak_kb;
 	r->rss_compact_kb = c.maxrss_kb;
 	snprintf(out, sizeof(out), "%s/compact.out", o->work);
@@ -512,8 +517,9 @@ static void size_rows(const struct size_result *r)
 		row("(every operation)", sz, "failed", "", "", r->failed, "", "");
 		return;
 	}
-	snprintf(ours, sizeof(ours), "%.2f s, %.2fM series/s", r->t_import, n / r->t_import / 1e6);
-	snprintf(per, sizeof(per), "%.2f µs", r->t_import / n * 1e6);
+	snprintf(ours, sizeof(ours), "%.2f s, %.2fM series/s (CPU %.2f s)", r->t_import, n / r->t_import / 1e6,
+		 r->cpu_import);
+	snprintf(per, sizeof(per), "%.2f µs (CPU %.2f µs)", r->t_import / n * 1e6, r->cpu_import / n * 1e6);
 	prom_figure(fig, sizeof(fig), r, prom_load, r->prom.load_series);
 	faster(ratio, sizeof(ratio), prom_load, r->t_import);
 	snprintf(met, sizeof(met), ">= 1M series/s: %s; >= 5x Prometheus: %s", yes(n / r->t_import >= 1e6),
@@ -545,8 +551,9 @@ static void size_rows(const struct size_result *r)
 	snprintf(met, sizeof(met), "<= 1 ms: %s", yes(r->t_restore_one > 0 && r->t_restore_one <= 1e-3));
 	row("restore one series", sz, ours, "", "the same", fig, ratio, met);
 
-	snprintf(ours, sizeof(ours), "%.2f s, %.2fM series/s", r->t_restore, n / r->t_restore / 1e6);
-	snprintf(per, sizeof(per), "%.2f µs", r->t_restore / n * 1e6);
+	snprintf(ours, sizeof(ours), "%.2f s, %.2fM series/s (CPU %.2f s)", r->t_restore, n / r->t_restore / 1e6,
+		 r->cpu_restore);
+	snprintf(per, sizeof(per), "%.2f µs (CPU %.2f µs)", r->t_restore / n * 1e6, r->cpu_restore / n * 1e6);
 	prom_figure(fig, sizeof(fig), r, prom_write, r->prom.write_series);
 	faster(ratio, sizeof(ratio), prom_write, r->t_restore);
 	snprintf(met, sizeof(met), ">= 1.5M series/s: %s", yes(n / r->t_restore >= 1.5e6));
@@ -577,15 +584,18 @@ static void compact_rows(const struct compact_result *r)
 		row("compaction", sz, "failed", "", "", r->failed, "", "");
 		return;
 	}
-	snprintf(ours, sizeof(ours), "%.2f s, %.2fM series/s", r->t_import, (double)r->series_all / r->t_import / 1e6);
-	snprintf(per, sizeof(per), "%.2f µs", r->t_import / (double)r->series_all * 1e6);
+	snprintf(ours, sizeof(ours), "%.2f s, %.2fM series/s (CPU %.2f s)", r->t_import,
+		 (double)r->series_all / r->t_import / 1e6, r->cpu_import);
+	snprintf(per, sizeof(per), "%.2f µs (CPU %.2f µs)", r->t_import / (double)r->series_all * 1e6,
+		 r->cpu_import / (double)r->series_all * 1e6);
 	row("import of its input, one command into one archive", sz, ours, per, "", "", "", "");
 	memory_row("that import: peak RssAnon", sz, r->anon_import_kb, r->rss_import_kb, r->series_all, NULL, 0, NULL);
 	mbs = (double)r->input_bytes / 1e6 / r->t_compact;
-	snprintf(ours, sizeof(ours), "%.2f s, %.0f MB/s of %.0f MB archived input; archive %.0f -> %.0f MB",
-		 r->t_compact, mbs, (double)r->input_bytes / 1e6, (double)r->bytes_before / 1e6,
+	snprintf(ours, sizeof(ours), "%.2f s (CPU %.2f s), %.0f MB/s of %.0f MB archived input; archive %.0f -> %.0f MB",
+		 r->t_compact, r->cpu_compact, mbs, (double)r->input_bytes / 1e6, (double)r->bytes_before / 1e6,
 		 (double)r->bytes_after / 1e6);
-	snprintf(per, sizeof(per), "%.2f µs", r->t_compact / (double)r->series_all * 1e6);
+	snprintf(per, sizeof(per), "%.2f µs (CPU %.2f µs)", r->t_compact / (double)r->series_all * 1e6,
+		 r->cpu_compact / (double)r->series_all * 1e6);
 	snprintf(fig, sizeof(fig), "%.2f s, %.0f MB/s", r->t_cp, (double)r->bytes_before / 1e6 / r->t_cp);
 	snprintf(ratio, sizeof(ratio), "%.1fx its time", r->t_compact / r->t_cp);
 	snprintf(met, sizeof(met), ">= 200 MB/s: %s", yes(mbs >= 200));
@@ -610,12 +620,15 @@ static void flatness(const struct size_result *r, int n)
 	}
 	if (!a || a == b)
 		return;
-	printf("\nPer series, %s against %s (flat is 1.00x): import %.2fx, full restore %.2fx, archive bytes %.2fx, "
+	printf("\nPer series, %s against %s (flat is 1.00x): import %.2fx (CPU %.2fx), full restore %.2fx (CPU %.2fx), "
+	       "archive bytes %.2fx, "
 	       "index bytes %.2fx; lookup by ref p50 %.2fx (depth %d -> %d), by labels %.2fx (depth %d -> %d); "
 	       "peak RssAnon import %.2fx and restore %.2fx in total, not per series.\n",
 	       size_name(b->want, sb, sizeof(sb)), size_name(a->want, sa, sizeof(sa)),
 	       (b->t_import / (double)b->series) / (a->t_import / (double)a->series),
+	       (b->cpu_import / (double)b->series) / (a->cpu_import / (double)a->series),
 	       (b->t_restore / (double)b->series) / (a->t_restore / (double)a->series),
+	       (b->cpu_restore / (double)b->series) / (a->cpu_restore / (double)a->series),
 	       ((double)b->arc_bytes / (double)b->series) / ((double)a->arc_bytes / (double)a->series),
 	       ((double)b->idx_bytes / (double)b->series) / ((double)a->idx_bytes / (double)a->series),
 	       b->by_ref.p50 / a->by_ref.p50, a->depth_series, b->depth_series, b->by_labels.p50 / a->by_labels.p50,

@@ -336,7 +336,11 @@ int bench_child_watch(struct bench_child *c, double timeout, int (*stop)(void *c
 		if (r == c->pid || (r < 0 && errno != EINTR)) {
 			c->end = bench_now();
 			c->exited = 1;
-			c->maxrss_kb = r == c->pid ? (uint64_t)ru.ru_maxrss : 0;
+			if (r == c->pid) {
+				c->maxrss_kb = (uint64_t)ru.ru_maxrss;
+				c->cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+					 (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+			}
 			break;
 		}
 		if ((kb = bench_status_kb(c->pid, "RssAnon")) > c->anon_peak_kb)

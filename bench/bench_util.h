@@ -74,14 +74,15 @@ double bench_restore_one(struct archive *a, const char *name, const uint64_t *re
 			 int runs, double *min);
 
 /*
- * A child process watched while it runs: its wall time and its peak
- * RssAnon (heap and other private memory, not mapped files), sampled every
- * interval seconds, and its peak RSS from the kernel at exit (mapped pages
- * included).
+ * A child process watched while it runs: its wall time, its CPU time (user
+ * and system, which other work on the machine moves less than the wall
+ * time), its peak RssAnon (heap and other private memory, not mapped files)
+ * sampled every interval seconds, and its peak RSS from the kernel at exit
+ * (mapped pages included).
  */
 struct bench_child {
 	pid_t pid;
-	double start, end, interval;
+	double start, end, interval, cpu;
 	uint64_t anon_peak_kb, maxrss_kb;
 	int status;                      /* waitpid's, once it has exited */
 	int exited;
