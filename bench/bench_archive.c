@@ -25,7 +25,6 @@
 
 #include "archive.h"
 #include "bench_util.h"
-#include "record.h"
 #include "snapdir.h"
 #include "wal.h"
 

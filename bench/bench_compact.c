@@ -65,7 +65,7 @@ struct result {
 	uint64_t hwm_import, hwm_compact, anon_before, anon_after, anon_peak;   /* kB */
 	int hwm_reset;                  /* clear_refs worked: hwm_compact is compaction's own */
 	uint32_t look_at[2];            /* newest and middle snapshot, 0-based */
-	struct bench_pct look[2][2];          /* [newest, middle][before, after] */
+	struct bench_pct look[2][2];    /* [newest, middle][before, after] */
 	uint64_t checked, same_before, same_gen, gen_checked;
 };
 

@@ -14,8 +14,9 @@
  *     complete"), with its peak RssAnon; skipped, with the reason in the
  *     table, when Prometheus would not fit in the memory available;
  *   - import and the whole restore as the snaparc command, a child process
- *     whose RssAnon (/proc/PID/status) is sampled every 10 ms: its wall time
- *     and peak;
+ *     whose RssAnon (/proc/PID/status) is sampled every 10 ms: its wall and
+ *     CPU time (user and system: the machine's other work moves it less) and
+ *     its peak RssAnon;
  *   - in this process: lookups by ref and by label set (K random series,
  *     one at a time), and the median of 21 restores of one series, each into
  *     a fresh directory, fsync included;
