@@ -26,17 +26,16 @@
  * Targets: generated after/snapshots <= 0.1x, real <= 0.3x; lookups after
  * <= 2x before.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "archive.h"
+#include "bench_util.h"
 #include "gen.h"
 #include "record.h"
 #include "snapdir.h"
@@ -53,10 +52,6 @@ struct opts {
 	char snapgen[4096];
 };
 
-struct pct {
-	double p50, p99;
-};
-
 /* One workload's figures. */
 struct result {
 	char what[64], desc[256];
@@ -70,60 +65,9 @@ struct result {
 	uint64_t hwm_import, hwm_compact, anon_before, anon_after, anon_peak;   /* kB */
 	int hwm_reset;                  /* clear_refs worked: hwm_compact is compaction's own */
 	uint32_t look_at[2];            /* newest and middle snapshot, 0-based */
-	struct pct look[2][2];          /* [newest, middle][before, after] */
+	struct bench_pct look[2][2];    /* [newest, middle][before, after] */
 	uint64_t checked, same_before, same_gen, gen_checked;
 };
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static uint64_t tree_bytes(const char *path)
-{
-	struct stat st;
-	uint64_t total = 0;
-	struct dirent *de;
-	DIR *d;
-
-	if (lstat(path, &st) != 0)
-		return 0;
-	if (!S_ISDIR(st.st_mode))
-		return (uint64_t)st.st_blocks * 512;
-	if (!(d = opendir(path)))
-		return 0;
-	while ((de = readdir(d)) != NULL) {
-		char p[4400];
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", path, de->d_name);
-		total += tree_bytes(p);
-	}
-	closedir(d);
-	return total;
-}
-
-/* A field of /proc/self/status in kB ("VmHWM", "RssAnon"); 0 if missing. */
-static uint64_t status_kb(const char *field)
-{
-	char line[256];
-	size_t n = strlen(field);
-	uint64_t v = 0;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, field, n) && line[n] == ':') {
-			v = strtoull(line + n + 1, NULL, 10);
-			break;
-		}
-	if (f)
-		fclose(f);
-	return v;
-}
 
 /* Resets VmHWM to the current RSS (Linux 4.0+); 0 when it did. */
 static int reset_hwm(void)
@@ -135,21 +79,6 @@ static int reset_hwm(void)
 		return -1;
 	rc = fputs("5", f) < 0;
 	return fclose(f) || rc ? -1 : 0;
-}
-
-static uint64_t xorshift(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -178,7 +107,7 @@ static size_t snapshot_refs(const char *dir, uint64_t *refs, size_t want, uint64
 		if (rec_type(rec.data, rec.len) != REC_SERIES || rec_series_decode(&s, rec.data, rec.len, e))
 			continue;
 		seen++;
-		slot = n < want ? n++ : xorshift(&rng) % seen;
+		slot = n < want ? n++ : bench_xorshift(&rng) % seen;
 		if (slot < want)
 			refs[slot] = s.ref;
 	}
@@ -188,11 +117,11 @@ static size_t snapshot_refs(const char *dir, uint64_t *refs, size_t want, uint64
 }
 
 /* p50/p99 of k lookups of random refs[] in snapshot id, after a warm pass. */
-static struct pct lookups(struct archive *a, uint32_t id, const uint64_t *refs, size_t nrefs, uint64_t k)
+static struct bench_pct lookups(struct archive *a, uint32_t id, const uint64_t *refs, size_t nrefs, uint64_t k)
 {
 	struct archive_series res = { 0 };
 	double *lat = malloc((k ? k : 1) * sizeof(*lat));
-	struct pct p = { 0, 0 };
+	struct bench_pct p = { 0, 0 };
 	uint64_t rng = 0x9e3779b97f4a7c15ULL, fails = 0;
 	struct err e = { 0 };
 
@@ -202,18 +131,16 @@ static struct pct lookups(struct archive *a, uint32_t id, const uint64_t *refs, 
 	}
 	for (int pass = 0; pass < 2; pass++) {
 		for (uint64_t i = 0; i < k; i++) {
-			uint64_t ref = refs[xorshift(&rng) % nrefs];
-			double t0 = now();
+			uint64_t ref = refs[bench_xorshift(&rng) % nrefs];
+			double t0 = bench_now();
 
 			fails += archive_read_ref(a, id, ref, &res, &e) != 0;
-			lat[i] = now() - t0;
+			lat[i] = bench_now() - t0;
 		}
 	}
 	if (fails)
 		fprintf(stderr, "bench_compact: %" PRIu64 " lookups failed: %s\n", fails, e.msg);
-	qsort(lat, k, sizeof(*lat), cmp_double);
-	p.p50 = lat[k / 2];
-	p.p99 = lat[k * 99 / 100];
+	p = bench_percentiles(lat, k);
 	archive_series_free(&res);
 	free(lat);
 	return p;
@@ -340,7 +267,7 @@ struct progress {
 static void on_progress(void *ctx, uint64_t done, uint64_t total)
 {
 	struct progress *p = ctx;
-	double t = now();
+	double t = bench_now();
 	uint64_t kb;
 
 	(void)done;
@@ -348,7 +275,7 @@ static void on_progress(void *ctx, uint64_t done, uint64_t total)
 	if (t - p->last < 0.02)
 		return;
 	p->last = t;
-	if ((kb = status_kb("RssAnon")) > p->anon_peak)
+	if ((kb = bench_status_kb(0, "RssAnon")) > p->anon_peak)
 		p->anon_peak = kb;
 }
 
@@ -379,14 +306,14 @@ static int run(const struct opts *o, char **dirs, char **names, uint32_t n, int 
 	}
 	res->snapshots = n;
 	for (uint32_t i = 0; i < n; i++)
-		res->snap_bytes += tree_bytes(dirs[i]);
+		res->snap_bytes += bench_tree_bytes(dirs[i], 1);
 	sync();
 	reset_hwm();   /* from here: this workload's peak, not an earlier one's */
 	if ((rc = archive_open(&a, arc, &ao, &e)))
 		goto out;
-	t0 = now();
+	t0 = bench_now();
 	for (uint32_t i = 0; i < n && !rc; i++) {
-		struct archive_import_info info = { names[i], tree_bytes(dirs[i]) };
+		struct archive_import_info info = { names[i], bench_tree_bytes(dirs[i], 1) };
 
 		rc = archive_import_dir(a, dirs[i], &info, NULL, NULL, &snap, &e);
 		if (rc) {
@@ -397,7 +324,7 @@ static int run(const struct opts *o, char **dirs, char **names, uint32_t n, int 
 		res->series_all += snap.series;
 		res->series_newest = snap.series;
 	}
-	res->t_import = now() - t0;
+	res->t_import = bench_now() - t0;
 	if (rc || (rc = archive_stat(a, &res->before, &e)))
 		goto out;
 	printf("%s: imported %u snapshots (%" PRIu64 " series in the newest) in %.2f s\n", res->what, n,
@@ -426,23 +353,23 @@ static int run(const struct opts *o, char **dirs, char **names, uint32_t n, int 
 	if ((rc = sample_take(a, ids, n, &s, &e)))
 		goto out;
 
-	res->hwm_import = status_kb("VmHWM");
-	res->anon_before = status_kb("RssAnon");
+	res->hwm_import = bench_status_kb(0, "VmHWM");
+	res->anon_before = bench_status_kb(0, "RssAnon");
 	res->hwm_reset = reset_hwm() == 0;
 	prog.anon_peak = res->anon_before;
-	prog.last = now();
+	prog.last = bench_now();
 	printf("%s: compacting %.1f MB of archive...\n", res->what, (double)(res->before.index_bytes +
 	       res->before.segment_bytes) / 1e6);
 	fflush(stdout);
-	t0 = now();
+	t0 = bench_now();
 	{
 		struct archive_compact_opts co = { .max_chain = o->max_chain };
 
 		rc = archive_compact(a, &co, &res->st, on_progress, &prog, &e);
 	}
-	res->t_compact = now() - t0;
-	res->hwm_compact = status_kb("VmHWM");
-	res->anon_after = status_kb("RssAnon");
+	res->t_compact = bench_now() - t0;
+	res->hwm_compact = bench_status_kb(0, "VmHWM");
+	res->anon_after = bench_status_kb(0, "RssAnon");
 	res->anon_peak = prog.anon_peak > res->anon_after ? prog.anon_peak : res->anon_after;
 	if (rc) {
 		err_prefix(&e, "compacting");
@@ -491,13 +418,13 @@ static int generated(const struct opts *o, struct result *res)
 	snprintf(dir, sizeof(dir), "%s/periodic-%" PRIu64 "-%u-%u", o->work, o->series, o->snapshots, o->step);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && '%s' '%s' --series %" PRIu64 " --periodic %u --step %u --quiet",
 		 dir, o->snapgen, dir, o->series, o->snapshots, o->step);
-	t = now();
+	t = bench_now();
 	if (!dirs || !names || system(cmd) != 0) {
 		fprintf(stderr, "bench_compact: %s failed\n", cmd);
 		goto out;
 	}
 	printf("generated: %u periodic snapshots of %" PRIu64 " series with snapgen in %.2f s\n", o->snapshots,
-	       o->series, now() - t);
+	       o->series, bench_now() - t);
 	for (uint32_t j = 0; j < o->snapshots; j++) {
 		char name[64], path[4300];
 
@@ -632,7 +559,7 @@ static void c_anon(const struct result *r, char *c, size_t n)
 
 static void c_look(const struct result *r, int w, char *c, size_t n)
 {
-	const struct pct *b = &r->look[w][0], *a = &r->look[w][1];
+	const struct bench_pct *b = &r->look[w][0], *a = &r->look[w][1];
 	double x50 = a->p50 / b->p50, x99 = a->p99 / b->p99;
 
 	snprintf(c, n, "%.1f / %.1f -> %.1f / %.1f µs: p50 %.2fx, p99 %.2fx%s (snapshot %u)", b->p50 * 1e6,
