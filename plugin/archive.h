@@ -42,9 +42,9 @@ struct archive_opts {
 	int sync;                /* fdatasync segments before the index commits (default on) */
 	uint64_t map_size;       /* initial LMDB map size; 0 for the default */
 	uint64_t segment_size;   /* 0 for 128 MiB */
-	uint64_t import_mem;     /* an import's memory for sorting its series and label hashes,
-				  * past which they go through a temporary file in the archive's
-				  * directory (40 bytes a series); 0 for 12 MiB */
+	uint64_t import_mem;     /* an import's memory for sorting its series, label hashes and
+				  * label postings, past which they go through temporary files in
+				  * the archive's directory (about 60 bytes a series); 0 for 28 MiB */
 };
 
 /* Opens the archive at path. Without create, a directory that is not an

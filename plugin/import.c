@@ -1,9 +1,10 @@
 /*
  * Importing a snapshot: records go to the segments as they come; the index
  * entries are collected and written, sorted, in one transaction at commit,
- * after the segments are synced. Series locations and label hashes, a few
- * dozen bytes a series, are sorted by spill.h in bounded memory (the
- * archive's import_mem) with a temporary file in the archive's directory.
+ * after the segments are synced. Series locations and label hashes (a few
+ * dozen bytes a series, spill.h) and label postings (postings.h) are sorted
+ * in bounded memory, the archive's import_mem, with temporary files in the
+ * archive's directory.
  *
  * The archive's first snapshot also makes its dictionary: its first
  * TRAIN_BYTES of records are held back, the dictionary is trained on them,
@@ -31,13 +32,10 @@
 
 #define TRAIN_BYTES (4u << 20)
 #define COMMIT_TRIES 8
-#define IMPORT_MEM (12u << 20)
+#define IMPORT_MEM (28u << 20)
 /* Index entries written at a time: whole blocks, so the tables come out as
  * one call would write them. */
 #define INDEX_BATCH (64 * IDX_BLOCK_ENTRIES)
-/* The label postings' memory budget; SNAPARC_POSTINGS_MEM (bytes) sets
- * another, as tests do to make many runs of a small snapshot. */
-#define POSTINGS_MEM (16u << 20)
 /* The label names the index keeps postings for: 1 to this many bytes, no NUL
  * (what idx_postings_put() in index/idx.c takes). */
 #define LABEL_NAME_MAX 256
@@ -185,19 +183,6 @@ static int load_dictionary(struct archive_writer *w, struct err *e)
 	return rc;
 }
 
-static size_t postings_mem(void)
-{
-	const char *s = getenv("SNAPARC_POSTINGS_MEM");
-	char *end;
-	unsigned long long v;
-
-	if (!s || !*s)
-		return POSTINGS_MEM;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	return *end || errno ? POSTINGS_MEM : (size_t)v;
-}
-
 int archive_import_begin(struct archive *a, const struct archive_import_info *info,
 			 struct archive_writer **out, struct err *e)
 {
@@ -218,10 +203,11 @@ int archive_import_begin(struct archive *a, const struct archive_import_info *in
 	w->a = a;
 	snprintf(w->snap.name, sizeof(w->snap.name), "%s", info->name);
 	w->snap.source_bytes = info->source_bytes;
-	/* two thirds for the locations: they are half as large again */
-	if ((rc = spill_new(&w->locs, sizeof(struct idx_loc), mem / 3 * 2, a->path, e)) ||
-	    (rc = spill_new(&w->hashes, sizeof(struct idx_hash), mem / 3, a->path, e)) ||
-	    (rc = postings_new(&w->postings, a->path, postings_mem(), e)) || (rc = archive_lock(a, e)))
+	/* sevenths: 4 for the label postings, 2 for the locations, 1 for the
+	 * hashes (a location is half as large again as a hash) */
+	if ((rc = spill_new(&w->locs, sizeof(struct idx_loc), mem / 7 * 2, a->path, e)) ||
+	    (rc = spill_new(&w->hashes, sizeof(struct idx_hash), mem / 7, a->path, e)) ||
+	    (rc = postings_new(&w->postings, a->path, mem / 7 * 4, e)) || (rc = archive_lock(a, e)))
 		goto fail;
 	if ((rc = archive_reap(a, 0, &reaped, &pending, e)) || (rc = load_dictionary(w, e)) ||
 	    (rc = archive_remove_segments_after(a, w->committed.segment, e)))
