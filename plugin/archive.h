@@ -78,9 +78,11 @@ void archive_import_abort(struct archive_writer *w);
 struct lz4dict_enc;
 struct lz4dict_enc *archive_import_compressor(struct archive_writer *w, struct err *e);
 /* archive_import_put() with the record's stored form made by such a
- * compressor: WAL_LZ4 and the payload, or flags 0 to store it plain. */
+ * compressor: WAL_LZ4 and the payload, or flags 0 to store it plain; and,
+ * unless NULL, a series record's label hash (rec_labels_hash()), made there
+ * too. */
 int archive_import_put_stored(struct archive_writer *w, const uint8_t *rec, size_t len, const uint8_t *stored,
-			      size_t stored_len, uint8_t flags, struct err *e);
+			      size_t stored_len, uint8_t flags, const uint64_t *label_hash, struct err *e);
 
 /* Called now and then with the bytes of the source read so far. */
 typedef void (*archive_progress_fn)(void *ctx, uint64_t done);

@@ -75,6 +75,7 @@ struct archive_writer {
 	const uint8_t *pre;            /* the next record's stored form, made elsewhere, or NULL */
 	size_t pre_len;
 	uint8_t pre_flags;
+	const uint64_t *pre_hash;      /* the next series record's label hash, or NULL */
 	int failed;
 };
 
@@ -316,7 +317,7 @@ static int put_record(struct archive_writer *w, const uint8_t *rec, size_t len, 
 		loc.ref = s.ref;
 		if ((rc = postings_add(w->postings, &s.labels, s.ref, e)))
 			return rc;
-		h.hash = rec_labels_hash(&s.labels);
+		h.hash = w->pre_hash ? *w->pre_hash : rec_labels_hash(&s.labels);
 		h.ref = s.ref;
 		if (s.has_chunk) {
 			if (!w->have_times || s.mint < w->snap.mint)
@@ -442,7 +443,7 @@ struct lz4dict_enc *archive_import_compressor(struct archive_writer *w, struct e
 }
 
 int archive_import_put_stored(struct archive_writer *w, const uint8_t *rec, size_t len, const uint8_t *stored,
-			      size_t stored_len, uint8_t flags, struct err *e)
+			      size_t stored_len, uint8_t flags, const uint64_t *label_hash, struct err *e)
 {
 	int rc;
 
@@ -451,8 +452,10 @@ int archive_import_put_stored(struct archive_writer *w, const uint8_t *rec, size
 	w->pre = stored;
 	w->pre_len = stored_len;
 	w->pre_flags = flags;
+	w->pre_hash = label_hash;
 	rc = archive_import_put(w, rec, len, e);
 	w->pre = NULL;
+	w->pre_hash = NULL;
 	return rc;
 }
 

@@ -35,8 +35,15 @@ static int fill(void *ctx, struct pipe_batch *b, struct err *e)
 
 	while (b->data.len < PIPE_BATCH_BYTES && (rc = wal_reader_next(j->r, &rec, e)) == 1) {
 		struct pipe_rec meta = { .offset = rec.offset, .end = rec.end, .segment = rec.segment };
+		struct rec_series s;
 		int c;
 
+		/* with a compressor, the label hash too (a record that does not
+		 * decode is the writer's to report) */
+		if (enc && rec_type(rec.data, rec.len) == REC_SERIES && !rec_series_decode(&s, rec.data, rec.len, NULL)) {
+			meta.has_hash = 1;
+			meta.label_hash = rec_labels_hash(&s.labels);
+		}
 		if ((rc = pipe_batch_add(b, rec.data, rec.len, &meta, e)))
 			return rc;
 		if (!enc)
@@ -63,13 +70,15 @@ static int drain(void *ctx, const struct pipe_batch *b, struct err *e)
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *rec = b->data.p + r[i].off;
 
+		const uint64_t *hash = r[i].has_hash ? &r[i].label_hash : NULL;
+
 		if (!r[i].has_alt)
 			rc = archive_import_put(j->w, rec, r[i].len, e);
 		else if (r[i].alt_flags)
 			rc = archive_import_put_stored(j->w, rec, r[i].len, b->data.p + r[i].alt_off, r[i].alt_len,
-						       r[i].alt_flags, e);
+						       r[i].alt_flags, hash, e);
 		else
-			rc = archive_import_put_stored(j->w, rec, r[i].len, rec, r[i].len, 0, e);
+			rc = archive_import_put_stored(j->w, rec, r[i].len, rec, r[i].len, 0, hash, e);
 		if (rc)
 			return err_prefix(e, "%s/%08u: offset %" PRIu64 ": record", j->dir, r[i].segment, r[i].offset);
 		j->done += r[i].end - r[i].offset;

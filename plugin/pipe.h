@@ -23,6 +23,8 @@ struct pipe_rec {
 	uint8_t has_alt;        /* a second form of the record follows it (see alt_*) */
 	size_t alt_off, alt_len;
 	uint8_t alt_flags;
+	uint8_t has_hash;       /* a series record whose label hash is label_hash */
+	uint64_t label_hash;
 };
 
 struct pipe_batch {
