@@ -60,9 +60,7 @@ struct postings {
 
 /* A run being read. */
 struct run {
-	uint64_t off, end;        /* the part of the file not read yet */
-	uint8_t *buf;
-	size_t cap, pos, len;     /* buf[pos, len): read, not used yet */
+	struct tmpfile_reader rd;
 	struct buf name, value;   /* the current pair's */
 	uint64_t left, ref;       /* its refs not taken yet, and the last taken */
 };
@@ -356,36 +354,18 @@ int postings_add(struct postings *p, const struct rec_labels *ls, uint64_t ref, 
 static int run_corrupt(const struct postings *p, const struct run *r, struct err *e)
 {
 	return err_set(e, SNAPARC_CORRUPT, "%s: temporary sort file: offset %llu: a postings run is malformed",
-		       p->dir, (unsigned long long)(r->off - (r->len - r->pos)));
-}
-
-/* Moves what is left of the buffer to its start and reads as much more of
- * the run as fits after it. */
-static int run_fill(const struct postings *p, struct run *r, struct err *e)
-{
-	size_t have = r->len - r->pos, n = r->cap - have;
-	int rc;
-
-	if (n > r->end - r->off)
-		n = (size_t)(r->end - r->off);
-	memmove(r->buf, r->buf + r->pos, have);
-	if ((rc = tmpfile_read(p->fd, p->dir, r->off, r->buf + have, n, e)))
-		return rc;
-	r->off += n;
-	r->pos = 0;
-	r->len = have + n;
-	return 0;
+		       p->dir, (unsigned long long)(r->rd.off - (r->rd.len - r->rd.pos)));
 }
 
 static int run_uvarint(const struct postings *p, struct run *r, uint64_t *v, struct err *e)
 {
 	int n, rc;
 
-	if (r->len - r->pos < UVARINT_MAX_LEN && r->off < r->end && (rc = run_fill(p, r, e)))
+	if (r->rd.len - r->rd.pos < UVARINT_MAX_LEN && r->rd.off < r->rd.end && (rc = tmpfile_refill(&r->rd, e)))
 		return rc;
-	if ((n = uvarint_get(r->buf + r->pos, r->len - r->pos, v)) <= 0)
+	if ((n = uvarint_get(r->rd.buf + r->rd.pos, r->rd.len - r->rd.pos, v)) <= 0)
 		return run_corrupt(p, r, e);
-	r->pos += (size_t)n;
+	r->rd.pos += (size_t)n;
 	return 0;
 }
 
@@ -396,14 +376,14 @@ static int run_bytes(const struct postings *p, struct run *r, uint64_t n, struct
 
 	buf_reset(out);
 	while (n) {
-		size_t k = r->len - r->pos < n ? r->len - r->pos : (size_t)n;
+		size_t k = r->rd.len - r->rd.pos < n ? r->rd.len - r->rd.pos : (size_t)n;
 
-		if (!k && r->off == r->end)
+		if (!k && r->rd.off == r->rd.end)
 			return run_corrupt(p, r, e);
-		if (!k && (rc = run_fill(p, r, e)))
+		if (!k && (rc = tmpfile_refill(&r->rd, e)))
 			return rc;
-		buf_put(out, r->buf + r->pos, k);
-		r->pos += k;
+		buf_put(out, r->rd.buf + r->rd.pos, k);
+		r->rd.pos += k;
 		n -= k;
 	}
 	return out->oom ? nomem(e) : 0;
@@ -416,7 +396,7 @@ static int run_next(const struct postings *p, struct run *r, struct err *e)
 	int rc;
 
 	r->left = 0;
-	if (r->pos == r->len && r->off == r->end)
+	if (r->rd.pos == r->rd.len && r->rd.off == r->rd.end)
 		return 0;
 	if ((rc = run_uvarint(p, r, &len, e)) || (len && (rc = run_bytes(p, r, len - 1, &r->name, e))) ||
 	    (rc = run_uvarint(p, r, &len, e)) || (rc = run_bytes(p, r, len, &r->value, e)) ||
@@ -515,11 +495,13 @@ static int open_runs(const struct postings *p, struct run *runs, size_t k, struc
 	for (size_t i = 0; i < k && !rc; i++) {
 		struct run *r = &runs[i];
 
-		r->off = i ? ((const uint64_t *)p->runs.p)[i - 1] : 0;
-		r->end = ((const uint64_t *)p->runs.p)[i];
-		r->cap = cap;
+		r->rd.fd = p->fd;
+		r->rd.dir = p->dir;
+		r->rd.off = i ? ((const uint64_t *)p->runs.p)[i - 1] : 0;
+		r->rd.end = ((const uint64_t *)p->runs.p)[i];
+		r->rd.cap = cap;
 		/* (name and value never NULL: compared and passed on even when empty) */
-		if (!(r->buf = malloc(cap)) || !buf_reserve(&r->name, 64) || !buf_reserve(&r->value, 64))
+		if (!(r->rd.buf = malloc(cap)) || !buf_reserve(&r->name, 64) || !buf_reserve(&r->value, 64))
 			rc = nomem(e);
 		else if (!(rc = run_next(p, r, e)) && r->left)
 			push(heap, heaped, r);
@@ -576,7 +558,7 @@ int postings_write(struct postings *p, struct idx_txn *t, uint32_t snap, struct 
 	if (!rc && named)
 		rc = idx_postings_put(t, snap, (const char *)name.p, name.len, &blk, NULL, 0, 1, e);
 	for (size_t i = 0; runs && i < k; i++) {
-		free(runs[i].buf);
+		free(runs[i].rd.buf);
 		buf_free(&runs[i].name);
 		buf_free(&runs[i].value);
 	}

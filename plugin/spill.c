@@ -20,10 +20,8 @@
 #include "tmpfile.h"
 
 struct run {
-	uint64_t start, end;    /* its bytes in the file */
-	uint64_t next;          /* the first of them not read yet */
-	uint8_t *buf;           /* its share of the read buffers */
-	size_t len, pos;        /* bytes in buf, and bytes taken */
+	uint64_t start;         /* its first byte in the file */
+	struct tmpfile_reader rd;   /* its bytes; buf: its share of the read buffers */
 };
 
 struct head {
@@ -114,7 +112,7 @@ static int write_run(struct spill *s, struct err *e)
 	}
 	if ((rc = tmpfile_write(s->fd, s->dir, s->file_end, s->buf, bytes, e)))
 		return rc;
-	s->runs[s->nruns++] = (struct run){ .start = s->file_end, .end = s->file_end + bytes };
+	s->runs[s->nruns++] = (struct run){ .start = s->file_end, .rd = { .end = s->file_end + bytes } };
 	s->file_end += bytes;
 	s->n = 0;
 	return 0;
@@ -154,21 +152,15 @@ static void sift_down(struct spill *s, size_t i)
 	}
 }
 
-/* Reads run r's next piece into its buffer: 1, 0 past its end, or a
- * negative status. */
-static int fill(struct spill *s, struct run *r, struct err *e)
+/* Reads run r's next piece into its buffer (the share is whole elements,
+ * so nothing is left over): 1, 0 past its end, or a negative status. */
+static int fill(struct run *r, struct err *e)
 {
-	size_t n = r->end - r->next < s->share ? (size_t)(r->end - r->next) : s->share;
 	int rc;
 
-	if (!n)
+	if (r->rd.off == r->rd.end)
 		return 0;
-	if ((rc = tmpfile_read(s->fd, s->dir, r->next, r->buf, n, e)))
-		return rc;
-	r->next += n;
-	r->len = n;
-	r->pos = 0;
-	return 1;
+	return (rc = tmpfile_refill(&r->rd, e)) ? rc : 1;
 }
 
 int spill_rewind(struct spill *s, struct err *e)
@@ -180,10 +172,11 @@ int spill_rewind(struct spill *s, struct err *e)
 	s->nheap = 0;
 	for (size_t i = 0; i < s->nruns; i++) {
 		/* a run is never empty */
-		s->runs[i].next = s->runs[i].start;
-		if ((rc = fill(s, &s->runs[i], e)) < 0)
+		s->runs[i].rd.off = s->runs[i].start;
+		s->runs[i].rd.pos = s->runs[i].rd.len = 0;
+		if ((rc = fill(&s->runs[i], e)) < 0)
 			return rc;
-		s->heap[s->nheap++] = (struct head){ key_of(s->runs[i].buf), i };
+		s->heap[s->nheap++] = (struct head){ key_of(s->runs[i].rd.buf), i };
 	}
 	for (size_t i = s->nheap / 2; i-- > 0;)
 		sift_down(s, i);
@@ -208,7 +201,8 @@ int spill_sort(struct spill *s, struct err *e)
 	if (!s->reads || !s->heap)
 		return err_set(e, SNAPARC_NOMEM, "out of memory");
 	for (size_t i = 0; i < s->nruns; i++)
-		s->runs[i].buf = s->reads + i * s->share;
+		s->runs[i].rd = (struct tmpfile_reader){ .fd = s->fd, .dir = s->dir, .end = s->runs[i].rd.end,
+							 .buf = s->reads + i * s->share, .cap = s->share };
 	return spill_rewind(s, e);
 }
 
@@ -227,9 +221,9 @@ int spill_next(struct spill *s, const void **elem, struct err *e)
 		/* step past the element handed out last */
 		s->taken = 0;
 		r = &s->runs[s->heap[0].run];
-		r->pos += s->elem;
-		if (r->pos < r->len || (rc = fill(s, r, e)) == 1)
-			s->heap[0].key = key_of(r->buf + r->pos);
+		r->rd.pos += s->elem;
+		if (r->rd.pos < r->rd.len || (rc = fill(r, e)) == 1)
+			s->heap[0].key = key_of(r->rd.buf + r->rd.pos);
 		else if (rc < 0)
 			return rc;
 		else
@@ -239,7 +233,7 @@ int spill_next(struct spill *s, const void **elem, struct err *e)
 	if (!s->nheap)
 		return 0;
 	r = &s->runs[s->heap[0].run];
-	*elem = r->buf + r->pos;
+	*elem = r->rd.buf + r->rd.pos;
 	s->taken = 1;
 	return 1;
 }

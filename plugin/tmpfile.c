@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 int tmpfile_open(const char *dir, struct err *e)
@@ -61,5 +62,21 @@ int tmpfile_read(int fd, const char *dir, uint64_t off, void *p, size_t n, struc
 		n -= (size_t)r;
 		off += (uint64_t)r;
 	}
+	return 0;
+}
+
+int tmpfile_refill(struct tmpfile_reader *r, struct err *e)
+{
+	size_t have = r->len - r->pos, n = r->cap - have;
+	int rc;
+
+	if (n > r->end - r->off)
+		n = (size_t)(r->end - r->off);
+	memmove(r->buf, r->buf + r->pos, have);
+	if ((rc = tmpfile_read(r->fd, r->dir, r->off, r->buf + have, n, e)))
+		return rc;
+	r->off += n;
+	r->pos = 0;
+	r->len = have + n;
 	return 0;
 }
