@@ -233,13 +233,6 @@ uint64_t idx_file_bytes(const struct idx *x)
  * has taken, up to this (fewer calls, little held back). */
 #define RESERVE_STEP (8u << 20)
 
-static uint64_t pages_bytes(const struct idx *x)
-{
-	MDB_envinfo info;
-
-	return mdb_env_info(x->env, &info) == 0 ? ((uint64_t)info.me_last_pgno + 1) * x->psize : 0;
-}
-
 /* Allocates data.mdb's blocks as far as the transaction may write next:
  * past the highest page it wrote, `extra` bytes, the slack, and a page of
  * free list for each 256 pages of what it deleted. A full disk is then an
@@ -307,9 +300,13 @@ static int reserve_begin(struct idx_txn *t, struct err *e)
 /* Gives back the blocks reserved past the pages in use. */
 static void unreserve(struct idx *x, uint64_t reserved)
 {
-	uint64_t used = pages_bytes(x);
+	MDB_envinfo info;
+	uint64_t used;
 
-	if (x->fd >= 0 && reserved != UINT64_MAX && used && reserved > used)
+	if (x->fd < 0 || reserved == UINT64_MAX || mdb_env_info(x->env, &info) != 0)
+		return;
+	used = ((uint64_t)info.me_last_pgno + 1) * x->psize;
+	if (reserved > used)
 		fallocate(x->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)used, (off_t)(reserved - used));
 }
 
