@@ -11,6 +11,7 @@
 #define ZDICT_STATIC_LINKING_ONLY
 #include <zdict.h>
 
+#include "recode.h"
 #include "wal.h"
 
 /* LZ4 cannot expand a block by more than this (a 1-byte token and 255-byte
@@ -23,10 +24,48 @@ struct lz4dict_enc {
 	uint8_t *dict;
 	size_t dict_len;
 	uint32_t dict_id;
+	int recode;                 /* series records are recoded first */
+	struct buf packed;          /* such a record recoded (recode.h) */
+	struct recode_scratch rs;
 };
+
+static int train(uint8_t *dict, size_t cap, size_t *len, const uint8_t *samples, const size_t *sizes,
+		 unsigned n, struct err *e);
 
 int lz4dict_train(uint8_t *dict, size_t cap, size_t *len, const uint8_t *samples,
 		  const size_t *sizes, unsigned n, struct err *e)
+{
+	return train(dict, cap, len, samples, sizes, n, e);
+}
+
+int lz4dict_train_recoded(uint8_t *dict, size_t cap, size_t *len, const uint8_t *samples,
+			  const size_t *sizes, unsigned n, struct err *e)
+{
+	struct recode_scratch rs = { 0 };
+	struct buf all = { 0 };
+	size_t *sz = malloc((n ? n : 1) * sizeof(*sz)), off = 0;
+	int rc = 0;
+
+	for (unsigned i = 0; sz && i < n && rc >= 0; i++) {
+		size_t before = all.len;
+
+		if ((rc = recode_pack(samples + off, sizes[i], &all, &rs)) == 0)
+			buf_put(&all, samples + off, sizes[i]);
+		sz[i] = all.len - before;
+		off += sizes[i];
+	}
+	if (!sz || rc < 0 || all.oom)
+		rc = err_set(e, SNAPARC_NOMEM, "out of memory for the dictionary's samples");
+	else
+		rc = train(dict, cap, len, all.p, sz, n, e);
+	free(sz);
+	buf_free(&all);
+	recode_scratch_free(&rs);
+	return rc;
+}
+
+static int train(uint8_t *dict, size_t cap, size_t *len, const uint8_t *samples, const size_t *sizes,
+		 unsigned n, struct err *e)
 {
 	size_t total = 0, got;
 
@@ -74,6 +113,9 @@ static int enc_new(struct lz4dict_enc **out, uint32_t dict_id, const uint8_t *di
 	if (!c)
 		return err_set(e, SNAPARC_NOMEM, "out of memory for an LZ4 compressor");
 	c->dict = NULL;
+	c->recode = 0;
+	memset(&c->packed, 0, sizeof(c->packed));
+	memset(&c->rs, 0, sizeof(c->rs));
 	c->dict_len = len;
 	c->dict_id = dict_id;
 	if (len > LZ4DICT_MAX) {
@@ -110,24 +152,42 @@ int lz4dict_delta_enc_new(struct lz4dict_enc **out, struct err *e)
 	return enc_new(out, 0, NULL, 0, e);
 }
 
+void lz4dict_enc_recode(struct lz4dict_enc *c, int on)
+{
+	c->recode = on;
+}
+
 void lz4dict_enc_free(struct lz4dict_enc *c)
 {
 	if (!c)
 		return;
 	free(c->dict);
+	buf_free(&c->packed);
+	recode_scratch_free(&c->rs);
 	free(c);
 }
 
 int lz4dict_compress(struct lz4dict_enc *c, const uint8_t *src, size_t len, struct buf *out)
 {
-	size_t header = uvarint_len(c->dict_id) + uvarint_len(len), bound;
+	size_t header, bound, limit = len;
 	uint8_t *dst;
 	int n;
 
-	/* stored only when smaller than the record: LZ4 gets len - header - 1
-	 * bytes, and its block takes at least one; a delta compressor makes
-	 * deltas alone (its id 0 would read as one) */
-	if (len > WAL_MAX_RECORD || len <= header + 1 || c->dict_id == 0)
+	/* a delta compressor makes deltas alone (its id 0 would read as one) */
+	if (len > WAL_MAX_RECORD || c->dict_id == 0)
+		return 0;
+	buf_reset(&c->packed);
+	n = c->recode ? recode_pack(src, len, &c->packed, &c->rs) : 0;
+	if (n < 0)
+		return -1;
+	if (n) {
+		src = c->packed.p;
+		len = c->packed.len;
+	}
+	/* stored only when smaller than the record: LZ4 gets limit - header - 1
+	 * bytes, and its block takes at least one */
+	header = uvarint_len(c->dict_id) + uvarint_len(len);
+	if (limit <= header + 1)
 		return 0;
 	bound = (size_t)LZ4_compressBound((int)len);
 	dst = buf_reserve(out, header + bound);
@@ -138,7 +198,7 @@ int lz4dict_compress(struct lz4dict_enc *c, const uint8_t *src, size_t len, stru
 		LZ4_attach_dictionary(&c->work, &c->dict_stream);
 	/* only worth storing if it is smaller than the record: cap the output there */
 	n = LZ4_compress_fast_continue(&c->work, (const char *)src, (char *)dst + header,
-				       (int)len, (int)(len - header - 1 < bound ? len - header - 1 : bound), 1);
+				       (int)len, (int)(limit - header - 1 < bound ? limit - header - 1 : bound), 1);
 	if (n <= 0)
 		return 0;
 	dst += uvarint_put(dst, c->dict_id);
@@ -258,5 +318,15 @@ int lz4dict_decompress(const uint8_t *p, size_t len, const uint8_t *dict, size_t
 	if ((size_t)n != raw)
 		return err_set(e, SNAPARC_CORRUPT, "LZ4 block gave %d bytes, its header said %zu", n, raw);
 	out->len = raw;
+	if (recode_is(out->p, out->len)) {
+		struct buf rec = { 0 };
+
+		if ((rc = recode_unpack(out->p, out->len, &rec, e))) {
+			buf_free(&rec);
+			return rc;
+		}
+		buf_free(out);
+		*out = rec;
+	}
 	return 0;
 }

@@ -278,6 +278,123 @@ void xor_iter_describe(const struct xor_iter *it, char *out, size_t cap)
 		 (unsigned)it->count, (unsigned long long)it->error_bit, it->error);
 }
 
+/* ---- reading a whole chunk: 64 bits peeked at a time ---- */
+
+struct bitr {
+	const uint8_t *p;
+	size_t len;
+	uint64_t bit;
+};
+
+/* The 64 bits from r->bit on, zeros past the end. */
+static inline uint64_t rpeek(const struct bitr *r)
+{
+	size_t at = (size_t)(r->bit >> 3);
+	uint8_t tmp[8] = { 0 };
+
+	if (at + 8 <= r->len)
+		return be64_get(r->p + at) << (r->bit & 7);
+	if (at < r->len)
+		memcpy(tmp, r->p + at, r->len - at);
+	return be64_get(tmp) << (r->bit & 7);
+}
+
+/* n (1..64) bits. */
+static inline uint64_t rget(struct bitr *r, unsigned n)
+{
+	uint64_t v;
+
+	if (n > 56) {
+		v = rget(r, n - 32) << 32;
+		return v | rget(r, 32);
+	}
+	v = rpeek(r) >> (64 - n);
+	r->bit += n;
+	return v;
+}
+
+static int rget_uvarint(struct bitr *r, uint64_t *out)
+{
+	uint64_t v = 0, byte;
+
+	for (unsigned i = 0; i < UVARINT_MAX_LEN; i++) {
+		byte = rget(r, 8);
+		if (byte < 0x80) {
+			*out = v | byte << (7 * i);
+			return 0;
+		}
+		v |= (byte & 0x7f) << (7 * i);
+	}
+	return -1;
+}
+
+int xor_read_all(const uint8_t *chunk, size_t len, int64_t *t, uint64_t *v, size_t cap)
+{
+	struct bitr r = { chunk, len, HEADER_BITS };
+	uint64_t tdelta = 0, vbits = 0, u;
+	unsigned lead = 0, trail = 0;
+	size_t n = xor_chunk_count(chunk, len);
+	int64_t tt = 0;
+
+	if (len < 2 || n > cap)
+		return -1;
+	for (size_t k = 0; k < n; k++) {
+		uint64_t w;
+
+		if (k == 0) {
+			if (rget_uvarint(&r, &u))
+				return -1;
+			tt = zigzag_decode(u);
+			vbits = rget(&r, 64);
+			goto done;
+		}
+		if (k == 1) {
+			if (rget_uvarint(&r, &tdelta))
+				return -1;
+		} else {
+			static const unsigned field[] = { 14, 17, 20, 64 };
+			unsigned ones;
+
+			w = rpeek(&r);
+			ones = (unsigned)__builtin_clzll(~w | 0x0fffffffffffffffULL);
+			r.bit += ones + (ones < 4);
+			if (ones) {
+				unsigned nb = field[ones - 1];
+				uint64_t dod = rget(&r, nb);
+
+				if (nb < 64 && dod > (uint64_t)1 << (nb - 1))
+					dod -= (uint64_t)1 << nb;
+				tdelta += dod;
+			}
+		}
+		tt = (int64_t)((uint64_t)tt + tdelta);
+		w = rpeek(&r);
+		if (w >> 63) {
+			if (w >> 62 == 3) {
+				uint64_t sig;
+
+				r.bit += 2;
+				lead = (unsigned)rget(&r, 5);
+				sig = rget(&r, 6);
+				if (sig == 0)
+					sig = 64;
+				if (lead + sig > 64)
+					return -1;
+				trail = 64 - lead - (unsigned)sig;
+			} else {
+				r.bit += 2;
+			}
+			vbits ^= rget(&r, 64 - lead - trail) << trail;
+		} else {
+			r.bit++;
+		}
+done:
+		t[k] = tt;
+		v[k] = vbits;
+	}
+	return r.bit <= (uint64_t)len * 8 ? (int)n : -1;
+}
+
 /* ---- writing: bstream's writeBit, writeByte and writeBits ---- */
 
 /* The caller reserved room, so these appends cannot fail. */
@@ -418,6 +535,121 @@ int xor_enc_append(struct xor_enc *e, int64_t t, uint64_t vbits)
 	e->count++;
 	be16_put(e->out.p, e->count);
 	return 0;
+}
+
+/* ---- the same over reserved room: one 64-bit word of pending bits ---- */
+
+void xor_writer_begin(struct xor_writer *w, uint8_t *room)
+{
+	memset(w, 0, sizeof(*w));
+	w->start = room;
+	w->p = room + 2;
+	w->leading = NO_WINDOW;
+}
+
+/*
+ * bstream's writeBits(u, n) (n 1..64), or writeBit when n is 1; several
+ * calls may be merged into one when the last of them is not the sample's
+ * last: only the last call decides whether the chunk ends in an empty byte.
+ */
+static inline void wput(struct xor_writer *w, uint64_t u, unsigned n)
+{
+	unsigned room = 64 - w->pending;
+
+	if (n < 64)
+		u &= ((uint64_t)1 << n) - 1;
+	w->bits += n;
+	w->byte_last = n % 8 == 0;
+	if (n < room) {
+		w->acc |= u << (room - n);
+		w->pending += n;
+		return;
+	}
+	w->acc |= u >> (n - room);
+	be64_put(w->p, w->acc);
+	w->p += 8;
+	w->pending = n - room;
+	w->acc = w->pending ? u << (64 - w->pending) : 0;
+}
+
+static void wput_varint_bytes(struct xor_writer *w, uint64_t u)
+{
+	uint8_t tmp[UVARINT_MAX_LEN];
+	size_t n = uvarint_put(tmp, u);
+
+	for (size_t i = 0; i < n; i++)
+		wput(w, tmp[i], 8);
+}
+
+static void wput_value(struct xor_writer *w, uint64_t vbits)
+{
+	uint64_t xor = vbits ^ w->vbits;
+	unsigned lead, trail, sig;
+
+	if (xor == 0) {
+		wput(w, 0, 1);
+		return;
+	}
+	lead = (unsigned)__builtin_clzll(xor);
+	trail = (unsigned)__builtin_ctzll(xor);
+	if (lead > 31)
+		lead = 31;
+	if (w->leading != NO_WINDOW && lead >= w->leading && trail >= w->trailing) {
+		wput(w, 0x2, 2);
+		wput(w, xor >> w->trailing, 64u - w->leading - w->trailing);
+		return;
+	}
+	w->leading = (uint8_t)lead;
+	w->trailing = (uint8_t)trail;
+	sig = 64 - lead - trail;
+	wput(w, (uint64_t)0x3 << 11 | (uint64_t)lead << 6 | (sig & 63), 13);
+	wput(w, xor >> trail, sig);
+}
+
+void xor_writer_append(struct xor_writer *w, int64_t t, uint64_t vbits)
+{
+	uint64_t tdelta = 0;
+
+	if (w->count == 0) {
+		wput_varint_bytes(w, zigzag_encode(t));
+		wput(w, vbits, 64);
+	} else {
+		int64_t dod;
+
+		tdelta = (uint64_t)t - (uint64_t)w->t;
+		dod = (int64_t)(tdelta - w->tdelta);
+		if (w->count == 1)
+			wput_varint_bytes(w, tdelta);
+		else if (dod == 0)
+			wput(w, 0, 1);
+		else if (dod_fits(dod, 14))
+			wput(w, (uint64_t)0x2 << 14 | ((uint64_t)dod & 0x3fff), 16);
+		else if (dod_fits(dod, 17))
+			wput(w, (uint64_t)0x6 << 17 | ((uint64_t)dod & 0x1ffff), 20);
+		else if (dod_fits(dod, 20))
+			wput(w, (uint64_t)0xe << 20 | ((uint64_t)dod & 0xfffff), 24);
+		else
+			wput(w, 0xf, 4), wput(w, (uint64_t)dod, 64);
+		wput_value(w, vbits);
+	}
+	w->t = t;
+	w->vbits = vbits;
+	w->tdelta = tdelta;
+	w->count++;
+}
+
+size_t xor_writer_end(struct xor_writer *w)
+{
+	size_t len = 2 + (size_t)((w->bits + 7) / 8);
+
+	/* writeByte on a byte boundary leaves one more, empty, byte */
+	if (w->bits % 8 == 0 && w->byte_last && w->count)
+		len++;
+	be64_put(w->p, w->acc);
+	if (w->bits % 8 == 0 && w->byte_last && w->count)
+		w->start[len - 1] = 0;
+	be16_put(w->start, w->count);
+	return len;
 }
 
 const uint8_t *xor_enc_bytes(const struct xor_enc *e, size_t *len)

@@ -84,6 +84,14 @@ void xor_iter_resume(struct xor_iter *it, const uint8_t *chunk, uint64_t end_bit
 void xor_iter_describe(const struct xor_iter *it, char *out, size_t cap);
 
 /*
+ * Reads every sample of a chunk into t[] and v[], which have room for cap.
+ * Returns the count, or -1 when the chunk does not decode or holds more than
+ * cap; xor_iter says why and where. Any bytes are safe to give it; it is
+ * several times faster than the iterator, for whole chunks.
+ */
+int xor_read_all(const uint8_t *chunk, size_t len, int64_t *t, uint64_t *v, size_t cap);
+
+/*
  * Encoder: appends samples and produces the bytes Prometheus' xorAppender
  * produces for the same samples, starting from an empty chunk.
  */
@@ -113,5 +121,31 @@ const uint8_t *xor_enc_bytes(const struct xor_enc *e, size_t *len);
 
 /* Frees the encoder's memory; it may be initialised again. */
 void xor_enc_free(struct xor_enc *e);
+
+/*
+ * The same encoder over room the caller reserved, for whole chunks: about
+ * four times faster than xor_enc, with no allocation. It writes the bytes
+ * xor_enc writes for the same samples.
+ */
+struct xor_writer {
+	/* private */
+	uint8_t *start, *p;      /* the chunk; the next whole word to flush */
+	uint64_t acc;            /* pending bits, the first at the high end */
+	unsigned pending;        /* bits in acc, under 64 between calls */
+	int byte_last;           /* the last write was bstream's writeByte */
+	uint64_t bits;           /* bits written after the header */
+	uint16_t count;
+	int64_t t;
+	uint64_t tdelta, vbits;
+	uint8_t leading, trailing;
+};
+/* Room a chunk of n samples may need, header and a flushed word included. */
+#define XOR_WRITER_ROOM(n) (2 + 19 * (size_t)(n) + 32)
+/* Starts a chunk at room, which has XOR_WRITER_ROOM(samples) bytes. */
+void xor_writer_begin(struct xor_writer *w, uint8_t *room);
+/* Appends a sample; at most XOR_MAX_SAMPLES, and no more than the room was for. */
+void xor_writer_append(struct xor_writer *w, int64_t t, uint64_t vbits);
+/* Ends the chunk: writes its count and returns its length in bytes. */
+size_t xor_writer_end(struct xor_writer *w);
 
 #endif

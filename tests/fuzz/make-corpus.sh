@@ -10,6 +10,7 @@
 #                        with and without a dictionary; see lz4dict_seeds.c)
 #   OUTDIR/fuzz_xordelta/ 60 of those records behind fuzz_xordelta's control
 #                        byte and length (its round trip splits their chunks)
+#   OUTDIR/fuzz_recode/  the fuzz_record seeds
 #   OUTDIR/fuzz_import/  the fuzz_wal seeds behind fuzz_import's control
 #                        word: one segment, and the real one cut into two
 #                        segments at page boundaries
@@ -139,3 +140,7 @@ for f in $(find "$out/fuzz_record" -type f | sort | head -n 60); do
 	} > "$out/fuzz_xordelta/record-$i"
 	i=$((i + 1))
 done
+
+# fuzz_recode: the records themselves (the series among them recode)
+mkdir -p "$out/fuzz_recode"
+cp "$out"/fuzz_record/* "$out/fuzz_recode/"

@@ -1,6 +1,6 @@
 #!/bin/sh
 # run.sh BUILD_DIR SECONDS [TARGET...]: runs each fuzz target (fuzz_wal,
-# fuzz_record, fuzz_select, fuzz_wal_push, fuzz_lz4dict, fuzz_xordelta and fuzz_import by
+# fuzz_record, fuzz_recode, fuzz_select, fuzz_wal_push, fuzz_lz4dict, fuzz_xordelta and fuzz_import by
 # default) for SECONDS, seeded by make-corpus.sh (fuzz_select starts from
 # nothing), and exits non-zero if any of them found a crash, a leak, a
 # timeout or hit a limit. fuzz_lz4dict runs with inputs of at most 128 KiB
@@ -31,7 +31,7 @@ fi
 build=$(cd "$1" && pwd) || exit 2
 seconds=$2
 shift 2
-targets=${*:-fuzz_wal fuzz_record fuzz_select fuzz_wal_push fuzz_lz4dict fuzz_xordelta fuzz_import}
+targets=${*:-fuzz_wal fuzz_record fuzz_recode fuzz_select fuzz_wal_push fuzz_lz4dict fuzz_xordelta fuzz_import}
 here=$(cd "$(dirname "$0")" && pwd)
 
 bindir=$build/tests/fuzz
@@ -65,6 +65,7 @@ for t in $targets; do
 	case $t in
 	fuzz_lz4dict) limits="-rss_limit_mb=1024 -malloc_limit_mb=128 -max_len=131072" ;;
 	fuzz_xordelta) limits="-rss_limit_mb=1024 -malloc_limit_mb=64 -max_len=131072" ;;
+	fuzz_recode) limits="-rss_limit_mb=1024 -malloc_limit_mb=64 -max_len=131072" ;;
 	esac
 	# The first directory receives new inputs; the seeds are only read.
 	# shellcheck disable=SC2086  # limits and SNAPARC_FUZZ_FLAGS are lists of flags
