@@ -119,11 +119,9 @@ static size_t put_xor_field(uint8_t *p, uint64_t x)
  */
 static uint8_t choose_mode(const uint64_t *v, size_t n, int64_t *ints)
 {
-	size_t floats = 8, d1 = 0, d2 = 0;
+	size_t floats = 8, d1, d2, best;
 	unsigned e;
 
-	for (size_t k = 1; k < n; k++)
-		floats += xor_field_len(v[k] ^ v[k - 1]);
 	for (e = 0; e <= E_MAX; e++)
 		if (scale_fits(v, n, e, ints))
 			break;
@@ -136,7 +134,10 @@ static uint8_t choose_mode(const uint64_t *v, size_t n, int64_t *ints)
 		d1 += zz_len(delta);
 		d2 += zz_len(k == 1 ? delta : delta - ((uint64_t)ints[k - 1] - (uint64_t)ints[k - 2]));
 	}
-	if (floats < d1 && floats < d2)
+	best = d1 < d2 ? d1 : d2;
+	for (size_t k = 1; k < n && floats < best; k++)
+		floats += xor_field_len(v[k] ^ v[k - 1]);
+	if (floats < best)
 		return MODE_FLOATS;
 	return (uint8_t)(e << 1 | (d2 <= d1));   /* a steady rate: runs of zeros */
 }
