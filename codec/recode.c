@@ -20,7 +20,6 @@ static const double pow10_tab[E_MAX + 1] = {
 
 void recode_scratch_free(struct recode_scratch *s)
 {
-	buf_free(&s->check);
 	free(s->t);
 	free(s->v);
 	s->t = NULL;
@@ -143,22 +142,28 @@ static uint8_t choose_mode(const uint64_t *v, size_t n, int64_t *ints)
 }
 
 /*
- * About what LZ4 makes of p: its bytes, but a run of zeros (a repeated
- * time step, an unchanged value) as a match of about 3.
+ * About what LZ4 makes of the samples: their fields' bytes, but a run of
+ * zero fields (a repeated time step, an unchanged value) as a match of
+ * about 3 bytes. Counted as the fields are written.
  */
-static size_t lz4_estimate(const uint8_t *p, size_t len)
-{
-	size_t est = 0, run = 0;
+struct estimate {
+	size_t bytes, run;
+};
 
-	for (size_t k = 0; k < len; k++) {
-		if (p[k] == 0) {
-			run++;
-			continue;
-		}
-		est += 1 + (run < 4 ? run : 3);
-		run = 0;
+static inline size_t counted(struct estimate *es, size_t len, const uint8_t *field)
+{
+	if (len == 1 && field[0] == 0) {
+		es->run++;
+	} else {
+		es->bytes += len + (es->run < 4 ? es->run : 3);
+		es->run = 0;
 	}
-	return est + (run < 4 ? run : 3);
+	return len;
+}
+
+static size_t estimate_end(const struct estimate *es)
+{
+	return es->bytes + (es->run < 4 ? es->run : 3);
 }
 
 /*
@@ -192,7 +197,7 @@ static uint64_t read_prefix(struct dec *d)
 int recode_pack(const uint8_t *rec, size_t len, struct buf *out, struct recode_scratch *s)
 {
 	struct rec_series sr;
-	struct xor_writer w;
+	struct estimate es = { 0, 0 };
 	struct dec d;
 	struct err e;
 	size_t start = out->len, prefix, tail_len, n, k;
@@ -214,18 +219,10 @@ int recode_pack(const uint8_t *rec, size_t len, struct buf *out, struct recode_s
 	/* the times, then the values; the scaled integers reuse the times' room */
 	if (scratch_room(s, 2 * n))
 		return -1;
-	if (xor_read_all(sr.chunk, sr.chunk_len, s->t, s->v, n) != (int)n)
-		return 0;
-	/* recoded only if Prometheus' encoder writes these samples as these
-	 * bytes (unpack() writes them so); the rest of the record is copied, or
-	 * (the tail) checked below */
-	buf_reset(&s->check);
-	if (!(p = buf_reserve(&s->check, XOR_WRITER_ROOM(n))))
-		return -1;
-	xor_writer_begin(&w, p);
-	for (k = 0; k < n; k++)
-		xor_writer_append(&w, s->t[k], s->v[k]);
-	if (xor_writer_end(&w) != sr.chunk_len || memcmp(p, sr.chunk, sr.chunk_len))
+	/* recoded only when Prometheus' encoder writes these samples as these
+	 * bytes, as unpack() writes them again; the rest of the record is
+	 * copied, or (the tail) checked below */
+	if (xor_read_canonical(sr.chunk, sr.chunk_len, s->t, s->v, n) != (int)n)
 		return 0;
 	ints = s->t + n;
 	mode = choose_mode(s->v, n, ints);
@@ -239,23 +236,23 @@ int recode_pack(const uint8_t *rec, size_t len, struct buf *out, struct recode_s
 	p += prefix - 1;
 	p += uvarint_put(p, n);
 	*p++ = mode;
-	p += put_varint(p, (uint64_t)s->t[0] - (uint64_t)sr.mint);
+	p += counted(&es, put_varint(p, (uint64_t)s->t[0] - (uint64_t)sr.mint), p);
 	for (k = 1; k < n; k++) {
 		uint64_t dt = (uint64_t)s->t[k] - (uint64_t)s->t[k - 1];
 
-		p += put_varint(p, k == 1 ? dt : dt - ((uint64_t)s->t[k - 1] - (uint64_t)s->t[k - 2]));
+		p += counted(&es, put_varint(p, k == 1 ? dt : dt - ((uint64_t)s->t[k - 1] - (uint64_t)s->t[k - 2])), p);
 	}
 	if (mode == MODE_FLOATS) {
 		be64_put(p, s->v[0]);
-		p += 8;
+		p += counted(&es, 8, p);
 		for (k = 1; k < n; k++)
-			p += put_xor_field(p, s->v[k] ^ s->v[k - 1]);
+			p += counted(&es, put_xor_field(p, s->v[k] ^ s->v[k - 1]), p);
 	} else {
-		p += put_varint(p, (uint64_t)ints[0]);
+		p += counted(&es, put_varint(p, (uint64_t)ints[0]), p);
 		for (k = 1; k < n; k++) {
 			uint64_t di = (uint64_t)ints[k] - (uint64_t)ints[k - 1];
 
-			p += put_varint(p, k == 1 || !(mode & 1) ? di : di - ((uint64_t)ints[k - 1] - (uint64_t)ints[k - 2]));
+			p += counted(&es, put_varint(p, k == 1 || !(mode & 1) ? di : di - ((uint64_t)ints[k - 1] - (uint64_t)ints[k - 2])), p);
 		}
 	}
 	if (tail_len == TAIL_LEN && be64_get(sr.tail + 56) == s->v[n - 1] &&
@@ -269,7 +266,7 @@ int recode_pack(const uint8_t *rec, size_t len, struct buf *out, struct recode_s
 	out->len = (size_t)(p - out->p);
 	/* worth it only if LZ4 will likely store less than the chunk (full
 	 * precision floats: Gorilla's bit windows beat whole bytes) */
-	if (lz4_estimate(out->p + start + prefix, out->len - start - prefix) >= sr.chunk_len + TAIL_LEN / 8) {
+	if (estimate_end(&es) >= sr.chunk_len + TAIL_LEN / 8) {
 		out->len = start;
 		return 0;
 	}

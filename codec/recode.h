@@ -45,7 +45,6 @@
 /* Reusable working memory for pack and unpack; zero it to start, free with
  * recode_scratch_free(). */
 struct recode_scratch {
-	struct buf check;
 	int64_t *t;
 	uint64_t *v;
 	size_t cap;

@@ -280,6 +280,8 @@ void xor_iter_describe(const struct xor_iter *it, char *out, size_t cap)
 
 /* ---- reading a whole chunk: 64 bits peeked at a time ---- */
 
+static int dod_fits(int64_t dod, unsigned n);
+
 struct bitr {
 	const uint8_t *p;
 	size_t len;
@@ -313,14 +315,18 @@ static inline uint64_t rget(struct bitr *r, unsigned n)
 	return v;
 }
 
-static int rget_uvarint(struct bitr *r, uint64_t *out)
+/* A uvarint; *bytes says how many it took (Go writes the fewest). */
+static int rget_uvarint(struct bitr *r, uint64_t *out, unsigned *bytes)
 {
 	uint64_t v = 0, byte;
 
 	for (unsigned i = 0; i < UVARINT_MAX_LEN; i++) {
 		byte = rget(r, 8);
 		if (byte < 0x80) {
+			if (i == UVARINT_MAX_LEN - 1 && byte > 1)
+				return -1;   /* over 64 bits */
 			*out = v | byte << (7 * i);
+			*bytes = i + 1;
 			return 0;
 		}
 		v |= (byte & 0x7f) << (7 * i);
@@ -328,13 +334,21 @@ static int rget_uvarint(struct bitr *r, uint64_t *out)
 	return -1;
 }
 
-int xor_read_all(const uint8_t *chunk, size_t len, int64_t *t, uint64_t *v, size_t cap)
+/*
+ * xor_read_all(), and with canon also whether the encoder writes these
+ * samples as exactly these bytes: each field as it would choose it (the
+ * fewest varint bytes, the smallest dod bucket, a value window reused
+ * whenever it fits and else the exact one) and the chunk's end where it
+ * would end it.
+ */
+static inline int read_all(const uint8_t *chunk, size_t len, int64_t *t, uint64_t *v, size_t cap, int canon)
 {
 	struct bitr r = { chunk, len, HEADER_BITS };
 	uint64_t tdelta = 0, vbits = 0, u;
-	unsigned lead = 0, trail = 0;
+	unsigned lead = 0, trail = 0, bytes;
 	size_t n = xor_chunk_count(chunk, len);
 	int64_t tt = 0;
+	int window = 0, byte_last = 0;
 
 	if (len < 2 || n > cap)
 		return -1;
@@ -342,14 +356,15 @@ int xor_read_all(const uint8_t *chunk, size_t len, int64_t *t, uint64_t *v, size
 		uint64_t w;
 
 		if (k == 0) {
-			if (rget_uvarint(&r, &u))
+			if (rget_uvarint(&r, &u, &bytes) || (canon && bytes != uvarint_len(u)))
 				return -1;
 			tt = zigzag_decode(u);
 			vbits = rget(&r, 64);
+			byte_last = 1;
 			goto done;
 		}
 		if (k == 1) {
-			if (rget_uvarint(&r, &tdelta))
+			if (rget_uvarint(&r, &tdelta, &bytes) || (canon && bytes != uvarint_len(tdelta)))
 				return -1;
 		} else {
 			static const unsigned field[] = { 14, 17, 20, 64 };
@@ -364,35 +379,80 @@ int xor_read_all(const uint8_t *chunk, size_t len, int64_t *t, uint64_t *v, size
 
 				if (nb < 64 && dod > (uint64_t)1 << (nb - 1))
 					dod -= (uint64_t)1 << nb;
+				/* the smallest bucket it fits: never 0, nor a smaller one */
+				if (canon && (dod == 0 || (ones > 1 && dod_fits((int64_t)dod, field[ones - 2]))))
+					return -1;
 				tdelta += dod;
 			}
 		}
 		tt = (int64_t)((uint64_t)tt + tdelta);
 		w = rpeek(&r);
 		if (w >> 63) {
-			if (w >> 62 == 3) {
-				uint64_t sig;
+			uint64_t xor;
+			unsigned sig;
 
-				r.bit += 2;
+			r.bit += 2;
+			if (w >> 62 == 3) {
+				unsigned old_lead = lead, old_trail = trail;
+
 				lead = (unsigned)rget(&r, 5);
-				sig = rget(&r, 6);
+				sig = (unsigned)rget(&r, 6);
 				if (sig == 0)
 					sig = 64;
 				if (lead + sig > 64)
 					return -1;
-				trail = 64 - lead - (unsigned)sig;
+				trail = 64 - lead - sig;
+				xor = rget(&r, sig) << trail;
+				if (canon) {
+					unsigned clz = xor ? (unsigned)__builtin_clzll(xor) : 64;
+
+					/* a new window only when the old one cannot hold
+					 * it, and exactly the xor's */
+					if (!xor || (clz > 31 ? 31 : clz) != lead || (unsigned)__builtin_ctzll(xor) != trail ||
+					    (window && (clz > 31 ? 31 : clz) >= old_lead &&
+					     (unsigned)__builtin_ctzll(xor) >= old_trail))
+						return -1;
+				}
+				window = 1;
 			} else {
-				r.bit += 2;
+				sig = 64 - lead - trail;
+				xor = rget(&r, sig) << trail;
+				/* reused: only a window set before, and a change */
+				if (canon && (!window || !xor))
+					return -1;
 			}
-			vbits ^= rget(&r, 64 - lead - trail) << trail;
+			vbits ^= xor;
+			byte_last = sig % 8 == 0;
 		} else {
 			r.bit++;
+			byte_last = 0;
 		}
 done:
 		t[k] = tt;
 		v[k] = vbits;
 	}
-	return r.bit <= (uint64_t)len * 8 ? (int)n : -1;
+	if (r.bit > (uint64_t)len * 8)
+		return -1;
+	if (canon) {
+		/* where the encoder ends: the last byte's unused bits zero, and
+		 * one more, empty, byte after a byte write on a boundary */
+		uint64_t bits = r.bit - HEADER_BITS;
+		size_t want = 2 + (size_t)((bits + 7) / 8) + (n && bits % 8 == 0 && byte_last);
+
+		if (len != want || (r.bit < (uint64_t)len * 8 && rget(&r, (unsigned)((uint64_t)len * 8 - r.bit)) != 0))
+			return -1;
+	}
+	return (int)n;
+}
+
+int xor_read_all(const uint8_t *chunk, size_t len, int64_t *t, uint64_t *v, size_t cap)
+{
+	return read_all(chunk, len, t, v, cap, 0);
+}
+
+int xor_read_canonical(const uint8_t *chunk, size_t len, int64_t *t, uint64_t *v, size_t cap)
+{
+	return read_all(chunk, len, t, v, cap, 1);
 }
 
 /* ---- writing: bstream's writeBit, writeByte and writeBits ---- */

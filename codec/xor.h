@@ -90,6 +90,12 @@ void xor_iter_describe(const struct xor_iter *it, char *out, size_t cap);
  * several times faster than the iterator, for whole chunks.
  */
 int xor_read_all(const uint8_t *chunk, size_t len, int64_t *t, uint64_t *v, size_t cap);
+/*
+ * The same, and -1 too unless the chunk is exactly what the encoder (and
+ * Prometheus' xorAppender) writes for the samples read: then writing them
+ * again gives these bytes back, without writing them to find out.
+ */
+int xor_read_canonical(const uint8_t *chunk, size_t len, int64_t *t, uint64_t *v, size_t cap);
 
 /*
  * Encoder: appends samples and produces the bytes Prometheus' xorAppender

@@ -400,3 +400,71 @@ Test(xor_whole_chunk, reader_never_reads_past_hostile_bytes)
 		free(p);
 	}
 }
+
+/* xor_read_canonical() says yes exactly when writing the samples again gives
+ * the chunk's bytes: on the encoder's own chunks, and on them damaged. */
+Test(xor_whole_chunk, canonical_means_written_again_the_same)
+{
+	uint64_t seed = 13;
+	struct series *s = malloc(sizeof(*s));
+	int64_t *t = malloc(MAX_N * sizeof(*t));
+	uint64_t *v = malloc(MAX_N * sizeof(*v));
+	uint8_t *room = malloc(XOR_WRITER_ROOM(MAX_N)), *c = malloc(XOR_WRITER_ROOM(MAX_N));
+	int yes = 0, no = 0;
+
+	cr_assert(s && t && v && room && c);
+	for (int round = 0; round < 40000; round++) {
+		struct xor_writer w;
+		size_t len, n = 1 + support_rand(&seed) % 24;
+		unsigned shape = (unsigned)(support_rand(&seed) % 6);
+		int canon, read;
+
+		for (size_t i = 0; i < n; i++) {
+			uint64_t r = support_rand(&seed);
+			int64_t step = shape == 0 ? 15000 : shape == 1 ? (int64_t)(r % 3000) : (int64_t)(r >> (r % 64));
+
+			s->t[i] = i ? s->t[i - 1] + step : (int64_t)support_rand(&seed) >> (r % 64);
+			s->v[i] = shape == 3 ? r : shape == 4 ? f64((double)(r % 8)) : r >> (r % 64) << (r % 13);
+		}
+		xor_writer_begin(&w, c);
+		for (size_t i = 0; i < n; i++)
+			xor_writer_append(&w, s->t[i], s->v[i]);
+		len = xor_writer_end(&w);
+		if (round % 4) {
+			/* damage: a bit flipped, a byte cut or added */
+			uint64_t r = support_rand(&seed);
+
+			if (r % 3 == 0)
+				c[2 + r / 3 % (len - 2 > 0 ? len - 2 : 1)] ^= (uint8_t)(1u << (r % 8));
+			else if (r % 3 == 1 && len > 2)
+				len--;
+			else
+				c[len++] = (uint8_t)(r >> 8 & (r % 2 ? 0xff : 0));
+		}
+		canon = xor_read_canonical(c, len, t, v, MAX_N);
+		read = xor_read_all(c, len, t, v, MAX_N);
+		if (read < 0) {
+			cr_assert_eq(canon, -1, "round %d: canonical but unreadable", round);
+			continue;
+		}
+		xor_writer_begin(&w, room);
+		for (int i = 0; i < read; i++)
+			xor_writer_append(&w, t[i], v[i]);
+		{
+			size_t again = xor_writer_end(&w);
+			int same = again == len && !memcmp(room, c, len);
+
+			cr_assert_eq(canon == read, same, "round %d: canonical %d, written again the same %d", round,
+				     canon, same);
+			yes += same;
+			no += !same;
+		}
+	}
+	cr_assert_gt(yes, 10000);
+	cr_assert_gt(no, 1000);
+	free(s);
+	free(t);
+	free(v);
+	free(room);
+	free(c);
+}
