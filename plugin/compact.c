@@ -179,8 +179,28 @@ static int ent_next(struct ent_reader *r, const struct ent **out, const char *pa
 static int read_stored(struct compact *c, const struct idx_loc *loc, struct buf *span, struct buf *scratch,
 		       struct buf *raw, const uint8_t **data, size_t *len, uint8_t *flags, struct err *e)
 {
-	int rc = archive_load_stored(c->a, c->r, loc, raw, span, scratch, data, len, flags, e);
+	struct archive *a = c->a;
+	const uint8_t *at, *rec;
+	size_t rec_len;
+	/* the old segments stay as they are until the switch: read them in
+	 * place (a pread of each record was a third of the time) */
+	int rc = archive_segment_map(a, loc->segment, loc->offset, loc->span, &at, e);
 
+	if (rc == 0) {
+		rc = archive_load_stored(a, c->r, loc, raw, span, scratch, data, len, flags, e);
+	} else if (rc > 0) {
+		if ((rc = wal_parse_record(at, loc->span, loc->offset, 1, data, len, flags, scratch, e)))
+			return err_prefix(e, "%s/%08u", a->segdir, loc->segment);
+		if ((rc = archive_unpack(a, c->r, *flags, *data, *len, raw, &rec, &rec_len, e)))
+			return err_prefix(e, "%s/%08u: offset %llu", a->segdir, loc->segment,
+					  (unsigned long long)loc->offset);
+		if (rec != raw->p) {
+			buf_reset(raw);
+			buf_put(raw, rec, rec_len);
+			if (raw->oom)
+				return err_set(e, SNAPARC_NOMEM, "out of memory");
+		}
+	}
 	if (!rc) {
 		c->done += loc->span;
 		c->st->input_bytes += loc->span;
