@@ -48,6 +48,7 @@
 #include "bytes.h"
 #include "err.h"
 #include "lz4dict.h"
+#include "xor.h"
 
 /* Whether the payload (stored with WAL_LZ4) is marked as an append delta;
  * a cheap look at its header, not a validation. */
@@ -66,6 +67,19 @@ int xordelta_base(const uint8_t *p, size_t len, struct lz4dict_base *base, struc
  */
 int xordelta_make(const struct lz4dict_base *base, const uint8_t *base_rec, size_t base_len, const uint8_t *rec,
 		  size_t len, int carry, size_t limit, struct buf *out);
+
+/*
+ * xordelta_make() for a caller that compacts a series snapshot after
+ * snapshot. base_end (or NULL): the decoder's state after the base chunk's
+ * last sample, as an earlier call gave it for the record that is now the
+ * base; with it only the samples the base lacks are decoded (the chunk's
+ * bits up to there are compared with the base's instead), which makes the
+ * same payload. *rec_end (when not NULL) receives the state after rec's
+ * last sample, or bit 0 when it is not known (rec not decoded to its end).
+ */
+int xordelta_make_from(const struct lz4dict_base *base, const uint8_t *base_rec, size_t base_len,
+		       const struct xor_state *base_end, const uint8_t *rec, size_t len, int carry, size_t limit,
+		       struct buf *out, struct xor_state *rec_end);
 
 /* Replaces out's contents by the record the payload p makes of its base's
  * record. 0, SNAPARC_CORRUPT with the reason, or SNAPARC_NOMEM. */

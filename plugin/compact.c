@@ -64,9 +64,15 @@ struct ent {
 	/* the start of its chain (a record stored whole), old and new */
 	uint64_t root_old_off, root_new_off;
 	uint32_t root_old_seg, root_old_span, root_new_seg, root_new_span;
+	/* a series: the XOR decoder's state after its chunk's last sample, so
+	 * that the next snapshot's record decodes only the samples it adds
+	 * (end_bit 0: not known) */
+	uint64_t end_bit, end_tdelta, end_vbits;
+	int64_t end_t;
 	uint8_t kind, depth, type;
 	uint8_t append;           /* stored as an append delta */
-	uint8_t pad[4];
+	uint16_t end_done;
+	uint8_t end_leading, end_trailing;
 };
 
 struct kept {
@@ -104,6 +110,7 @@ struct compact {
 	size_t nkept;
 	uint64_t done, total;
 	unsigned max_chain;
+	int labels_same;                /* put_record() found the labels its base's */
 	/* per record scratch */
 	struct buf raw, prev_raw, root_raw, span, scratch, packed, packed2, pspan, pscratch;
 };
@@ -296,6 +303,28 @@ static void root_from(struct ent *x, const struct ent *r)
 	x->root_new_span = r->root_new_span;
 }
 
+static void end_get(const struct ent *x, struct xor_state *st)
+{
+	st->bit = x->end_bit;
+	st->done = x->end_done;
+	st->t = x->end_t;
+	st->tdelta = x->end_tdelta;
+	st->vbits = x->end_vbits;
+	st->leading = x->end_leading;
+	st->trailing = x->end_trailing;
+}
+
+static void end_set(struct ent *x, const struct xor_state *st)
+{
+	x->end_bit = st->bit;
+	x->end_done = st->done;
+	x->end_t = st->t;
+	x->end_tdelta = st->tdelta;
+	x->end_vbits = st->vbits;
+	x->end_leading = st->leading;
+	x->end_trailing = st->trailing;
+}
+
 static int same_raw(const struct compact *c)
 {
 	return c->prev_raw.len == c->raw.len && !memcmp(c->prev_raw.p, c->raw.p, c->raw.len);
@@ -313,13 +342,19 @@ static int put_record(struct compact *c, struct kept *k, const struct ent *base,
 	struct idx_loc nl;
 	int rc;
 
+	c->labels_same = 0;
 	if (base && same_raw(c)) {
+		struct xor_state end;
+
 		x->new_seg = base->new_seg;
 		x->new_off = base->new_off;
 		x->new_span = base->new_span;
 		x->depth = base->depth;
 		x->append = base->append;
 		root_from(x, base);
+		end_get(base, &end);
+		end_set(x, &end);
+		c->labels_same = 1;
 		c->st->records_shared++;
 		return 0;
 	}
@@ -328,16 +363,27 @@ static int put_record(struct compact *c, struct kept *k, const struct ent *base,
 	if (base && !c->o->no_delta) {
 		struct lz4dict_base b = { base->new_seg, base->new_off, base->new_span };
 		size_t limit = is_delta(data, len, flags) ? c->raw.len : len;
+		struct xor_state base_end, end;
 		int za = 0, z = 0;
 
 		/* a series record whose XOR chunk grew: its new bits */
 		buf_reset(&c->packed2);
-		if (base->depth < c->max_chain && rec_type(c->raw.p, c->raw.len) == REC_SERIES &&
-		    (za = xordelta_make(&b, c->prev_raw.p, c->prev_raw.len, c->raw.p, c->raw.len, base->append, limit,
-				    &c->packed2)) < 0)
-			return err_set(e, SNAPARC_NOMEM, "out of memory");
-		if (za)
+		end_get(base, &base_end);
+		/* at the chain's bound with a limit of 0 it makes nothing, but
+		 * still gives the state the next snapshot's record starts from */
+		if (rec_type(c->raw.p, c->raw.len) == REC_SERIES &&
+		    (base->depth < c->max_chain || base_end.bit)) {
+			za = xordelta_make_from(&b, c->prev_raw.p, c->prev_raw.len, &base_end, c->raw.p, c->raw.len,
+						base->append, base->depth < c->max_chain ? limit : 0, &c->packed2,
+						&end);
+			if (za < 0)
+				return err_set(e, SNAPARC_NOMEM, "out of memory");
+			end_set(x, &end);
+		}
+		if (za) {
 			limit = c->packed2.len;
+			c->labels_same = 1;   /* the delta holds everything before maxt */
+		}
 		/*
 		 * One that did not grow (a new head chunk, or a chain at its
 		 * bound): an LZ4 delta against the root of the chain, the record
@@ -363,9 +409,13 @@ static int put_record(struct compact *c, struct kept *k, const struct ent *base,
 				return 0;
 			}
 		}
-		/* else the smaller of the append delta and an LZ4 delta against
-		 * the previous record */
-		if (base->depth < c->max_chain) {
+		/*
+		 * else an LZ4 delta against the previous record, unless the
+		 * append delta was made: on 10 x 200k periodic snapshots LZ4
+		 * was the smaller 29 times in 1.03M (292 bytes in all), for a
+		 * hash of the whole base and a compression each time
+		 */
+		if (!za && base->depth < c->max_chain) {
 			buf_reset(&c->packed);
 			z = lz4dict_delta(c->delta, &b, c->prev_raw.p, c->prev_raw.len, c->raw.p, c->raw.len, limit,
 					  &c->packed);
@@ -461,7 +511,8 @@ static int put_series(struct compact *c, struct kept *k, const struct kept *p, i
 			matched++;
 			if ((rc = read_prev(c, pe, e)))
 				break;
-			if (*same && !same_raw(c)) {
+			rc = put_record(c, k, pe, data, len, flags, &x, e);
+			if (!rc && *same && !c->labels_same) {
 				struct rec_series a, b;
 
 				if (rec_series_decode(&a, c->raw.p, c->raw.len, NULL) ||
@@ -469,7 +520,6 @@ static int put_series(struct compact *c, struct kept *k, const struct kept *p, i
 				    !rec_labels_equal(&a.labels, &b.labels))
 					*same = 0;
 			}
-			rc = put_record(c, k, pe, data, len, flags, &x, e);
 		} else {
 			*same = 0;
 			rc = put_record(c, k, NULL, data, len, flags, &x, e);
