@@ -52,6 +52,8 @@
 #define COMMIT_TRIES 8
 #define TMP_CHUNK 4096          /* entries read or written at a time */
 #define REAP_WAIT_MS 2000       /* how long compaction waits for old readers */
+#define AHEAD 8                 /* series records asked for before they are read */
+#define PREFETCH_BYTES 256
 
 enum { ENT_SERIES, ENT_EXEMPLARS, ENT_OTHER };
 
@@ -459,6 +461,22 @@ static void progress(struct compact *c)
 
 /* ---- one snapshot ---- */
 
+/*
+ * Asks for the first bytes of the record at l before they are read: records
+ * are read in ref order from where import wrote them, in the snapshot's
+ * order, so each is a cache and TLB miss somewhere in the segments; a wait
+ * on each was a sixth of the time.
+ */
+static void prefetch(struct compact *c, const struct idx_loc *l)
+{
+	const uint8_t *p;
+	struct err ignore;   /* the read itself reports what is wrong */
+
+	if (archive_segment_map(c->a, l->segment, l->offset, l->span, &p, &ignore) == 1)
+		for (uint32_t at = 0; at < l->span && at < PREFETCH_BYTES; at += 64)
+			__builtin_prefetch(p + at);
+}
+
 /* The series of k, against the previous kept snapshot p (or none). Sets
  * *same when k's refs and labels are exactly p's. */
 static int put_series(struct compact *c, struct kept *k, const struct kept *p, int *same, struct err *e)
@@ -467,7 +485,12 @@ static int put_series(struct compact *c, struct kept *k, const struct kept *p, i
 	struct ent_reader *pr = NULL;
 	const struct ent *pe = NULL;
 	uint64_t matched = 0, n = 0;
-	int rc, more = 0;
+	int rc = 0, more = 0;
+	struct {
+		struct idx_loc loc[AHEAD];
+		uint64_t head, tail;
+		int end;
+	} ahead = { .end = 0 };
 
 	*same = p != NULL;
 	if (p) {
@@ -491,8 +514,27 @@ static int put_series(struct compact *c, struct kept *k, const struct kept *p, i
 		size_t len;
 		uint8_t flags;
 
-		if ((rc = idx_series_iter_next(it, &loc, e)) <= 0)
+		while (!ahead.end && ahead.tail - ahead.head < AHEAD) {
+			struct idx_loc *l = &ahead.loc[ahead.tail % AHEAD];
+
+			if ((rc = idx_series_iter_next(it, l, e)) < 0)
+				break;
+			if (rc == 0) {
+				ahead.end = 1;
+				break;
+			}
+			prefetch(c, l);
+			if (pr && pr->i + ahead.tail - ahead.head < pr->n) {
+				const struct ent *q = &pr->buf[pr->i + ahead.tail - ahead.head];
+				struct idx_loc ql = { q->ref, q->old_off, q->old_seg, q->old_span };
+
+				prefetch(c, &ql);
+			}
+			ahead.tail++;
+		}
+		if (rc < 0 || ahead.head == ahead.tail)
 			break;
+		loc = ahead.loc[ahead.head++ % AHEAD];
 		n++;
 		x.ref = loc.ref;
 		x.old_seg = loc.segment;
