@@ -296,6 +296,32 @@ int xordelta_apply(const uint8_t *p, size_t len, const uint8_t *base_rec, size_t
 	return apply_chain(&p, &len, 1, base_rec, base_len, NULL, out, e);
 }
 
+/*
+ * rec's fields after maxt, when its bytes before maxt (at of them) are the
+ * base's b: the labels need not be decoded again. 0, or -1 when rec is not
+ * then a series with an XOR chunk (the check of the payload it makes is
+ * what proves it right).
+ */
+static int same_up_to_maxt(struct rec_series *n, const struct rec_series *b, const uint8_t *rec, size_t len,
+			   size_t at)
+{
+	uint64_t clen;
+	int k;
+
+	if (len < at + 9 || rec[at + 8] != CHUNK_XOR)
+		return -1;
+	*n = *b;
+	n->maxt = (int64_t)be64_get(rec + at);
+	if ((k = uvarint_get(rec + at + 9, len - at - 9, &clen)) <= 0 || clen > len - at - 9 - (size_t)k ||
+	    len - at - 9 - (size_t)k - clen != REC_XOR_TAIL_LEN)
+		return -1;
+	n->chunk = rec + at + 9 + k;
+	n->chunk_len = (size_t)clen;
+	n->tail = n->chunk + clen;
+	n->last_value = be64_get(n->tail + REC_XOR_TAIL_LEN - 8);
+	return series_ok(n) ? 0 : -1;
+}
+
 /* Whether chunks a and b hold the same bits from the end of their count
  * (bit 16) to bit `end` (both at least that long). */
 static int same_bits(const uint8_t *a, const uint8_t *b, uint64_t end)
@@ -325,11 +351,10 @@ int xordelta_make_from(const struct lz4dict_base *base, const uint8_t *base_rec,
 
 	if (rec_end)
 		rec_end->bit = 0;
-	if (rec_series_decode(&b, base_rec, base_len, NULL) || rec_series_decode(&n, rec, len, NULL) ||
-	    !series_ok(&b) || !series_ok(&n))
+	if (rec_series_decode(&b, base_rec, base_len, NULL) || !series_ok(&b))
 		return 0;
 	at = maxt_at(&b, base_rec);
-	if (maxt_at(&n, rec) != at || memcmp(base_rec, rec, at) != 0)
+	if (len < at || memcmp(base_rec, rec, at) != 0 || same_up_to_maxt(&n, &b, rec, len, at))
 		return 0;
 	cb = xor_chunk_count(b.chunk, b.chunk_len);
 	cn = xor_chunk_count(n.chunk, n.chunk_len);
