@@ -297,20 +297,22 @@ int xordelta_apply(const uint8_t *p, size_t len, const uint8_t *base_rec, size_t
 }
 
 /*
- * rec's fields after maxt, when its bytes before maxt (at of them) are the
- * base's b: the labels need not be decoded again. 0, or -1 when rec is not
- * then a series with an XOR chunk (the check of the payload it makes is
- * what proves it right).
+ * A series record's fields from its maxt on (at: where maxt starts), when
+ * its bytes before are known to be those of a record decoded whole: its
+ * labels need not be decoded again. The fields before maxt are left as they
+ * are. 0, or -1 when it is not then a series with an XOR chunk (the check
+ * of the payload made from it is what proves the rest right).
  */
-static int same_up_to_maxt(struct rec_series *n, const struct rec_series *b, const uint8_t *rec, size_t len,
-			   size_t at)
+static int fields_from_maxt(struct rec_series *n, const uint8_t *rec, size_t len, size_t at)
 {
 	uint64_t clen;
 	int k;
 
 	if (len < at + 9 || rec[at + 8] != CHUNK_XOR)
 		return -1;
-	*n = *b;
+	n->has_chunk = 1;
+	n->encoding = CHUNK_XOR;
+	n->tail_len = REC_XOR_TAIL_LEN;
 	n->maxt = (int64_t)be64_get(rec + at);
 	if ((k = uvarint_get(rec + at + 9, len - at - 9, &clen)) <= 0 || clen > len - at - 9 - (size_t)k ||
 	    len - at - 9 - (size_t)k - clen != REC_XOR_TAIL_LEN)
@@ -335,8 +337,8 @@ static int same_bits(const uint8_t *a, const uint8_t *b, uint64_t end)
 }
 
 int xordelta_make_from(const struct lz4dict_base *base, const uint8_t *base_rec, size_t base_len,
-		       const struct xor_state *base_end, const uint8_t *rec, size_t len, int carry, size_t limit,
-		       struct buf *out, struct xor_state *rec_end)
+		       const struct xordelta_end *base_end, const uint8_t *rec, size_t len, int carry, size_t limit,
+		       struct buf *out, struct xordelta_end *rec_end)
 {
 	struct rec_series b, n;
 	struct xor_iter it;
@@ -350,23 +352,35 @@ int xordelta_make_from(const struct lz4dict_base *base, const uint8_t *base_rec,
 	int rc;
 
 	if (rec_end)
-		rec_end->bit = 0;
-	if (rec_series_decode(&b, base_rec, base_len, NULL) || !series_ok(&b))
-		return 0;
-	at = maxt_at(&b, base_rec);
-	if (len < at || memcmp(base_rec, rec, at) != 0 || same_up_to_maxt(&n, &b, rec, len, at))
+		rec_end->xor.bit = 0;
+	if (base_end && base_end->xor.bit) {
+		/* the base's bytes before maxt were compared with a record
+		 * decoded whole (a chain's first base): read the rest in place */
+		at = base_end->maxt_at;
+		memset(&b, 0, sizeof(b));
+		if (at < 1 + 8 + 1 + 8 + 1 + 8 || base_rec[0] != REC_SERIES || fields_from_maxt(&b, base_rec, base_len, at))
+			return 0;
+	} else {
+		if (rec_series_decode(&b, base_rec, base_len, NULL) || !series_ok(&b))
+			return 0;
+		at = maxt_at(&b, base_rec);
+	}
+	n = b;
+	if (len < at || memcmp(base_rec, rec, at) != 0 || fields_from_maxt(&n, rec, len, at))
 		return 0;
 	cb = xor_chunk_count(b.chunk, b.chunk_len);
 	cn = xor_chunk_count(n.chunk, n.chunk_len);
 	if (cn < cb)
 		return 0;
-	if (base_end && base_end->bit) {
+	if (base_end && base_end->xor.bit) {
 		/* the state after the base's samples is known: the new chunk
 		 * reads the same as far as its bits are the base's */
-		st = *base_end;
-		if (st.done != cb || st.bit < 16 || st.bit > (uint64_t)b.chunk_len * 8 ||
-		    st.bit > (uint64_t)n.chunk_len * 8 || (cb && (st.t != b.maxt || st.vbits != b.last_value)) ||
-		    !same_bits(b.chunk, n.chunk, st.bit))
+		st = base_end->xor;
+		st.done = cb;
+		st.t = b.maxt;
+		st.vbits = b.last_value;
+		if (st.bit < 16 || st.bit > (uint64_t)b.chunk_len * 8 || st.bit > (uint64_t)n.chunk_len * 8 ||
+		    (!cb && st.bit != 16) || !same_bits(b.chunk, n.chunk, st.bit))
 			return 0;
 		xor_iter_resume(&it, n.chunk, (uint64_t)n.chunk_len * 8, &st);
 		last = st;
@@ -392,8 +406,10 @@ int xordelta_make_from(const struct lz4dict_base *base, const uint8_t *base_rec,
 	}
 	if (last.done != cn)
 		return 0;
-	if (rec_end)
-		*rec_end = last;
+	if (rec_end) {
+		rec_end->xor = last;
+		rec_end->maxt_at = at;
+	}
 	if ((uint64_t)b.chunk_len * 8 < st.bit || (bpad = (uint64_t)b.chunk_len * 8 - st.bit) > 8)
 		return 0;
 	if ((npad = (uint64_t)n.chunk_len * 8 - last.bit) > 8)

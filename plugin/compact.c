@@ -57,25 +57,32 @@
 
 enum { ENT_SERIES, ENT_EXEMPLARS, ENT_OTHER };
 
-/* One record of a kept snapshot, in the temporary file. */
+/* One record of a kept snapshot, in the temporary file: 88 bytes, as many
+ * as the file takes on a full disk beside the new segments. */
 struct ent {
 	uint64_t ref;
 	uint64_t old_off, new_off;
-	uint64_t hash;            /* of an other record's raw bytes */
-	uint32_t old_seg, old_span, new_seg, new_span;
 	/* the start of its chain (a record stored whole), old and new */
 	uint64_t root_old_off, root_new_off;
+	uint32_t old_seg, old_span, new_seg, new_span;
 	uint32_t root_old_seg, root_old_span, root_new_seg, root_new_span;
-	/* a series: the XOR decoder's state after its chunk's last sample, so
-	 * that the next snapshot's record decodes only the samples it adds
-	 * (end_bit 0: not known) */
-	uint64_t end_bit, end_tdelta, end_vbits;
-	int64_t end_t;
-	uint8_t kind, depth, type;
-	uint8_t append;           /* stored as an append delta */
-	uint16_t end_done;
-	uint8_t end_leading, end_trailing;
+	union {
+		uint64_t hash;    /* an other record: of its raw bytes */
+		/* a series: what the next snapshot's record needs to decode
+		 * only the samples it adds (xordelta_end; end_bit 0: not kept) */
+		struct {
+			uint32_t tdelta, maxt_at;
+		} end;
+	} u;
+	uint32_t end_bit;
+	union {
+		uint16_t end_window;   /* a series: leading | trailing << 5 */
+		uint8_t type;          /* an other record */
+	} w;
+	unsigned kind : 2, append : 1, depth : 5;   /* append: stored as an append delta */
 };
+
+_Static_assert(sizeof(struct ent) == 88, "the temporary file's entry grew");
 
 struct kept {
 	struct idx_snapshot s;
@@ -305,26 +312,28 @@ static void root_from(struct ent *x, const struct ent *r)
 	x->root_new_span = r->root_new_span;
 }
 
-static void end_get(const struct ent *x, struct xor_state *st)
+/* (the state's time, value and count are the base record's own: see
+ * xordelta_make_from()) */
+static void end_get(const struct ent *x, struct xordelta_end *end)
 {
-	st->bit = x->end_bit;
-	st->done = x->end_done;
-	st->t = x->end_t;
-	st->tdelta = x->end_tdelta;
-	st->vbits = x->end_vbits;
-	st->leading = x->end_leading;
-	st->trailing = x->end_trailing;
+	memset(end, 0, sizeof(*end));
+	end->xor.bit = x->end_bit;
+	end->xor.tdelta = x->u.end.tdelta;
+	end->xor.leading = (uint8_t)(x->w.end_window & 31);
+	end->xor.trailing = (uint8_t)(x->w.end_window >> 5);
+	end->maxt_at = x->u.end.maxt_at;
 }
 
-static void end_set(struct ent *x, const struct xor_state *st)
+static void end_set(struct ent *x, const struct xordelta_end *end)
 {
-	x->end_bit = st->bit;
-	x->end_done = st->done;
-	x->end_t = st->t;
-	x->end_tdelta = st->tdelta;
-	x->end_vbits = st->vbits;
-	x->end_leading = st->leading;
-	x->end_trailing = st->trailing;
+	if (end->xor.bit > UINT32_MAX || end->xor.tdelta > UINT32_MAX || end->maxt_at > UINT32_MAX) {
+		x->end_bit = 0;   /* not kept: the next snapshot decodes the chunk */
+		return;
+	}
+	x->end_bit = (uint32_t)end->xor.bit;
+	x->u.end.tdelta = (uint32_t)end->xor.tdelta;
+	x->u.end.maxt_at = (uint32_t)end->maxt_at;
+	x->w.end_window = (uint16_t)(end->xor.leading | end->xor.trailing << 5);
 }
 
 static int same_raw(const struct compact *c)
@@ -346,7 +355,7 @@ static int put_record(struct compact *c, struct kept *k, const struct ent *base,
 
 	c->labels_same = 0;
 	if (base && same_raw(c)) {
-		struct xor_state end;
+		struct xordelta_end end;
 
 		x->new_seg = base->new_seg;
 		x->new_off = base->new_off;
@@ -354,8 +363,10 @@ static int put_record(struct compact *c, struct kept *k, const struct ent *base,
 		x->depth = base->depth;
 		x->append = base->append;
 		root_from(x, base);
-		end_get(base, &end);
-		end_set(x, &end);
+		if (x->kind == ENT_SERIES) {
+			end_get(base, &end);
+			end_set(x, &end);
+		}
 		c->labels_same = 1;
 		c->st->records_shared++;
 		return 0;
@@ -365,7 +376,7 @@ static int put_record(struct compact *c, struct kept *k, const struct ent *base,
 	if (base && !c->o->no_delta) {
 		struct lz4dict_base b = { base->new_seg, base->new_off, base->new_span };
 		size_t limit = is_delta(data, len, flags) ? c->raw.len : len;
-		struct xor_state base_end, end;
+		struct xordelta_end base_end, end;
 		int za = 0, z = 0;
 
 		/* a series record whose XOR chunk grew: its new bits */
@@ -373,8 +384,8 @@ static int put_record(struct compact *c, struct kept *k, const struct ent *base,
 		end_get(base, &base_end);
 		/* at the chain's bound with a limit of 0 it makes nothing, but
 		 * still gives the state the next snapshot's record starts from */
-		if (rec_type(c->raw.p, c->raw.len) == REC_SERIES &&
-		    (base->depth < c->max_chain || base_end.bit)) {
+		if (x->kind == ENT_SERIES && rec_type(c->raw.p, c->raw.len) == REC_SERIES &&
+		    (base->depth < c->max_chain || base_end.xor.bit)) {
 			za = xordelta_make_from(&b, c->prev_raw.p, c->prev_raw.len, &base_end, c->raw.p, c->raw.len,
 						base->append, base->depth < c->max_chain ? limit : 0, &c->packed2,
 						&end);
@@ -634,7 +645,7 @@ static int put_other(void *ctx, const struct idx_loc *loc, uint8_t type)
 {
 	struct side_ctx *sc = ctx;
 	struct compact *c = sc->c;
-	struct ent x = { .kind = ENT_OTHER, .type = type };
+	struct ent x = { .kind = ENT_OTHER, .w.type = type };
 	struct ent_reader *pr = sc->pr;
 	const struct ent *pe;
 	const uint8_t *data;
@@ -647,7 +658,7 @@ static int put_other(void *ctx, const struct idx_loc *loc, uint8_t type)
 	x.old_span = loc->span;
 	if ((rc = read_stored(c, loc, &c->span, &c->scratch, &c->raw, &data, &len, &flags, sc->e)))
 		return rc;
-	x.hash = XXH64(c->raw.p, c->raw.len, 0);
+	x.u.hash = XXH64(c->raw.p, c->raw.len, 0);
 	x.ref = sc->others[type == REC_TOMBSTONES]++;   /* its ordinal among its type's */
 	c->st->records++;
 	if (sc->p) {
@@ -657,9 +668,9 @@ static int put_other(void *ctx, const struct idx_loc *loc, uint8_t type)
 
 		ent_reader_init(pr, c->tmp_fd, sc->p->first[ENT_OTHER], sc->p->count[ENT_OTHER]);
 		while ((rc = ent_next(pr, &pe, c->tmp_path, sc->e)) == 1) {
-			if (pe->type != type)
+			if (pe->w.type != type)
 				continue;
-			if (pe->hash == x.hash) {
+			if (pe->u.hash == x.u.hash) {
 				if ((rc = read_prev(c, pe, sc->e)))
 					return rc;
 				if (same_raw(c)) {
@@ -796,7 +807,7 @@ static int write_entries(struct compact *c, struct idx_txn *t, const struct kept
 	while (!rc && (rc = ent_next(r, &x, c->tmp_path, e)) == 1) {
 		struct idx_loc l = { 0, x->new_off, x->new_seg, x->new_span };
 
-		rc = idx_other_put(t, k->s.id, &l, x->type, e);
+		rc = idx_other_put(t, k->s.id, &l, x->w.type, e);
 	}
 	free(r);
 	free(locs);

@@ -207,14 +207,14 @@ Test(xordelta, damaged_and_short_payloads_are_corrupt)
 Test(xordelta, make_from_a_carried_state_is_the_same_payload)
 {
 	struct buf prev = { 0 }, rec = { 0 }, d1 = { 0 }, d2 = { 0 };
-	struct xor_state st = { 0 }, next, ignore;
+	struct xordelta_end st = { 0 }, next, ignore;
 
 	for (unsigned kind = 0; kind < 4; kind++) {
 		uint32_t from = 0, to = 3;
 		int carry = 0;
 
 		make_record(&prev, 11, from, to, kind);
-		st.bit = 0;   /* the first record's state is not known */
+		st.xor.bit = 0;   /* the first record's state is not known */
 		for (unsigned snap = 0; snap < 40; snap++) {
 			int z1, z2;
 
@@ -244,10 +244,11 @@ Test(xordelta, make_from_a_carried_state_is_the_same_payload)
 				for (uint32_t i = from; i < to; i++)
 					cr_assert_eq(xor_iter_next(&it, &t, &v), 1);
 				xor_iter_state(&it, &full);
-				cr_assert(next.bit == full.bit && next.done == full.done && next.t == full.t &&
-					  next.tdelta == full.tdelta && next.vbits == full.vbits &&
-					  next.leading == full.leading && next.trailing == full.trailing,
-					  "kind %u snapshot %u", kind, snap);
+				cr_assert(next.xor.bit == full.bit && next.xor.done == full.done &&
+					  next.xor.t == full.t && next.xor.tdelta == full.tdelta &&
+					  next.xor.vbits == full.vbits && next.xor.leading == full.leading &&
+					  next.xor.trailing == full.trailing, "kind %u snapshot %u", kind, snap);
+				cr_assert_eq(next.maxt_at, (size_t)(s.chunk - rec.p) - uvarint_len(s.chunk_len) - 1 - 8);
 			} else {
 				cr_assert_eq(from, to - (1 + snap % 7), "no delta only at a cut");
 			}
@@ -263,7 +264,7 @@ Test(xordelta, make_from_a_carried_state_is_the_same_payload)
 	buf_reset(&d2);
 	cr_assert_eq(xordelta_make_from(&BASE, prev.p, prev.len, NULL, rec.p, rec.len, 0, rec.len, &d2, &st), 1);
 	{
-		struct xor_state wrong = st;   /* the state after 40 samples, not 30 */
+		struct xordelta_end wrong = st;   /* the state after 40 samples, not 30 */
 
 		buf_reset(&d2);
 		cr_assert_eq(xordelta_make_from(&BASE, prev.p, prev.len, &wrong, rec.p, rec.len, 0, rec.len, &d2,
