@@ -221,19 +221,16 @@ static int apply_hop(const struct hdr *h, struct work *w, struct err *e)
 	return 0;
 }
 
-static int apply_chain(const uint8_t *const *p, const size_t *len, size_t n, const uint8_t *base_rec,
-		       size_t base_len, const struct xor_state *carry, struct buf *out, struct err *e)
+/* apply_chain() on a base already decoded into b. */
+static int apply_decoded(const uint8_t *const *p, const size_t *len, size_t n, const struct rec_series *bp,
+			 const uint8_t *base_rec, const struct xor_state *carry, struct buf *out, struct err *e)
 {
-	struct rec_series b;
+	const struct rec_series b = *bp;
 	struct work w = { 0 };
 	size_t at, head;
 	uint8_t *o;
 	int rc;
 
-	if ((rc = rec_series_decode(&b, base_rec, base_len, e)))
-		return err_prefix(e, "append delta base");
-	if (!series_ok(&b))
-		return err_set(e, SNAPARC_CORRUPT, "append delta: the base record has no XOR chunk");
 	buf_put(&w.chunk, b.chunk, b.chunk_len);
 	if (w.chunk.oom)
 		return err_set(e, SNAPARC_NOMEM, "out of memory");
@@ -274,6 +271,19 @@ static int apply_chain(const uint8_t *const *p, const size_t *len, size_t n, con
 	return 0;
 }
 
+static int apply_chain(const uint8_t *const *p, const size_t *len, size_t n, const uint8_t *base_rec,
+		       size_t base_len, const struct xor_state *carry, struct buf *out, struct err *e)
+{
+	struct rec_series b;
+	int rc;
+
+	if ((rc = rec_series_decode(&b, base_rec, base_len, e)))
+		return err_prefix(e, "append delta base");
+	if (!series_ok(&b))
+		return err_set(e, SNAPARC_CORRUPT, "append delta: the base record has no XOR chunk");
+	return apply_decoded(p, len, n, &b, base_rec, carry, out, e);
+}
+
 int xordelta_apply_chain(const uint8_t *const *p, const size_t *len, size_t n, const uint8_t *base_rec,
 			 size_t base_len, struct buf *out, struct err *e)
 {
@@ -286,42 +296,120 @@ int xordelta_apply(const uint8_t *p, size_t len, const uint8_t *base_rec, size_t
 	return apply_chain(&p, &len, 1, base_rec, base_len, NULL, out, e);
 }
 
-int xordelta_make(const struct lz4dict_base *base, const uint8_t *base_rec, size_t base_len, const uint8_t *rec,
-		  size_t len, int carry, size_t limit, struct buf *out)
+/*
+ * A series record's fields from its maxt on (at: where maxt starts), when
+ * its bytes before are known to be those of a record decoded whole: its
+ * labels need not be decoded again. The fields before maxt are left as they
+ * are. 0, or -1 when it is not then a series with an XOR chunk (the check
+ * of the payload made from it is what proves the rest right).
+ */
+static int fields_from_maxt(struct rec_series *n, const uint8_t *rec, size_t len, size_t at)
+{
+	uint64_t clen;
+	int k;
+
+	if (len < at + 9 || rec[at + 8] != CHUNK_XOR)
+		return -1;
+	n->has_chunk = 1;
+	n->encoding = CHUNK_XOR;
+	n->tail_len = REC_XOR_TAIL_LEN;
+	n->maxt = (int64_t)be64_get(rec + at);
+	if ((k = uvarint_get(rec + at + 9, len - at - 9, &clen)) <= 0 || clen > len - at - 9 - (size_t)k ||
+	    len - at - 9 - (size_t)k - clen != REC_XOR_TAIL_LEN)
+		return -1;
+	n->chunk = rec + at + 9 + k;
+	n->chunk_len = (size_t)clen;
+	n->tail = n->chunk + clen;
+	n->last_value = be64_get(n->tail + REC_XOR_TAIL_LEN - 8);
+	return series_ok(n) ? 0 : -1;
+}
+
+/* Whether chunks a and b hold the same bits from the end of their count
+ * (bit 16) to bit `end` (both at least that long). */
+static int same_bits(const uint8_t *a, const uint8_t *b, uint64_t end)
+{
+	size_t whole = (size_t)(end / 8);
+	unsigned part = (unsigned)(end & 7);
+
+	if (whole > 2 && memcmp(a + 2, b + 2, whole - 2))
+		return 0;
+	return !part || !((a[whole] ^ b[whole]) & (0xff00u >> part) & 0xffu);
+}
+
+int xordelta_make_from(const struct lz4dict_base *base, const uint8_t *base_rec, size_t base_len,
+		       const struct xordelta_end *base_end, const uint8_t *rec, size_t len, int carry, size_t limit,
+		       struct buf *out, struct xordelta_end *rec_end)
 {
 	struct rec_series b, n;
 	struct xor_iter it;
 	struct xor_state st, last;
 	struct buf check = { 0 };
-	uint16_t cb;
+	uint16_t cb, cn;
 	int64_t t;
 	uint64_t v, nbits, bpad, npad, win;
 	size_t at, start = out->len, need;
 	uint8_t *o;
 	int rc;
 
-	if (rec_series_decode(&b, base_rec, base_len, NULL) || rec_series_decode(&n, rec, len, NULL) ||
-	    !series_ok(&b) || !series_ok(&n))
-		return 0;
-	at = maxt_at(&b, base_rec);
-	if (maxt_at(&n, rec) != at || memcmp(base_rec, rec, at) != 0)
+	if (rec_end)
+		rec_end->xor.bit = 0;
+	if (base_end && base_end->xor.bit) {
+		/* the base's bytes before maxt were compared with a record
+		 * decoded whole (a chain's first base): read the rest in place */
+		at = base_end->maxt_at;
+		memset(&b, 0, sizeof(b));
+		if (at < 1 + 8 + 1 + 8 + 1 + 8 || base_rec[0] != REC_SERIES || fields_from_maxt(&b, base_rec, base_len, at))
+			return 0;
+	} else {
+		if (rec_series_decode(&b, base_rec, base_len, NULL) || !series_ok(&b))
+			return 0;
+		at = maxt_at(&b, base_rec);
+	}
+	n = b;
+	if (len < at || memcmp(base_rec, rec, at) != 0 || fields_from_maxt(&n, rec, len, at))
 		return 0;
 	cb = xor_chunk_count(b.chunk, b.chunk_len);
-	if (xor_chunk_count(n.chunk, n.chunk_len) < cb)
+	cn = xor_chunk_count(n.chunk, n.chunk_len);
+	if (cn < cb)
 		return 0;
-	/* the new chunk read as far as the base's samples go: the state there */
-	xor_iter_init(&it, n.chunk, n.chunk_len);
-	for (uint16_t i = 0; i < cb; i++)
-		if (xor_iter_next(&it, &t, &v) != 1)
+	if (base_end && base_end->xor.bit) {
+		/* the state after the base's samples is known: the new chunk
+		 * reads the same as far as its bits are the base's */
+		st = base_end->xor;
+		st.done = cb;
+		st.t = b.maxt;
+		st.vbits = b.last_value;
+		if (st.bit < 16 || st.bit > (uint64_t)b.chunk_len * 8 || st.bit > (uint64_t)n.chunk_len * 8 ||
+		    (!cb && st.bit != 16) || !same_bits(b.chunk, n.chunk, st.bit))
 			return 0;
-	xor_iter_state(&it, &st);
-	if (cb && (t != b.maxt || v != b.last_value))
+		xor_iter_resume(&it, n.chunk, (uint64_t)n.chunk_len * 8, &st);
+		last = st;
+		for (uint16_t i = cb; i < cn; i++) {
+			if (xor_iter_next(&it, &t, &v) != 1)
+				return 0;
+			xor_iter_state(&it, &last);
+		}
+	} else {
+		/* the new chunk read as far as the base's samples go: the state there */
+		xor_iter_init(&it, n.chunk, n.chunk_len);
+		for (uint16_t i = 0; i < cb; i++)
+			if (xor_iter_next(&it, &t, &v) != 1)
+				return 0;
+		xor_iter_state(&it, &st);
+		if (cb && (t != b.maxt || v != b.last_value))
+			return 0;
+		last = st;
+		while ((rc = xor_iter_next(&it, &t, &v)) == 1)
+			xor_iter_state(&it, &last);
+		if (rc < 0)
+			return 0;
+	}
+	if (last.done != cn)
 		return 0;
-	last = st;
-	while ((rc = xor_iter_next(&it, &t, &v)) == 1)
-		xor_iter_state(&it, &last);
-	if (rc < 0)
-		return 0;
+	if (rec_end) {
+		rec_end->xor = last;
+		rec_end->maxt_at = at;
+	}
 	if ((uint64_t)b.chunk_len * 8 < st.bit || (bpad = (uint64_t)b.chunk_len * 8 - st.bit) > 8)
 		return 0;
 	if ((npad = (uint64_t)n.chunk_len * 8 - last.bit) > 8)
@@ -351,7 +439,7 @@ int xordelta_make(const struct lz4dict_base *base, const uint8_t *base_rec, size
 	{
 		const uint8_t *q = out->p + start;
 
-		rc = apply_chain(&q, &need, 1, base_rec, base_len, carry ? &st : NULL, &check, NULL);
+		rc = apply_decoded(&q, &need, 1, &b, base_rec, carry ? &st : NULL, &check, NULL);
 	}
 	if (rc == SNAPARC_NOMEM) {
 		buf_free(&check);
@@ -364,4 +452,10 @@ int xordelta_make(const struct lz4dict_base *base, const uint8_t *base_rec, size
 	buf_free(&check);
 	out->len = start + need;
 	return 1;
+}
+
+int xordelta_make(const struct lz4dict_base *base, const uint8_t *base_rec, size_t base_len, const uint8_t *rec,
+		  size_t len, int carry, size_t limit, struct buf *out)
+{
+	return xordelta_make_from(base, base_rec, base_len, NULL, rec, len, carry, limit, out, NULL);
 }

@@ -197,3 +197,82 @@ Test(xordelta, damaged_and_short_payloads_are_corrupt)
 	buf_free(&d);
 	buf_free(&out);
 }
+
+/*
+ * xordelta_make_from() as compaction calls it, snapshot after snapshot: the
+ * state each call gives back lets the next one decode only the new samples,
+ * and the payloads are the very bytes xordelta_make() makes without it, for
+ * every kind of series, in chains (carry) and across a cut.
+ */
+Test(xordelta, make_from_a_carried_state_is_the_same_payload)
+{
+	struct buf prev = { 0 }, rec = { 0 }, d1 = { 0 }, d2 = { 0 };
+	struct xordelta_end st = { 0 }, next, ignore;
+
+	for (unsigned kind = 0; kind < 4; kind++) {
+		uint32_t from = 0, to = 3;
+		int carry = 0;
+
+		make_record(&prev, 11, from, to, kind);
+		st.xor.bit = 0;   /* the first record's state is not known */
+		for (unsigned snap = 0; snap < 40; snap++) {
+			int z1, z2;
+
+			if (to - from >= 120)
+				from = to;   /* the chunk is cut: a new one starts */
+			to += 1 + snap % 7;
+			make_record(&rec, 11, from, to, kind);
+			buf_reset(&d1);
+			buf_reset(&d2);
+			z1 = xordelta_make(&BASE, prev.p, prev.len, rec.p, rec.len, carry, rec.len, &d1);
+			z2 = xordelta_make_from(&BASE, prev.p, prev.len, &st, rec.p, rec.len, carry, rec.len, &d2,
+						&next);
+			cr_assert_eq(z1, z2, "kind %u snapshot %u", kind, snap);
+			cr_assert_eq(d1.len, d2.len);
+			cr_assert_eq(memcmp(d1.p, d2.p, d1.len), 0);
+			/* the state after the last sample: known whenever a delta was made */
+			if (z2) {
+				struct xor_state full;
+				struct xor_iter it;
+				struct rec_series s;
+				int64_t t;
+				uint64_t v;
+
+				cr_assert_eq(rec_series_decode(&s, rec.p, rec.len, NULL), 0);
+				/* (the state after the last sample, before the padding) */
+				xor_iter_init(&it, s.chunk, s.chunk_len);
+				for (uint32_t i = from; i < to; i++)
+					cr_assert_eq(xor_iter_next(&it, &t, &v), 1);
+				xor_iter_state(&it, &full);
+				cr_assert(next.xor.bit == full.bit && next.xor.done == full.done &&
+					  next.xor.t == full.t && next.xor.tdelta == full.tdelta &&
+					  next.xor.vbits == full.vbits && next.xor.leading == full.leading &&
+					  next.xor.trailing == full.trailing, "kind %u snapshot %u", kind, snap);
+				cr_assert_eq(next.maxt_at, (size_t)(s.chunk - rec.p) - uvarint_len(s.chunk_len) - 1 - 8);
+			} else {
+				cr_assert_eq(from, to - (1 + snap % 7), "no delta only at a cut");
+			}
+			carry = z2;
+			st = next;
+			buf_reset(&prev);
+			buf_put(&prev, rec.p, rec.len);
+		}
+	}
+	/* a state that is not the base's makes nothing rather than a wrong delta */
+	make_record(&prev, 12, 0, 30, 1);
+	make_record(&rec, 12, 0, 40, 1);
+	buf_reset(&d2);
+	cr_assert_eq(xordelta_make_from(&BASE, prev.p, prev.len, NULL, rec.p, rec.len, 0, rec.len, &d2, &st), 1);
+	{
+		struct xordelta_end wrong = st;   /* the state after 40 samples, not 30 */
+
+		buf_reset(&d2);
+		cr_assert_eq(xordelta_make_from(&BASE, prev.p, prev.len, &wrong, rec.p, rec.len, 0, rec.len, &d2,
+						&ignore), 0);
+		cr_assert_eq(d2.len, 0);
+	}
+	buf_free(&prev);
+	buf_free(&rec);
+	buf_free(&d1);
+	buf_free(&d2);
+}
