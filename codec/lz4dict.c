@@ -173,8 +173,9 @@ int lz4dict_compress(struct lz4dict_enc *c, const uint8_t *src, size_t len, stru
 	uint8_t *dst;
 	int n;
 
-	/* a delta compressor makes deltas alone (its id 0 would read as one) */
-	if (len > WAL_MAX_RECORD || c->dict_id == 0)
+	/* a delta compressor makes deltas alone (its id 0 would read as one);
+	 * bytes that would read as a recoded record are stored plain */
+	if (len > WAL_MAX_RECORD || c->dict_id == 0 || recode_is(src, len))
 		return 0;
 	buf_reset(&c->packed);
 	n = c->recode ? recode_pack(src, len, &c->packed, &c->rs) : 0;
@@ -207,16 +208,62 @@ int lz4dict_compress(struct lz4dict_enc *c, const uint8_t *src, size_t len, stru
 	return 1;
 }
 
+/* A prefix delta only pays when the prefix is long. */
+#define PREFIX_MIN 256
+
+/* How many first bytes a and b (n each) share. */
+static size_t common_prefix(const uint8_t *a, const uint8_t *b, size_t n)
+{
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x, y;
+
+		memcpy(&x, a + i, 8);
+		memcpy(&y, b + i, 8);
+		if (x != y)
+			break;
+	}
+	while (i < n && a[i] == b[i])
+		i++;
+	return i;
+}
+
 int lz4dict_delta(struct lz4dict_enc *c, const struct lz4dict_base *base, const uint8_t *base_raw,
 		  size_t base_len, const uint8_t *src, size_t len, size_t limit, struct buf *out)
 {
-	size_t header = 1 + uvarint_len(base->segment) + uvarint_len(base->offset) + uvarint_len(base->span) +
-			uvarint_len(len), bound;
+	size_t header, bound, prefix;
 	uint8_t *dst;
 	int n;
 
-	if (len > WAL_MAX_RECORD || limit <= header + 1)
+	if (len > WAL_MAX_RECORD || recode_is(src, len))
 		return 0;
+	/* the base's labels are found in it; the samples, recoded, in themselves */
+	buf_reset(&c->packed);
+	n = c->recode ? recode_pack(src, len, &c->packed, &c->rs) : 0;
+	if (n < 0)
+		return -1;
+	if (n) {
+		src = c->packed.p;
+		len = c->packed.len;
+	}
+	/* a record that starts with all of its base but the end (exemplars:
+	 * each snapshot's record is the last one's and some more): the
+	 * length of what they share, then LZ4 on the rest, which LZ4 alone
+	 * could not reach past 64 KiB back */
+	prefix = common_prefix(src, base_raw, len < base_len ? len : base_len);
+	if (prefix < PREFIX_MIN)
+		prefix = 0;
+	header = 1 + uvarint_len(base->segment) + uvarint_len(base->offset) + uvarint_len(base->span) +
+		 uvarint_len(len - prefix) + (prefix ? 2 + uvarint_len(prefix) : 0);
+	if (limit <= header + 1)
+		return 0;
+	if (prefix) {
+		base_raw = src;
+		base_len = prefix;
+		src += prefix;
+		len -= prefix;
+	}
 	bound = (size_t)LZ4_compressBound((int)len);
 	dst = buf_reserve(out, header + bound);
 	if (!dst)
@@ -236,18 +283,30 @@ int lz4dict_delta(struct lz4dict_enc *c, const struct lz4dict_base *base, const 
 	*dst++ = 0;
 	dst += uvarint_put(dst, base->segment);
 	dst += uvarint_put(dst, base->offset);
+	if (prefix) {
+		*dst++ = 0;
+		*dst++ = 0;
+	}
 	dst += uvarint_put(dst, base->span);
+	if (prefix)
+		dst += uvarint_put(dst, prefix);
 	uvarint_put(dst, len);
 	out->len += header + (size_t)n;
 	return 1;
 }
 
-/* Reads the header into the fields given; with a delta, base too. */
-static int header(const uint8_t *p, size_t len, uint32_t *dict_id, struct lz4dict_base *base, size_t *raw_len,
-		  size_t *header_len, struct err *e)
+struct header {
+	uint32_t dict_id;           /* 0: a delta */
+	struct lz4dict_base base;   /* a delta's */
+	size_t prefix;              /* a prefix delta: the base's first bytes it starts with */
+	size_t raw;                 /* what the LZ4 block holds */
+	size_t len;                 /* the header's bytes */
+};
+
+static int header(const uint8_t *p, size_t len, struct header *h, struct err *e)
 {
 	struct dec d;
-	uint64_t id, raw, seg = 0, off = 0, span = 0;
+	uint64_t id, raw, seg = 0, off = 0, span = 0, prefix = 0;
 
 	dec_init(&d, p, len);
 	id = dec_uvarint(&d, "LZ4 dictionary id");
@@ -255,6 +314,13 @@ static int header(const uint8_t *p, size_t len, uint32_t *dict_id, struct lz4dic
 		seg = dec_uvarint(&d, "delta base segment");
 		off = dec_uvarint(&d, "delta base offset");
 		span = dec_uvarint(&d, "delta base span");
+		/* 0 0: a prefix delta (0 then a span is an append delta, xordelta.h) */
+		if (span == 0 && dec_uvarint(&d, "prefix delta mark") == 0) {
+			span = dec_uvarint(&d, "delta base span");
+			prefix = dec_uvarint(&d, "prefix delta's prefix");
+			if (prefix == 0)
+				dec_fail(&d, "prefix delta's prefix", "empty");
+		}
 	}
 	raw = dec_uvarint(&d, "LZ4 raw length");
 	if (!dec_ok(&d)) {
@@ -272,52 +338,77 @@ static int header(const uint8_t *p, size_t len, uint32_t *dict_id, struct lz4dic
 	if (raw > WAL_MAX_RECORD || raw > (uint64_t)dec_left(&d) * LZ4_MAX_EXPANSION + 16)
 		return err_set(e, SNAPARC_CORRUPT, "LZ4 payload: raw length %llu is more than %zu bytes can hold",
 			       (unsigned long long)raw, dec_left(&d));
-	*dict_id = (uint32_t)id;
-	if (base) {
-		base->segment = (uint32_t)seg;
-		base->offset = off;
-		base->span = (uint32_t)span;
-	}
-	*raw_len = (size_t)raw;
-	*header_len = dec_offset(&d);
+	if (prefix > WAL_MAX_RECORD - raw)
+		return err_set(e, SNAPARC_CORRUPT, "LZ4 payload: a prefix of %llu bytes and %llu more is over %u",
+			       (unsigned long long)prefix, (unsigned long long)raw, (unsigned)WAL_MAX_RECORD);
+	h->dict_id = (uint32_t)id;
+	h->base.segment = (uint32_t)seg;
+	h->base.offset = off;
+	h->base.span = (uint32_t)span;
+	h->prefix = (size_t)prefix;
+	h->raw = (size_t)raw;
+	h->len = dec_offset(&d);
 	return 0;
 }
 
 int lz4dict_delta_base(const uint8_t *p, size_t len, struct lz4dict_base *base, struct err *e)
 {
-	uint32_t id;
-	size_t raw, hdr;
-	int rc = header(p, len, &id, base, &raw, &hdr, e);
+	struct header h;
+	int rc = header(p, len, &h, e);
 
-	return rc ? rc : id == 0;
+	if (rc)
+		return rc;
+	*base = h.base;
+	return h.dict_id == 0;
 }
 
 int lz4dict_header(const uint8_t *p, size_t len, uint32_t *dict_id, size_t *raw_len,
 		   size_t *header_len, struct err *e)
 {
-	return header(p, len, dict_id, NULL, raw_len, header_len, e);
+	struct header h;
+	int rc = header(p, len, &h, e);
+
+	if (rc)
+		return rc;
+	*dict_id = h.dict_id;
+	*raw_len = h.prefix + h.raw;
+	*header_len = h.len;
+	return 0;
 }
 
 int lz4dict_decompress(const uint8_t *p, size_t len, const uint8_t *dict, size_t dict_len,
 		       struct buf *out, struct err *e)
 {
-	uint32_t id;
-	size_t raw, hdr;
-	int rc = lz4dict_header(p, len, &id, &raw, &hdr, e), n;
+	struct header h;
+	size_t window;
+	uint8_t *dst;
+	int rc = header(p, len, &h, e), n;
 
 	if (rc)
 		return rc;
+	if (h.prefix > dict_len)
+		return err_set(e, SNAPARC_CORRUPT, "prefix delta starts with %zu bytes of a %zu-byte base", h.prefix,
+			       dict_len);
 	buf_reset(out);
-	if (!buf_reserve(out, raw ? raw : 1))
-		return err_set(e, SNAPARC_NOMEM, "out of memory for a %zu-byte record", raw);
-	n = LZ4_decompress_safe_usingDict((const char *)p + hdr, (char *)out->p, (int)(len - hdr), (int)raw,
+	if (!(dst = buf_reserve(out, h.prefix + h.raw ? h.prefix + h.raw : 1)))
+		return err_set(e, SNAPARC_NOMEM, "out of memory for a %zu-byte record", h.prefix + h.raw);
+	if (h.prefix) {
+		/* the base's first bytes, then LZ4 after them, which reaches back
+		 * into them as into the rest of its own output */
+		memcpy(dst, dict, h.prefix);
+		window = h.prefix < LZ4DICT_MAX ? h.prefix : LZ4DICT_MAX;
+		dict = dst + h.prefix - window;
+		dict_len = window;
+		dst += h.prefix;
+	}
+	n = LZ4_decompress_safe_usingDict((const char *)p + h.len, (char *)dst, (int)(len - h.len), (int)h.raw,
 					  (const char *)dict, (int)dict_len);
 	if (n < 0)
-		return id ? err_set(e, SNAPARC_CORRUPT, "LZ4 block does not decompress (dictionary %u)", id)
-			  : err_set(e, SNAPARC_CORRUPT, "LZ4 delta does not decompress against its base");
-	if ((size_t)n != raw)
-		return err_set(e, SNAPARC_CORRUPT, "LZ4 block gave %d bytes, its header said %zu", n, raw);
-	out->len = raw;
+		return h.dict_id ? err_set(e, SNAPARC_CORRUPT, "LZ4 block does not decompress (dictionary %u)", h.dict_id)
+				 : err_set(e, SNAPARC_CORRUPT, "LZ4 delta does not decompress against its base");
+	if ((size_t)n != h.raw)
+		return err_set(e, SNAPARC_CORRUPT, "LZ4 block gave %d bytes, its header said %zu", n, h.raw);
+	out->len = h.prefix + h.raw;
 	if (recode_is(out->p, out->len)) {
 		struct buf rec = { 0 };
 

@@ -12,6 +12,13 @@
  * record, its base, whose raw bytes are its dictionary:
  *   0 | uvarint base segment | uvarint base offset | uvarint base span |
  *   uvarint raw length | LZ4 block
+ * A prefix delta is a record that begins with its base's first bytes (a
+ * snapshot's exemplar record is the previous one's and more): it is those
+ * bytes, then the LZ4 block, against the 64 KiB before it:
+ *   0 | uvarint base segment | uvarint base offset | 0 | 0 |
+ *   uvarint base span | uvarint prefix length | uvarint raw length after it |
+ *   LZ4 block
+ * (0 and then a span is an append delta, codec/xordelta.h.)
  * Decompression uses only LZ4's bounds-checked functions and never trusts the
  * stated length past what LZ4 can expand to.
  */
@@ -63,7 +70,8 @@ void lz4dict_enc_recode(struct lz4dict_enc *c, int on);
 
 /* Appends the payload for src to out and returns 1, or returns 0 and appends
  * nothing when the payload would not be smaller than src (or c is a delta
- * compressor); -1 out of memory. */
+ * compressor, or src begins as a recoded record does and could not be told
+ * from one); -1 out of memory. */
 int lz4dict_compress(struct lz4dict_enc *c, const uint8_t *src, size_t len, struct buf *out);
 
 /* Where a delta's base is stored (an archive location). */
@@ -82,8 +90,8 @@ int lz4dict_delta(struct lz4dict_enc *c, const struct lz4dict_base *base, const 
 /* 1 and *base when the payload is a delta, 0 when it is not; SNAPARC_CORRUPT. */
 int lz4dict_delta_base(const uint8_t *p, size_t len, struct lz4dict_base *base, struct err *e);
 
-/* Reads a payload's header: dictionary id (0 for a delta), raw length and
- * where the block starts. */
+/* Reads a payload's header: dictionary id (0 for a delta), raw length (a
+ * prefix delta's prefix included) and where the block starts. */
 int lz4dict_header(const uint8_t *p, size_t len, uint32_t *dict_id, size_t *raw_len,
 		   size_t *header_len, struct err *e);
 

@@ -194,13 +194,39 @@ static uint64_t read_prefix(struct dec *d)
 	return mint;
 }
 
+/* Sample k's time field: t - mint, t - t1, then the change of the step. */
+static inline uint64_t time_field(const int64_t *t, size_t k, int64_t mint)
+{
+	uint64_t d;
+
+	if (k == 0)
+		return (uint64_t)t[0] - (uint64_t)mint;
+	d = (uint64_t)t[k] - (uint64_t)t[k - 1];
+	return k == 1 ? d : d - ((uint64_t)t[k - 1] - (uint64_t)t[k - 2]);
+}
+
+/* Sample k's value field in the mode: floats their bits, then the xor with
+ * the one before; integers the first, then the differences (or their
+ * changes). */
+static inline uint64_t value_field(const uint64_t *v, const int64_t *ints, size_t k, uint8_t mode)
+{
+	uint64_t d;
+
+	if (mode == MODE_FLOATS)
+		return k ? v[k] ^ v[k - 1] : v[0];
+	if (k == 0)
+		return (uint64_t)ints[0];
+	d = (uint64_t)ints[k] - (uint64_t)ints[k - 1];
+	return k == 1 || !(mode & 1) ? d : d - ((uint64_t)ints[k - 1] - (uint64_t)ints[k - 2]);
+}
+
 int recode_pack(const uint8_t *rec, size_t len, struct buf *out, struct recode_scratch *s)
 {
 	struct rec_series sr;
 	struct estimate es = { 0, 0 };
 	struct dec d;
 	struct err e;
-	size_t start = out->len, prefix, tail_len, n, k;
+	size_t start = out->len, prefix, tail_len, n, k, zt, zv;
 	uint8_t *p;
 	int64_t *ints;
 	uint8_t mode;
@@ -236,23 +262,26 @@ int recode_pack(const uint8_t *rec, size_t len, struct buf *out, struct recode_s
 	p += prefix - 1;
 	p += uvarint_put(p, n);
 	*p++ = mode;
-	p += counted(&es, put_varint(p, (uint64_t)s->t[0] - (uint64_t)sr.mint), p);
-	for (k = 1; k < n; k++) {
-		uint64_t dt = (uint64_t)s->t[k] - (uint64_t)s->t[k - 1];
+	/* each stream without the zero fields that end it (a steady scrape
+	 * interval, a steady rate), which its count of them stands for */
+	for (zt = 0; zt < n && time_field(s->t, n - 1 - zt, sr.mint) == 0; zt++)
+		;
+	p += uvarint_put(p, zt);
+	for (k = 0; k < n - zt; k++)
+		p += counted(&es, put_varint(p, time_field(s->t, k, sr.mint)), p);
+	for (zv = 0; zv < n && value_field(s->v, ints, n - 1 - zv, mode) == 0; zv++)
+		;
+	p += uvarint_put(p, zv);
+	for (k = 0; k < n - zv; k++) {
+		uint64_t f = value_field(s->v, ints, k, mode);
 
-		p += counted(&es, put_varint(p, k == 1 ? dt : dt - ((uint64_t)s->t[k - 1] - (uint64_t)s->t[k - 2])), p);
-	}
-	if (mode == MODE_FLOATS) {
-		be64_put(p, s->v[0]);
-		p += counted(&es, 8, p);
-		for (k = 1; k < n; k++)
-			p += counted(&es, put_xor_field(p, s->v[k] ^ s->v[k - 1]), p);
-	} else {
-		p += counted(&es, put_varint(p, (uint64_t)ints[0]), p);
-		for (k = 1; k < n; k++) {
-			uint64_t di = (uint64_t)ints[k] - (uint64_t)ints[k - 1];
-
-			p += counted(&es, put_varint(p, k == 1 || !(mode & 1) ? di : di - ((uint64_t)ints[k - 1] - (uint64_t)ints[k - 2])), p);
+		if (mode != MODE_FLOATS) {
+			p += counted(&es, put_varint(p, f), p);
+		} else if (k == 0) {
+			be64_put(p, f);
+			p += counted(&es, 8, p);
+		} else {
+			p += counted(&es, put_xor_field(p, f), p);
 		}
 	}
 	if (tail_len == TAIL_LEN && be64_get(sr.tail + 56) == s->v[n - 1] &&
@@ -297,7 +326,7 @@ int recode_unpack(const uint8_t *p, size_t len, struct buf *out, struct err *e)
 {
 	struct xor_writer x;
 	struct dec d, dv;
-	uint64_t n, t = 0, tdelta = 0, v = 0, i = 0, idelta = 0, mint;
+	uint64_t n, zt, zv, t = 0, tdelta = 0, v = 0, i = 0, idelta = 0, mint;
 	size_t prefix, chunk_len, ulen;
 	uint8_t mode, tail, *room;
 	unsigned e10 = 0;
@@ -318,9 +347,17 @@ int recode_unpack(const uint8_t *p, size_t len, struct buf *out, struct err *e)
 	e10 = mode >> 1;
 
 	/* the times come first, the values after them: a second cursor */
+	zt = dec_uvarint(&d, "time fields left out");
+	if (dec_ok(&d) && zt > n)
+		dec_fail(&d, "time fields left out", "more than the samples");
 	dv = d;
-	for (uint64_t k = 0; k < n && dec_ok(&dv); k++)
+	for (uint64_t k = 0; k < n - zt && dec_ok(&dv); k++)
 		get_varint(&dv, "sample time");
+	zv = dec_uvarint(&dv, "value fields left out");
+	if (dec_ok(&dv) && zv > n)
+		dec_fail(&dv, "value fields left out", "more than the samples");
+	if (!dec_ok(&d))
+		return corrupt(&d, e);
 	if (!dec_ok(&dv))
 		return corrupt(&dv, e);
 	/* the record's prefix, room for the chunk's length and the chunk, and
@@ -333,7 +370,7 @@ int recode_unpack(const uint8_t *p, size_t len, struct buf *out, struct err *e)
 	memcpy(room + 1, p + 1, prefix - 1);
 	xor_writer_begin(&x, room + prefix + 3);
 	for (uint64_t k = 0; k < n && dec_ok(&dv); k++) {
-		uint64_t dt = get_varint(&d, "sample time");
+		uint64_t dt = k < n - zt ? get_varint(&d, "sample time") : 0;
 
 		if (k == 0)
 			t = mint + dt;
@@ -344,7 +381,9 @@ int recode_unpack(const uint8_t *p, size_t len, struct buf *out, struct err *e)
 		if (mode == MODE_FLOATS) {
 			uint8_t c;
 
-			if (k == 0) {
+			if (k >= n - zv) {
+				v = k ? v : 0;
+			} else if (k == 0) {
 				v = dec_be64(&dv, "sample value");
 			} else if ((c = dec_byte(&dv, "sample value")) != 0) {
 				unsigned l = c >> 3 & 7, r = c & 7;
@@ -362,7 +401,7 @@ int recode_unpack(const uint8_t *p, size_t len, struct buf *out, struct err *e)
 				v ^= mid << (8 * r);
 			}
 		} else {
-			uint64_t di = get_varint(&dv, "sample value");
+			uint64_t di = k < n - zv ? get_varint(&dv, "sample value") : 0;
 
 			if (k == 0)
 				i = di;

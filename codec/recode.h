@@ -13,11 +13,16 @@
  *   byte     value mode: 0xff floats, else e << 1 | d: each value is an
  *            integer i divided by 10^e (e = 0: the integer itself), and d
  *            says the integers are stored as second differences
- *   sample 1 varint t - mint; the value: floats be64 bits, else varint i
- *   sample 2 varint t - t1; the value: floats its xor field, else varint
- *            i - i1
- *   sample k varint (t - t') - (t' - t''); the value: floats its xor field,
- *            else varint i - i' (d = 0) or (i - i') - (i' - i'') (d = 1)
+ *   uvarint  zt, then the time fields of samples 1 .. n - zt: the last zt
+ *            are 0 and left out (a steady scrape interval)
+ *            sample 1 varint t - mint
+ *            sample 2 varint t - t1
+ *            sample k varint (t - t') - (t' - t''), t' the time before
+ *   uvarint  zv, then the value fields of samples 1 .. n - zv, the last zv
+ *            0 and left out (an unchanged value, a steady rate):
+ *            floats    sample 1 be64 bits, then each its xor field
+ *            integers  sample 1 varint i, sample 2 varint i - i1, then
+ *                      varint i - i' (d = 0) or (i - i') - (i' - i'') (d = 1)
  *   byte     tail: 0 when the record ends in the 64 bytes Prometheus writes
  *            after an XOR chunk (56 zero bytes, then the last value, which
  *            is the chunk's last), 1 when the record's remaining bytes

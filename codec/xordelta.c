@@ -33,7 +33,9 @@ int xordelta_is(const uint8_t *p, size_t len)
 			i++;
 		i++;
 	}
-	return i < len && p[i] == 0;
+	/* the mark, then a base span (> 0: its first byte is not 0); a second 0
+	 * marks a prefix delta (lz4dict.h) */
+	return i + 1 < len && p[i] == 0 && p[i + 1] != 0;
 }
 
 static int parse(const uint8_t *p, size_t len, struct hdr *h, struct err *e)

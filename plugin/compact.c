@@ -981,6 +981,11 @@ static int newest_encoder(struct compact *c, struct err *e)
 		rc = lz4dict_enc_new(&c->enc, id, dict, len, e);
 	if (!rc)
 		rc = lz4dict_delta_enc_new(&c->delta, e);
+	/* stored as import stores them: series records recoded */
+	if (!rc && c->enc)
+		lz4dict_enc_recode(c->enc, 1);
+	if (!rc)
+		lz4dict_enc_recode(c->delta, 1);
 	return rc;
 }
 

@@ -210,3 +210,63 @@ Test(lz4dict, delta_compressor_makes_deltas_alone)
 	buf_free(&out);
 	buf_free(&back);
 }
+
+/* A record that begins with all of its base but its end, like a snapshot's
+ * exemplar record after the previous one: a prefix delta stores the length
+ * they share and the rest, however far past LZ4's 64 KiB window it is. */
+Test(lz4dict, prefix_delta_stores_what_follows_the_base)
+{
+	struct lz4dict_base base = { 2, 777, 99999 }, got;
+	struct lz4dict_enc *c = NULL;
+	struct buf out = { 0 }, back = { 0 };
+	struct err e = { 0 };
+	size_t base_len = 200000, len = base_len + 3000, raw, hdr;
+	uint8_t *b = malloc(base_len), *src = malloc(len);
+	uint64_t x = 88172645463325252ULL;
+	uint32_t id;
+
+	cr_assert(b && src);
+	for (size_t j = 0; j < len; j++) {   /* xorshift: LZ4 finds nothing in it */
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		src[j] = (uint8_t)x;
+	}
+	memcpy(b, src, base_len - 10);       /* the base's own last 10 bytes differ */
+	memset(b + base_len - 10, 0xee, 10);
+	cr_assert_eq(lz4dict_delta_enc_new(&c, &e), 0, "%s", e.msg);
+	cr_assert_eq(lz4dict_delta(c, &base, b, base_len, src, len, len, &out), 1);
+	/* the 3010 bytes after what they share, stored as they are, and a header */
+	cr_assert_lt(out.len, 3010 + 40, "%zu bytes", out.len);
+	cr_assert_eq(lz4dict_delta_base(out.p, out.len, &got, &e), 1, "%s", e.msg);
+	cr_assert(got.segment == 2 && got.offset == 777 && got.span == 99999);
+	cr_assert_eq(lz4dict_header(out.p, out.len, &id, &raw, &hdr, &e), 0, "%s", e.msg);
+	cr_assert_eq(id, 0);
+	cr_assert_eq(raw, len);
+	cr_assert_eq(lz4dict_decompress(out.p, out.len, b, base_len, &back, &e), 0, "%s", e.msg);
+	cr_assert(back.len == len && !memcmp(back.p, src, len));
+	/* a base shorter than the prefix it stands for */
+	cr_assert_eq(lz4dict_decompress(out.p, out.len, b, base_len - 11, &back, &e), SNAPARC_CORRUPT);
+	cr_assert_not_null(strstr(e.msg, "prefix delta starts with 199990 bytes of a 199989-byte base"), "%s", e.msg);
+	lz4dict_enc_free(c);
+	buf_free(&out);
+	buf_free(&back);
+	free(b);
+	free(src);
+}
+
+/* Bytes that begin as a recoded record does would be unpacked on reading:
+ * they are stored plain. */
+Test(lz4dict, a_record_that_looks_recoded_is_stored_plain)
+{
+	uint8_t src[400];
+	struct lz4dict_enc *c = enc(1, NULL, 0);
+	struct buf out = { 0 };
+
+	memset(src, 'a', sizeof(src));
+	src[0] = 0x81;
+	cr_assert_eq(lz4dict_compress(c, src, sizeof(src), &out), 0);
+	cr_assert_eq(out.len, 0);
+	src[0] = 0x01;
+	cr_assert_eq(lz4dict_compress(c, src, sizeof(src), &out), 1);
+	lz4dict_enc_free(c);
+	buf_free(&out);
+}
