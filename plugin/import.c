@@ -75,7 +75,7 @@ struct archive_writer {
 	const uint8_t *pre;            /* the next record's stored form, made elsewhere, or NULL */
 	size_t pre_len;
 	uint8_t pre_flags;
-	const uint64_t *pre_hash;      /* the next series record's label hash, or NULL */
+	const struct archive_series_info *pre_series;   /* the next series record's, found elsewhere, or NULL */
 	int failed;
 };
 
@@ -311,13 +311,24 @@ static int put_record(struct archive_writer *w, const uint8_t *rec, size_t len, 
 		struct rec_series s;
 		struct idx_hash h;
 
-		if ((rc = rec_series_decode(&s, rec, len, e)) || (!checked && (rc = check_series(&s, rec, e))) ||
-		    (rc = store(w, rec, len, &loc, e)))
+		const struct archive_series_info *pre = w->pre_series;
+
+		if (pre) {
+			/* decoded and checked on the reading thread */
+			s.ref = pre->ref;
+			s.labels = pre->labels;
+			s.has_chunk = pre->has_chunk;
+			s.mint = pre->mint;
+			s.maxt = pre->maxt;
+		} else if ((rc = rec_series_decode(&s, rec, len, e)) || (!checked && (rc = check_series(&s, rec, e)))) {
+			return rc;
+		}
+		if ((rc = store(w, rec, len, &loc, e)))
 			return rc;
 		loc.ref = s.ref;
 		if ((rc = postings_add(w->postings, &s.labels, s.ref, e)))
 			return rc;
-		h.hash = w->pre_hash ? *w->pre_hash : rec_labels_hash(&s.labels);
+		h.hash = pre ? pre->label_hash : rec_labels_hash(&s.labels);
 		h.ref = s.ref;
 		if (s.has_chunk) {
 			if (!w->have_times || s.mint < w->snap.mint)
@@ -442,20 +453,37 @@ struct lz4dict_enc *archive_import_compressor(struct archive_writer *w, struct e
 	return c;
 }
 
+int archive_import_series(struct archive_series_info *out, const uint8_t *rec, size_t len)
+{
+	struct rec_series s;
+
+	if (rec_type(rec, len) != REC_SERIES || rec_series_decode(&s, rec, len, NULL) || check_series(&s, rec, NULL))
+		return 0;
+	out->ref = s.ref;
+	out->label_hash = rec_labels_hash(&s.labels);
+	out->mint = s.mint;
+	out->maxt = s.maxt;
+	out->has_chunk = s.has_chunk;
+	out->labels = s.labels;
+	return 1;
+}
+
 int archive_import_put_stored(struct archive_writer *w, const uint8_t *rec, size_t len, const uint8_t *stored,
-			      size_t stored_len, uint8_t flags, const uint64_t *label_hash, struct err *e)
+			      size_t stored_len, uint8_t flags, const struct archive_series_info *series,
+			      struct err *e)
 {
 	int rc;
 
-	if (w->training || (flags && flags != WAL_LZ4))
+	if (stored && (w->training || (flags && flags != WAL_LZ4)))
 		return err_set(e, SNAPARC_INVALID, "a record compressed elsewhere while the dictionary is chosen");
 	w->pre = stored;
 	w->pre_len = stored_len;
 	w->pre_flags = flags;
-	w->pre_hash = label_hash;
+	/* held back for training, a record is decoded again when stored */
+	w->pre_series = w->training ? NULL : series;
 	rc = archive_import_put(w, rec, len, e);
 	w->pre = NULL;
-	w->pre_hash = NULL;
+	w->pre_series = NULL;
 	return rc;
 }
 

@@ -23,8 +23,12 @@ struct pipe_rec {
 	uint8_t has_alt;        /* a second form of the record follows it (see alt_*) */
 	size_t alt_off, alt_len;
 	uint8_t alt_flags;
-	uint8_t has_hash;       /* a series record whose label hash is label_hash */
-	uint64_t label_hash;
+	/* a series record the filling thread decoded (import): its fields,
+	 * its labels as an offset into the record */
+	uint8_t has_series, has_chunk;
+	uint32_t labels_off, labels_len, labels_count;
+	uint64_t ref, label_hash;
+	int64_t mint, maxt;
 };
 
 struct pipe_batch {
