@@ -73,7 +73,7 @@ uint64_t dec_be64(struct dec *d, const char *what)
 	return v;
 }
 
-uint64_t dec_uvarint(struct dec *d, const char *what)
+uint64_t dec_uvarint_slow(struct dec *d, const char *what)
 {
 	uint64_t v = 0;
 	int n;
@@ -110,7 +110,7 @@ const uint8_t *dec_bytes(struct dec *d, size_t n, const char *what)
 	return p;
 }
 
-const uint8_t *dec_uvarint_bytes(struct dec *d, size_t *len, const char *what)
+const uint8_t *dec_uvarint_bytes_slow(struct dec *d, size_t *len, const char *what)
 {
 	const uint8_t *field = d->p;
 	uint64_t n = dec_uvarint(d, what);

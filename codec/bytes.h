@@ -80,15 +80,35 @@ static inline size_t dec_offset(const struct dec *d) { return (size_t)(d->p - d-
 /* Marks the decoder failed (first failure wins); later getters return 0. */
 void dec_fail(struct dec *d, const char *what, const char *reason);
 
+/* The getters' general cases; call the getters below. */
+uint64_t dec_uvarint_slow(struct dec *d, const char *what);
+const uint8_t *dec_uvarint_bytes_slow(struct dec *d, size_t *len, const char *what);
+
 /* Each getter names what it reads, for the error message. */
 uint8_t dec_byte(struct dec *d, const char *what);
 uint64_t dec_be64(struct dec *d, const char *what);
-uint64_t dec_uvarint(struct dec *d, const char *what);
+/* Inline for the one-byte uvarints that most fields are (label lengths). */
+static inline uint64_t dec_uvarint(struct dec *d, const char *what)
+{
+	if (!d->failed && d->p < d->end && *d->p < 0x80)
+		return *d->p++;
+	return dec_uvarint_slow(d, what);
+}
 int64_t dec_varint(struct dec *d, const char *what);
 /* n bytes in place (borrowed from the input), or NULL on failure. */
 const uint8_t *dec_bytes(struct dec *d, size_t n, const char *what);
 /* uvarint length then that many bytes; the length is checked against what is left. */
-const uint8_t *dec_uvarint_bytes(struct dec *d, size_t *len, const char *what);
+static inline const uint8_t *dec_uvarint_bytes(struct dec *d, size_t *len, const char *what)
+{
+	if (!d->failed && d->p < d->end && *d->p < 0x80 && *d->p < (size_t)(d->end - d->p)) {
+		const uint8_t *p = d->p + 1;
+
+		*len = *d->p;
+		d->p = p + *len;
+		return p;
+	}
+	return dec_uvarint_bytes_slow(d, len, what);
+}
 
 /* Formats the failure: "offset N: reading <what>: <reason>". */
 void dec_describe(const struct dec *d, char *out, size_t cap);
