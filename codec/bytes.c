@@ -3,18 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-size_t uvarint_put(uint8_t *p, uint64_t v)
-{
-	size_t n = 0;
-
-	while (v >= 0x80) {
-		p[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	p[n++] = (uint8_t)v;
-	return n;
-}
-
 int uvarint_get(const uint8_t *p, size_t len, uint64_t *out)
 {
 	uint64_t v = 0;
@@ -145,7 +133,7 @@ void buf_free(struct buf *b)
 	b->oom = 0;
 }
 
-uint8_t *buf_reserve(struct buf *b, size_t n)
+uint8_t *buf_reserve_slow(struct buf *b, size_t n)
 {
 	if (b->oom)
 		return NULL;
@@ -171,19 +159,6 @@ uint8_t *buf_reserve(struct buf *b, size_t n)
 	return b->p + b->len;
 }
 
-void buf_put(struct buf *b, const void *p, size_t n)
-{
-	uint8_t *dst;
-
-	if (!n)
-		return;
-	dst = buf_reserve(b, n);
-	if (!dst)
-		return;
-	memcpy(dst, p, n);
-	b->len += n;
-}
-
 void buf_put_byte(struct buf *b, uint8_t v)
 {
 	uint8_t *dst = buf_reserve(b, 1);
@@ -202,15 +177,6 @@ void buf_put_be64(struct buf *b, uint64_t v)
 		return;
 	be64_put(dst, v);
 	b->len += 8;
-}
-
-void buf_put_uvarint(struct buf *b, uint64_t v)
-{
-	uint8_t *dst = buf_reserve(b, UVARINT_MAX_LEN);
-
-	if (!dst)
-		return;
-	b->len += uvarint_put(dst, v);
 }
 
 void buf_put_varint(struct buf *b, int64_t v)
