@@ -1,11 +1,16 @@
 /*
  * An open-addressing hash table of distinct name=value pairs; each holds
  * its series' refs as uvarints in the order they came (a snapshot's order
- * is not by ref). When the table's memory passes the budget it is written
- * to one temporary file as a run, sorted, and emptied. At commit what is
- * left becomes the last run, and the runs are merged in (name, value) order,
- * each pair's refs merged too, into the index one value at a time: memory
- * is the runs' buffers and one value's list.
+ * is not by ref). The table's slots are small (a hash tag and the pair's
+ * number) and the pairs lie in an array in the order they came; a pair's
+ * name and value are kept in an arena as one canonical label encoding
+ * (uvarint name length, name, uvarint value length, value), which is how a
+ * series record almost always spells them: looking a label up is one hash
+ * and one compare of its bytes. When the table's memory passes the budget
+ * it is written to one temporary file as a run, sorted, and emptied. At
+ * commit what is left becomes the last run, and the runs are merged in
+ * (name, value) order, each pair's refs merged too, into the index one
+ * value at a time: memory is the runs' buffers and one value's list.
  *
  * A run is its pairs in (name, value) order (memcmp, shorter first), each
  *   uvarint 0 (the previous pair's name) or name length + 1, then the name
@@ -21,6 +26,8 @@
 #include <string.h>
 #include <unistd.h>
 
+/* XXH3 inlined: most labels are a few dozen bytes */
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include "bytes.h"
@@ -28,28 +35,31 @@
 #include "tmpfile.h"
 
 #define SLOTS 1024              /* an empty table's */
-#define RECENT 16
 #define RUN_BUF (64u << 10)     /* a run's buffer, writing or reading it */
 #define RUN_BUF_MIN (4u << 10)  /* reading, when the runs are many */
 #define MALLOC_OVERHEAD 16      /* glibc's chunk header and rounding */
 
 struct pair {
-	uint64_t hash;
-	size_t name_off;              /* in the arena, the value right after the name */
-	uint32_t name_len, value_len;
+	size_t name_off;              /* in the arena, after the name's length */
+	uint32_t name_len, value_len; /* the value follows the name and its length */
 	uint64_t first;               /* the first ref + 1, kept here: most values have one series */
 	size_t n;                     /* refs in all */
 	struct buf refs;              /* the others as uvarints, arrival order */
 };
 
+/* A slot: the pair's number + 1 (0: empty) and its hash's high bits. */
+struct slot {
+	uint32_t tag;
+	uint32_t pair;
+};
+
 struct postings {
-	struct pair *slots;
-	size_t cap, used;
+	struct slot *slots;
+	size_t cap;               /* slots, a power of two */
+	struct pair *pairs;
+	size_t used, pairs_cap;
 	struct buf arena;
-	/* the pairs of the last series, by label position: neighbours share
-	 * most labels (job, namespace, instance ...), and a compare is cheaper
-	 * than a hash and a probe */
-	size_t recent[RECENT];    /* slot + 1, 0 for none */
+	struct buf canon;         /* a label spelled otherwise, in the arena's form */
 	size_t mem;               /* the budget */
 	size_t ref_mem;           /* the ref buffers' allocations */
 	size_t most_refs;         /* the largest pair's n */
@@ -90,10 +100,12 @@ void postings_free(struct postings *p)
 {
 	if (!p)
 		return;
-	for (size_t i = 0; i < p->cap; i++)
-		buf_free(&p->slots[i].refs);
+	for (size_t i = 0; i < p->used; i++)
+		buf_free(&p->pairs[i].refs);
 	free(p->slots);
+	free(p->pairs);
 	buf_free(&p->arena);
+	buf_free(&p->canon);
 	buf_free(&p->runs);
 	if (p->fd >= 0)
 		close(p->fd);
@@ -101,60 +113,83 @@ void postings_free(struct postings *p)
 }
 
 /* What the table takes, and will while it is written out: the slots, the
- * arena, the ref buffers, the pairs' order with qsort's scratch, and the
- * largest pair's refs decoded with the radix sort's copy. */
+ * pairs, the arena, the ref buffers, the pairs' order with qsort's scratch,
+ * and the largest pair's refs decoded with the radix sort's copy. */
 static size_t table_mem(const struct postings *p)
 {
-	return p->cap * sizeof(struct pair) + p->arena.cap + p->ref_mem +
+	return p->cap * sizeof(struct slot) + p->pairs_cap * sizeof(struct pair) + p->arena.cap + p->ref_mem +
 	       2 * (p->used * sizeof(struct pair *) + p->most_refs * sizeof(uint64_t));
 }
 
-static uint64_t pair_hash(const struct rec_label *l)
+static const uint8_t *pair_name(const struct postings *p, const struct pair *s)
 {
-	/* name and value, separated as labels.Hash does, never 0 (empty slot) */
-	XXH64_hash_t h = XXH64(l->name, l->name_len, 0x9e3779b97f4a7c15ull);
+	return p->arena.p + s->name_off;
+}
 
-	h = XXH64(l->value, l->value_len, h);
-	return h ? h : 1;
+static const uint8_t *pair_value(const struct postings *p, const struct pair *s)
+{
+	return p->arena.p + s->name_off + s->name_len + uvarint_len(s->value_len);
+}
+
+/* The pair's label as the arena holds it. */
+static const uint8_t *pair_label(const struct postings *p, const struct pair *s, size_t *len)
+{
+	size_t name_len_len = uvarint_len(s->name_len);
+
+	*len = name_len_len + s->name_len + uvarint_len(s->value_len) + s->value_len;
+	return p->arena.p + s->name_off - name_len_len;
+}
+
+static uint64_t label_hash(const uint8_t *label, size_t len)
+{
+	return XXH3_64bits(label, len);
+}
+
+static void place(struct slot *slots, size_t cap, uint64_t h, uint32_t pair)
+{
+	size_t j;
+
+	for (j = h & (cap - 1); slots[j].pair; j = (j + 1) & (cap - 1))
+		;
+	slots[j].tag = (uint32_t)(h >> 32);
+	slots[j].pair = pair;
 }
 
 static int grow(struct postings *p)
 {
 	size_t cap = p->cap * 2;
-	struct pair *slots = calloc(cap, sizeof(*slots));
+	struct slot *slots = calloc(cap, sizeof(*slots));
 
 	if (!slots)
 		return -1;
-	for (size_t i = 0; i < p->cap; i++) {
-		size_t j;
+	for (size_t i = 0; i < p->used; i++) {
+		size_t len;
+		const uint8_t *label = pair_label(p, &p->pairs[i], &len);
 
-		if (!p->slots[i].hash)
-			continue;
-		for (j = p->slots[i].hash & (cap - 1); slots[j].hash; j = (j + 1) & (cap - 1))
-			;
-		slots[j] = p->slots[i];
+		place(slots, cap, label_hash(label, len), (uint32_t)i + 1);
 	}
 	free(p->slots);
 	p->slots = slots;
 	p->cap = cap;
-	memset(p->recent, 0, sizeof(p->recent));
 	return 0;
 }
 
 /* Empties the table, back to its first size. */
 static void empty(struct postings *p)
 {
-	struct pair *small;
+	struct slot *small;
 
-	for (size_t i = 0; i < p->cap; i++)
-		buf_free(&p->slots[i].refs);
+	for (size_t i = 0; i < p->used; i++)
+		buf_free(&p->pairs[i].refs);
 	if (p->cap > SLOTS && (small = realloc(p->slots, SLOTS * sizeof(*small))) != NULL) {
 		p->slots = small;
 		p->cap = SLOTS;
 	}
 	memset(p->slots, 0, p->cap * sizeof(*p->slots));
+	free(p->pairs);
+	p->pairs = NULL;
+	p->pairs_cap = 0;
 	buf_free(&p->arena);
-	memset(p->recent, 0, sizeof(p->recent));
 	p->used = p->ref_mem = p->most_refs = 0;
 }
 
@@ -165,14 +200,13 @@ static int bytes_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
 	return c ? c : (al > bl) - (al < bl);
 }
 
-static int cmp_name_value(const void *a, const void *b, void *arena_p)
+static int cmp_name_value(const void *a, const void *b, void *postings)
 {
 	const struct pair *x = *(const struct pair *const *)a, *y = *(const struct pair *const *)b;
-	const uint8_t *arena = arena_p;
-	int c = bytes_cmp(arena + x->name_off, x->name_len, arena + y->name_off, y->name_len);
+	const struct postings *p = postings;
+	int c = bytes_cmp(pair_name(p, x), x->name_len, pair_name(p, y), y->name_len);
 
-	return c ? c : bytes_cmp(arena + x->name_off + x->name_len, x->value_len, arena + y->name_off + y->name_len,
-				 y->value_len);
+	return c ? c : bytes_cmp(pair_value(p, x), x->value_len, pair_value(p, y), y->value_len);
 }
 
 /* The pair's refs, sorted, into refs (uint64_t). */
@@ -229,22 +263,21 @@ static int write_run(struct postings *p, struct err *e)
 	}
 	if (!(order = malloc(p->used * sizeof(*order))))
 		return nomem(e);
-	for (size_t i = 0; i < p->cap; i++)
-		if (p->slots[i].hash)
-			order[n++] = &p->slots[i];
-	qsort_r(order, n, sizeof(*order), cmp_name_value, p->arena.p);
+	for (n = 0; n < p->used; n++)
+		order[n] = &p->pairs[n];
+	qsort_r(order, n, sizeof(*order), cmp_name_value, p);
 	for (size_t i = 0; i < n && !rc; i++) {
 		const struct pair *s = order[i];
-		const uint8_t *name = p->arena.p + s->name_off;
+		const uint8_t *name = pair_name(p, s);
 		const uint64_t *r;
 
-		if (i && !bytes_cmp(name, s->name_len, p->arena.p + order[i - 1]->name_off, order[i - 1]->name_len)) {
+		if (i && !bytes_cmp(name, s->name_len, pair_name(p, order[i - 1]), order[i - 1]->name_len)) {
 			buf_put_uvarint(&out, 0);
 		} else {
 			buf_put_uvarint(&out, s->name_len + 1ull);
 			buf_put(&out, name, s->name_len);
 		}
-		buf_put_uvarint_bytes(&out, name + s->name_len, s->value_len);
+		buf_put_uvarint_bytes(&out, pair_value(p, s), s->value_len);
 		if ((rc = pair_refs(s, &refs, e)))
 			break;
 		r = (const uint64_t *)refs.p;
@@ -274,65 +307,100 @@ static int write_run(struct postings *p, struct err *e)
  * (both tables are held while the pairs move), empties it into a run. */
 static int make_room(struct postings *p, struct err *e)
 {
-	if (table_mem(p) + 2 * p->cap * sizeof(struct pair) > p->mem)
+	if (table_mem(p) + 2 * p->cap * sizeof(struct slot) > p->mem)
 		return write_run(p, e);
 	return grow(p) ? nomem(e) : 0;
 }
 
-static struct pair *find(struct postings *p, const struct rec_label *l)
+/* The pair of the label spelled label[0..len) canonically, added if new;
+ * NULL out of memory. */
+static struct pair *find(struct postings *p, const uint8_t *label, size_t len, size_t name_len, size_t value_len)
 {
-	uint64_t h = pair_hash(l);
+	uint64_t h = label_hash(label, len);
+	uint32_t tag = (uint32_t)(h >> 32);
+	struct pair *s;
 	size_t i;
 
-	for (i = h & (p->cap - 1); p->slots[i].hash; i = (i + 1) & (p->cap - 1)) {
-		struct pair *s = &p->slots[i];
+	for (i = h & (p->cap - 1); p->slots[i].pair; i = (i + 1) & (p->cap - 1)) {
+		size_t have_len;
+		const uint8_t *have;
 
-		if (s->hash == h && s->name_len == l->name_len && s->value_len == l->value_len &&
-		    !memcmp(p->arena.p + s->name_off, l->name, l->name_len) &&
-		    !memcmp(p->arena.p + s->name_off + s->name_len, l->value, l->value_len))
+		if (p->slots[i].tag != tag)
+			continue;
+		s = &p->pairs[p->slots[i].pair - 1];
+		have = pair_label(p, s, &have_len);
+		if (have_len == len && !memcmp(have, label, len))
 			return s;
 	}
-	p->slots[i].hash = h;
-	p->slots[i].name_off = p->arena.len;
-	p->slots[i].name_len = (uint32_t)l->name_len;
-	p->slots[i].value_len = (uint32_t)l->value_len;
-	buf_put(&p->arena, l->name, l->name_len);
-	buf_put(&p->arena, l->value, l->value_len);
-	p->used++;
-	return &p->slots[i];
+	if (p->used == p->pairs_cap) {
+		size_t cap = p->pairs_cap ? 2 * p->pairs_cap : SLOTS / 2;
+
+		if (!(s = realloc(p->pairs, cap * sizeof(*s))))
+			return NULL;
+		p->pairs = s;
+		p->pairs_cap = cap;
+	}
+	s = &p->pairs[p->used];
+	memset(s, 0, sizeof(*s));
+	s->name_off = p->arena.len + uvarint_len(name_len);
+	s->name_len = (uint32_t)name_len;
+	s->value_len = (uint32_t)value_len;
+	buf_put(&p->arena, label, len);
+	if (p->arena.oom)
+		return NULL;
+	p->slots[i].tag = tag;
+	p->slots[i].pair = (uint32_t)++p->used;
+	return s;
 }
 
-static int same(const struct postings *p, const struct pair *s, const struct rec_label *l)
+/* A uvarint of a validated label set. */
+static uint64_t label_uvarint(const uint8_t **q, const uint8_t *end)
 {
-	return s->name_len == l->name_len && s->value_len == l->value_len &&
-	       !memcmp(p->arena.p + s->name_off + s->name_len, l->value, l->value_len) &&
-	       !memcmp(p->arena.p + s->name_off, l->name, l->name_len);
+	uint64_t v;
+	int n;
+
+	if (*q < end && **q < 0x80)
+		return *(*q)++;
+	n = uvarint_get(*q, (size_t)(end - *q), &v);
+	*q += n > 0 ? n : end - *q;
+	return n > 0 ? v : 0;
 }
 
 int postings_add(struct postings *p, const struct rec_labels *ls, uint64_t ref, struct err *e)
 {
-	struct rec_label_iter it;
-	struct rec_label l;
-	size_t pos = 0;
+	const uint8_t *q = ls->raw, *end = ls->raw + ls->raw_len;
 	int rc;
 
-	rec_labels_iter(&it, ls);
-	while (rec_labels_next(&it, &l)) {
+	label_uvarint(&q, end);
+	for (uint32_t k = 0; k < ls->count; k++) {
+		const uint8_t *label = q, *name, *value;
+		uint64_t name_len = label_uvarint(&q, end), value_len;
+		size_t len, cap;
 		struct pair *s;
-		size_t cap;
 
-		if (pos < RECENT && p->recent[pos] && same(p, &p->slots[p->recent[pos] - 1], &l)) {
-			s = &p->slots[p->recent[pos] - 1];
-		} else {
-			if (p->used * 2 >= p->cap && (rc = make_room(p, e)))
-				return rc;
-			s = find(p, &l);
-			if (p->arena.oom)
+		name = q;
+		q += name_len < (uint64_t)(end - q) ? name_len : (uint64_t)(end - q);
+		value_len = label_uvarint(&q, end);
+		value = q;
+		if (value_len > (uint64_t)(end - q))
+			return err_set(e, SNAPARC_CORRUPT, "a label set that was not decoded reached the postings");
+		q += value_len;
+		len = (size_t)(q - label);
+		if (len != uvarint_len(name_len) + name_len + uvarint_len(value_len) + value_len) {
+			/* lengths spelled with more bytes than they need: the
+			 * arena's form, for this label to meet its other spellings */
+			buf_reset(&p->canon);
+			buf_put_uvarint_bytes(&p->canon, name, (size_t)name_len);
+			buf_put_uvarint_bytes(&p->canon, value, (size_t)value_len);
+			if (p->canon.oom)
 				return nomem(e);
-			if (pos < RECENT)
-				p->recent[pos] = (size_t)(s - p->slots) + 1;
+			label = p->canon.p;
+			len = p->canon.len;
 		}
-		pos++;
+		if (p->used * 2 >= p->cap && (rc = make_room(p, e)))
+			return rc;
+		if (!(s = find(p, label, len, (size_t)name_len, (size_t)value_len)))
+			return nomem(e);
 		if (++s->n > p->most_refs)
 			p->most_refs = s->n;
 		if (!s->first) {
