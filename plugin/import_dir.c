@@ -53,9 +53,11 @@ static int fill(void *ctx, struct pipe_batch *b, struct err *e)
 		}
 		if ((rc = pipe_batch_add(b, rec.data, rec.len, &meta, e)))
 			return rc;
-		if (!enc)
+		/* the stored form too, LZ4 being the largest cost, unless the
+		 * writing thread is waiting for records: then it compresses
+		 * them itself, and the two threads share the work */
+		if (!enc || pipe_queued(b) < 2)
 			continue;
-		/* the stored form too: LZ4 is the writer's largest cost */
 		buf_reset(&j->packed);
 		if ((c = lz4dict_compress(enc, rec.data, rec.len, &j->packed)) < 0)
 			return err_set(e, SNAPARC_NOMEM, "out of memory compressing a record");

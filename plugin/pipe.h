@@ -34,7 +34,17 @@ struct pipe_rec {
 struct pipe_batch {
 	struct buf data;        /* records end to end */
 	struct buf recs;        /* struct pipe_rec */
+	const unsigned *queued; /* the pipe's count of filled batches (pipe_queued()) */
 };
+
+/* While filling b: the batches filled and not yet drained, the one being
+ * drained included. 0 or 1: the draining thread is waiting or about to,
+ * and the filler may leave it work it could do itself (compressing, say);
+ * more: the draining thread is behind. */
+static inline unsigned pipe_queued(const struct pipe_batch *b)
+{
+	return __atomic_load_n(b->queued, __ATOMIC_RELAXED);
+}
 
 /* Appends a record to a batch; SNAPARC_NOMEM with a message on failure. */
 int pipe_batch_add(struct pipe_batch *b, const void *p, size_t len, const struct pipe_rec *meta, struct err *e);
