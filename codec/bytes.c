@@ -8,6 +8,21 @@ int uvarint_get(const uint8_t *p, size_t len, uint64_t *out)
 	uint64_t v = 0;
 	unsigned shift = 0;
 
+	if (len >= UVARINT_MAX_LEN) {
+		/* room for the longest: no length checks */
+		for (int i = 0; i < UVARINT_MAX_LEN - 1; i++) {
+			v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+			if (p[i] < 0x80) {
+				*out = v;
+				return i + 1;
+			}
+		}
+		if (p[UVARINT_MAX_LEN - 1] > 1)
+			return -1; /* the tenth byte may only carry bit 63 */
+		*out = v | (uint64_t)p[UVARINT_MAX_LEN - 1] << 63;
+		return UVARINT_MAX_LEN;
+	}
+
 	for (size_t i = 0; i < len; i++) {
 		uint8_t b = p[i];
 

@@ -39,6 +39,9 @@
 /* The label names the index keeps postings for: 1 to this many bytes, no NUL
  * (what idx_postings_put() in index/idx.c takes). */
 #define LABEL_NAME_MAX 256
+/* A series with up to this many labels is hashed from the pass that checks
+ * them. */
+#define HASH_LABELS 64
 
 struct exemplar_ent {
 	uint64_t ref;                  /* first: sorted on */
@@ -243,25 +246,31 @@ void archive_import_where_twice(struct archive_writer *w, void (*where)(void *ct
  * record (the caller adds where it is). A ref no other series of the snapshot
  * has is checked at commit, when the series are sorted by ref.
  */
+static int check_label(const struct rec_label *l, const uint8_t *rec, struct err *e)
+{
+	size_t at = (size_t)((const uint8_t *)l->name - rec);
+	const char *nul;
+
+	if (l->name_len == 0 || l->name_len > LABEL_NAME_MAX)
+		return err_set(e, SNAPARC_CORRUPT, "offset %zu: label name of %zu bytes cannot be indexed (1 to %d bytes)",
+			       at, l->name_len, LABEL_NAME_MAX);
+	if ((nul = memchr(l->name, 0, l->name_len)) != NULL)
+		return err_set(e, SNAPARC_CORRUPT,
+			       "offset %zu: label name of %zu bytes has a NUL byte, which cannot be indexed",
+			       at + (size_t)(nul - l->name), l->name_len);
+	return 0;
+}
+
 static int check_series(const struct rec_series *s, const uint8_t *rec, struct err *e)
 {
 	struct rec_label_iter it;
 	struct rec_label l;
-	const char *nul;
+	int rc;
 
 	rec_labels_iter(&it, &s->labels);
-	while (rec_labels_next(&it, &l)) {
-		size_t at = (size_t)((const uint8_t *)l.name - rec);
-
-		if (l.name_len == 0 || l.name_len > LABEL_NAME_MAX)
-			return err_set(e, SNAPARC_CORRUPT,
-				       "offset %zu: label name of %zu bytes cannot be indexed (1 to %d bytes)", at,
-				       l.name_len, LABEL_NAME_MAX);
-		if ((nul = memchr(l.name, 0, l.name_len)) != NULL)
-			return err_set(e, SNAPARC_CORRUPT,
-				       "offset %zu: label name of %zu bytes has a NUL byte, which cannot be indexed",
-				       at + (size_t)(nul - l.name), l.name_len);
-	}
+	while (rec_labels_next(&it, &l))
+		if ((rc = check_label(&l, rec, e)))
+			return rc;
 	return 0;
 }
 
@@ -455,12 +464,22 @@ struct lz4dict_enc *archive_import_compressor(struct archive_writer *w, struct e
 
 int archive_import_series(struct archive_series_info *out, const uint8_t *rec, size_t len)
 {
+	struct rec_label ls[HASH_LABELS];
+	struct rec_label_iter it;
 	struct rec_series s;
+	size_t n = 0;
 
-	if (rec_type(rec, len) != REC_SERIES || rec_series_decode(&s, rec, len, NULL) || check_series(&s, rec, NULL))
+	if (rec_type(rec, len) != REC_SERIES || rec_series_decode(&s, rec, len, NULL))
 		return 0;
+	/* checked and hashed in one pass over the labels when they are few */
+	rec_labels_iter(&it, &s.labels);
+	while (rec_labels_next(&it, &ls[n < HASH_LABELS ? n : 0])) {
+		if (check_label(&ls[n < HASH_LABELS ? n : 0], rec, NULL))
+			return 0;
+		n++;
+	}
+	out->label_hash = n <= HASH_LABELS ? rec_label_array_hash(ls, n) : rec_labels_hash(&s.labels);
 	out->ref = s.ref;
-	out->label_hash = rec_labels_hash(&s.labels);
 	out->mint = s.mint;
 	out->maxt = s.maxt;
 	out->has_chunk = s.has_chunk;

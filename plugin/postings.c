@@ -38,6 +38,11 @@
 #define RUN_BUF (64u << 10)     /* a run's buffer, writing or reading it */
 #define RUN_BUF_MIN (4u << 10)  /* reading, when the runs are many */
 #define MALLOC_OVERHEAD 16      /* glibc's chunk header and rounding */
+/* Merging, a bit a ref from the lowest to the highest when that takes at
+ * most this much (32 Mi refs apart), */
+#define BITS_MAX (4u << 20)
+/* for the pairs with a ref for every this many words of it or more. */
+#define BITS_PER_REF 2
 
 struct pair {
 	size_t name_off;              /* in the arena, after the name's length */
@@ -63,6 +68,12 @@ struct postings {
 	size_t mem;               /* the budget */
 	size_t ref_mem;           /* the ref buffers' allocations */
 	size_t most_refs;         /* the largest pair's n */
+	uint64_t ref_min, ref_max;    /* of every series added */
+	/* a bit a ref from bits_lo, for sorting the refs of pairs that have
+	 * many (ensure_bits()); clear but while one pair's are in it */
+	uint64_t *bits;
+	uint64_t bits_lo;
+	size_t bits_words;
 	const char *dir;
 	int fd;                   /* the temporary file, -1 until the first run */
 	struct buf runs;          /* uint64_t: where each run ends in it */
@@ -107,6 +118,7 @@ void postings_free(struct postings *p)
 	buf_free(&p->arena);
 	buf_free(&p->canon);
 	buf_free(&p->runs);
+	free(p->bits);
 	if (p->fd >= 0)
 		close(p->fd);
 	free(p);
@@ -118,7 +130,88 @@ void postings_free(struct postings *p)
 static size_t table_mem(const struct postings *p)
 {
 	return p->cap * sizeof(struct slot) + p->pairs_cap * sizeof(struct pair) + p->arena.cap + p->ref_mem +
-	       2 * (p->used * sizeof(struct pair *) + p->most_refs * sizeof(uint64_t));
+	       p->bits_words * sizeof(uint64_t) + 2 * (p->used * sizeof(struct pair *) + p->most_refs * sizeof(uint64_t));
+}
+
+/* Makes the bits cover every ref added so far when that takes at most
+ * BITS_MAX; without them every pair's refs are sorted instead. */
+static void ensure_bits(struct postings *p)
+{
+	size_t words;
+
+	if (!p->ref_max || (p->ref_max - p->ref_min) / 8 >= BITS_MAX) {
+		free(p->bits);
+		p->bits = NULL;
+		p->bits_words = 0;
+		return;
+	}
+	words = (size_t)((p->ref_max - p->ref_min) / 64 + 1);
+	if (p->bits && p->bits_lo == p->ref_min && p->bits_words >= words)
+		return;
+	free(p->bits);
+	p->bits_lo = p->ref_min;
+	p->bits_words = (p->bits = calloc(words, sizeof(*p->bits))) ? words : 0;
+}
+
+/* Whether n refs, at least one from lo, are better sorted by their bits:
+ * scanning them costs at most BITS_PER_REF words a ref. */
+static int dense(const struct postings *p, uint64_t lo, uint64_t n)
+{
+	return p->bits && lo >= p->bits_lo && (p->ref_max - p->bits_lo) / 64 < p->bits_words &&
+	       (p->ref_max - lo) / 64 <= n * BITS_PER_REF;
+}
+
+/* Sets ref's bit; *hi: the highest set. 0, or -1 for a ref outside them. */
+static int bits_set(struct postings *p, uint64_t ref, uint64_t *hi)
+{
+	uint64_t at = ref - p->bits_lo;
+
+	if (ref < p->bits_lo || at / 64 >= p->bits_words)
+		return -1;
+	p->bits[at / 64] |= 1ull << (at % 64);
+	if (at > *hi)
+		*hi = at;
+	return 0;
+}
+
+/* Appends to list the uvarint count of the refs whose bits are set, up to
+ * hi, then each ref's delta from the one before, clearing the bits. */
+static void bits_take(struct postings *p, uint64_t hi, struct buf *list)
+{
+	size_t start = list->len, count_at;
+	uint64_t last = 0, taken = 0;
+	uint8_t *count;
+
+	/* the deltas after room for their count, which comes last */
+	if (!buf_reserve(list, UVARINT_MAX_LEN))
+		return;
+	list->len += UVARINT_MAX_LEN;
+	for (uint64_t word = 0; word <= hi / 64; word++) {
+		uint64_t w = p->bits[word];
+
+		if (!w)
+			continue;
+		p->bits[word] = 0;
+		for (; w; w &= w - 1) {
+			uint64_t ref = p->bits_lo + word * 64 + (uint64_t)__builtin_ctzll(w);
+
+			buf_put_uvarint(list, ref - last);
+			last = ref;
+			taken++;
+		}
+	}
+	if (list->oom)
+		return;
+	count_at = start + UVARINT_MAX_LEN - uvarint_len(taken);
+	count = list->p + count_at;
+	uvarint_put(count, taken);
+	memmove(list->p + start, count, list->len - count_at);
+	list->len -= count_at - start;
+}
+
+static void bits_clear(struct postings *p)
+{
+	memset(p->bits, 0, p->bits_words * sizeof(*p->bits));
 }
 
 static const uint8_t *pair_name(const struct postings *p, const struct pair *s)
@@ -228,6 +321,25 @@ static int pair_refs(const struct pair *s, struct buf *refs, struct err *e)
 	return 0;
 }
 
+/* The pair's refs as a run holds them (count, sorted deltas), through the
+ * bits, appended to out. */
+static int pair_bits(struct postings *p, const struct pair *s, struct buf *out, struct err *e)
+{
+	uint64_t hi = 0;
+	struct dec d;
+	int bad = bits_set(p, s->first - 1, &hi);
+
+	dec_init(&d, s->refs.p, s->refs.len);
+	while (dec_left(&d) && !bad)
+		bad = bits_set(p, dec_uvarint(&d, "ref"), &hi);
+	if (bad) {
+		bits_clear(p);
+		return err_set(e, SNAPARC_INVALID, "a ref outside those the postings were given");
+	}
+	bits_take(p, hi, out);
+	return out->oom ? nomem(e) : 0;
+}
+
 /* Writes out what out holds, at *off. */
 static int flush(struct postings *p, struct buf *out, uint64_t *off, struct err *e)
 {
@@ -261,6 +373,7 @@ static int write_run(struct postings *p, struct err *e)
 			return fd;
 		p->fd = fd;
 	}
+	ensure_bits(p);
 	if (!(order = malloc(p->used * sizeof(*order))))
 		return nomem(e);
 	for (n = 0; n < p->used; n++)
@@ -278,6 +391,13 @@ static int write_run(struct postings *p, struct err *e)
 			buf_put(&out, name, s->name_len);
 		}
 		buf_put_uvarint_bytes(&out, pair_value(p, s), s->value_len);
+		if (dense(p, p->bits_lo, s->n)) {
+			if ((rc = pair_bits(p, s, &out, e)))
+				break;
+			if (out.len >= RUN_BUF)
+				rc = flush(p, &out, &off, e);
+			continue;
+		}
 		if ((rc = pair_refs(s, &refs, e)))
 			break;
 		r = (const uint64_t *)refs.p;
@@ -371,6 +491,10 @@ int postings_add(struct postings *p, const struct rec_labels *ls, uint64_t ref, 
 	const uint8_t *q = ls->raw, *end = ls->raw + ls->raw_len;
 	int rc;
 
+	if (ref < p->ref_min || !p->ref_max)
+		p->ref_min = ref;
+	if (ref > p->ref_max)
+		p->ref_max = ref;
 	label_uvarint(&q, end);
 	for (uint32_t k = 0; k < ls->count; k++) {
 		const uint8_t *label = q, *name, *value;
@@ -428,6 +552,11 @@ static int run_corrupt(const struct postings *p, const struct run *r, struct err
 static int run_uvarint(const struct postings *p, struct run *r, uint64_t *v, struct err *e)
 {
 	int n, rc;
+
+	if (r->rd.pos < r->rd.len && r->rd.buf[r->rd.pos] < 0x80) {
+		*v = r->rd.buf[r->rd.pos++];
+		return 0;
+	}
 
 	if (r->rd.len - r->rd.pos < UVARINT_MAX_LEN && r->rd.off < r->rd.end && (rc = tmpfile_refill(&r->rd, e)))
 		return rc;
@@ -516,9 +645,41 @@ static void push(struct run **h, size_t *n, struct run *r)
 	sift_up(h, (*n)++, pair_less);
 }
 
+/* merge_refs() for a pair with many refs: each run's set their bits, and
+ * the bits give them back in order. A ref twice is taken once (the
+ * snapshot fails the import then). */
+static int merge_bits(struct postings *p, struct run **h, size_t m, struct buf *list, struct err *e)
+{
+	uint64_t hi = 0, delta;
+	int rc;
+
+	for (size_t i = 0; i < m; i++) {
+		struct run *r = h[i];
+
+		for (;;) {
+			if (bits_set(p, r->ref, &hi)) {
+				rc = run_corrupt(p, r, e);
+				goto fail;
+			}
+			if (!--r->left)
+				break;
+			if ((rc = run_uvarint(p, r, &delta, e)))
+				goto fail;
+			r->ref += delta;
+		}
+	}
+	buf_reset(list);
+	bits_take(p, hi, list);
+	return list->oom ? nomem(e) : 0;
+fail:
+	/* clear for a commit that merges again */
+	bits_clear(p);
+	return rc;
+}
+
 /* The refs of the m runs' current pair (each run's sorted), merged into
  * list as idx_postings_put() takes it. */
-static int merge_refs(const struct postings *p, struct run **h, size_t m, struct buf *list, struct err *e)
+static int merge_refs(struct postings *p, struct run **h, size_t m, struct buf *list, struct err *e)
 {
 	uint64_t n = 0, last = 0, delta;
 	int rc;
@@ -529,6 +690,10 @@ static int merge_refs(const struct postings *p, struct run **h, size_t m, struct
 			return rc;
 		sift_up(h, i, ref_less);
 	}
+	/* dense enough that scanning the bits of every ref costs less than
+	 * taking the refs one by one through the heap */
+	if (m > 1 && dense(p, h[0]->ref, n))
+		return merge_bits(p, h, m, list, e);
 	buf_reset(list);
 	/* a byte a ref is what dense refs take: most lists grow no further */
 	buf_reserve(list, UVARINT_MAX_LEN + n);
@@ -589,6 +754,7 @@ int postings_write(struct postings *p, struct idx_txn *t, uint32_t snap, struct 
 		return rc;
 	runs = calloc(k, sizeof(*runs));
 	heap = malloc(2 * k * sizeof(*heap));
+	ensure_bits(p);
 	rc = runs && heap ? open_runs(p, runs, k, heap, &heaped, e) : nomem(e);
 	while (heaped && !rc) {
 		struct run **same = heap + k, *key;   /* the runs that hold the next pair */
