@@ -101,9 +101,15 @@ static void hasher_add(struct hasher *h, const char *name, size_t nl, const char
 	static const uint8_t sep = 0xff;
 
 	if (!h->streaming && h->len + nl + vl + 2 <= HASH_STACK) {
-		memcpy(h->small + h->len, name, nl);
+		if ((uintptr_t)value == (uintptr_t)name + nl + 1) {
+			/* as encoded, a one-byte value length between them: one
+			 * copy, the length's byte then overwritten */
+			memcpy(h->small + h->len, name, nl + 1 + vl);
+		} else {
+			memcpy(h->small + h->len, name, nl);
+			memcpy(h->small + h->len + nl + 1, value, vl);
+		}
 		h->small[h->len + nl] = sep;
-		memcpy(h->small + h->len + nl + 1, value, vl);
 		h->small[h->len + nl + 1 + vl] = sep;
 		h->len += nl + vl + 2;
 		return;

@@ -302,21 +302,34 @@ static int cmp_name_value(const void *a, const void *b, void *postings)
 	return c ? c : bytes_cmp(pair_value(p, x), x->value_len, pair_value(p, y), y->value_len);
 }
 
+/* The next of a pair's refs, which postings_add() wrote: no checks. */
+static inline uint64_t ref_next(const uint8_t **q)
+{
+	uint64_t v = 0;
+
+	for (unsigned shift = 0;; shift += 7) {
+		uint8_t b = *(*q)++;
+
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (b < 0x80)
+			return v;
+	}
+}
+
 /* The pair's refs, sorted, into refs (uint64_t). */
 static int pair_refs(const struct pair *s, struct buf *refs, struct err *e)
 {
-	uint64_t first = s->first - 1;
-	struct dec d;
+	const uint8_t *q = s->refs.p, *end = q ? q + s->refs.len : q;
+	uint64_t *r;
 
 	buf_reset(refs);
-	buf_put(refs, &first, sizeof(first));
-	dec_init(&d, s->refs.p, s->refs.len);
-	while (dec_left(&d)) {
-		uint64_t ref = dec_uvarint(&d, "ref");
-
-		buf_put(refs, &ref, sizeof(ref));
-	}
-	if (refs->oom || sort_by_u64_key(refs->p, s->n, sizeof(uint64_t)))
+	if (!(r = (uint64_t *)buf_reserve(refs, s->n * sizeof(*r))))
+		return nomem(e);
+	*r++ = s->first - 1;
+	while (q < end)
+		*r++ = ref_next(&q);
+	refs->len = s->n * sizeof(*r);
+	if (sort_by_u64_key(refs->p, s->n, sizeof(uint64_t)))
 		return nomem(e);
 	return 0;
 }
@@ -325,13 +338,12 @@ static int pair_refs(const struct pair *s, struct buf *refs, struct err *e)
  * bits, appended to out. */
 static int pair_bits(struct postings *p, const struct pair *s, struct buf *out, struct err *e)
 {
+	const uint8_t *q = s->refs.p, *end = q ? q + s->refs.len : q;
 	uint64_t hi = 0;
-	struct dec d;
 	int bad = bits_set(p, s->first - 1, &hi);
 
-	dec_init(&d, s->refs.p, s->refs.len);
-	while (dec_left(&d) && !bad)
-		bad = bits_set(p, dec_uvarint(&d, "ref"), &hi);
+	while (q < end && !bad)
+		bad = bits_set(p, ref_next(&q), &hi);
 	if (bad) {
 		bits_clear(p);
 		return err_set(e, SNAPARC_INVALID, "a ref outside those the postings were given");
