@@ -45,8 +45,8 @@
 #define BITS_PER_REF 2
 
 struct pair {
-	size_t name_off;              /* in the arena, after the name's length */
-	uint32_t name_len, value_len; /* the value follows the name and its length */
+	size_t label_off;             /* in the arena: name length, name, value length, value */
+	uint32_t label_len, name_len, value_len;
 	uint64_t first;               /* the first ref + 1, kept here: most values have one series */
 	size_t n;                     /* refs in all */
 	struct buf refs;              /* the others as uvarints, arrival order */
@@ -216,21 +216,12 @@ static void bits_clear(struct postings *p)
 
 static const uint8_t *pair_name(const struct postings *p, const struct pair *s)
 {
-	return p->arena.p + s->name_off;
+	return p->arena.p + s->label_off + uvarint_len(s->name_len);
 }
 
 static const uint8_t *pair_value(const struct postings *p, const struct pair *s)
 {
-	return p->arena.p + s->name_off + s->name_len + uvarint_len(s->value_len);
-}
-
-/* The pair's label as the arena holds it. */
-static const uint8_t *pair_label(const struct postings *p, const struct pair *s, size_t *len)
-{
-	size_t name_len_len = uvarint_len(s->name_len);
-
-	*len = name_len_len + s->name_len + uvarint_len(s->value_len) + s->value_len;
-	return p->arena.p + s->name_off - name_len_len;
+	return p->arena.p + s->label_off + s->label_len - s->value_len;
 }
 
 static uint64_t label_hash(const uint8_t *label, size_t len)
@@ -256,10 +247,9 @@ static int grow(struct postings *p)
 	if (!slots)
 		return -1;
 	for (size_t i = 0; i < p->used; i++) {
-		size_t len;
-		const uint8_t *label = pair_label(p, &p->pairs[i], &len);
+		const struct pair *s = &p->pairs[i];
 
-		place(slots, cap, label_hash(label, len), (uint32_t)i + 1);
+		place(slots, cap, label_hash(p->arena.p + s->label_off, s->label_len), (uint32_t)i + 1);
 	}
 	free(p->slots);
 	p->slots = slots;
@@ -454,14 +444,10 @@ static struct pair *find(struct postings *p, const uint8_t *label, size_t len, s
 	size_t i;
 
 	for (i = h & (p->cap - 1); p->slots[i].pair; i = (i + 1) & (p->cap - 1)) {
-		size_t have_len;
-		const uint8_t *have;
-
 		if (p->slots[i].tag != tag)
 			continue;
 		s = &p->pairs[p->slots[i].pair - 1];
-		have = pair_label(p, s, &have_len);
-		if (have_len == len && !memcmp(have, label, len))
+		if (s->label_len == len && !memcmp(p->arena.p + s->label_off, label, len))
 			return s;
 	}
 	if (p->used == p->pairs_cap) {
@@ -474,7 +460,8 @@ static struct pair *find(struct postings *p, const uint8_t *label, size_t len, s
 	}
 	s = &p->pairs[p->used];
 	memset(s, 0, sizeof(*s));
-	s->name_off = p->arena.len + uvarint_len(name_len);
+	s->label_off = p->arena.len;
+	s->label_len = (uint32_t)len;
 	s->name_len = (uint32_t)name_len;
 	s->value_len = (uint32_t)value_len;
 	buf_put(&p->arena, label, len);
@@ -485,17 +472,21 @@ static struct pair *find(struct postings *p, const uint8_t *label, size_t len, s
 	return s;
 }
 
-/* A uvarint of a validated label set. */
-static uint64_t label_uvarint(const uint8_t **q, const uint8_t *end)
+static uint64_t label_uvarint_slow(const uint8_t **q, const uint8_t *end)
 {
 	uint64_t v;
-	int n;
+	int n = uvarint_get(*q, (size_t)(end - *q), &v);
 
-	if (*q < end && **q < 0x80)
-		return *(*q)++;
-	n = uvarint_get(*q, (size_t)(end - *q), &v);
 	*q += n > 0 ? n : end - *q;
 	return n > 0 ? v : 0;
+}
+
+/* A uvarint of a validated label set. */
+static inline uint64_t label_uvarint(const uint8_t **q, const uint8_t *end)
+{
+	if (*q < end && **q < 0x80)
+		return *(*q)++;
+	return label_uvarint_slow(q, end);
 }
 
 int postings_add(struct postings *p, const struct rec_labels *ls, uint64_t ref, struct err *e)
@@ -522,7 +513,9 @@ int postings_add(struct postings *p, const struct rec_labels *ls, uint64_t ref, 
 			return err_set(e, SNAPARC_CORRUPT, "a label set that was not decoded reached the postings");
 		q += value_len;
 		len = (size_t)(q - label);
-		if (len != uvarint_len(name_len) + name_len + uvarint_len(value_len) + value_len) {
+		/* two one-byte lengths are minimal; longer ones may not be */
+		if ((name_len >= 0x80 || value_len >= 0x80 || len != name_len + value_len + 2) &&
+		    len != uvarint_len(name_len) + name_len + uvarint_len(value_len) + value_len) {
 			/* lengths spelled with more bytes than they need: the
 			 * arena's form, for this label to meet its other spellings */
 			buf_reset(&p->canon);
@@ -561,14 +554,9 @@ static int run_corrupt(const struct postings *p, const struct run *r, struct err
 		       p->dir, (unsigned long long)(r->rd.off - (r->rd.len - r->rd.pos)));
 }
 
-static int run_uvarint(const struct postings *p, struct run *r, uint64_t *v, struct err *e)
+static int run_uvarint_slow(const struct postings *p, struct run *r, uint64_t *v, struct err *e)
 {
 	int n, rc;
-
-	if (r->rd.pos < r->rd.len && r->rd.buf[r->rd.pos] < 0x80) {
-		*v = r->rd.buf[r->rd.pos++];
-		return 0;
-	}
 
 	if (r->rd.len - r->rd.pos < UVARINT_MAX_LEN && r->rd.off < r->rd.end && (rc = tmpfile_refill(&r->rd, e)))
 		return rc;
@@ -576,6 +564,16 @@ static int run_uvarint(const struct postings *p, struct run *r, uint64_t *v, str
 		return run_corrupt(p, r, e);
 	r->rd.pos += (size_t)n;
 	return 0;
+}
+
+/* Inline for the one-byte deltas that most refs of a merged pair are. */
+static inline int run_uvarint(const struct postings *p, struct run *r, uint64_t *v, struct err *e)
+{
+	if (r->rd.pos < r->rd.len && r->rd.buf[r->rd.pos] < 0x80) {
+		*v = r->rd.buf[r->rd.pos++];
+		return 0;
+	}
+	return run_uvarint_slow(p, r, v, e);
 }
 
 /* The run's next n bytes, into out. */
