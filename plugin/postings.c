@@ -38,6 +38,9 @@
 #define RUN_BUF (64u << 10)     /* a run's buffer, writing or reading it */
 #define RUN_BUF_MIN (4u << 10)  /* reading, when the runs are many */
 #define MALLOC_OVERHEAD 16      /* glibc's chunk header and rounding */
+/* A pair's second ref takes this much for its refs (buf's first 256
+ * bytes would be most of the table's memory: most pairs have few). */
+#define REFS_FIRST 16
 /* Merging, a bit a ref from the lowest to the highest when that takes at
  * most this much (32 Mi refs apart), */
 #define BITS_MAX (4u << 20)
@@ -537,6 +540,8 @@ int postings_add(struct postings *p, const struct rec_labels *ls, uint64_t ref, 
 			continue;
 		}
 		cap = s->refs.cap;
+		if (!cap && (s->refs.p = malloc(REFS_FIRST)) != NULL)
+			s->refs.cap = REFS_FIRST;
 		buf_put_uvarint(&s->refs, ref);
 		if (s->refs.oom)
 			return nomem(e);
