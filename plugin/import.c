@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,12 @@ struct archive_writer {
 	uint8_t pre_flags;
 	const struct archive_series_info *pre_series;   /* the next series record's, found elsewhere, or NULL */
 	int failed;
+	/* committing: the segments' end, and a second thread that syncs them
+	 * and writes the last postings run meanwhile */
+	struct wal_pos end;
+	pthread_t flusher;
+	int flushing, flush_rc;
+	struct err flush_err;
 };
 
 struct other_ent {
@@ -465,20 +472,24 @@ struct lz4dict_enc *archive_import_compressor(struct archive_writer *w, struct e
 int archive_import_series(struct archive_series_info *out, const uint8_t *rec, size_t len)
 {
 	struct rec_label ls[HASH_LABELS];
-	struct rec_label_iter it;
 	struct rec_series s;
-	size_t n = 0;
+	size_t n;
 
-	if (rec_type(rec, len) != REC_SERIES || rec_series_decode(&s, rec, len, NULL))
+	if (rec_type(rec, len) != REC_SERIES || rec_series_decode_labels(&s, ls, HASH_LABELS, rec, len, NULL))
 		return 0;
-	/* checked and hashed in one pass over the labels when they are few */
-	rec_labels_iter(&it, &s.labels);
-	while (rec_labels_next(&it, &ls[n < HASH_LABELS ? n : 0])) {
-		if (check_label(&ls[n < HASH_LABELS ? n : 0], rec, NULL))
+	/* the labels as decoded, checked and hashed without decoding them
+	 * again when they are few */
+	n = s.labels.count;
+	if (n > HASH_LABELS) {
+		if (check_series(&s, rec, NULL))
 			return 0;
-		n++;
+		out->label_hash = rec_labels_hash(&s.labels);
+	} else {
+		for (size_t i = 0; i < n; i++)
+			if (check_label(&ls[i], rec, NULL))
+				return 0;
+		out->label_hash = rec_label_array_hash(ls, n);
 	}
-	out->label_hash = n <= HASH_LABELS ? rec_label_array_hash(ls, n) : rec_labels_hash(&s.labels);
 	out->ref = s.ref;
 	out->mint = s.mint;
 	out->maxt = s.maxt;
@@ -620,11 +631,41 @@ static int put_hashes(struct archive_writer *w, struct idx_txn *t, struct idx_ha
 	return rc ? rc : idx_hashes_put(t, w->snap.id, block, batch, n, e);
 }
 
+static void *flush(void *arg)
+{
+	struct archive_writer *w = arg;
+
+	w->flush_rc = wal_writer_flush(w->w, &w->flush_err);
+	if (!w->flush_rc)
+		w->flush_rc = postings_flush(w->postings, &w->flush_err);
+	return NULL;
+}
+
+/* Starts flush() on a second thread, or runs it here if there is none. */
+static void flush_start(struct archive_writer *w)
+{
+	if (pthread_create(&w->flusher, NULL, flush, w) == 0)
+		w->flushing = 1;
+	else
+		flush(w);
+}
+
+/* Waits for flush(); its status (and message in e). */
+static int flush_wait(struct archive_writer *w, struct err *e)
+{
+	if (w->flushing) {
+		pthread_join(w->flusher, NULL);
+		w->flushing = 0;
+	}
+	if (w->flush_rc && e)
+		*e = w->flush_err;
+	return w->flush_rc;
+}
+
 static int write_index(struct archive_writer *w, struct err *e)
 {
 	const struct other_ent *o = (const void *)w->others.p;
-	struct wal_pos wend = wal_writer_end(w->w);
-	struct idx_pos end = { wend.segment, wend.offset };
+	struct idx_pos end = { w->end.segment, w->end.offset };
 	struct idx_snapshot last;
 	struct idx_txn *t;
 	void *batch = malloc(INDEX_BATCH * sizeof(struct idx_loc));   /* the larger entry */
@@ -652,6 +693,9 @@ static int write_index(struct archive_writer *w, struct err *e)
 		rc = put_hashes(w, t, batch, e);
 	if (!rc)
 		rc = put_side_data(w, t, e);
+	/* the segments synced and the postings' last run written */
+	if (!rc)
+		rc = flush_wait(w, e);
 	if (!rc)
 		rc = postings_write(w->postings, t, w->snap.id, e);
 	for (size_t i = 0; !rc && i < w->others.len / sizeof(*o); i++)
@@ -712,10 +756,15 @@ int archive_import_commit(struct archive_writer *w, struct idx_snapshot *snap, s
 		else
 			rc = store_exemplar_groups(w, e);
 	}
-	if (!rc)
-		rc = wal_writer_flush(w->w, e);
-	if (!rc)
+	if (!rc) {
+		/* nothing more is stored: syncing the segments and sorting the
+		 * postings go on while the series and hashes are indexed */
+		w->end = wal_writer_end(w->w);
+		flush_start(w);
 		rc = spill_sort(w->locs, e);
+	}
+	if (!rc)
+		rc = spill_sort(w->hashes, e);
 	if (!rc)
 		rc = spill_sort(w->hashes, e);
 	/* stable: each series keeps its intervals' order */
@@ -730,6 +779,8 @@ int archive_import_commit(struct archive_writer *w, struct idx_snapshot *snap, s
 		if (rc != SNAPARC_NOMEM)
 			break;
 	}
+	/* (a failure before write_index() waited for it) */
+	flush_wait(w, NULL);
 	if (rc) {
 		roll_back(w);
 	} else {

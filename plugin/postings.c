@@ -757,6 +757,11 @@ static int open_runs(const struct postings *p, struct run *runs, size_t k, struc
 	return rc;
 }
 
+int postings_flush(struct postings *p, struct err *e)
+{
+	return write_run(p, e);
+}
+
 int postings_write(struct postings *p, struct idx_txn *t, uint32_t snap, struct err *e)
 {
 	size_t k, heaped = 0;
