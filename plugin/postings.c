@@ -164,22 +164,29 @@ static int dense(const struct postings *p, uint64_t lo, uint64_t n)
 	       (p->ref_max - lo) / 64 <= n * BITS_PER_REF;
 }
 
-/* Sets ref's bit; *hi: the highest set. 0, or -1 for a ref outside them. */
-static int bits_set(struct postings *p, uint64_t ref, uint64_t *hi)
+/* The bits set, from lo to hi (bit numbers); empty: lo > hi. */
+struct bits_span {
+	uint64_t lo, hi;
+};
+
+/* Sets ref's bit and widens the span. 0, or -1 for a ref outside them. */
+static int bits_set(struct postings *p, uint64_t ref, struct bits_span *span)
 {
 	uint64_t at = ref - p->bits_lo;
 
 	if (ref < p->bits_lo || at / 64 >= p->bits_words)
 		return -1;
 	p->bits[at / 64] |= 1ull << (at % 64);
-	if (at > *hi)
-		*hi = at;
+	if (at > span->hi)
+		span->hi = at;
+	if (at < span->lo)
+		span->lo = at;
 	return 0;
 }
 
-/* Appends to list the uvarint count of the refs whose bits are set, up to
- * hi, then each ref's delta from the one before, clearing the bits. */
-static void bits_take(struct postings *p, uint64_t hi, struct buf *list)
+/* Appends to list the uvarint count of the refs whose bits are set in the
+ * span, then each ref's delta from the one before, clearing the bits. */
+static void bits_take(struct postings *p, struct bits_span span, struct buf *list)
 {
 	size_t start = list->len, count_at;
 	uint64_t last = 0, taken = 0;
@@ -189,7 +196,7 @@ static void bits_take(struct postings *p, uint64_t hi, struct buf *list)
 	if (!buf_reserve(list, UVARINT_MAX_LEN))
 		return;
 	list->len += UVARINT_MAX_LEN;
-	for (uint64_t word = 0; word <= hi / 64; word++) {
+	for (uint64_t word = span.lo / 64; span.lo <= span.hi && word <= span.hi / 64; word++) {
 		uint64_t w = p->bits[word];
 
 		if (!w)
@@ -332,16 +339,16 @@ static int pair_refs(const struct pair *s, struct buf *refs, struct err *e)
 static int pair_bits(struct postings *p, const struct pair *s, struct buf *out, struct err *e)
 {
 	const uint8_t *q = s->refs.p, *end = q ? q + s->refs.len : q;
-	uint64_t hi = 0;
-	int bad = bits_set(p, s->first - 1, &hi);
+	struct bits_span span = { UINT64_MAX, 0 };
+	int bad = bits_set(p, s->first - 1, &span);
 
 	while (q < end && !bad)
-		bad = bits_set(p, ref_next(&q), &hi);
+		bad = bits_set(p, ref_next(&q), &span);
 	if (bad) {
 		bits_clear(p);
 		return err_set(e, SNAPARC_INVALID, "a ref outside those the postings were given");
 	}
-	bits_take(p, hi, out);
+	bits_take(p, span, out);
 	return out->oom ? nomem(e) : 0;
 }
 
@@ -665,14 +672,15 @@ static void push(struct run **h, size_t *n, struct run *r)
  * snapshot fails the import then). */
 static int merge_bits(struct postings *p, struct run **h, size_t m, struct buf *list, struct err *e)
 {
-	uint64_t hi = 0, delta;
+	struct bits_span span = { UINT64_MAX, 0 };
+	uint64_t delta;
 	int rc;
 
 	for (size_t i = 0; i < m; i++) {
 		struct run *r = h[i];
 
 		for (;;) {
-			if (bits_set(p, r->ref, &hi)) {
+			if (bits_set(p, r->ref, &span)) {
 				rc = run_corrupt(p, r, e);
 				goto fail;
 			}
@@ -684,7 +692,7 @@ static int merge_bits(struct postings *p, struct run **h, size_t m, struct buf *
 		}
 	}
 	buf_reset(list);
-	bits_take(p, hi, list);
+	bits_take(p, span, list);
 	return list->oom ? nomem(e) : 0;
 fail:
 	/* clear for a commit that merges again */
