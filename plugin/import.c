@@ -765,8 +765,6 @@ int archive_import_commit(struct archive_writer *w, struct idx_snapshot *snap, s
 	}
 	if (!rc)
 		rc = spill_sort(w->hashes, e);
-	if (!rc)
-		rc = spill_sort(w->hashes, e);
 	/* stable: each series keeps its intervals' order */
 	if (!rc && sort_by_u64_key(w->intervals.p, w->intervals.len / sizeof(struct rec_interval),
 				   sizeof(struct rec_interval)))
