@@ -3,22 +3,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-size_t uvarint_put(uint8_t *p, uint64_t v)
-{
-	size_t n = 0;
-
-	while (v >= 0x80) {
-		p[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	p[n++] = (uint8_t)v;
-	return n;
-}
-
 int uvarint_get(const uint8_t *p, size_t len, uint64_t *out)
 {
 	uint64_t v = 0;
 	unsigned shift = 0;
+
+	if (len >= UVARINT_MAX_LEN) {
+		/* room for the longest: no length checks */
+		for (int i = 0; i < UVARINT_MAX_LEN - 1; i++) {
+			v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+			if (p[i] < 0x80) {
+				*out = v;
+				return i + 1;
+			}
+		}
+		if (p[UVARINT_MAX_LEN - 1] > 1)
+			return -1; /* the tenth byte may only carry bit 63 */
+		*out = v | (uint64_t)p[UVARINT_MAX_LEN - 1] << 63;
+		return UVARINT_MAX_LEN;
+	}
 
 	for (size_t i = 0; i < len; i++) {
 		uint8_t b = p[i];
@@ -73,7 +76,7 @@ uint64_t dec_be64(struct dec *d, const char *what)
 	return v;
 }
 
-uint64_t dec_uvarint(struct dec *d, const char *what)
+uint64_t dec_uvarint_slow(struct dec *d, const char *what)
 {
 	uint64_t v = 0;
 	int n;
@@ -110,7 +113,7 @@ const uint8_t *dec_bytes(struct dec *d, size_t n, const char *what)
 	return p;
 }
 
-const uint8_t *dec_uvarint_bytes(struct dec *d, size_t *len, const char *what)
+const uint8_t *dec_uvarint_bytes_slow(struct dec *d, size_t *len, const char *what)
 {
 	const uint8_t *field = d->p;
 	uint64_t n = dec_uvarint(d, what);
@@ -145,7 +148,7 @@ void buf_free(struct buf *b)
 	b->oom = 0;
 }
 
-uint8_t *buf_reserve(struct buf *b, size_t n)
+uint8_t *buf_reserve_slow(struct buf *b, size_t n)
 {
 	if (b->oom)
 		return NULL;
@@ -171,19 +174,6 @@ uint8_t *buf_reserve(struct buf *b, size_t n)
 	return b->p + b->len;
 }
 
-void buf_put(struct buf *b, const void *p, size_t n)
-{
-	uint8_t *dst;
-
-	if (!n)
-		return;
-	dst = buf_reserve(b, n);
-	if (!dst)
-		return;
-	memcpy(dst, p, n);
-	b->len += n;
-}
-
 void buf_put_byte(struct buf *b, uint8_t v)
 {
 	uint8_t *dst = buf_reserve(b, 1);
@@ -202,15 +192,6 @@ void buf_put_be64(struct buf *b, uint64_t v)
 		return;
 	be64_put(dst, v);
 	b->len += 8;
-}
-
-void buf_put_uvarint(struct buf *b, uint64_t v)
-{
-	uint8_t *dst = buf_reserve(b, UVARINT_MAX_LEN);
-
-	if (!dst)
-		return;
-	b->len += uvarint_put(dst, v);
 }
 
 void buf_put_varint(struct buf *b, int64_t v)

@@ -39,7 +39,17 @@ static inline uint64_t f64_bits(double v) { uint64_t u; memcpy(&u, &v, 8); retur
 static inline double f64_from_bits(uint64_t u) { double v; memcpy(&v, &u, 8); return v; }
 
 /* Writes v as a uvarint into p (room for UVARINT_MAX_LEN); returns its length. */
-size_t uvarint_put(uint8_t *p, uint64_t v);
+static inline size_t uvarint_put(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
 static inline uint64_t zigzag_encode(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
 static inline int64_t zigzag_decode(uint64_t u) { return (int64_t)(u >> 1) ^ -(int64_t)(u & 1); }
 static inline size_t uvarint_len(uint64_t v)
@@ -80,15 +90,35 @@ static inline size_t dec_offset(const struct dec *d) { return (size_t)(d->p - d-
 /* Marks the decoder failed (first failure wins); later getters return 0. */
 void dec_fail(struct dec *d, const char *what, const char *reason);
 
+/* The getters' general cases; call the getters below. */
+uint64_t dec_uvarint_slow(struct dec *d, const char *what);
+const uint8_t *dec_uvarint_bytes_slow(struct dec *d, size_t *len, const char *what);
+
 /* Each getter names what it reads, for the error message. */
 uint8_t dec_byte(struct dec *d, const char *what);
 uint64_t dec_be64(struct dec *d, const char *what);
-uint64_t dec_uvarint(struct dec *d, const char *what);
+/* Inline for the one-byte uvarints that most fields are (label lengths). */
+static inline uint64_t dec_uvarint(struct dec *d, const char *what)
+{
+	if (!d->failed && d->p < d->end && *d->p < 0x80)
+		return *d->p++;
+	return dec_uvarint_slow(d, what);
+}
 int64_t dec_varint(struct dec *d, const char *what);
 /* n bytes in place (borrowed from the input), or NULL on failure. */
 const uint8_t *dec_bytes(struct dec *d, size_t n, const char *what);
 /* uvarint length then that many bytes; the length is checked against what is left. */
-const uint8_t *dec_uvarint_bytes(struct dec *d, size_t *len, const char *what);
+static inline const uint8_t *dec_uvarint_bytes(struct dec *d, size_t *len, const char *what)
+{
+	if (!d->failed && d->p < d->end && *d->p < 0x80 && *d->p < (size_t)(d->end - d->p)) {
+		const uint8_t *p = d->p + 1;
+
+		*len = *d->p;
+		d->p = p + *len;
+		return p;
+	}
+	return dec_uvarint_bytes_slow(d, len, what);
+}
 
 /* Formats the failure: "offset N: reading <what>: <reason>". */
 void dec_describe(const struct dec *d, char *out, size_t cap);
@@ -101,12 +131,33 @@ struct buf {
 
 /* Frees the buffer's memory and resets it to empty. */
 void buf_free(struct buf *b);
+/* buf_reserve() when the room is not there: grows the buffer. */
+uint8_t *buf_reserve_slow(struct buf *b, size_t n);
 /* Makes room for n more bytes; returns a pointer to them or NULL (sets oom). */
-uint8_t *buf_reserve(struct buf *b, size_t n);
-void buf_put(struct buf *b, const void *p, size_t n);
+static inline uint8_t *buf_reserve(struct buf *b, size_t n)
+{
+	if (b->p && !b->oom && b->cap - b->len >= n)
+		return b->p + b->len;
+	return buf_reserve_slow(b, n);
+}
+static inline void buf_put(struct buf *b, const void *p, size_t n)
+{
+	uint8_t *dst;
+
+	if (!n || !(dst = buf_reserve(b, n)))
+		return;
+	memcpy(dst, p, n);
+	b->len += n;
+}
 void buf_put_byte(struct buf *b, uint8_t v);
 void buf_put_be64(struct buf *b, uint64_t v);
-void buf_put_uvarint(struct buf *b, uint64_t v);
+static inline void buf_put_uvarint(struct buf *b, uint64_t v)
+{
+	uint8_t *dst = buf_reserve(b, UVARINT_MAX_LEN);
+
+	if (dst)
+		b->len += uvarint_put(dst, v);
+}
 void buf_put_varint(struct buf *b, int64_t v);
 void buf_put_uvarint_bytes(struct buf *b, const void *p, size_t n);
 static inline void buf_reset(struct buf *b) { b->len = 0; b->oom = 0; }

@@ -32,7 +32,15 @@ const char *chunk_encoding_name(unsigned enc)
 
 /* ---- labels ---- */
 
+/* rec_labels_decode(), also filling arr[0 .. min(count, cap)) */
+static void labels_decode(struct dec *d, struct rec_labels *out, int sorted, struct rec_label *arr, size_t cap);
+
 void rec_labels_decode(struct dec *d, struct rec_labels *out, int sorted)
+{
+	labels_decode(d, out, sorted, NULL, 0);
+}
+
+static void labels_decode(struct dec *d, struct rec_labels *out, int sorted, struct rec_label *arr, size_t cap)
 {
 	const uint8_t *start = d->p, *prev = NULL;
 	size_t prev_len = 0;
@@ -46,8 +54,10 @@ void rec_labels_decode(struct dec *d, struct rec_labels *out, int sorted)
 	for (uint64_t i = 0; i < n && dec_ok(d); i++) {
 		size_t name_len, value_len;
 		const uint8_t *name = dec_uvarint_bytes(d, &name_len, "label name");
+		const uint8_t *value = dec_uvarint_bytes(d, &value_len, "label value");
 
-		dec_uvarint_bytes(d, &value_len, "label value");
+		if (i < cap)
+			arr[i] = (struct rec_label){ (const char *)name, (const char *)value, name_len, value_len };
 		if (!dec_ok(d) || !sorted)
 			continue;
 		if (prev) {
@@ -101,9 +111,15 @@ static void hasher_add(struct hasher *h, const char *name, size_t nl, const char
 	static const uint8_t sep = 0xff;
 
 	if (!h->streaming && h->len + nl + vl + 2 <= HASH_STACK) {
-		memcpy(h->small + h->len, name, nl);
+		if ((uintptr_t)value == (uintptr_t)name + nl + 1) {
+			/* as encoded, a one-byte value length between them: one
+			 * copy, the length's byte then overwritten */
+			memcpy(h->small + h->len, name, nl + 1 + vl);
+		} else {
+			memcpy(h->small + h->len, name, nl);
+			memcpy(h->small + h->len + nl + 1, value, vl);
+		}
 		h->small[h->len + nl] = sep;
-		memcpy(h->small + h->len + nl + 1, value, vl);
 		h->small[h->len + nl + 1 + vl] = sep;
 		h->len += nl + vl + 2;
 		return;
@@ -268,6 +284,12 @@ static int check_type(const uint8_t *p, size_t len, uint8_t want, const char *wh
 
 int rec_series_decode(struct rec_series *s, const uint8_t *p, size_t len, struct err *e)
 {
+	return rec_series_decode_labels(s, NULL, 0, p, len, e);
+}
+
+int rec_series_decode_labels(struct rec_series *s, struct rec_label *labels, size_t cap, const uint8_t *p, size_t len,
+			     struct err *e)
+{
 	struct dec d;
 	const uint8_t *tail;
 	uint64_t has;
@@ -279,7 +301,7 @@ int rec_series_decode(struct rec_series *s, const uint8_t *p, size_t len, struct
 	dec_init(&d, p + 1, len - 1);
 	d.start = p;
 	s->ref = dec_be64(&d, "series ref");
-	rec_labels_decode(&d, &s->labels, 1);
+	labels_decode(&d, &s->labels, 1, labels, cap);
 	s->chunk_range = (int64_t)dec_be64(&d, "chunk range");
 	has = dec_uvarint(&d, "chunk flag");
 	if (dec_ok(&d) && has > 1)

@@ -92,6 +92,10 @@ struct rec_series {
  * offset), or SNAPARC_UNSUPPORTED for an unknown chunk encoding.
  */
 int rec_series_decode(struct rec_series *out, const uint8_t *p, size_t len, struct err *e);
+/* rec_series_decode() that also fills labels[0 .. min(count, cap)) with the
+ * series' labels, from the same pass (borrowed like the rest). */
+int rec_series_decode_labels(struct rec_series *out, struct rec_label *labels, size_t cap, const uint8_t *p,
+			     size_t len, struct err *e);
 void rec_series_encode(struct buf *b, const struct rec_series *s);
 
 struct rec_interval {

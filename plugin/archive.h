@@ -77,12 +77,25 @@ void archive_import_abort(struct archive_writer *w);
  * import is still choosing the dictionary. */
 struct lz4dict_enc;
 struct lz4dict_enc *archive_import_compressor(struct archive_writer *w, struct err *e);
-/* archive_import_put() with the record's stored form made by such a
- * compressor: WAL_LZ4 and the payload, or flags 0 to store it plain; and,
- * unless NULL, a series record's label hash (rec_labels_hash()), made there
- * too. */
+/* What the index takes of a series record, found on another thread by
+ * archive_import_series(): its fields (labels borrowed from the record) and
+ * its label hash (rec_labels_hash()). */
+struct archive_series_info {
+	uint64_t ref, label_hash;
+	int64_t mint, maxt;
+	int has_chunk;
+	struct rec_labels labels;
+};
+/* Fills *out when rec is a series record that decodes and can be indexed:
+ * 1; 0 otherwise, without a message (archive_import_put() gives it). */
+int archive_import_series(struct archive_series_info *out, const uint8_t *rec, size_t len);
+/* archive_import_put() with, unless stored is NULL, the record's stored form
+ * made by such a compressor (WAL_LZ4 and the payload, or flags 0 to store it
+ * plain); and, unless series is NULL, what archive_import_series() found of
+ * it. */
 int archive_import_put_stored(struct archive_writer *w, const uint8_t *rec, size_t len, const uint8_t *stored,
-			      size_t stored_len, uint8_t flags, const uint64_t *label_hash, struct err *e);
+			      size_t stored_len, uint8_t flags, const struct archive_series_info *series,
+			      struct err *e);
 
 /* Called now and then with the bytes of the source read so far. */
 typedef void (*archive_progress_fn)(void *ctx, uint64_t done);

@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,9 @@
 /* The label names the index keeps postings for: 1 to this many bytes, no NUL
  * (what idx_postings_put() in index/idx.c takes). */
 #define LABEL_NAME_MAX 256
+/* A series with up to this many labels is hashed from the pass that checks
+ * them. */
+#define HASH_LABELS 64
 
 struct exemplar_ent {
 	uint64_t ref;                  /* first: sorted on */
@@ -75,8 +79,14 @@ struct archive_writer {
 	const uint8_t *pre;            /* the next record's stored form, made elsewhere, or NULL */
 	size_t pre_len;
 	uint8_t pre_flags;
-	const uint64_t *pre_hash;      /* the next series record's label hash, or NULL */
+	const struct archive_series_info *pre_series;   /* the next series record's, found elsewhere, or NULL */
 	int failed;
+	/* committing: the segments' end, and a second thread that syncs them
+	 * and writes the last postings run meanwhile */
+	struct wal_pos end;
+	pthread_t flusher;
+	int flushing, flush_rc;
+	struct err flush_err;
 };
 
 struct other_ent {
@@ -245,25 +255,31 @@ void archive_import_where_twice(struct archive_writer *w, void (*where)(void *ct
  * record (the caller adds where it is). A ref no other series of the snapshot
  * has is checked at commit, when the series are sorted by ref.
  */
+static int check_label(const struct rec_label *l, const uint8_t *rec, struct err *e)
+{
+	size_t at = (size_t)((const uint8_t *)l->name - rec);
+	const char *nul;
+
+	if (l->name_len == 0 || l->name_len > LABEL_NAME_MAX)
+		return err_set(e, SNAPARC_CORRUPT, "offset %zu: label name of %zu bytes cannot be indexed (1 to %d bytes)",
+			       at, l->name_len, LABEL_NAME_MAX);
+	if ((nul = memchr(l->name, 0, l->name_len)) != NULL)
+		return err_set(e, SNAPARC_CORRUPT,
+			       "offset %zu: label name of %zu bytes has a NUL byte, which cannot be indexed",
+			       at + (size_t)(nul - l->name), l->name_len);
+	return 0;
+}
+
 static int check_series(const struct rec_series *s, const uint8_t *rec, struct err *e)
 {
 	struct rec_label_iter it;
 	struct rec_label l;
-	const char *nul;
+	int rc;
 
 	rec_labels_iter(&it, &s->labels);
-	while (rec_labels_next(&it, &l)) {
-		size_t at = (size_t)((const uint8_t *)l.name - rec);
-
-		if (l.name_len == 0 || l.name_len > LABEL_NAME_MAX)
-			return err_set(e, SNAPARC_CORRUPT,
-				       "offset %zu: label name of %zu bytes cannot be indexed (1 to %d bytes)", at,
-				       l.name_len, LABEL_NAME_MAX);
-		if ((nul = memchr(l.name, 0, l.name_len)) != NULL)
-			return err_set(e, SNAPARC_CORRUPT,
-				       "offset %zu: label name of %zu bytes has a NUL byte, which cannot be indexed",
-				       at + (size_t)(nul - l.name), l.name_len);
-	}
+	while (rec_labels_next(&it, &l))
+		if ((rc = check_label(&l, rec, e)))
+			return rc;
 	return 0;
 }
 
@@ -313,13 +329,24 @@ static int put_record(struct archive_writer *w, const uint8_t *rec, size_t len, 
 		struct rec_series s;
 		struct idx_hash h;
 
-		if ((rc = rec_series_decode(&s, rec, len, e)) || (!checked && (rc = check_series(&s, rec, e))) ||
-		    (rc = store(w, rec, len, &loc, e)))
+		const struct archive_series_info *pre = w->pre_series;
+
+		if (pre) {
+			/* decoded and checked on the reading thread */
+			s.ref = pre->ref;
+			s.labels = pre->labels;
+			s.has_chunk = pre->has_chunk;
+			s.mint = pre->mint;
+			s.maxt = pre->maxt;
+		} else if ((rc = rec_series_decode(&s, rec, len, e)) || (!checked && (rc = check_series(&s, rec, e)))) {
+			return rc;
+		}
+		if ((rc = store(w, rec, len, &loc, e)))
 			return rc;
 		loc.ref = s.ref;
 		if ((rc = postings_add(w->postings, &s.labels, s.ref, e)))
 			return rc;
-		h.hash = w->pre_hash ? *w->pre_hash : rec_labels_hash(&s.labels);
+		h.hash = pre ? pre->label_hash : rec_labels_hash(&s.labels);
 		h.ref = s.ref;
 		if (s.has_chunk) {
 			if (!w->have_times || s.mint < w->snap.mint)
@@ -446,20 +473,51 @@ struct lz4dict_enc *archive_import_compressor(struct archive_writer *w, struct e
 	return c;
 }
 
+int archive_import_series(struct archive_series_info *out, const uint8_t *rec, size_t len)
+{
+	struct rec_label ls[HASH_LABELS];
+	struct rec_series s;
+	size_t n;
+
+	if (rec_type(rec, len) != REC_SERIES || rec_series_decode_labels(&s, ls, HASH_LABELS, rec, len, NULL))
+		return 0;
+	/* the labels as decoded, checked and hashed without decoding them
+	 * again when they are few */
+	n = s.labels.count;
+	if (n > HASH_LABELS) {
+		if (check_series(&s, rec, NULL))
+			return 0;
+		out->label_hash = rec_labels_hash(&s.labels);
+	} else {
+		for (size_t i = 0; i < n; i++)
+			if (check_label(&ls[i], rec, NULL))
+				return 0;
+		out->label_hash = rec_label_array_hash(ls, n);
+	}
+	out->ref = s.ref;
+	out->mint = s.mint;
+	out->maxt = s.maxt;
+	out->has_chunk = s.has_chunk;
+	out->labels = s.labels;
+	return 1;
+}
+
 int archive_import_put_stored(struct archive_writer *w, const uint8_t *rec, size_t len, const uint8_t *stored,
-			      size_t stored_len, uint8_t flags, const uint64_t *label_hash, struct err *e)
+			      size_t stored_len, uint8_t flags, const struct archive_series_info *series,
+			      struct err *e)
 {
 	int rc;
 
-	if (w->training || (flags && flags != WAL_LZ4))
+	if (stored && (w->training || (flags && flags != WAL_LZ4)))
 		return err_set(e, SNAPARC_INVALID, "a record compressed elsewhere while the dictionary is chosen");
 	w->pre = stored;
 	w->pre_len = stored_len;
 	w->pre_flags = flags;
-	w->pre_hash = label_hash;
+	/* held back for training, a record is decoded again when stored */
+	w->pre_series = w->training ? NULL : series;
 	rc = archive_import_put(w, rec, len, e);
 	w->pre = NULL;
-	w->pre_hash = NULL;
+	w->pre_series = NULL;
 	return rc;
 }
 
@@ -577,11 +635,41 @@ static int put_hashes(struct archive_writer *w, struct idx_txn *t, struct idx_ha
 	return rc ? rc : idx_hashes_put(t, w->snap.id, block, batch, n, e);
 }
 
+static void *flush(void *arg)
+{
+	struct archive_writer *w = arg;
+
+	w->flush_rc = wal_writer_flush(w->w, &w->flush_err);
+	if (!w->flush_rc)
+		w->flush_rc = postings_flush(w->postings, &w->flush_err);
+	return NULL;
+}
+
+/* Starts flush() on a second thread, or runs it here if there is none. */
+static void flush_start(struct archive_writer *w)
+{
+	if (pthread_create(&w->flusher, NULL, flush, w) == 0)
+		w->flushing = 1;
+	else
+		flush(w);
+}
+
+/* Waits for flush(); its status (and message in e). */
+static int flush_wait(struct archive_writer *w, struct err *e)
+{
+	if (w->flushing) {
+		pthread_join(w->flusher, NULL);
+		w->flushing = 0;
+	}
+	if (w->flush_rc && e)
+		*e = w->flush_err;
+	return w->flush_rc;
+}
+
 static int write_index(struct archive_writer *w, struct err *e)
 {
 	const struct other_ent *o = (const void *)w->others.p;
-	struct wal_pos wend = wal_writer_end(w->w);
-	struct idx_pos end = { wend.segment, wend.offset };
+	struct idx_pos end = { w->end.segment, w->end.offset };
 	struct idx_snapshot last;
 	struct idx_txn *t;
 	void *batch = malloc(INDEX_BATCH * sizeof(struct idx_loc));   /* the larger entry */
@@ -609,6 +697,9 @@ static int write_index(struct archive_writer *w, struct err *e)
 		rc = put_hashes(w, t, batch, e);
 	if (!rc)
 		rc = put_side_data(w, t, e);
+	/* the segments synced and the postings' last run written */
+	if (!rc)
+		rc = flush_wait(w, e);
 	if (!rc)
 		rc = postings_write(w->postings, t, w->snap.id, e);
 	for (size_t i = 0; !rc && i < w->others.len / sizeof(*o); i++)
@@ -669,10 +760,13 @@ int archive_import_commit(struct archive_writer *w, struct idx_snapshot *snap, s
 		else
 			rc = store_exemplar_groups(w, e);
 	}
-	if (!rc)
-		rc = wal_writer_flush(w->w, e);
-	if (!rc)
+	if (!rc) {
+		/* nothing more is stored: syncing the segments and sorting the
+		 * postings go on while the series and hashes are indexed */
+		w->end = wal_writer_end(w->w);
+		flush_start(w);
 		rc = spill_sort(w->locs, e);
+	}
 	if (!rc)
 		rc = spill_sort(w->hashes, e);
 	/* stable: each series keeps its intervals' order */
@@ -687,6 +781,8 @@ int archive_import_commit(struct archive_writer *w, struct idx_snapshot *snap, s
 		if (rc != SNAPARC_NOMEM)
 			break;
 	}
+	/* (a failure before write_index() waited for it) */
+	flush_wait(w, NULL);
 	if (rc) {
 		roll_back(w);
 	} else {

@@ -35,20 +35,29 @@ static int fill(void *ctx, struct pipe_batch *b, struct err *e)
 
 	while (b->data.len < PIPE_BATCH_BYTES && (rc = wal_reader_next(j->r, &rec, e)) == 1) {
 		struct pipe_rec meta = { .offset = rec.offset, .end = rec.end, .segment = rec.segment };
-		struct rec_series s;
+		struct archive_series_info s;
 		int c;
 
-		/* with a compressor, the label hash too (a record that does not
-		 * decode is the writer's to report) */
-		if (enc && rec_type(rec.data, rec.len) == REC_SERIES && !rec_series_decode(&s, rec.data, rec.len, NULL)) {
-			meta.has_hash = 1;
-			meta.label_hash = rec_labels_hash(&s.labels);
+		/* what the index takes of a series, the label hash too (a record
+		 * that does not decode is the writer's to report) */
+		if (archive_import_series(&s, rec.data, rec.len)) {
+			meta.has_series = 1;
+			meta.has_chunk = (uint8_t)s.has_chunk;
+			meta.labels_off = (uint32_t)(s.labels.raw - rec.data);
+			meta.labels_len = (uint32_t)s.labels.raw_len;
+			meta.labels_count = s.labels.count;
+			meta.ref = s.ref;
+			meta.label_hash = s.label_hash;
+			meta.mint = s.mint;
+			meta.maxt = s.maxt;
 		}
 		if ((rc = pipe_batch_add(b, rec.data, rec.len, &meta, e)))
 			return rc;
-		if (!enc)
+		/* the stored form too, LZ4 being the largest cost, unless the
+		 * writing thread is waiting for records: then it compresses
+		 * them itself, and the two threads share the work */
+		if (!enc || pipe_queued(b) < 2)
 			continue;
-		/* the stored form too: LZ4 is the writer's largest cost */
 		buf_reset(&j->packed);
 		if ((c = lz4dict_compress(enc, rec.data, rec.len, &j->packed)) < 0)
 			return err_set(e, SNAPARC_NOMEM, "out of memory compressing a record");
@@ -69,16 +78,23 @@ static int drain(void *ctx, const struct pipe_batch *b, struct err *e)
 
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *rec = b->data.p + r[i].off;
+		struct archive_series_info s, *series = NULL;
 
-		const uint64_t *hash = r[i].has_hash ? &r[i].label_hash : NULL;
-
+		if (r[i].has_series) {
+			s = (struct archive_series_info){ .ref = r[i].ref, .label_hash = r[i].label_hash,
+							  .mint = r[i].mint, .maxt = r[i].maxt,
+							  .has_chunk = r[i].has_chunk,
+							  .labels = { rec + r[i].labels_off, r[i].labels_len,
+								      r[i].labels_count } };
+			series = &s;
+		}
 		if (!r[i].has_alt)
-			rc = archive_import_put(j->w, rec, r[i].len, e);
+			rc = archive_import_put_stored(j->w, rec, r[i].len, NULL, 0, 0, series, e);
 		else if (r[i].alt_flags)
 			rc = archive_import_put_stored(j->w, rec, r[i].len, b->data.p + r[i].alt_off, r[i].alt_len,
-						       r[i].alt_flags, hash, e);
+						       r[i].alt_flags, series, e);
 		else
-			rc = archive_import_put_stored(j->w, rec, r[i].len, rec, r[i].len, 0, hash, e);
+			rc = archive_import_put_stored(j->w, rec, r[i].len, rec, r[i].len, 0, series, e);
 		if (rc)
 			return err_prefix(e, "%s/%08u: offset %" PRIu64 ": record", j->dir, r[i].segment, r[i].offset);
 		j->done += r[i].end - r[i].offset;

@@ -62,7 +62,7 @@ static void *filler(void *arg)
 		rc = p->fill(p->fill_ctx, b, &p->error);
 		pthread_mutex_lock(&p->mu);
 		if (rc >= 0 && b->recs.len)
-			p->count++;
+			__atomic_add_fetch(&p->count, 1, __ATOMIC_RELAXED);
 		if (rc < 0)
 			p->rc = rc;
 		pthread_cond_broadcast(&p->cv);
@@ -86,6 +86,8 @@ int pipe_run(pipe_fill_fn fill, void *fill_ctx, pipe_drain_fn drain, void *drain
 	p.fill_ctx = fill_ctx;
 	pthread_mutex_init(&p.mu, NULL);
 	pthread_cond_init(&p.cv, NULL);
+	for (int i = 0; i < QUEUE; i++)
+		p.slots[i].queued = &p.count;
 	if (pthread_create(&th, NULL, filler, &p) != 0) {
 		rc = err_set(e, SNAPARC_NOMEM, "cannot start a second thread");
 		goto out;
@@ -105,7 +107,7 @@ int pipe_run(pipe_fill_fn fill, void *fill_ctx, pipe_drain_fn drain, void *drain
 		rc = drain(drain_ctx, b, e);
 		pthread_mutex_lock(&p.mu);
 		p.head = (p.head + 1) % QUEUE;
-		p.count--;
+		__atomic_sub_fetch(&p.count, 1, __ATOMIC_RELAXED);
 		if (rc)
 			p.stop = 1;
 		pthread_cond_broadcast(&p.cv);

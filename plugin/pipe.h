@@ -23,14 +23,28 @@ struct pipe_rec {
 	uint8_t has_alt;        /* a second form of the record follows it (see alt_*) */
 	size_t alt_off, alt_len;
 	uint8_t alt_flags;
-	uint8_t has_hash;       /* a series record whose label hash is label_hash */
-	uint64_t label_hash;
+	/* a series record the filling thread decoded (import): its fields,
+	 * its labels as an offset into the record */
+	uint8_t has_series, has_chunk;
+	uint32_t labels_off, labels_len, labels_count;
+	uint64_t ref, label_hash;
+	int64_t mint, maxt;
 };
 
 struct pipe_batch {
 	struct buf data;        /* records end to end */
 	struct buf recs;        /* struct pipe_rec */
+	const unsigned *queued; /* the pipe's count of filled batches (pipe_queued()) */
 };
+
+/* While filling b: the batches filled and not yet drained, the one being
+ * drained included. 0 or 1: the draining thread is waiting or about to,
+ * and the filler may leave it work it could do itself (compressing, say);
+ * more: the draining thread is behind. */
+static inline unsigned pipe_queued(const struct pipe_batch *b)
+{
+	return __atomic_load_n(b->queued, __ATOMIC_RELAXED);
+}
 
 /* Appends a record to a batch; SNAPARC_NOMEM with a message on failure. */
 int pipe_batch_add(struct pipe_batch *b, const void *p, size_t len, const struct pipe_rec *meta, struct err *e);

@@ -1,11 +1,16 @@
 /*
  * An open-addressing hash table of distinct name=value pairs; each holds
  * its series' refs as uvarints in the order they came (a snapshot's order
- * is not by ref). When the table's memory passes the budget it is written
- * to one temporary file as a run, sorted, and emptied. At commit what is
- * left becomes the last run, and the runs are merged in (name, value) order,
- * each pair's refs merged too, into the index one value at a time: memory
- * is the runs' buffers and one value's list.
+ * is not by ref). The table's slots are small (a hash tag and the pair's
+ * number) and the pairs lie in an array in the order they came; a pair's
+ * name and value are kept in an arena as one canonical label encoding
+ * (uvarint name length, name, uvarint value length, value), which is how a
+ * series record almost always spells them: looking a label up is one hash
+ * and one compare of its bytes. When the table's memory passes the budget
+ * it is written to one temporary file as a run, sorted, and emptied. At
+ * commit what is left becomes the last run, and the runs are merged in
+ * (name, value) order, each pair's refs merged too, into the index one
+ * value at a time: memory is the runs' buffers and one value's list.
  *
  * A run is its pairs in (name, value) order (memcmp, shorter first), each
  *   uvarint 0 (the previous pair's name) or name length + 1, then the name
@@ -21,6 +26,8 @@
 #include <string.h>
 #include <unistd.h>
 
+/* XXH3 inlined: most labels are a few dozen bytes */
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include "bytes.h"
@@ -28,31 +35,48 @@
 #include "tmpfile.h"
 
 #define SLOTS 1024              /* an empty table's */
-#define RECENT 16
 #define RUN_BUF (64u << 10)     /* a run's buffer, writing or reading it */
 #define RUN_BUF_MIN (4u << 10)  /* reading, when the runs are many */
 #define MALLOC_OVERHEAD 16      /* glibc's chunk header and rounding */
+/* A pair's second ref takes this much for its refs (buf's first 256
+ * bytes would be most of the table's memory: most pairs have few). */
+#define REFS_FIRST 16
+/* Merging, a bit a ref from the lowest to the highest when that takes at
+ * most this much (32 Mi refs apart), */
+#define BITS_MAX (4u << 20)
+/* for the pairs with a ref for every this many words of it or more. */
+#define BITS_PER_REF 2
 
 struct pair {
-	uint64_t hash;
-	size_t name_off;              /* in the arena, the value right after the name */
-	uint32_t name_len, value_len;
+	size_t label_off;             /* in the arena: name length, name, value length, value */
+	uint32_t label_len, name_len, value_len;
 	uint64_t first;               /* the first ref + 1, kept here: most values have one series */
 	size_t n;                     /* refs in all */
 	struct buf refs;              /* the others as uvarints, arrival order */
 };
 
+/* A slot: the pair's number + 1 (0: empty) and its hash's high bits. */
+struct slot {
+	uint32_t tag;
+	uint32_t pair;
+};
+
 struct postings {
-	struct pair *slots;
-	size_t cap, used;
+	struct slot *slots;
+	size_t cap;               /* slots, a power of two */
+	struct pair *pairs;
+	size_t used, pairs_cap;
 	struct buf arena;
-	/* the pairs of the last series, by label position: neighbours share
-	 * most labels (job, namespace, instance ...), and a compare is cheaper
-	 * than a hash and a probe */
-	size_t recent[RECENT];    /* slot + 1, 0 for none */
+	struct buf canon;         /* a label spelled otherwise, in the arena's form */
 	size_t mem;               /* the budget */
 	size_t ref_mem;           /* the ref buffers' allocations */
 	size_t most_refs;         /* the largest pair's n */
+	uint64_t ref_min, ref_max;    /* of every series added */
+	/* a bit a ref from bits_lo, for sorting the refs of pairs that have
+	 * many (ensure_bits()); clear but while one pair's are in it */
+	uint64_t *bits;
+	uint64_t bits_lo;
+	size_t bits_words;
 	const char *dir;
 	int fd;                   /* the temporary file, -1 until the first run */
 	struct buf runs;          /* uint64_t: where each run ends in it */
@@ -90,71 +114,175 @@ void postings_free(struct postings *p)
 {
 	if (!p)
 		return;
-	for (size_t i = 0; i < p->cap; i++)
-		buf_free(&p->slots[i].refs);
+	for (size_t i = 0; i < p->used; i++)
+		buf_free(&p->pairs[i].refs);
 	free(p->slots);
+	free(p->pairs);
 	buf_free(&p->arena);
+	buf_free(&p->canon);
 	buf_free(&p->runs);
+	free(p->bits);
 	if (p->fd >= 0)
 		close(p->fd);
 	free(p);
 }
 
 /* What the table takes, and will while it is written out: the slots, the
- * arena, the ref buffers, the pairs' order with qsort's scratch, and the
- * largest pair's refs decoded with the radix sort's copy. */
+ * pairs, the arena, the ref buffers, the pairs' order with qsort's scratch,
+ * and the largest pair's refs decoded with the radix sort's copy. */
 static size_t table_mem(const struct postings *p)
 {
-	return p->cap * sizeof(struct pair) + p->arena.cap + p->ref_mem +
-	       2 * (p->used * sizeof(struct pair *) + p->most_refs * sizeof(uint64_t));
+	return p->cap * sizeof(struct slot) + p->pairs_cap * sizeof(struct pair) + p->arena.cap + p->ref_mem +
+	       p->bits_words * sizeof(uint64_t) + 2 * (p->used * sizeof(struct pair *) + p->most_refs * sizeof(uint64_t));
 }
 
-static uint64_t pair_hash(const struct rec_label *l)
+/* Makes the bits cover every ref added so far when that takes at most
+ * BITS_MAX; without them every pair's refs are sorted instead. */
+static void ensure_bits(struct postings *p)
 {
-	/* name and value, separated as labels.Hash does, never 0 (empty slot) */
-	XXH64_hash_t h = XXH64(l->name, l->name_len, 0x9e3779b97f4a7c15ull);
+	size_t words;
 
-	h = XXH64(l->value, l->value_len, h);
-	return h ? h : 1;
+	if (!p->ref_max || (p->ref_max - p->ref_min) / 8 >= BITS_MAX) {
+		free(p->bits);
+		p->bits = NULL;
+		p->bits_words = 0;
+		return;
+	}
+	words = (size_t)((p->ref_max - p->ref_min) / 64 + 1);
+	if (p->bits && p->bits_lo == p->ref_min && p->bits_words >= words)
+		return;
+	free(p->bits);
+	p->bits_lo = p->ref_min;
+	p->bits_words = (p->bits = calloc(words, sizeof(*p->bits))) ? words : 0;
+}
+
+/* Whether n refs, at least one from lo, are better sorted by their bits:
+ * scanning them costs at most BITS_PER_REF words a ref. */
+static int dense(const struct postings *p, uint64_t lo, uint64_t n)
+{
+	return p->bits && lo >= p->bits_lo && (p->ref_max - p->bits_lo) / 64 < p->bits_words &&
+	       (p->ref_max - lo) / 64 <= n * BITS_PER_REF;
+}
+
+/* The bits set, from lo to hi (bit numbers); empty: lo > hi. */
+struct bits_span {
+	uint64_t lo, hi;
+};
+
+/* Sets ref's bit and widens the span. 0, or -1 for a ref outside them. */
+static int bits_set(struct postings *p, uint64_t ref, struct bits_span *span)
+{
+	uint64_t at = ref - p->bits_lo;
+
+	if (ref < p->bits_lo || at / 64 >= p->bits_words)
+		return -1;
+	p->bits[at / 64] |= 1ull << (at % 64);
+	if (at > span->hi)
+		span->hi = at;
+	if (at < span->lo)
+		span->lo = at;
+	return 0;
+}
+
+/* Appends to list the uvarint count of the refs whose bits are set in the
+ * span, then each ref's delta from the one before, clearing the bits. */
+static void bits_take(struct postings *p, struct bits_span span, struct buf *list)
+{
+	size_t start = list->len, count_at;
+	uint64_t last = 0, taken = 0;
+	uint8_t *count;
+
+	/* the deltas after room for their count, which comes last */
+	if (!buf_reserve(list, UVARINT_MAX_LEN))
+		return;
+	list->len += UVARINT_MAX_LEN;
+	for (uint64_t word = span.lo / 64; span.lo <= span.hi && word <= span.hi / 64; word++) {
+		uint64_t w = p->bits[word];
+
+		if (!w)
+			continue;
+		p->bits[word] = 0;
+		for (; w; w &= w - 1) {
+			uint64_t ref = p->bits_lo + word * 64 + (uint64_t)__builtin_ctzll(w);
+
+			buf_put_uvarint(list, ref - last);
+			last = ref;
+			taken++;
+		}
+	}
+	if (list->oom)
+		return;
+	count_at = start + UVARINT_MAX_LEN - uvarint_len(taken);
+	count = list->p + count_at;
+	uvarint_put(count, taken);
+	memmove(list->p + start, count, list->len - count_at);
+	list->len -= count_at - start;
+}
+
+static void bits_clear(struct postings *p)
+{
+	memset(p->bits, 0, p->bits_words * sizeof(*p->bits));
+}
+
+static const uint8_t *pair_name(const struct postings *p, const struct pair *s)
+{
+	return p->arena.p + s->label_off + uvarint_len(s->name_len);
+}
+
+static const uint8_t *pair_value(const struct postings *p, const struct pair *s)
+{
+	return p->arena.p + s->label_off + s->label_len - s->value_len;
+}
+
+static uint64_t label_hash(const uint8_t *label, size_t len)
+{
+	return XXH3_64bits(label, len);
+}
+
+static void place(struct slot *slots, size_t cap, uint64_t h, uint32_t pair)
+{
+	size_t j;
+
+	for (j = h & (cap - 1); slots[j].pair; j = (j + 1) & (cap - 1))
+		;
+	slots[j].tag = (uint32_t)(h >> 32);
+	slots[j].pair = pair;
 }
 
 static int grow(struct postings *p)
 {
 	size_t cap = p->cap * 2;
-	struct pair *slots = calloc(cap, sizeof(*slots));
+	struct slot *slots = calloc(cap, sizeof(*slots));
 
 	if (!slots)
 		return -1;
-	for (size_t i = 0; i < p->cap; i++) {
-		size_t j;
+	for (size_t i = 0; i < p->used; i++) {
+		const struct pair *s = &p->pairs[i];
 
-		if (!p->slots[i].hash)
-			continue;
-		for (j = p->slots[i].hash & (cap - 1); slots[j].hash; j = (j + 1) & (cap - 1))
-			;
-		slots[j] = p->slots[i];
+		place(slots, cap, label_hash(p->arena.p + s->label_off, s->label_len), (uint32_t)i + 1);
 	}
 	free(p->slots);
 	p->slots = slots;
 	p->cap = cap;
-	memset(p->recent, 0, sizeof(p->recent));
 	return 0;
 }
 
 /* Empties the table, back to its first size. */
 static void empty(struct postings *p)
 {
-	struct pair *small;
+	struct slot *small;
 
-	for (size_t i = 0; i < p->cap; i++)
-		buf_free(&p->slots[i].refs);
+	for (size_t i = 0; i < p->used; i++)
+		buf_free(&p->pairs[i].refs);
 	if (p->cap > SLOTS && (small = realloc(p->slots, SLOTS * sizeof(*small))) != NULL) {
 		p->slots = small;
 		p->cap = SLOTS;
 	}
 	memset(p->slots, 0, p->cap * sizeof(*p->slots));
+	free(p->pairs);
+	p->pairs = NULL;
+	p->pairs_cap = 0;
 	buf_free(&p->arena);
-	memset(p->recent, 0, sizeof(p->recent));
 	p->used = p->ref_mem = p->most_refs = 0;
 }
 
@@ -165,33 +293,63 @@ static int bytes_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
 	return c ? c : (al > bl) - (al < bl);
 }
 
-static int cmp_name_value(const void *a, const void *b, void *arena_p)
+static int cmp_name_value(const void *a, const void *b, void *postings)
 {
 	const struct pair *x = *(const struct pair *const *)a, *y = *(const struct pair *const *)b;
-	const uint8_t *arena = arena_p;
-	int c = bytes_cmp(arena + x->name_off, x->name_len, arena + y->name_off, y->name_len);
+	const struct postings *p = postings;
+	int c = bytes_cmp(pair_name(p, x), x->name_len, pair_name(p, y), y->name_len);
 
-	return c ? c : bytes_cmp(arena + x->name_off + x->name_len, x->value_len, arena + y->name_off + y->name_len,
-				 y->value_len);
+	return c ? c : bytes_cmp(pair_value(p, x), x->value_len, pair_value(p, y), y->value_len);
+}
+
+/* The next of a pair's refs, which postings_add() wrote: no checks. */
+static inline uint64_t ref_next(const uint8_t **q)
+{
+	uint64_t v = 0;
+
+	for (unsigned shift = 0;; shift += 7) {
+		uint8_t b = *(*q)++;
+
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (b < 0x80)
+			return v;
+	}
 }
 
 /* The pair's refs, sorted, into refs (uint64_t). */
 static int pair_refs(const struct pair *s, struct buf *refs, struct err *e)
 {
-	uint64_t first = s->first - 1;
-	struct dec d;
+	const uint8_t *q = s->refs.p, *end = q ? q + s->refs.len : q;
+	uint64_t *r;
 
 	buf_reset(refs);
-	buf_put(refs, &first, sizeof(first));
-	dec_init(&d, s->refs.p, s->refs.len);
-	while (dec_left(&d)) {
-		uint64_t ref = dec_uvarint(&d, "ref");
-
-		buf_put(refs, &ref, sizeof(ref));
-	}
-	if (refs->oom || sort_by_u64_key(refs->p, s->n, sizeof(uint64_t)))
+	if (!(r = (uint64_t *)buf_reserve(refs, s->n * sizeof(*r))))
+		return nomem(e);
+	*r++ = s->first - 1;
+	while (q < end)
+		*r++ = ref_next(&q);
+	refs->len = s->n * sizeof(*r);
+	if (sort_by_u64_key(refs->p, s->n, sizeof(uint64_t)))
 		return nomem(e);
 	return 0;
+}
+
+/* The pair's refs as a run holds them (count, sorted deltas), through the
+ * bits, appended to out. */
+static int pair_bits(struct postings *p, const struct pair *s, struct buf *out, struct err *e)
+{
+	const uint8_t *q = s->refs.p, *end = q ? q + s->refs.len : q;
+	struct bits_span span = { UINT64_MAX, 0 };
+	int bad = bits_set(p, s->first - 1, &span);
+
+	while (q < end && !bad)
+		bad = bits_set(p, ref_next(&q), &span);
+	if (bad) {
+		bits_clear(p);
+		return err_set(e, SNAPARC_INVALID, "a ref outside those the postings were given");
+	}
+	bits_take(p, span, out);
+	return out->oom ? nomem(e) : 0;
 }
 
 /* Writes out what out holds, at *off. */
@@ -227,24 +385,31 @@ static int write_run(struct postings *p, struct err *e)
 			return fd;
 		p->fd = fd;
 	}
+	ensure_bits(p);
 	if (!(order = malloc(p->used * sizeof(*order))))
 		return nomem(e);
-	for (size_t i = 0; i < p->cap; i++)
-		if (p->slots[i].hash)
-			order[n++] = &p->slots[i];
-	qsort_r(order, n, sizeof(*order), cmp_name_value, p->arena.p);
+	for (n = 0; n < p->used; n++)
+		order[n] = &p->pairs[n];
+	qsort_r(order, n, sizeof(*order), cmp_name_value, p);
 	for (size_t i = 0; i < n && !rc; i++) {
 		const struct pair *s = order[i];
-		const uint8_t *name = p->arena.p + s->name_off;
+		const uint8_t *name = pair_name(p, s);
 		const uint64_t *r;
 
-		if (i && !bytes_cmp(name, s->name_len, p->arena.p + order[i - 1]->name_off, order[i - 1]->name_len)) {
+		if (i && !bytes_cmp(name, s->name_len, pair_name(p, order[i - 1]), order[i - 1]->name_len)) {
 			buf_put_uvarint(&out, 0);
 		} else {
 			buf_put_uvarint(&out, s->name_len + 1ull);
 			buf_put(&out, name, s->name_len);
 		}
-		buf_put_uvarint_bytes(&out, name + s->name_len, s->value_len);
+		buf_put_uvarint_bytes(&out, pair_value(p, s), s->value_len);
+		if (dense(p, p->bits_lo, s->n)) {
+			if ((rc = pair_bits(p, s, &out, e)))
+				break;
+			if (out.len >= RUN_BUF)
+				rc = flush(p, &out, &off, e);
+			continue;
+		}
 		if ((rc = pair_refs(s, &refs, e)))
 			break;
 		r = (const uint64_t *)refs.p;
@@ -274,65 +439,107 @@ static int write_run(struct postings *p, struct err *e)
  * (both tables are held while the pairs move), empties it into a run. */
 static int make_room(struct postings *p, struct err *e)
 {
-	if (table_mem(p) + 2 * p->cap * sizeof(struct pair) > p->mem)
+	if (table_mem(p) + 2 * p->cap * sizeof(struct slot) > p->mem)
 		return write_run(p, e);
 	return grow(p) ? nomem(e) : 0;
 }
 
-static struct pair *find(struct postings *p, const struct rec_label *l)
+/* The pair of the label spelled label[0..len) canonically, added if new;
+ * NULL out of memory. */
+static struct pair *find(struct postings *p, const uint8_t *label, size_t len, size_t name_len, size_t value_len)
 {
-	uint64_t h = pair_hash(l);
+	uint64_t h = label_hash(label, len);
+	uint32_t tag = (uint32_t)(h >> 32);
+	struct pair *s;
 	size_t i;
 
-	for (i = h & (p->cap - 1); p->slots[i].hash; i = (i + 1) & (p->cap - 1)) {
-		struct pair *s = &p->slots[i];
-
-		if (s->hash == h && s->name_len == l->name_len && s->value_len == l->value_len &&
-		    !memcmp(p->arena.p + s->name_off, l->name, l->name_len) &&
-		    !memcmp(p->arena.p + s->name_off + s->name_len, l->value, l->value_len))
+	for (i = h & (p->cap - 1); p->slots[i].pair; i = (i + 1) & (p->cap - 1)) {
+		if (p->slots[i].tag != tag)
+			continue;
+		s = &p->pairs[p->slots[i].pair - 1];
+		if (s->label_len == len && !memcmp(p->arena.p + s->label_off, label, len))
 			return s;
 	}
-	p->slots[i].hash = h;
-	p->slots[i].name_off = p->arena.len;
-	p->slots[i].name_len = (uint32_t)l->name_len;
-	p->slots[i].value_len = (uint32_t)l->value_len;
-	buf_put(&p->arena, l->name, l->name_len);
-	buf_put(&p->arena, l->value, l->value_len);
-	p->used++;
-	return &p->slots[i];
+	if (p->used == p->pairs_cap) {
+		size_t cap = p->pairs_cap ? 2 * p->pairs_cap : SLOTS / 2;
+
+		if (!(s = realloc(p->pairs, cap * sizeof(*s))))
+			return NULL;
+		p->pairs = s;
+		p->pairs_cap = cap;
+	}
+	s = &p->pairs[p->used];
+	memset(s, 0, sizeof(*s));
+	s->label_off = p->arena.len;
+	s->label_len = (uint32_t)len;
+	s->name_len = (uint32_t)name_len;
+	s->value_len = (uint32_t)value_len;
+	buf_put(&p->arena, label, len);
+	if (p->arena.oom)
+		return NULL;
+	p->slots[i].tag = tag;
+	p->slots[i].pair = (uint32_t)++p->used;
+	return s;
 }
 
-static int same(const struct postings *p, const struct pair *s, const struct rec_label *l)
+static uint64_t label_uvarint_slow(const uint8_t **q, const uint8_t *end)
 {
-	return s->name_len == l->name_len && s->value_len == l->value_len &&
-	       !memcmp(p->arena.p + s->name_off + s->name_len, l->value, l->value_len) &&
-	       !memcmp(p->arena.p + s->name_off, l->name, l->name_len);
+	uint64_t v;
+	int n = uvarint_get(*q, (size_t)(end - *q), &v);
+
+	*q += n > 0 ? n : end - *q;
+	return n > 0 ? v : 0;
+}
+
+/* A uvarint of a validated label set. */
+static inline uint64_t label_uvarint(const uint8_t **q, const uint8_t *end)
+{
+	if (*q < end && **q < 0x80)
+		return *(*q)++;
+	return label_uvarint_slow(q, end);
 }
 
 int postings_add(struct postings *p, const struct rec_labels *ls, uint64_t ref, struct err *e)
 {
-	struct rec_label_iter it;
-	struct rec_label l;
-	size_t pos = 0;
+	const uint8_t *q = ls->raw, *end = ls->raw + ls->raw_len;
 	int rc;
 
-	rec_labels_iter(&it, ls);
-	while (rec_labels_next(&it, &l)) {
+	if (ref < p->ref_min || !p->ref_max)
+		p->ref_min = ref;
+	if (ref > p->ref_max)
+		p->ref_max = ref;
+	label_uvarint(&q, end);
+	for (uint32_t k = 0; k < ls->count; k++) {
+		const uint8_t *label = q, *name, *value;
+		uint64_t name_len = label_uvarint(&q, end), value_len;
+		size_t len, cap;
 		struct pair *s;
-		size_t cap;
 
-		if (pos < RECENT && p->recent[pos] && same(p, &p->slots[p->recent[pos] - 1], &l)) {
-			s = &p->slots[p->recent[pos] - 1];
-		} else {
-			if (p->used * 2 >= p->cap && (rc = make_room(p, e)))
-				return rc;
-			s = find(p, &l);
-			if (p->arena.oom)
+		name = q;
+		q += name_len < (uint64_t)(end - q) ? name_len : (uint64_t)(end - q);
+		value_len = label_uvarint(&q, end);
+		value = q;
+		if (value_len > (uint64_t)(end - q))
+			return err_set(e, SNAPARC_CORRUPT, "a label set that was not decoded reached the postings");
+		q += value_len;
+		len = (size_t)(q - label);
+		/* two one-byte lengths are minimal; longer ones may not be */
+		if ((name_len >= 0x80 || value_len >= 0x80 || len != name_len + value_len + 2) &&
+		    len != uvarint_len(name_len) + name_len + uvarint_len(value_len) + value_len) {
+			/* lengths spelled with more bytes than they need: the
+			 * arena's form, for this label to meet its other spellings */
+			buf_reset(&p->canon);
+			buf_put_uvarint_bytes(&p->canon, name, (size_t)name_len);
+			buf_put_uvarint_bytes(&p->canon, value, (size_t)value_len);
+			if (p->canon.oom)
 				return nomem(e);
-			if (pos < RECENT)
-				p->recent[pos] = (size_t)(s - p->slots) + 1;
+			label = p->canon.p;
+			len = p->canon.len;
 		}
-		pos++;
+		if (p->used * 2 >= p->cap && (rc = make_room(p, e)))
+			return rc;
+		if (!(s = find(p, label, len, (size_t)name_len, (size_t)value_len)))
+			return nomem(e);
 		if (++s->n > p->most_refs)
 			p->most_refs = s->n;
 		if (!s->first) {
@@ -340,6 +547,8 @@ int postings_add(struct postings *p, const struct rec_labels *ls, uint64_t ref, 
 			continue;
 		}
 		cap = s->refs.cap;
+		if (!cap && (s->refs.p = malloc(REFS_FIRST)) != NULL)
+			s->refs.cap = REFS_FIRST;
 		buf_put_uvarint(&s->refs, ref);
 		if (s->refs.oom)
 			return nomem(e);
@@ -357,7 +566,7 @@ static int run_corrupt(const struct postings *p, const struct run *r, struct err
 		       p->dir, (unsigned long long)(r->rd.off - (r->rd.len - r->rd.pos)));
 }
 
-static int run_uvarint(const struct postings *p, struct run *r, uint64_t *v, struct err *e)
+static int run_uvarint_slow(const struct postings *p, struct run *r, uint64_t *v, struct err *e)
 {
 	int n, rc;
 
@@ -367,6 +576,16 @@ static int run_uvarint(const struct postings *p, struct run *r, uint64_t *v, str
 		return run_corrupt(p, r, e);
 	r->rd.pos += (size_t)n;
 	return 0;
+}
+
+/* Inline for the one-byte deltas that most refs of a merged pair are. */
+static inline int run_uvarint(const struct postings *p, struct run *r, uint64_t *v, struct err *e)
+{
+	if (r->rd.pos < r->rd.len && r->rd.buf[r->rd.pos] < 0x80) {
+		*v = r->rd.buf[r->rd.pos++];
+		return 0;
+	}
+	return run_uvarint_slow(p, r, v, e);
 }
 
 /* The run's next n bytes, into out. */
@@ -448,9 +667,42 @@ static void push(struct run **h, size_t *n, struct run *r)
 	sift_up(h, (*n)++, pair_less);
 }
 
+/* merge_refs() for a pair with many refs: each run's set their bits, and
+ * the bits give them back in order. A ref twice is taken once (the
+ * snapshot fails the import then). */
+static int merge_bits(struct postings *p, struct run **h, size_t m, struct buf *list, struct err *e)
+{
+	struct bits_span span = { UINT64_MAX, 0 };
+	uint64_t delta;
+	int rc;
+
+	for (size_t i = 0; i < m; i++) {
+		struct run *r = h[i];
+
+		for (;;) {
+			if (bits_set(p, r->ref, &span)) {
+				rc = run_corrupt(p, r, e);
+				goto fail;
+			}
+			if (!--r->left)
+				break;
+			if ((rc = run_uvarint(p, r, &delta, e)))
+				goto fail;
+			r->ref += delta;
+		}
+	}
+	buf_reset(list);
+	bits_take(p, span, list);
+	return list->oom ? nomem(e) : 0;
+fail:
+	/* clear for a commit that merges again */
+	bits_clear(p);
+	return rc;
+}
+
 /* The refs of the m runs' current pair (each run's sorted), merged into
  * list as idx_postings_put() takes it. */
-static int merge_refs(const struct postings *p, struct run **h, size_t m, struct buf *list, struct err *e)
+static int merge_refs(struct postings *p, struct run **h, size_t m, struct buf *list, struct err *e)
 {
 	uint64_t n = 0, last = 0, delta;
 	int rc;
@@ -461,6 +713,10 @@ static int merge_refs(const struct postings *p, struct run **h, size_t m, struct
 			return rc;
 		sift_up(h, i, ref_less);
 	}
+	/* dense enough that scanning the bits of every ref costs less than
+	 * taking the refs one by one through the heap */
+	if (m > 1 && dense(p, h[0]->ref, n))
+		return merge_bits(p, h, m, list, e);
 	buf_reset(list);
 	/* a byte a ref is what dense refs take: most lists grow no further */
 	buf_reserve(list, UVARINT_MAX_LEN + n);
@@ -509,6 +765,11 @@ static int open_runs(const struct postings *p, struct run *runs, size_t k, struc
 	return rc;
 }
 
+int postings_flush(struct postings *p, struct err *e)
+{
+	return write_run(p, e);
+}
+
 int postings_write(struct postings *p, struct idx_txn *t, uint32_t snap, struct err *e)
 {
 	size_t k, heaped = 0;
@@ -521,6 +782,7 @@ int postings_write(struct postings *p, struct idx_txn *t, uint32_t snap, struct 
 		return rc;
 	runs = calloc(k, sizeof(*runs));
 	heap = malloc(2 * k * sizeof(*heap));
+	ensure_bits(p);
 	rc = runs && heap ? open_runs(p, runs, k, heap, &heaped, e) : nomem(e);
 	while (heaped && !rc) {
 		struct run **same = heap + k, *key;   /* the runs that hold the next pair */

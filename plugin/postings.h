@@ -22,6 +22,9 @@ int postings_new(struct postings **out, const char *dir, size_t mem, struct err 
 void postings_free(struct postings *p);
 /* Adds every label of a series. */
 int postings_add(struct postings *p, const struct rec_labels *ls, uint64_t ref, struct err *e);
+/* Writes what the table holds to the temporary file, as postings_write()
+ * does first: then the rest of postings_write() takes less time. */
+int postings_flush(struct postings *p, struct err *e);
 /* Writes them all under snapshot snap. Can be called again, in a new
  * transaction, after one that failed. */
 int postings_write(struct postings *p, struct idx_txn *t, uint32_t snap, struct err *e);

@@ -22,6 +22,19 @@ static uint64_t key_at(const uint8_t *p)
 	return k;
 }
 
+/* An element's copy: inline for the sizes sorted here (refs, label hashes,
+ * series locations), not a call for every element. */
+static inline void copy_elem(uint8_t *dst, const uint8_t *src, size_t size)
+{
+	switch (size) {
+	case 8: memcpy(dst, src, 8); break;
+	case 16: memcpy(dst, src, 16); break;
+	case 24: memcpy(dst, src, 24); break;
+	case 32: memcpy(dst, src, 32); break;
+	default: memcpy(dst, src, size); break;
+	}
+}
+
 int sort_by_u64_key(void *base, size_t n, size_t size)
 {
 	uint8_t *src = base, *dst, *tmp;
@@ -45,12 +58,12 @@ int sort_by_u64_key(void *base, size_t n, size_t size)
 		for (size_t i = 1; i < n; i++) {
 			size_t j = i;
 
-			memcpy(t, src + i * size, size);
+			copy_elem(t, src + i * size, size);
 			while (j > 0 && key_at(src + (j - 1) * size) > key_at(t)) {
-				memcpy(src + j * size, src + (j - 1) * size, size);
+				copy_elem(src + j * size, src + (j - 1) * size, size);
 				j--;
 			}
-			memcpy(src + j * size, t, size);
+			copy_elem(src + j * size, t, size);
 		}
 		return 0;
 	}
@@ -85,7 +98,7 @@ int sort_by_u64_key(void *base, size_t n, size_t size)
 		for (size_t i = 0; i < n; i++) {
 			size_t at = count[(key_at(src + i * size) >> shift) & mask]++;
 
-			memcpy(dst + at * size, src + i * size, size);
+			copy_elem(dst + at * size, src + i * size, size);
 		}
 		uint8_t *swap = src;
 		src = dst;

@@ -135,21 +135,17 @@ static int before(const struct head *a, const struct head *b)
 
 static void sift_down(struct spill *s, size_t i)
 {
-	for (;;) {
-		size_t c = 2 * i + 1, m = i;
-		struct head t;
+	struct head x = s->heap[i];
 
-		if (c < s->nheap && before(&s->heap[c], &s->heap[m]))
-			m = c;
-		if (c + 1 < s->nheap && before(&s->heap[c + 1], &s->heap[m]))
-			m = c + 1;
-		if (m == i)
-			return;
-		t = s->heap[i];
-		s->heap[i] = s->heap[m];
-		s->heap[m] = t;
-		i = m;
+	/* the element moves down through a hole: one copy a level */
+	for (size_t c; (c = 2 * i + 1) < s->nheap; i = c) {
+		if (c + 1 < s->nheap && before(&s->heap[c + 1], &s->heap[c]))
+			c++;
+		if (!before(&s->heap[c], &x))
+			break;
+		s->heap[i] = s->heap[c];
 	}
+	s->heap[i] = x;
 }
 
 /* Reads run r's next piece into its buffer (the share is whole elements,

@@ -302,6 +302,31 @@ Test(dec, getters_after_failure_do_not_read_good_bytes)
 	cr_assert_str_eq(msg, "offset 0: label count: varint longer than 10 bytes or over 64 bits");
 }
 
+Test(dec, one_byte_fields_after_a_failure_read_nothing_wherever_the_position_is)
+{
+	/* one-byte uvarints and lengths are read inline: a failed decoder
+	 * must stop them too, even with its position moved back to good bytes */
+	static const uint8_t in[] = { 0x02, 'a', 'b', 0x05 };
+	struct dec d;
+	size_t len = 99;
+
+	dec_init(&d, in, sizeof(in));
+	dec_fail(&d, "first", "made to fail");
+	d.p = in;
+	cr_assert_eq(dec_uvarint(&d, "count"), 0);
+	cr_assert_null(dec_uvarint_bytes(&d, &len, "name"));
+	cr_assert_eq(len, 0);
+	cr_assert_str_eq(d.failed, "first");
+	/* and the same fields read, before any failure */
+	dec_init(&d, in, sizeof(in));
+	cr_assert_eq(dec_uvarint_bytes(&d, &len, "name"), in + 1);
+	cr_assert_eq(len, 2);
+	cr_assert_eq(dec_uvarint(&d, "count"), 5);
+	cr_assert(dec_ok(&d));
+	cr_assert_eq(dec_uvarint(&d, "past the end"), 0);
+	cr_assert_str_eq(d.failed, "past the end");
+}
+
 Test(dec, be64_and_bytes_fail_at_field_start)
 {
 	static const uint8_t in[] = { 0x01, 0x02, 0x03, 0x04, 0x05 };

@@ -409,6 +409,25 @@ Test(snapshot, every_record_decodes_and_reencodes_identically)
 			while (rec_labels_next(&it, &l))
 				if (l.value_len == 40000)
 					long_label++;
+			/* the labels from the decoding pass are the iterator's, as
+			 * many as fit, the rest of the fields the same */
+			for (size_t cap = 0; cap <= 64; cap += 4) {
+				struct rec_series s2;
+				struct rec_label arr[64];
+				size_t k = 0;
+
+				cr_assert_eq(rec_series_decode_labels(&s2, arr, cap, wr.data, wr.len, &e), 0, "%s", e.msg);
+				cr_assert(s2.ref == sr.ref && s2.labels.raw == sr.labels.raw &&
+					  s2.labels.raw_len == sr.labels.raw_len && s2.labels.count == sr.labels.count &&
+					  s2.chunk == sr.chunk && s2.chunk_len == sr.chunk_len && s2.mint == sr.mint &&
+					  s2.maxt == sr.maxt && s2.tail == sr.tail && s2.last_value == sr.last_value);
+				rec_labels_iter(&it, &sr.labels);
+				for (; rec_labels_next(&it, &l) && k < cap; k++)
+					cr_assert(arr[k].name == l.name && arr[k].name_len == l.name_len &&
+						  arr[k].value == l.value && arr[k].value_len == l.value_len,
+						  "label %zu of %u", k, sr.labels.count);
+				cr_assert_eq(k, cap < sr.labels.count ? cap : sr.labels.count);
+			}
 			/* the fields alone give the same bytes */
 			buf_reset(&out);
 			rec_series_encode(&out, &sr);
