@@ -138,6 +138,8 @@ struct wal_writer_opts {
 	enum wal_compression compression;
 	uint64_t segment_size;  /* a multiple of WAL_PAGE_SIZE; 0 for the default */
 	int sync;               /* fdatasync segments and the directory on close */
+	int direct;             /* write whole pages with O_DIRECT, past the page cache,
+				 * where the file system takes it (buffered where not) */
 };
 
 /* Position of a record written: where its first fragment starts. */

@@ -11,7 +11,12 @@
  *   may be empty when exactly 7 bytes are left;
  * - on close the last page is zero-padded to 32 KiB.
  *
- * Pages are collected in a buffer and written in large writes.
+ * Pages are collected in a buffer and written in large writes; with
+ * opts.direct those go past the page cache (O_DIRECT), which on a new
+ * directory of segments saves copying every byte into it and most of
+ * fdatasync's wait. A write the file system refuses that way (EINVAL: a
+ * file system without O_DIRECT, or a flush of a partial page) is done
+ * buffered, and the segment stays buffered from then on.
  */
 #include "wal.h"
 
@@ -30,7 +35,8 @@
 #include "bytes.h"
 #include "crc32c.h"
 
-#define WRITE_PAGES 16u   /* pages collected before one write() */
+#define WRITE_PAGES 32u   /* pages collected before one write() */
+#define DIRECT_ALIGN 4096u /* of the page buffer, for O_DIRECT */
 #define ZSTD_LEVEL 3
 
 struct wal_writer {
@@ -48,8 +54,20 @@ struct wal_writer {
 	struct wal_compressor *comp;
 	struct wal_pos last_end;
 	int created;            /* made a segment file since the last flush */
+	int direct;             /* fd is open with O_DIRECT */
 	int failed;
 };
+
+/* Takes the open segment off O_DIRECT. */
+static int leave_direct(struct wal_writer *w)
+{
+	int fl = fcntl(w->fd, F_GETFL);
+
+	if (fl < 0 || fcntl(w->fd, F_SETFL, fl & ~O_DIRECT) < 0)
+		return -1;
+	w->direct = 0;
+	return 0;
+}
 
 static int write_all(struct wal_writer *w, const uint8_t *p, size_t n, struct err *e)
 {
@@ -57,6 +75,8 @@ static int write_all(struct wal_writer *w, const uint8_t *p, size_t n, struct er
 		ssize_t k = write(w->fd, p, n);
 
 		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && errno == EINVAL && w->direct && leave_direct(w) == 0)
 			continue;
 		if (k < 0)
 			return w->failed = err_errno(e, errno, "%s: write", w->path);
@@ -118,6 +138,9 @@ static int next_segment(struct wal_writer *w, struct err *e)
 	w->fd = open(w->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
 	if (w->fd < 0)
 		return w->failed = err_errno(e, errno, "%s: create segment", w->path);
+	/* set after the open: an open with O_DIRECT that the file system
+	 * refuses may have created the file already */
+	w->direct = w->opts.direct && fcntl(w->fd, F_SETFL, fcntl(w->fd, F_GETFL) | O_DIRECT) == 0;
 	w->done_pages = 0;
 	w->created = 1;
 	return 0;
@@ -170,7 +193,7 @@ static int writer_new(struct wal_writer **out, const char *dir, const struct wal
 	}
 	w->pages_per_segment = w->opts.segment_size / WAL_PAGE_SIZE;
 	w->dir = strdup(dir);
-	w->pages = malloc(WRITE_PAGES * WAL_PAGE_SIZE);
+	w->pages = aligned_alloc(DIRECT_ALIGN, WRITE_PAGES * WAL_PAGE_SIZE);
 	if (!w->dir || !w->pages) {
 		wal_writer_discard(w);
 		return err_set(e, SNAPARC_NOMEM, "%s: out of memory", dir);

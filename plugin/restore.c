@@ -354,7 +354,7 @@ int archive_restore(struct archive *a, const char *snapshot, const uint64_t *ref
 		    const char *out, const struct archive_restore_opts *opts, struct archive_restore_stats *st,
 		    struct err *e)
 {
-	struct wal_writer_opts wo = { .compression = WAL_COMPRESS_SNAPPY, .sync = 1 };
+	struct wal_writer_opts wo = { .compression = WAL_COMPRESS_SNAPPY, .sync = 1, .direct = 1 };
 	struct archive_restore_stats ignore;
 	struct idx_snapshot s;
 	struct wal_writer *w = NULL;
