@@ -130,6 +130,14 @@ void wal_compressor_free(struct wal_compressor *c);
  * a negative status. For work on another thread than the writer's. */
 int wal_compress(struct wal_compressor *c, const uint8_t *rec, size_t len, struct buf *out, struct err *e);
 
+/* As wal_compress(), except that with Snappy bytes [plain_off, plain_off +
+ * plain_len) of rec, known not to compress (an XOR chunk's), go into the
+ * stream as one literal without being searched for matches; what is around
+ * them is compressed as usual. The stream decompresses to rec all the same.
+ * Other kinds compress the whole record. */
+int wal_compress_span(struct wal_compressor *c, const uint8_t *rec, size_t len, size_t plain_off,
+		      size_t plain_len, struct buf *out, struct err *e);
+
 /* ---- writing ---- */
 
 struct wal_writer;
