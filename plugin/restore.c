@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <ftw.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@
 
 #define EXEMPLARS_PER_RECORD 10000
 #define COMPRESS_ON_WRITE 0x80   /* a pipe record the writing thread compresses */
+#define BACKLOG_BYTES (3 * (uint64_t)PIPE_BATCH_BYTES)
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -69,6 +71,8 @@ struct whole_job {
 	struct buf raw, packed, write_packed;
 	struct wal_writer *w;
 	struct archive_restore_stats *st;
+	uint64_t added_bytes;                /* the reading thread's */
+	_Atomic uint64_t written_bytes;      /* the writing thread's, read by the other */
 };
 
 /* Reads a uvarint at *pos of p[0, len); 0 when it runs past the end. */
@@ -133,9 +137,12 @@ static int whole_add(struct whole_job *j, struct pipe_batch *b, const uint8_t *p
 {
 	int flags;
 
-	/* every other record is left for the writing thread to compress:
-	 * that balances the two threads' work */
-	if (b->recs.len / sizeof(struct pipe_rec) % 2) {
+	/* the writing thread compresses what it has time for: while it keeps
+	 * up (less than BACKLOG_BYTES of records added and not yet written),
+	 * records are left to it; when it falls behind, this thread does
+	 * them, which slows it down until the writer catches up (bytes as
+	 * they are in the batches) */
+	if (j->added_bytes - atomic_load_explicit(&j->written_bytes, memory_order_relaxed) < BACKLOG_BYTES) {
 		flags = 0;
 		meta->flags = COMPRESS_ON_WRITE;
 	} else if ((flags = restore_compress(j->comp, p, len, &j->packed, e)) < 0) {
@@ -143,7 +150,12 @@ static int whole_add(struct whole_job *j, struct pipe_batch *b, const uint8_t *p
 	} else {
 		meta->flags = (uint8_t)flags;
 	}
-	return pipe_batch_add(b, flags ? j->packed.p : p, flags ? j->packed.len : len, meta, e);
+	if (flags) {
+		p = j->packed.p;
+		len = j->packed.len;
+	}
+	j->added_bytes += len;
+	return pipe_batch_add(b, p, len, meta, e);
 }
 
 static int whole_fill(void *ctx, struct pipe_batch *b, struct err *e)
@@ -223,7 +235,6 @@ static int whole_drain(void *ctx, const struct pipe_batch *b, struct err *e)
 
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *p = b->data.p + r[i].off;
-
 		size_t len = r[i].len;
 		int flags = r[i].flags;
 
@@ -239,6 +250,7 @@ static int whole_drain(void *ctx, const struct pipe_batch *b, struct err *e)
 			return rc;
 		j->st->records++;
 	}
+	atomic_fetch_add_explicit(&j->written_bytes, b->data.len, memory_order_relaxed);
 	return 0;
 }
 
