@@ -586,59 +586,93 @@ static uint8_t *snappy_literal_tag(uint8_t *p, size_t n)
 
 /*
  * Snappy's elements (FORMAT.md: a length varint, then literals and copies
- * whose offsets point back into the output) for one piece of a record,
- * written at p: the library compresses the piece as a block of its own,
+ * whose offsets point back into the output) for the head of a record,
+ * written at p: the library compresses the head as a block of its own,
  * which starts with its length varint, placed so that the varint falls in
- * the vlen bytes before p, which the caller has written already or writes
- * after. A copy never reaches back past the piece, so its elements decode
- * the same after what comes before it. Returns where they end.
+ * the bytes before p, which the caller writes over with the record's.
  */
-static uint8_t *snappy_piece(uint8_t *p, const uint8_t *piece, size_t len, size_t cap)
+static uint8_t *snappy_head(uint8_t *p, const uint8_t *head, size_t len, size_t cap)
 {
 	size_t vlen = varint_len(len), n = cap;
 
 	if (!len)
 		return p;
-	if (snappy_compress((const char *)piece, len, (char *)p - vlen, &n) != SNAPPY_OK)
+	if (snappy_compress((const char *)head, len, (char *)p - vlen, &n) != SNAPPY_OK)
 		return NULL;
 	return p - vlen + n;
+}
+
+static uint8_t *snappy_literal(uint8_t *p, const uint8_t *bytes, size_t n)
+{
+	p = snappy_literal_tag(p, n);
+	memcpy(p, bytes, n);
+	return p + n;
+}
+
+#define ZERO_RUN_MIN 8   /* shorter runs of zeros stay in the literal */
+
+/*
+ * Elements for bytes[0, n) after the head: literals, except that each run
+ * of ZERO_RUN_MIN or more zeros from scan_from on is its first zero (in
+ * the literal) and copies of the byte before it (offset 1, at most 64
+ * bytes each). An XOR chunk's tail is 56 zeros and the last value: a
+ * second call into the library for it cost more than the rest.
+ */
+static uint8_t *zero_runs(uint8_t *p, const uint8_t *bytes, size_t n, size_t scan_from)
+{
+	size_t lit = 0, i = scan_from;
+
+	while (i < n) {
+		size_t run = i;
+
+		if (bytes[i]) {
+			i++;
+			continue;
+		}
+		while (run < n && !bytes[run])
+			run++;
+		if (run - i >= ZERO_RUN_MIN) {
+			p = snappy_literal(p, bytes + lit, i + 1 - lit);
+			for (size_t left = run - i - 1, k; left; left -= k) {
+				k = left < 64 ? left : 64;
+				*p++ = (uint8_t)(((k - 1) << 2) | 2);
+				*p++ = 1;
+				*p++ = 0;
+			}
+			lit = run;
+		}
+		i = run;
+	}
+	if (lit < n)
+		p = snappy_literal(p, bytes + lit, n - lit);
+	return p;
 }
 
 int wal_compress_span(struct wal_compressor *c, const uint8_t *rec, size_t len, size_t plain_off,
 		      size_t plain_len, struct buf *out, struct err *e)
 {
-	size_t head_len = plain_off, tail_off = plain_off + plain_len, tail_len = len - tail_off;
-	size_t head_cap, tail_cap, cap;
-	uint8_t *p, *lit, *tail_end;
+	size_t head_cap, rest_len, cap;
+	uint8_t *p;
 
-	/* the tail's length varint (at most 10 bytes) is written over the
-	 * literal's last bytes before they are copied in */
-	if (c->kind != WAL_COMPRESS_SNAPPY || plain_off > len || plain_len > len - plain_off || plain_len < 10)
+	if (c->kind != WAL_COMPRESS_SNAPPY || plain_off > len || plain_len > len - plain_off)
 		return wal_compress(c, rec, len, out, e);
-	head_cap = snappy_max_compressed_length(head_len);
-	tail_cap = snappy_max_compressed_length(tail_len);
-	cap = 10 + head_cap + 5 + plain_len + tail_cap;   /* 5: the literal's tag */
+	head_cap = snappy_max_compressed_length(plain_off);
+	rest_len = len - plain_off;
+	/* the rest at worst: a literal tag (5) for each run's literal, and a
+	 * run's copies never take more bytes than its zeros */
+	cap = 10 + head_cap + rest_len + 5 * (rest_len / ZERO_RUN_MIN + 1);
 	buf_reset(out);
 	if (!buf_reserve(out, cap))
 		return err_set(e, SNAPARC_NOMEM, "out of memory compressing a %zu-byte record", len);
-	/* the head as its own block, its length varint where the record's goes */
 	p = out->p + varint_len(len);
-	if (!(p = snappy_piece(p, rec, head_len, head_cap)))
-		goto fail;
+	if (!(p = snappy_head(p, rec, plain_off, head_cap)))
+		return err_set(e, SNAPARC_NOMEM, "Snappy could not compress a %zu-byte record", len);
 	varint_put(out->p, len);
-	lit = snappy_literal_tag(p, plain_len);
-	/* the tail after the literal's bytes; its varint lands on their last
-	 * bytes, which are copied in after it */
-	p = lit + plain_len;
-	if (!(tail_end = snappy_piece(p, rec + tail_off, tail_len, tail_cap)))
-		goto fail;
-	memcpy(lit, rec + plain_off, plain_len);
-	out->len = (size_t)(tail_end - out->p);
+	p = zero_runs(p, rec + plain_off, rest_len, plain_len);
+	out->len = (size_t)(p - out->p);
 	if (out->len >= len)
 		return 0;
 	return WAL_SNAPPY;
-fail:
-	return err_set(e, SNAPARC_NOMEM, "Snappy could not compress a %zu-byte record", len);
 }
 
 int wal_writer_log(struct wal_writer *w, const uint8_t *rec, size_t len,

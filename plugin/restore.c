@@ -103,11 +103,16 @@ static int chunk_span(const uint8_t *p, size_t len, size_t *off, size_t *n)
 
 	if (len < pos || p[0] != REC_SERIES || !span_uvarint(p, len, &pos, &count) || count > len)
 		return 0;
-	for (uint64_t i = 0; i < 2 * count; i++)
-		if (!span_uvarint(p, len, &pos, &v) || v > len - pos)
+	for (uint64_t i = 0; i < 2 * count; i++) {
+		/* names and values are shorter than 128 bytes but for a few */
+		if (pos < len && p[pos] < 0x80)
+			v = p[pos++];
+		else if (!span_uvarint(p, len, &pos, &v))
 			return 0;
-		else
-			pos += v;
+		if (v > len - pos)
+			return 0;
+		pos += v;
+	}
 	pos += 8;                                   /* chunk range */
 	if (pos > len || !span_uvarint(p, len, &pos, &v) || v != 1)
 		return 0;
