@@ -65,7 +65,7 @@ uint32_t crc32c_sw(uint32_t crc, const void *buf, size_t len)
  * a few hundred bytes.
  */
 #define LONG_BLOCK 2048u
-#define SHORT_BLOCK 128u
+#define SHORT_BLOCK 64u
 
 static uint32_t shift_long[4][256], shift_short[4][256];
 static pthread_once_t shift_once = PTHREAD_ONCE_INIT;

@@ -3,7 +3,7 @@
  * reference written here from the polynomial, agreement of the table and
  * SSE4.2 paths on every length 0..300 at every alignment and around the
  * lengths where the SSE4.2 path starts running three streams at once
- * (384 and 6144 bytes, and their multiples), and continuation (crc of
+ * (192 and 6144 bytes, and their multiples), and continuation (crc of
  * a + b from crc of a).
  *
  * Check values: "123456789" -> 0xe3069283 (the CRC catalogue's CRC-32/ISCSI
@@ -128,12 +128,12 @@ Test(crc32c, hw_and_sw_agree_every_length_and_alignment)
 	free(mem);
 }
 
-/* The hardware path joins three streams over blocks of 128 bytes from 384
+/* The hardware path joins three streams over blocks of 64 bytes from 192
  * bytes on and of 2048 from 6144 on: every length near those, and mixes of
  * both, against the bitwise reference. */
 Test(crc32c, hw_three_streams_agree_with_reference_around_block_lengths)
 {
-	static const size_t around[] = { 384, 768, 1152, 3 * 2048, 2 * 3 * 2048, 3 * 2048 + 384, 32768 };
+	static const size_t around[] = { 192, 384, 576, 3 * 2048, 2 * 3 * 2048, 3 * 2048 + 192, 32768 };
 	uint8_t *mem = malloc(32768 + 64 + 16);
 
 	if (!crc32c_have_hw()) {
