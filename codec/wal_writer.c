@@ -76,6 +76,7 @@ struct wal_writer {
 	int created;            /* made a segment file since the last flush */
 	int direct;             /* fd is open with O_DIRECT */
 	struct wal_io *io;      /* NULL: pages are written by write_all() */
+	int io_tried;           /* io_start() was called */
 	int failed;
 };
 
@@ -143,16 +144,17 @@ static void *io_main(void *arg)
 	return NULL;
 }
 
-/* Buffers and a thread for w's writes; NULL when they cannot be had (the
- * writer then writes itself). */
+/* Buffers and a thread for w's writes, the first buffer w's own; NULL when
+ * they cannot be had (the writer then writes itself). */
 static struct wal_io *io_start(struct wal_writer *w)
 {
 	struct wal_io *io = calloc(1, sizeof(*io));
-	unsigned i = 0;
+	unsigned i = 1;
 
 	if (!io)
 		return NULL;
 	io->w = w;
+	io->bufs[0] = w->pages;
 	while (i < IO_BUFFERS && (io->bufs[i] = aligned_alloc(DIRECT_ALIGN, WRITE_PAGES * WAL_PAGE_SIZE)))
 		i++;
 	if (i == IO_BUFFERS) {
@@ -163,13 +165,14 @@ static struct wal_io *io_start(struct wal_writer *w)
 		pthread_cond_destroy(&io->cv);
 		pthread_mutex_destroy(&io->mu);
 	}
-	while (i--)
+	while (--i)
 		free(io->bufs[i]);
 	free(io);
 	return NULL;
 }
 
-/* Stops the thread (writes not yet made are dropped) and frees io. */
+/* Stops the thread (writes not yet made are dropped) and frees io with
+ * its buffers. */
 static void io_stop(struct wal_io *io)
 {
 	if (!io)
@@ -236,6 +239,12 @@ static int flush_pages(struct wal_writer *w, struct err *e)
 	size_t n = w->buffered * WAL_PAGE_SIZE;
 	int rc;
 
+	/* the thread is started by the first full buffer: a restore of a few
+	 * series does without it */
+	if (!w->io && w->opts.direct && w->buffered == WRITE_PAGES && !w->io_tried) {
+		w->io_tried = 1;
+		w->io = io_start(w);
+	}
 	if (w->io)
 		rc = n ? io_hand_over(w, n, e) : 0;
 	else
@@ -337,10 +346,7 @@ static int writer_new(struct wal_writer **out, const char *dir, const struct wal
 	}
 	w->pages_per_segment = w->opts.segment_size / WAL_PAGE_SIZE;
 	w->dir = strdup(dir);
-	if (w->opts.direct && (w->io = io_start(w)))
-		w->pages = w->io->bufs[0];
-	else
-		w->pages = aligned_alloc(DIRECT_ALIGN, WRITE_PAGES * WAL_PAGE_SIZE);
+	w->pages = aligned_alloc(DIRECT_ALIGN, WRITE_PAGES * WAL_PAGE_SIZE);
 	if (!w->dir || !w->pages) {
 		wal_writer_discard(w);
 		return err_set(e, SNAPARC_NOMEM, "%s: out of memory", dir);
