@@ -617,6 +617,14 @@ static uint8_t *snappy_literal(uint8_t *p, const uint8_t *bytes, size_t n)
 
 #define ZERO_RUN_MIN 8   /* shorter runs of zeros stay in the literal */
 
+static uint64_t load64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return v;
+}
+
 /*
  * Elements for bytes[0, n) after the head: literals, except that each run
  * of ZERO_RUN_MIN or more zeros from scan_from on is its first zero (in
@@ -635,6 +643,8 @@ static uint8_t *zero_runs(uint8_t *p, const uint8_t *bytes, size_t n, size_t sca
 			i++;
 			continue;
 		}
+		while (run + 8 <= n && !load64(bytes + run))
+			run += 8;
 		while (run < n && !bytes[run])
 			run++;
 		if (run - i >= ZERO_RUN_MIN) {
