@@ -41,6 +41,7 @@
 #define WRITE_PAGES 32u   /* pages collected before one write() */
 #define DIRECT_ALIGN 4096u /* of the page buffer, for O_DIRECT */
 #define IO_BUFFERS 4u      /* with direct writes: one filling, the others being written */
+#define ZSTD_LEVEL 3
 
 /* The thread that makes a direct writer's writes, one buffer at a time in
  * the order they were handed over; the writer waits for it before it syncs,
@@ -57,7 +58,6 @@ struct wal_io {
 	int stop;
 	struct wal_writer *w;
 };
-#define ZSTD_LEVEL 3
 
 struct wal_writer {
 	struct wal_writer_opts opts;
@@ -670,7 +670,8 @@ int wal_compress_span(struct wal_compressor *c, const uint8_t *rec, size_t len, 
 	size_t head_cap, rest_len, cap;
 	uint8_t *p;
 
-	if (c->kind != WAL_COMPRESS_SNAPPY || plain_off > len || plain_len > len - plain_off)
+	/* (a literal's tag holds up to 4 bytes of length) */
+	if (c->kind != WAL_COMPRESS_SNAPPY || plain_off > len || plain_len > len - plain_off || len > UINT32_MAX)
 		return wal_compress(c, rec, len, out, e);
 	head_cap = snappy_max_compressed_length(plain_off);
 	rest_len = len - plain_off;
