@@ -55,6 +55,73 @@ uint32_t crc32c_sw(uint32_t crc, const void *buf, size_t len)
 }
 
 #if defined(__x86_64__)
+/*
+ * The crc32 instruction takes 3 cycles and can start one a cycle, so the
+ * hardware path runs three streams at once over three consecutive blocks
+ * of a buffer and joins them: the CRC register's update is linear, so the
+ * state after blocks A B is shift(state after A, |B|) ^ (state after B
+ * from 0), where shift() is the update by |B| zero bytes, a table lookup
+ * per byte of the state. Long blocks for pages, short ones for records of
+ * a few hundred bytes.
+ */
+#define LONG_BLOCK 2048u
+#define SHORT_BLOCK 64u
+
+static uint32_t shift_long[4][256], shift_short[4][256];
+static pthread_once_t shift_once = PTHREAD_ONCE_INIT;
+
+__attribute__((target("sse4.2")))
+static uint32_t zeros_hw(uint32_t state, size_t n)
+{
+	uint64_t c = state;
+
+	for (size_t i = 0; i < n; i += 8)
+		c = __builtin_ia32_crc32di(c, 0);
+	return (uint32_t)c;
+}
+
+static void shift_build_one(uint32_t t[4][256], size_t block)
+{
+	for (unsigned k = 0; k < 4; k++) {
+		t[k][0] = 0;
+		for (unsigned bit = 0; bit < 8; bit++)
+			t[k][1u << bit] = zeros_hw(1u << (8 * k + bit), block);
+		for (unsigned b = 1; b < 256; b++)
+			t[k][b] = t[k][b & (b - 1)] ^ t[k][b & (~b + 1)];
+	}
+}
+
+static void shift_build(void)
+{
+	shift_build_one(shift_long, LONG_BLOCK);
+	shift_build_one(shift_short, SHORT_BLOCK);
+}
+
+static inline uint64_t shift(uint32_t t[4][256], uint64_t c)
+{
+	return t[0][c & 0xff] ^ t[1][(c >> 8) & 0xff] ^ t[2][(c >> 16) & 0xff] ^ t[3][(c >> 24) & 0xff];
+}
+
+/* The register state after three blocks of `block` bytes each from p. */
+__attribute__((target("sse4.2")))
+static inline uint64_t three_blocks(uint64_t c0, const uint8_t *p, size_t block, uint32_t t[4][256])
+{
+	uint64_t c1 = 0, c2 = 0;
+
+	for (size_t i = 0; i < block; i += 8) {
+		uint64_t w0, w1, w2;
+
+		memcpy(&w0, p + i, 8);
+		memcpy(&w1, p + block + i, 8);
+		memcpy(&w2, p + 2 * block + i, 8);
+		c0 = __builtin_ia32_crc32di(c0, w0);
+		c1 = __builtin_ia32_crc32di(c1, w1);
+		c2 = __builtin_ia32_crc32di(c2, w2);
+	}
+	c0 = shift(t, c0) ^ c1;
+	return shift(t, c0) ^ c2;
+}
+
 __attribute__((target("sse4.2")))
 uint32_t crc32c_hw(uint32_t crc, const void *buf, size_t len)
 {
@@ -64,6 +131,13 @@ uint32_t crc32c_hw(uint32_t crc, const void *buf, size_t len)
 	while (len && ((uintptr_t)p & 7)) {
 		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
 		len--;
+	}
+	if (len >= 3 * SHORT_BLOCK) {
+		pthread_once(&shift_once, shift_build);
+		for (; len >= 3 * LONG_BLOCK; p += 3 * LONG_BLOCK, len -= 3 * LONG_BLOCK)
+			c = three_blocks(c, p, LONG_BLOCK, shift_long);
+		for (; len >= 3 * SHORT_BLOCK; p += 3 * SHORT_BLOCK, len -= 3 * SHORT_BLOCK)
+			c = three_blocks(c, p, SHORT_BLOCK, shift_short);
 	}
 	while (len >= 8) {
 		uint64_t w;

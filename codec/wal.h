@@ -130,6 +130,16 @@ void wal_compressor_free(struct wal_compressor *c);
  * a negative status. For work on another thread than the writer's. */
 int wal_compress(struct wal_compressor *c, const uint8_t *rec, size_t len, struct buf *out, struct err *e);
 
+/* As wal_compress(), except that with Snappy only bytes [0, plain_off) of
+ * rec are compressed as usual: [plain_off, plain_off + plain_len), known
+ * not to compress (an XOR chunk's data), goes into the stream as a literal
+ * without being searched for matches, and what follows is searched only for
+ * runs of zeros (an XOR chunk's tail is 56 zeros and the last value). The
+ * stream decompresses to rec all the same. Other kinds compress the whole
+ * record. */
+int wal_compress_span(struct wal_compressor *c, const uint8_t *rec, size_t len, size_t plain_off,
+		      size_t plain_len, struct buf *out, struct err *e);
+
 /* ---- writing ---- */
 
 struct wal_writer;
@@ -138,6 +148,8 @@ struct wal_writer_opts {
 	enum wal_compression compression;
 	uint64_t segment_size;  /* a multiple of WAL_PAGE_SIZE; 0 for the default */
 	int sync;               /* fdatasync segments and the directory on close */
+	int direct;             /* write whole pages with O_DIRECT, past the page cache,
+				 * where the file system takes it (buffered where not) */
 };
 
 /* Position of a record written: where its first fragment starts. */

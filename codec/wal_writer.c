@@ -11,13 +11,21 @@
  *   may be empty when exactly 7 bytes are left;
  * - on close the last page is zero-padded to 32 KiB.
  *
- * Pages are collected in a buffer and written in large writes.
+ * Pages are collected in a buffer and written in large writes; with
+ * opts.direct those go past the page cache (O_DIRECT), which on a new
+ * directory of segments saves copying every byte into it and most of
+ * fdatasync's wait. A write the file system refuses that way (EINVAL: a
+ * file system without O_DIRECT, or a flush of a partial page) is done
+ * buffered, and the segment stays buffered from then on. Direct writes
+ * wait for the device, so they are made by a thread of the writer's own
+ * while the writer fills the next buffer (struct wal_io).
  */
 #include "wal.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +38,26 @@
 #include "bytes.h"
 #include "crc32c.h"
 
-#define WRITE_PAGES 16u   /* pages collected before one write() */
+#define WRITE_PAGES 32u   /* pages collected before one write() */
+#define DIRECT_ALIGN 4096u /* of the page buffer, for O_DIRECT */
+#define IO_BUFFERS 4u      /* with direct writes: one filling, the others being written */
 #define ZSTD_LEVEL 3
+
+/* The thread that makes a direct writer's writes, one buffer at a time in
+ * the order they were handed over; the writer waits for it before it syncs,
+ * switches segments or closes, so the segment's fd is the same for every
+ * write it has. */
+struct wal_io {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint8_t *bufs[IO_BUFFERS];
+	size_t lens[IO_BUFFERS];
+	unsigned head, count;   /* handed over, not yet written: [head, head + count) */
+	int error;              /* errno of the first write that failed; later ones are skipped */
+	int stop;
+	struct wal_writer *w;
+};
 
 struct wal_writer {
 	struct wal_writer_opts opts;
@@ -48,22 +74,158 @@ struct wal_writer {
 	struct wal_compressor *comp;
 	struct wal_pos last_end;
 	int created;            /* made a segment file since the last flush */
+	int direct;             /* fd is open with O_DIRECT */
+	struct wal_io *io;      /* NULL: pages are written by write_all() */
+	int io_tried;           /* io_start() was called */
 	int failed;
 };
 
-static int write_all(struct wal_writer *w, const uint8_t *p, size_t n, struct err *e)
+/* Takes the open segment off O_DIRECT. */
+static int leave_direct(struct wal_writer *w)
+{
+	int fl = fcntl(w->fd, F_GETFL);
+
+	if (fl < 0 || fcntl(w->fd, F_SETFL, fl & ~O_DIRECT) < 0)
+		return -1;
+	w->direct = 0;
+	return 0;
+}
+
+/* Writes n bytes at the segment's position: 0 or an errno. */
+static int write_fd(struct wal_writer *w, const uint8_t *p, size_t n)
 {
 	while (n) {
 		ssize_t k = write(w->fd, p, n);
 
 		if (k < 0 && errno == EINTR)
 			continue;
+		if (k < 0 && errno == EINVAL && w->direct && leave_direct(w) == 0)
+			continue;
 		if (k < 0)
-			return w->failed = err_errno(e, errno, "%s: write", w->path);
+			return errno;
 		p += k;
 		n -= (size_t)k;
 	}
 	return 0;
+}
+
+static int write_all(struct wal_writer *w, const uint8_t *p, size_t n, struct err *e)
+{
+	int err = write_fd(w, p, n);
+
+	return err ? (w->failed = err_errno(e, err, "%s: write", w->path)) : 0;
+}
+
+static void *io_main(void *arg)
+{
+	struct wal_io *io = arg;
+
+	pthread_mutex_lock(&io->mu);
+	for (;;) {
+		unsigned slot;
+		int err = 0;
+
+		while (!io->count && !io->stop)
+			pthread_cond_wait(&io->cv, &io->mu);
+		if (io->stop)
+			break;
+		slot = io->head;
+		pthread_mutex_unlock(&io->mu);
+		if (!io->error)
+			err = write_fd(io->w, io->bufs[slot], io->lens[slot]);
+		pthread_mutex_lock(&io->mu);
+		if (err && !io->error)
+			io->error = err;
+		io->head = (io->head + 1) % IO_BUFFERS;
+		io->count--;
+		pthread_cond_broadcast(&io->cv);
+	}
+	pthread_mutex_unlock(&io->mu);
+	return NULL;
+}
+
+/* Buffers and a thread for w's writes, the first buffer w's own; NULL when
+ * they cannot be had (the writer then writes itself). */
+static struct wal_io *io_start(struct wal_writer *w)
+{
+	struct wal_io *io = calloc(1, sizeof(*io));
+	unsigned i = 1;
+
+	if (!io)
+		return NULL;
+	io->w = w;
+	io->bufs[0] = w->pages;
+	while (i < IO_BUFFERS && (io->bufs[i] = aligned_alloc(DIRECT_ALIGN, WRITE_PAGES * WAL_PAGE_SIZE)))
+		i++;
+	if (i == IO_BUFFERS) {
+		pthread_mutex_init(&io->mu, NULL);
+		pthread_cond_init(&io->cv, NULL);
+		if (pthread_create(&io->thread, NULL, io_main, io) == 0)
+			return io;
+		pthread_cond_destroy(&io->cv);
+		pthread_mutex_destroy(&io->mu);
+	}
+	while (--i)
+		free(io->bufs[i]);
+	free(io);
+	return NULL;
+}
+
+/* Stops the thread (writes not yet made are dropped) and frees io with
+ * its buffers. */
+static void io_stop(struct wal_io *io)
+{
+	if (!io)
+		return;
+	pthread_mutex_lock(&io->mu);
+	io->stop = 1;
+	pthread_cond_broadcast(&io->cv);
+	pthread_mutex_unlock(&io->mu);
+	pthread_join(io->thread, NULL);
+	pthread_cond_destroy(&io->cv);
+	pthread_mutex_destroy(&io->mu);
+	for (unsigned i = 0; i < IO_BUFFERS; i++)
+		free(io->bufs[i]);
+	free(io);
+}
+
+static int io_failed(struct wal_writer *w, int err, struct err *e)
+{
+	return err ? (w->failed = err_errno(e, err, "%s: write", w->path)) : 0;
+}
+
+/* Hands the filled buffer (n bytes) to the thread and takes a free one. */
+static int io_hand_over(struct wal_writer *w, size_t n, struct err *e)
+{
+	struct wal_io *io = w->io;
+	int err;
+
+	pthread_mutex_lock(&io->mu);
+	io->lens[(io->head + io->count) % IO_BUFFERS] = n;
+	io->count++;
+	pthread_cond_broadcast(&io->cv);
+	while (io->count == IO_BUFFERS)
+		pthread_cond_wait(&io->cv, &io->mu);
+	w->pages = io->bufs[(io->head + io->count) % IO_BUFFERS];
+	err = io->error;
+	pthread_mutex_unlock(&io->mu);
+	return io_failed(w, err, e);
+}
+
+/* Waits until every buffer handed over is written. */
+static int io_drain(struct wal_writer *w, struct err *e)
+{
+	struct wal_io *io = w->io;
+	int err;
+
+	if (!io)
+		return 0;
+	pthread_mutex_lock(&io->mu);
+	while (io->count)
+		pthread_cond_wait(&io->cv, &io->mu);
+	err = io->error;
+	pthread_mutex_unlock(&io->mu);
+	return io_failed(w, err, e);
 }
 
 static uint8_t *cur_page(struct wal_writer *w)
@@ -74,8 +236,19 @@ static uint8_t *cur_page(struct wal_writer *w)
 /* Writes out the buffered whole pages. */
 static int flush_pages(struct wal_writer *w, struct err *e)
 {
-	int rc = write_all(w, w->pages, w->buffered * WAL_PAGE_SIZE, e);
+	size_t n = w->buffered * WAL_PAGE_SIZE;
+	int rc;
 
+	/* the thread is started by the first full buffer: a restore of a few
+	 * series does without it */
+	if (!w->io && w->opts.direct && w->buffered == WRITE_PAGES && !w->io_tried) {
+		w->io_tried = 1;
+		w->io = io_start(w);
+	}
+	if (w->io)
+		rc = n ? io_hand_over(w, n, e) : 0;
+	else
+		rc = write_all(w, w->pages, n, e);
 	w->buffered = 0;
 	return rc;
 }
@@ -107,7 +280,7 @@ static int next_segment(struct wal_writer *w, struct err *e)
 	if (w->fd >= 0) {
 		if (w->alloc > 0 && end_page(w, e))
 			return w->failed;
-		if (flush_pages(w, e) || sync_fd(w, w->fd, w->path, e))
+		if (flush_pages(w, e) || io_drain(w, e) || sync_fd(w, w->fd, w->path, e))
 			return w->failed;
 		close(w->fd);
 		w->fd = -1;
@@ -118,6 +291,9 @@ static int next_segment(struct wal_writer *w, struct err *e)
 	w->fd = open(w->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
 	if (w->fd < 0)
 		return w->failed = err_errno(e, errno, "%s: create segment", w->path);
+	/* set after the open: an open with O_DIRECT that the file system
+	 * refuses may have created the file already */
+	w->direct = w->opts.direct && fcntl(w->fd, F_SETFL, fcntl(w->fd, F_GETFL) | O_DIRECT) == 0;
 	w->done_pages = 0;
 	w->created = 1;
 	return 0;
@@ -170,7 +346,7 @@ static int writer_new(struct wal_writer **out, const char *dir, const struct wal
 	}
 	w->pages_per_segment = w->opts.segment_size / WAL_PAGE_SIZE;
 	w->dir = strdup(dir);
-	w->pages = malloc(WRITE_PAGES * WAL_PAGE_SIZE);
+	w->pages = aligned_alloc(DIRECT_ALIGN, WRITE_PAGES * WAL_PAGE_SIZE);
 	if (!w->dir || !w->pages) {
 		wal_writer_discard(w);
 		return err_set(e, SNAPARC_NOMEM, "%s: out of memory", dir);
@@ -280,6 +456,8 @@ int wal_writer_flush(struct wal_writer *w, struct err *e)
 
 	if (w->failed)
 		return err_set(e, w->failed, "%s: the writer failed earlier", w->path);
+	if (io_drain(w, e))
+		return w->failed;
 	if (w->buffered) {
 		if (write_all(w, w->pages, w->buffered * WAL_PAGE_SIZE, e))
 			return w->failed;
@@ -307,11 +485,14 @@ void wal_writer_discard(struct wal_writer *w)
 {
 	if (!w)
 		return;
+	if (w->io)
+		io_stop(w->io);
+	else
+		free(w->pages);
 	if (w->fd >= 0)
 		close(w->fd);
 	buf_free(&w->compressed);
 	wal_compressor_free(w->comp);
-	free(w->pages);
 	free(w->dir);
 	free(w);
 }
@@ -368,6 +549,147 @@ int wal_compress(struct wal_compressor *c, const uint8_t *rec, size_t len, struc
 		return 0;
 	out->len = n;
 	return c->kind == WAL_COMPRESS_SNAPPY ? WAL_SNAPPY : WAL_ZSTD;
+}
+
+static size_t varint_len(uint64_t v)
+{
+	size_t n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+static uint8_t *varint_put(uint8_t *p, uint64_t v)
+{
+	while (v >= 0x80) {
+		*p++ = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (uint8_t)v;
+	return p;
+}
+
+/* A Snappy literal's tag for n (>= 1) bytes: 1 to 5 bytes. */
+static uint8_t *snappy_literal_tag(uint8_t *p, size_t n)
+{
+	uint64_t m = n - 1;
+	size_t bytes = 0;
+
+	if (m < 60) {
+		*p++ = (uint8_t)(m << 2);
+		return p;
+	}
+	for (uint64_t v = m; v; v >>= 8)
+		bytes++;
+	*p++ = (uint8_t)((59 + bytes) << 2);
+	for (size_t i = 0; i < bytes; i++)
+		*p++ = (uint8_t)(m >> (8 * i));
+	return p;
+}
+
+/*
+ * Snappy's elements (FORMAT.md: a length varint, then literals and copies
+ * whose offsets point back into the output) for the head of a record,
+ * written at p: the library compresses the head as a block of its own,
+ * which starts with its length varint, placed so that the varint falls in
+ * the bytes before p, which the caller writes over with the record's.
+ */
+static uint8_t *snappy_head(uint8_t *p, const uint8_t *head, size_t len, size_t cap)
+{
+	size_t vlen = varint_len(len), n = cap;
+
+	if (!len)
+		return p;
+	if (snappy_compress((const char *)head, len, (char *)p - vlen, &n) != SNAPPY_OK)
+		return NULL;
+	return p - vlen + n;
+}
+
+static uint8_t *snappy_literal(uint8_t *p, const uint8_t *bytes, size_t n)
+{
+	p = snappy_literal_tag(p, n);
+	memcpy(p, bytes, n);
+	return p + n;
+}
+
+#define ZERO_RUN_MIN 8   /* shorter runs of zeros stay in the literal */
+
+static uint64_t load64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return v;
+}
+
+/*
+ * Elements for bytes[0, n) after the head: literals, except that each run
+ * of ZERO_RUN_MIN or more zeros from scan_from on is its first zero (in
+ * the literal) and copies of the byte before it (offset 1, at most 64
+ * bytes each). An XOR chunk's tail is 56 zeros and the last value: a
+ * second call into the library for it cost more than the rest.
+ */
+static uint8_t *zero_runs(uint8_t *p, const uint8_t *bytes, size_t n, size_t scan_from)
+{
+	size_t lit = 0, i = scan_from;
+
+	while (i < n) {
+		size_t run = i;
+
+		if (bytes[i]) {
+			i++;
+			continue;
+		}
+		while (run + 8 <= n && !load64(bytes + run))
+			run += 8;
+		while (run < n && !bytes[run])
+			run++;
+		if (run - i >= ZERO_RUN_MIN) {
+			p = snappy_literal(p, bytes + lit, i + 1 - lit);
+			for (size_t left = run - i - 1, k; left; left -= k) {
+				k = left < 64 ? left : 64;
+				*p++ = (uint8_t)(((k - 1) << 2) | 2);
+				*p++ = 1;
+				*p++ = 0;
+			}
+			lit = run;
+		}
+		i = run;
+	}
+	if (lit < n)
+		p = snappy_literal(p, bytes + lit, n - lit);
+	return p;
+}
+
+int wal_compress_span(struct wal_compressor *c, const uint8_t *rec, size_t len, size_t plain_off,
+		      size_t plain_len, struct buf *out, struct err *e)
+{
+	size_t head_cap, rest_len, cap;
+	uint8_t *p;
+
+	/* (a literal's tag holds up to 4 bytes of length) */
+	if (c->kind != WAL_COMPRESS_SNAPPY || plain_off > len || plain_len > len - plain_off || len > UINT32_MAX)
+		return wal_compress(c, rec, len, out, e);
+	head_cap = snappy_max_compressed_length(plain_off);
+	rest_len = len - plain_off;
+	/* the rest at worst: a literal tag (5) for each run's literal, and a
+	 * run's copies never take more bytes than its zeros */
+	cap = 10 + head_cap + rest_len + 5 * (rest_len / ZERO_RUN_MIN + 1);
+	buf_reset(out);
+	if (!buf_reserve(out, cap))
+		return err_set(e, SNAPARC_NOMEM, "out of memory compressing a %zu-byte record", len);
+	p = out->p + varint_len(len);
+	if (!(p = snappy_head(p, rec, plain_off, head_cap)))
+		return err_set(e, SNAPARC_NOMEM, "Snappy could not compress a %zu-byte record", len);
+	varint_put(out->p, len);
+	p = zero_runs(p, rec + plain_off, rest_len, plain_len);
+	out->len = (size_t)(p - out->p);
+	if (out->len >= len)
+		return 0;
+	return WAL_SNAPPY;
 }
 
 int wal_writer_log(struct wal_writer *w, const uint8_t *rec, size_t len,
@@ -440,6 +762,8 @@ int wal_writer_close(struct wal_writer *w, struct err *e)
 		rc = end_page(w, e);
 	if (!rc)
 		rc = flush_pages(w, e);
+	if (!rc)
+		rc = io_drain(w, e);
 	if (!rc)
 		rc = sync_fd(w, w->fd, w->path, e);
 	if (w->fd >= 0 && close(w->fd) != 0 && !rc)

@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <ftw.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@
 
 #define EXEMPLARS_PER_RECORD 10000
 #define COMPRESS_ON_WRITE 0x80   /* a pipe record the writing thread compresses */
+#define BACKLOG_BYTES (3 * (uint64_t)PIPE_BATCH_BYTES)
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -65,11 +67,74 @@ struct whole_job {
 	struct idx_series_iter *it;
 	struct buf others, span, scratch;    /* struct idx_loc */
 	size_t next_other;
-	struct wal_compressor *comp;
-	struct buf raw, packed;
+	struct wal_compressor *comp, *write_comp;   /* the reading thread's, the writing one's */
+	struct buf raw, packed, write_packed;
 	struct wal_writer *w;
 	struct archive_restore_stats *st;
+	uint64_t added_bytes;                /* the reading thread's */
+	_Atomic uint64_t written_bytes;      /* the writing thread's, read by the other */
 };
+
+/* Reads a uvarint at *pos of p[0, len); 0 when it runs past the end. */
+static int span_uvarint(const uint8_t *p, size_t len, size_t *pos, uint64_t *v)
+{
+	uint64_t x = 0;
+
+	for (unsigned shift = 0; shift < 64 && *pos < len; shift += 7) {
+		uint8_t b = p[(*pos)++];
+
+		x |= (uint64_t)(b & 0x7f) << shift;
+		if (b < 0x80) {
+			*v = x;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Where a series record's chunk data is (FORMAT.md section 4: type, ref,
+ * labels, chunk range, chunk flag, mint, maxt, encoding, data): 1 with
+ * *off and *n set, or 0 when p is not a series record with a chunk, or not
+ * one this can follow (it is then compressed whole: no harm either way). */
+static int chunk_span(const uint8_t *p, size_t len, size_t *off, size_t *n)
+{
+	size_t pos = 9;
+	uint64_t count, v;
+
+	if (len < pos || p[0] != REC_SERIES || !span_uvarint(p, len, &pos, &count) || count > len)
+		return 0;
+	for (uint64_t i = 0; i < 2 * count; i++) {
+		/* names and values are shorter than 128 bytes but for a few */
+		if (pos < len && p[pos] < 0x80)
+			v = p[pos++];
+		else if (!span_uvarint(p, len, &pos, &v))
+			return 0;
+		if (v > len - pos)
+			return 0;
+		pos += v;
+	}
+	pos += 8;                                   /* chunk range */
+	if (pos > len || !span_uvarint(p, len, &pos, &v) || v != 1)
+		return 0;
+	pos += 17;                                  /* mint, maxt, encoding */
+	if (pos > len || !span_uvarint(p, len, &pos, &v) || v > len - pos)
+		return 0;
+	*off = pos;
+	*n = (size_t)v;
+	return 1;
+}
+
+/* A record compressed as the restore asks, the chunk data of a series
+ * record left as it is (an XOR chunk does not compress: Snappy would only
+ * spend time on it). */
+static int restore_compress(struct wal_compressor *c, const uint8_t *p, size_t len, struct buf *out, struct err *e)
+{
+	size_t off, n;
+
+	if (chunk_span(p, len, &off, &n))
+		return wal_compress_span(c, p, len, off, n, out, e);
+	return wal_compress(c, p, len, out, e);
+}
 
 /* Adds a record to the batch, compressed here or left to the writer. */
 static int whole_add(struct whole_job *j, struct pipe_batch *b, const uint8_t *p, size_t len, struct pipe_rec *meta,
@@ -77,17 +142,25 @@ static int whole_add(struct whole_job *j, struct pipe_batch *b, const uint8_t *p
 {
 	int flags;
 
-	/* every other record is left for the writing thread to compress:
-	 * that balances the two threads' work */
-	if (b->recs.len / sizeof(struct pipe_rec) % 2) {
+	/* the writing thread compresses what it has time for: while it keeps
+	 * up (less than BACKLOG_BYTES of records added and not yet written),
+	 * records are left to it; when it falls behind, this thread does
+	 * them, which slows it down until the writer catches up (bytes as
+	 * they are in the batches) */
+	if (j->added_bytes - atomic_load_explicit(&j->written_bytes, memory_order_relaxed) < BACKLOG_BYTES) {
 		flags = 0;
 		meta->flags = COMPRESS_ON_WRITE;
-	} else if ((flags = wal_compress(j->comp, p, len, &j->packed, e)) < 0) {
+	} else if ((flags = restore_compress(j->comp, p, len, &j->packed, e)) < 0) {
 		return flags;
 	} else {
 		meta->flags = (uint8_t)flags;
 	}
-	return pipe_batch_add(b, flags ? j->packed.p : p, flags ? j->packed.len : len, meta, e);
+	if (flags) {
+		p = j->packed.p;
+		len = j->packed.len;
+	}
+	j->added_bytes += len;
+	return pipe_batch_add(b, p, len, meta, e);
 }
 
 static int whole_fill(void *ctx, struct pipe_batch *b, struct err *e)
@@ -167,13 +240,22 @@ static int whole_drain(void *ctx, const struct pipe_batch *b, struct err *e)
 
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *p = b->data.p + r[i].off;
+		size_t len = r[i].len;
+		int flags = r[i].flags;
 
-		rc = r[i].flags == COMPRESS_ON_WRITE ? wal_writer_log(j->w, p, r[i].len, NULL, e)
-						     : wal_writer_log_stored(j->w, p, r[i].len, r[i].flags, NULL, e);
-		if (rc)
+		if (flags == COMPRESS_ON_WRITE) {
+			if ((flags = restore_compress(j->write_comp, p, len, &j->write_packed, e)) < 0)
+				return flags;
+			if (flags) {
+				p = j->write_packed.p;
+				len = j->write_packed.len;
+			}
+		}
+		if ((rc = wal_writer_log_stored(j->w, p, len, (uint8_t)flags, NULL, e)))
 			return rc;
 		j->st->records++;
 	}
+	atomic_fetch_add_explicit(&j->written_bytes, b->data.len, memory_order_relaxed);
 	return 0;
 }
 
@@ -198,7 +280,8 @@ static int write_whole(struct archive *a, const struct idx_snapshot *found, stru
 	}
 	from = (struct wal_pos){ s->start.segment, s->start.offset };
 	to = (struct wal_pos){ s->end.segment, s->end.offset };
-	if ((rc = wal_compressor_new(&j.comp, compression, e)))
+	if ((rc = wal_compressor_new(&j.comp, compression, e)) ||
+	    (rc = wal_compressor_new(&j.write_comp, compression, e)))
 		goto out;
 	if (s->flags & IDX_SNAP_COMPACTED) {
 		if (!(rc = idx_others_scan(j.t, s->id, collect_other, &j.others, e)) &&
@@ -215,9 +298,11 @@ out:
 	wal_reader_close(j.r);
 	idx_series_iter_close(j.it);
 	wal_compressor_free(j.comp);
+	wal_compressor_free(j.write_comp);
 	archive_read_done(a, j.t);
 	buf_free(&j.raw);
 	buf_free(&j.packed);
+	buf_free(&j.write_packed);
 	buf_free(&j.others);
 	buf_free(&j.span);
 	buf_free(&j.scratch);
@@ -354,7 +439,7 @@ int archive_restore(struct archive *a, const char *snapshot, const uint64_t *ref
 		    const char *out, const struct archive_restore_opts *opts, struct archive_restore_stats *st,
 		    struct err *e)
 {
-	struct wal_writer_opts wo = { .compression = WAL_COMPRESS_SNAPPY, .sync = 1 };
+	struct wal_writer_opts wo = { .compression = WAL_COMPRESS_SNAPPY, .sync = 1, .direct = 1 };
 	struct archive_restore_stats ignore;
 	struct idx_snapshot s;
 	struct wal_writer *w = NULL;

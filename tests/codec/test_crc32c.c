@@ -1,8 +1,10 @@
 /*
  * CRC-32C (codec/crc32c.[ch]): published check values, a bit-at-a-time
  * reference written here from the polynomial, agreement of the table and
- * SSE4.2 paths on every length 0..300 at every alignment, and continuation
- * (crc of a + b from crc of a).
+ * SSE4.2 paths on every length 0..300 at every alignment and around the
+ * lengths where the SSE4.2 path starts running three streams at once
+ * (192 and 6144 bytes, and their multiples), and continuation (crc of
+ * a + b from crc of a).
  *
  * Check values: "123456789" -> 0xe3069283 (the CRC catalogue's CRC-32/ISCSI
  * check); the 32-byte vectors are RFC 3720 appendix B.4, read as the
@@ -121,6 +123,35 @@ Test(crc32c, hw_and_sw_agree_every_length_and_alignment)
 			/* and when continuing from a non-zero crc */
 			cr_assert_eq(crc32c_hw(0xdeadbeefu, p, len), crc32c_sw(0xdeadbeefu, p, len),
 				     "continued, length %zu, alignment %zu", len, align);
+		}
+	}
+	free(mem);
+}
+
+/* The hardware path joins three streams over blocks of 64 bytes from 192
+ * bytes on and of 2048 from 6144 on: every length near those, and mixes of
+ * both, against the bitwise reference. */
+Test(crc32c, hw_three_streams_agree_with_reference_around_block_lengths)
+{
+	static const size_t around[] = { 192, 384, 576, 3 * 2048, 2 * 3 * 2048, 3 * 2048 + 192, 32768 };
+	uint8_t *mem = malloc(32768 + 128);
+
+	if (!crc32c_have_hw()) {
+		free(mem);
+		cr_skip_test("no SSE4.2 on this CPU: crc32c_hw must not be called");
+	}
+	cr_assert_not_null(mem);
+	fill_random(mem, 32768 + 128);
+	for (size_t i = 0; i < sizeof(around) / sizeof(around[0]); i++) {
+		for (size_t len = around[i] - 17; len <= around[i] + 17 + 64; len++) {
+			for (size_t align = 0; align < 16; align += 5) {
+				const uint8_t *p = mem + align;
+				uint32_t want = crc32c_bitwise(p, len);
+
+				cr_assert_eq(crc32c_hw(0, p, len), want, "length %zu, alignment %zu", len, align);
+				cr_assert_eq(crc32c_hw(crc32c_hw(0, p, 100), p + 100, len - 100), want,
+					     "continued after 100 bytes, length %zu, alignment %zu", len, align);
+			}
 		}
 	}
 	free(mem);
