@@ -247,19 +247,43 @@ static int put_stored(struct compact *c, struct kept *k, const uint8_t *p, size_
 	return 0;
 }
 
+/*
+ * Whether a series record's payload holds it as Prometheus wrote it, not
+ * recoded (codec/recode.h): import stores it so, to stay fast; compaction
+ * stores it recoded. A recoded payload holds fewer bytes than the record
+ * (or, rarely, as many: it is then recompressed to the same bytes).
+ */
+static int not_recoded(const uint8_t *data, size_t len, uint8_t flags, const struct buf *raw)
+{
+	uint32_t id;
+	size_t held, hdr;
+	struct err e;
+
+	if (!raw->len || raw->p[0] != 1)
+		return 0;
+	if (!flags)
+		return 1;
+	return !lz4dict_header(data, len, &id, &held, &hdr, &e) && id && held == raw->len;
+}
+
 /* Stores a record whole: its stored payload as it is, unless that is a
- * delta, whose base may not survive: then compressed anew. */
+ * delta, whose base may not survive, or a series record not yet recoded:
+ * then compressed anew. */
 static int put_whole(struct compact *c, struct kept *k, const uint8_t *data, size_t len, uint8_t flags,
 		     const struct buf *raw, struct idx_loc *loc, struct err *e)
 {
-	int z;
+	int z, delta = is_delta(data, len, flags);
 
 	c->st->records_full++;
-	if (!is_delta(data, len, flags) || !c->enc)
+	if (!c->enc || (!delta && !not_recoded(data, len, flags, raw)))
 		return put_stored(c, k, data, len, flags, loc, e);
 	buf_reset(&c->packed);
 	if ((z = lz4dict_compress(c->enc, raw->p, raw->len, &c->packed)) < 0)
 		return err_set(e, SNAPARC_NOMEM, "out of memory");
+	/* recoded, a record may still be smaller as it was (its chunk like
+	 * those the dictionary holds) */
+	if (!delta && (!z || c->packed.len >= len))
+		return put_stored(c, k, data, len, flags, loc, e);
 	return z ? put_stored(c, k, c->packed.p, c->packed.len, WAL_LZ4, loc, e)
 		 : put_stored(c, k, raw->p, raw->len, 0, loc, e);
 }

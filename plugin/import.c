@@ -186,8 +186,6 @@ static int load_dictionary(struct archive_writer *w, struct err *e)
 	idx_abort(t);
 	if (!rc && !w->training)
 		rc = lz4dict_enc_new(&w->enc, w->snap.dict_id, w->dict, w->dict_len, e);
-	if (!rc && w->enc)
-		lz4dict_enc_recode(w->enc, 1);
 	/* A dictionary smaller than LZ4's window was trained on too little (a
 	 * small first snapshot): a larger snapshot trains a better one, under a
 	 * new id; older snapshots keep theirs. */
@@ -410,7 +408,7 @@ static int finish_training(struct archive_writer *w, int enough, struct err *e)
 
 	w->training = 0;
 	if (enough || !w->enc) {
-		if ((rc = lz4dict_train_recoded(w->dict, sizeof(w->dict), &w->dict_len, w->train.p, sizes, (unsigned)n, e)))
+		if ((rc = lz4dict_train(w->dict, sizeof(w->dict), &w->dict_len, w->train.p, sizes, (unsigned)n, e)))
 			return rc;
 		w->snap.dict_id = w->last_dict + 1;
 		w->dict_new = 1;
@@ -418,7 +416,6 @@ static int finish_training(struct archive_writer *w, int enough, struct err *e)
 		w->enc = NULL;
 		if ((rc = lz4dict_enc_new(&w->enc, w->snap.dict_id, w->dict, w->dict_len, e)))
 			return rc;
-		lz4dict_enc_recode(w->enc, 1);
 	}
 	for (size_t i = 0; i < n && !rc; off += sizes[i++])
 		rc = put_record(w, w->train.p + off, sizes[i], 1, e);
@@ -469,7 +466,6 @@ struct lz4dict_enc *archive_import_compressor(struct archive_writer *w, struct e
 		return NULL;
 	if (lz4dict_enc_new(&c, w->snap.dict_id, w->dict, w->dict_len, e))
 		return NULL;
-	lz4dict_enc_recode(c, 1);
 	return c;
 }
 

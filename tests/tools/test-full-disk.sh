@@ -184,7 +184,10 @@ check "verify after the compaction exited $rc: $(head -c 400 "$tmp/verify")" tes
 check "ls after compact --keep-last 1 does not list the last snapshot alone: $(cat "$tmp/ls.json")" \
   test "$(grep -c '"id"' "$tmp/ls.json")" = 1 -a "$(grep -c '"name":"after"' "$tmp/ls.json")" = 1
 "$snaparc" lookup --snapshot after --json --detail --samples "$arc" --ref 1 >"$tmp/lookup.after"
-check "lookup --ref 1 in the last snapshot changed by the compaction" cmp -s "$tmp/lookup.before" "$tmp/lookup.after"
+# the record, not how it is stored: compaction stores a series recoded
+no_stored() { sed 's/"stored_bytes":[0-9]*,//' "$1"; }
+check "lookup --ref 1 in the last snapshot changed by the compaction" \
+  cmp -s <(no_stored "$tmp/lookup.before") <(no_stored "$tmp/lookup.after")
 
 echo "full-disk ($mounted, ${size_mb} MiB, steps of $step KiB): $failed imports failed" \
   "($at_segments writing segments, $at_sort the sort file, $at_index committing the index), then one fitted;" \
