@@ -208,11 +208,14 @@ Test(recode_round_trip, every_kind_of_series)
 				}
 			}
 			record_of(&rec, s);
-			packed += round_trip(rec.p, rec.len, NULL);
+			if (round_trip(rec.p, rec.len, NULL))
+				packed++;
+			else
+				cr_assert(kind != 2 && kind != 13, "kind %d, %zu samples: not recoded", kind, n);
 		}
 	}
-	/* the integer, decimal and constant kinds are all worth recoding */
-	cr_assert_geq(packed, 20 * 6, "%d records recoded", packed);
+	/* a constant and a steady rate are always worth it; others may be */
+	cr_assert_geq(packed, 2 * 20, "%d records recoded", packed);
 	buf_free(&rec);
 	free(s);
 }
@@ -297,8 +300,10 @@ Test(recode_hostile, every_truncation_and_bit_flip_is_refused_or_read_safely)
 	uint64_t seed = 3;
 
 	regular_times(&s, 100, 1700000000000, 15000);
-	for (size_t i = 0; i < 100; i++)
-		s.v[i] = f64((double)(i * i));
+	for (size_t i = 0; i < 100; i++) {
+		s.t[i] += i == 50 ? 3 : 0;   /* some fields that are not 0 */
+		s.v[i] = f64((double)(4 * i + (i == 70)));
+	}
 	record_of(&rec, &s);
 	cr_assert_eq(recode_pack(rec.p, rec.len, &packed, &rs), 1);
 	for (size_t cut = 0; cut < packed.len; cut++) {
