@@ -355,7 +355,7 @@ Test(xor_whole_chunk, writer_and_reader_agree_with_encoder_and_iterator)
 			uint64_t r = support_rand(&seed);
 			int64_t step = shape == 0 ? 15000 : shape == 1 ? (int64_t)(r % 3000) : (int64_t)(r >> (r % 64));
 
-			s->t[i] = i ? s->t[i - 1] + step : (int64_t)support_rand(&seed);
+			s->t[i] = i ? (int64_t)((uint64_t)s->t[i - 1] + (uint64_t)step) : (int64_t)support_rand(&seed);
 			s->v[i] = shape == 3 ? r : shape == 4 ? f64((double)(r % 8)) : r >> (r % 64) << (r % 13);
 		}
 		xor_enc_init(&x);
@@ -428,7 +428,7 @@ Test(xor_whole_chunk, canonical_means_written_again_the_same)
 			uint64_t r = support_rand(&seed);
 			int64_t step = shape == 0 ? 15000 : shape == 1 ? (int64_t)(r % 3000) : (int64_t)(r >> (r % 64));
 
-			s->t[i] = i ? s->t[i - 1] + step : (int64_t)support_rand(&seed) >> (r % 64);
+			s->t[i] = i ? (int64_t)((uint64_t)s->t[i - 1] + (uint64_t)step) : (int64_t)support_rand(&seed) >> (r % 64);
 			s->v[i] = shape == 3 ? r : shape == 4 ? f64((double)(r % 8)) : r >> (r % 64) << (r % 13);
 		}
 		xor_writer_begin(&w, c);
