@@ -167,6 +167,21 @@ void lz4dict_enc_free(struct lz4dict_enc *c)
 	free(c);
 }
 
+/* With recoding on, points *src and *len at the record recoded when it
+ * takes it (c->packed); -1 out of memory. */
+static int recoded(struct lz4dict_enc *c, const uint8_t **src, size_t *len)
+{
+	int n;
+
+	buf_reset(&c->packed);
+	n = c->recode ? recode_pack(*src, *len, &c->packed, &c->rs) : 0;
+	if (n > 0) {
+		*src = c->packed.p;
+		*len = c->packed.len;
+	}
+	return n;
+}
+
 int lz4dict_compress(struct lz4dict_enc *c, const uint8_t *src, size_t len, struct buf *out)
 {
 	size_t header, bound, limit = len;
@@ -177,14 +192,8 @@ int lz4dict_compress(struct lz4dict_enc *c, const uint8_t *src, size_t len, stru
 	 * bytes that would read as a recoded record are stored plain */
 	if (len > WAL_MAX_RECORD || c->dict_id == 0 || recode_is(src, len))
 		return 0;
-	buf_reset(&c->packed);
-	n = c->recode ? recode_pack(src, len, &c->packed, &c->rs) : 0;
-	if (n < 0)
+	if (recoded(c, &src, &len) < 0)
 		return -1;
-	if (n) {
-		src = c->packed.p;
-		len = c->packed.len;
-	}
 	/* stored only when smaller than the record: LZ4 gets limit - header - 1
 	 * bytes, and its block takes at least one */
 	header = uvarint_len(c->dict_id) + uvarint_len(len);
@@ -239,14 +248,8 @@ int lz4dict_delta(struct lz4dict_enc *c, const struct lz4dict_base *base, const 
 	if (len > WAL_MAX_RECORD || recode_is(src, len))
 		return 0;
 	/* the base's labels are found in it; the samples, recoded, in themselves */
-	buf_reset(&c->packed);
-	n = c->recode ? recode_pack(src, len, &c->packed, &c->rs) : 0;
-	if (n < 0)
+	if (recoded(c, &src, &len) < 0)
 		return -1;
-	if (n) {
-		src = c->packed.p;
-		len = c->packed.len;
-	}
 	/* a record that starts with all of its base but the end (exemplars:
 	 * each snapshot's record is the last one's and some more): the
 	 * length of what they share, then LZ4 on the rest, which LZ4 alone
