@@ -3,7 +3,9 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,6 +14,27 @@ void support_tmpdir(char *out, size_t cap, const char *name)
 {
 	cr_assert_lt((size_t)snprintf(out, cap, "/tmp/snaparc-test-%s-XXXXXX", name), cap);
 	cr_assert_not_null(mkdtemp(out), "mkdtemp %s: %s", out, strerror(errno));
+}
+
+uint8_t *support_read_file(const char *path, size_t *len)
+{
+	struct stat st;
+	uint8_t *p;
+	int fd = open(path, O_RDONLY);
+
+	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+	cr_assert_eq(fstat(fd, &st), 0);
+	*len = (size_t)st.st_size;
+	p = malloc(*len ? *len : 1);
+	cr_assert_not_null(p);
+	for (size_t got = 0; got < *len;) {
+		ssize_t k = pread(fd, p + got, *len - got, (off_t)got);
+
+		cr_assert_gt(k, 0, "%s: short read", path);
+		got += (size_t)k;
+	}
+	close(fd);
+	return p;
 }
 
 void support_rm_tree(const char *path)

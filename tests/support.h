@@ -17,6 +17,9 @@ void support_rm_tree(const char *path);
  * looked up rather than written in each test). */
 void support_bundled_snapshot(char *out, size_t cap);
 
+/* The whole file's bytes (malloc'd, at least 1 byte), *len its length; the
+ * test fails when it cannot be read. */
+uint8_t *support_read_file(const char *path, size_t *len);
 /* splitmix64 over *state: deterministic, so a failure reproduces. */
 uint64_t support_rand(uint64_t *state);
 

@@ -236,21 +236,6 @@ static void teardown_dirs(void)
 
 TestSuite(wal_direct, .init = setup_dirs, .fini = teardown_dirs);
 
-static uint8_t *read_file(const char *path, size_t *len)
-{
-	struct stat st;
-	uint8_t *p;
-	int fd = open(path, O_RDONLY);
-
-	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
-	cr_assert_eq(fstat(fd, &st), 0);
-	*len = (size_t)st.st_size;
-	p = malloc(*len ? *len : 1);
-	cr_assert_eq(pread(fd, p, *len, 0), (ssize_t)*len);
-	close(fd);
-	return p;
-}
-
 /* Writes the same records into dir with and without opts.direct; flush_every
  * (0: never) calls wal_writer_flush() every so many records. */
 static void write_records(const char *dir, int direct, uint64_t segment_size, size_t flush_every)
@@ -294,8 +279,8 @@ static uint32_t assert_same_segments(void)
 		cr_assert_eq(has_a, has_b, "segment %u in one directory only", seg);
 		if (!has_a)
 			return seg;
-		pa = read_file(a, &la);
-		pb = read_file(b, &lb);
+		pa = support_read_file(a, &la);
+		pb = support_read_file(b, &lb);
 		cr_assert_eq(la, lb, "segment %u: %zu bytes buffered, %zu direct", seg, la, lb);
 		cr_assert_eq(memcmp(pa, pb, la), 0, "segment %u differs", seg);
 		free(pa);

@@ -450,27 +450,6 @@ struct segs {
 	size_t len[MAX_SEGS];
 };
 
-static uint8_t *read_file(const char *path, size_t *len)
-{
-	struct stat st;
-	uint8_t *p;
-	int fd = open(path, O_RDONLY);
-
-	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
-	cr_assert_eq(fstat(fd, &st), 0);
-	*len = (size_t)st.st_size;
-	p = malloc(*len ? *len : 1);
-	cr_assert_not_null(p);
-	for (size_t got = 0; got < *len;) {
-		ssize_t k = pread(fd, p + got, *len - got, (off_t)got);
-
-		cr_assert_gt(k, 0, "%s: short read", path);
-		got += (size_t)k;
-	}
-	close(fd);
-	return p;
-}
-
 static int cmp_name(const void *a, const void *b)
 {
 	return strcmp(a, b);
@@ -496,7 +475,7 @@ static void segs_capture(struct segs *s)
 		char p[300];
 
 		snprintf(p, sizeof(p), "%s/%s", segdir, s->name[i]);
-		s->data[i] = read_file(p, &s->len[i]);
+		s->data[i] = support_read_file(p, &s->len[i]);
 	}
 }
 
