@@ -29,43 +29,8 @@ struct lz4dict_enc {
 	struct recode_scratch rs;
 };
 
-static int train(uint8_t *dict, size_t cap, size_t *len, const uint8_t *samples, const size_t *sizes,
-		 unsigned n, struct err *e);
-
 int lz4dict_train(uint8_t *dict, size_t cap, size_t *len, const uint8_t *samples,
 		  const size_t *sizes, unsigned n, struct err *e)
-{
-	return train(dict, cap, len, samples, sizes, n, e);
-}
-
-int lz4dict_train_recoded(uint8_t *dict, size_t cap, size_t *len, const uint8_t *samples,
-			  const size_t *sizes, unsigned n, struct err *e)
-{
-	struct recode_scratch rs = { 0 };
-	struct buf all = { 0 };
-	size_t *sz = malloc((n ? n : 1) * sizeof(*sz)), off = 0;
-	int rc = 0;
-
-	for (unsigned i = 0; sz && i < n && rc >= 0; i++) {
-		size_t before = all.len;
-
-		if ((rc = recode_pack(samples + off, sizes[i], &all, &rs)) == 0)
-			buf_put(&all, samples + off, sizes[i]);
-		sz[i] = all.len - before;
-		off += sizes[i];
-	}
-	if (!sz || rc < 0 || all.oom)
-		rc = err_set(e, SNAPARC_NOMEM, "out of memory for the dictionary's samples");
-	else
-		rc = train(dict, cap, len, all.p, sz, n, e);
-	free(sz);
-	buf_free(&all);
-	recode_scratch_free(&rs);
-	return rc;
-}
-
-static int train(uint8_t *dict, size_t cap, size_t *len, const uint8_t *samples, const size_t *sizes,
-		 unsigned n, struct err *e)
 {
 	size_t total = 0, got;
 

@@ -41,11 +41,6 @@
  */
 int lz4dict_train(uint8_t *dict, size_t cap, size_t *len, const uint8_t *samples,
 		  const size_t *sizes, unsigned n, struct err *e);
-/* The same on the samples as lz4dict_enc_recode() stores them: series
- * records recoded. A dictionary fits what it was trained on: one trained on
- * recoded records makes plain ones about 60% larger on a real snapshot. */
-int lz4dict_train_recoded(uint8_t *dict, size_t cap, size_t *len, const uint8_t *samples,
-			  const size_t *sizes, unsigned n, struct err *e);
 
 struct lz4dict_enc;
 
@@ -60,11 +55,12 @@ int lz4dict_delta_enc_new(struct lz4dict_enc **out, struct err *e);
 void lz4dict_enc_free(struct lz4dict_enc *c);
 
 /*
- * With on, lz4dict_compress() stores a series record's XOR chunk as its
- * samples (codec/recode.h) when that gives back the same bytes and looks
- * smaller: about 3x smaller chunks on real snapshots, at about 2 us a
- * 120-sample chunk to store and 0.5 us to read. Off (the default), records
- * go to LZ4 as they are. Reading needs no setting: a payload says which.
+ * With on, lz4dict_compress() and lz4dict_delta() store a series record's
+ * XOR chunk as its samples (codec/recode.h) when that gives back the same
+ * bytes and looks smaller: about 3x smaller chunks on real snapshots, at
+ * about 2 us a 120-sample chunk to store and 0.5-1 us to read. Off (the
+ * default), records go to LZ4 as they are. Reading needs no setting: a
+ * payload says which.
  */
 void lz4dict_enc_recode(struct lz4dict_enc *c, int on);
 

@@ -305,7 +305,7 @@ static int not_recoded(const uint8_t *data, size_t len, uint8_t flags, const str
 	size_t held, hdr;
 	struct err e;
 
-	if (!raw->len || raw->p[0] != 1)
+	if (rec_type(raw->p, raw->len) != REC_SERIES)
 		return 0;
 	if (!flags)
 		return 1;
@@ -323,7 +323,7 @@ static int put_whole(struct compact *c, struct kept *k, const uint8_t *data, siz
 	c->st->records_full++;
 	if (!c->enc || (!delta && !not_recoded(data, len, flags, raw)))
 		return put_stored(c, k, data, len, flags, loc, e);
-	if (raw->len && raw->p[0] == 1 && (z = recode_for(c, e)))
+	if (rec_type(raw->p, raw->len) == REC_SERIES && (z = recode_for(c, e)))
 		return z;
 	if (!delta && !c->cur_recode)
 		return put_stored(c, k, data, len, flags, loc, e);
