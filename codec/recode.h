@@ -47,7 +47,7 @@
 
 #define RECODE_SERIES 0x81
 
-/* Reusable working memory for pack and unpack; zero it to start, free with
+/* Reusable working memory for recode_pack(); zero it to start, free with
  * recode_scratch_free(). */
 struct recode_scratch {
 	int64_t *t;
