@@ -69,10 +69,14 @@ killed() {
   bgpid=
 }
 
-names() {
-  "$snaparc" ls --json "$1" 2>"$tmp/ls.err" | python3 -c 'import json,sys
+names() {   # the snapshots ls lists; none when there is no archive yet (ls exits 3)
+  local out r=0
+  out=$("$snaparc" ls --json "$1" 2>"$tmp/ls.err") || r=$?
+  [ "$r" = 3 ] && return 0
+  [ "$r" = 0 ] || { echo "ls failed ($r): $(head -c 300 "$tmp/ls.err")"; return 0; }
+  printf '%s\n' "$out" | python3 -c 'import json,sys
 for l in sys.stdin:
-    if l.strip(): print(json.loads(l)["name"])' || echo "ls failed: $(head -c 300 "$tmp/ls.err")"
+    if l.strip(): print(json.loads(l)["name"])' || echo "ls output unreadable: $(echo $out | head -c 300)"
 }
 same_records() {
   rm -rf "$tmp/r"
