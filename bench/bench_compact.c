@@ -532,11 +532,9 @@ static void c_time(const struct result *r, char *c, size_t n)
 
 static void c_records(const struct result *r, char *c, size_t n)
 {
-	snprintf(c, n, "%" PRIu64 ": %" PRIu64 " whole, %" PRIu64 " delta (%" PRIu64 " append, %.1f B each), %" PRIu64
+	snprintf(c, n, "%" PRIu64 ": %" PRIu64 " whole, %" PRIu64 " delta, %" PRIu64 " cut, %" PRIu64
 		 " shared; %" PRIu64 " stored bytes written; %u label indexes shared", r->st.records, r->st.records_full,
-		 r->st.records_delta, r->st.records_append,
-		 r->st.records_append ? (double)r->st.append_bytes / (double)r->st.records_append : 0.0,
-		 r->st.records_shared, r->st.output_bytes, r->st.labels_shared);
+		 r->st.records_delta, r->st.records_cut, r->st.records_shared, r->st.output_bytes, r->st.labels_shared);
 }
 
 static void c_segments(const struct result *r, char *c, size_t n)

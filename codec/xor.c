@@ -341,7 +341,8 @@ static int rget_uvarint(struct bitr *r, uint64_t *out, unsigned *bytes)
  * whenever it fits and else the exact one) and the chunk's end where it
  * would end it.
  */
-static inline int read_all(const uint8_t *chunk, size_t len, int64_t *t, uint64_t *v, size_t cap, int canon)
+static inline int read_all(const uint8_t *chunk, size_t len, int64_t *t, uint64_t *v, size_t cap, int canon,
+			   struct xor_cut *cut)
 {
 	struct bitr r = { chunk, len, HEADER_BITS };
 	uint64_t tdelta = 0, vbits = 0, u;
@@ -350,6 +351,11 @@ static inline int read_all(const uint8_t *chunk, size_t len, int64_t *t, uint64_
 	int64_t tt = 0;
 	int window = 0, byte_last = 0;
 
+	if (cut) {
+		if (!cut->count || cut->count >= n)
+			return -1;
+		n = cut->count;
+	}
 	if (len < 2 || n > cap)
 		return -1;
 	for (size_t k = 0; k < n; k++) {
@@ -428,11 +434,22 @@ static inline int read_all(const uint8_t *chunk, size_t len, int64_t *t, uint64_
 			byte_last = 0;
 		}
 done:
-		t[k] = tt;
-		v[k] = vbits;
+		if (t) {
+			t[k] = tt;
+			v[k] = vbits;
+		}
 	}
 	if (r.bit > (uint64_t)len * 8)
 		return -1;
+	if (cut) {
+		uint64_t bits = r.bit - HEADER_BITS;
+
+		cut->len = 2 + (size_t)((bits + 7) / 8) + (bits % 8 == 0 && byte_last);
+		cut->end_bit = r.bit;
+		cut->t = tt;
+		cut->v = vbits;
+		return cut->len <= len ? (int)n : -1;
+	}
 	if (canon) {
 		/* where the encoder ends: the last byte's unused bits zero, and
 		 * one more, empty, byte after a byte write on a boundary */
@@ -447,12 +464,17 @@ done:
 
 int xor_read_all(const uint8_t *chunk, size_t len, int64_t *t, uint64_t *v, size_t cap)
 {
-	return read_all(chunk, len, t, v, cap, 0);
+	return read_all(chunk, len, t, v, cap, 0, NULL);
 }
 
 int xor_read_canonical(const uint8_t *chunk, size_t len, int64_t *t, uint64_t *v, size_t cap)
 {
-	return read_all(chunk, len, t, v, cap, 1);
+	return read_all(chunk, len, t, v, cap, 1, NULL);
+}
+
+int xor_read_cut(const uint8_t *chunk, size_t len, struct xor_cut *cut)
+{
+	return read_all(chunk, len, NULL, NULL, SIZE_MAX, 0, cut) < 0 ? -1 : 0;
 }
 
 /* ---- writing: bstream's writeBit, writeByte and writeBits ---- */

@@ -98,6 +98,24 @@ int xor_read_all(const uint8_t *chunk, size_t len, int64_t *t, uint64_t *v, size
 int xor_read_canonical(const uint8_t *chunk, size_t len, int64_t *t, uint64_t *v, size_t cap);
 
 /*
+ * Where a chunk's first count samples end: the chunk as the encoder had
+ * written it when it held only them is its first len bytes, with count in
+ * the header and the bits after the count-th sample zero. t and v: that
+ * sample.
+ */
+struct xor_cut {
+	size_t count;      /* in: 1 .. the chunk's count - 1 */
+	size_t len;        /* out */
+	uint64_t end_bit;  /* out: where the count-th sample ends, from chunk[0] */
+	int64_t t;         /* out */
+	uint64_t v;        /* out */
+};
+/* 0 and cut's out fields, or -1 when count is out of range or the chunk
+ * does not decode as far. Reads only the first count samples (as fast as
+ * xor_read_all()); any bytes are safe to give it. */
+int xor_read_cut(const uint8_t *chunk, size_t len, struct xor_cut *cut);
+
+/*
  * Encoder: appends samples and produces the bytes Prometheus' xorAppender
  * produces for the same samples, starting from an empty chunk.
  */

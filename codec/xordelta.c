@@ -223,14 +223,39 @@ static int apply_hop(const struct hdr *h, struct work *w, struct err *e)
 	return 0;
 }
 
+/*
+ * Replaces out's contents by the record b (decoded from rec) with maxt, the
+ * chunk (its first len bytes from chunk, its count in the header set to
+ * count) and the last value in the tail given: the bytes before maxt and
+ * the rest of the tail are b's.
+ */
+static int put_series(struct buf *out, const struct rec_series *b, const uint8_t *rec, int64_t maxt,
+		      const uint8_t *chunk, size_t len, uint16_t count, uint64_t last, struct err *e)
+{
+	size_t at = maxt_at(b, rec), head = at + 8 + 1 + uvarint_len(len);
+	uint8_t *o;
+
+	buf_reset(out);
+	if (!(o = buf_reserve(out, head + len + REC_XOR_TAIL_LEN)))
+		return err_set(e, SNAPARC_NOMEM, "out of memory for a %zu-byte record", head + len + REC_XOR_TAIL_LEN);
+	memcpy(o, rec, at);
+	be64_put(o + at, (uint64_t)maxt);
+	o[at + 8] = CHUNK_XOR;
+	uvarint_put(o + at + 9, len);
+	memcpy(o + head, chunk, len);
+	be16_put(o + head, count);
+	memcpy(o + head + len, b->tail, TAIL_KEEP);
+	be64_put(o + head + len + TAIL_KEEP, last);
+	out->len = head + len + REC_XOR_TAIL_LEN;
+	return 0;
+}
+
 /* apply_chain() on a base already decoded into b. */
 static int apply_decoded(const uint8_t *const *p, const size_t *len, size_t n, const struct rec_series *bp,
 			 const uint8_t *base_rec, const struct xor_state *carry, struct buf *out, struct err *e)
 {
 	const struct rec_series b = *bp;
 	struct work w = { 0 };
-	size_t at, head;
-	uint8_t *o;
 	int rc;
 
 	buf_put(&w.chunk, b.chunk, b.chunk_len);
@@ -253,24 +278,9 @@ static int apply_decoded(const uint8_t *const *p, const size_t *len, size_t n, c
 			return rc;
 		}
 	}
-	at = maxt_at(&b, base_rec);
-	head = at + 8 + 1 + uvarint_len(w.chunk.len);
-	buf_reset(out);
-	if (!(o = buf_reserve(out, head + w.chunk.len + REC_XOR_TAIL_LEN))) {
-		buf_free(&w.chunk);
-		return err_set(e, SNAPARC_NOMEM, "out of memory for a %zu-byte record",
-			       head + w.chunk.len + REC_XOR_TAIL_LEN);
-	}
-	memcpy(o, base_rec, at);
-	be64_put(o + at, (uint64_t)w.t);
-	o[at + 8] = CHUNK_XOR;
-	uvarint_put(o + at + 9, w.chunk.len);
-	memcpy(o + head, w.chunk.p, w.chunk.len);
-	memcpy(o + head + w.chunk.len, b.tail, TAIL_KEEP);
-	be64_put(o + head + w.chunk.len + TAIL_KEEP, w.v);
-	out->len = head + w.chunk.len + REC_XOR_TAIL_LEN;
+	rc = put_series(out, &b, base_rec, w.t, w.chunk.p, w.chunk.len, w.count, w.v, e);
 	buf_free(&w.chunk);
-	return 0;
+	return rc;
 }
 
 static int apply_chain(const uint8_t *const *p, const size_t *len, size_t n, const uint8_t *base_rec,
@@ -460,4 +470,63 @@ int xordelta_make(const struct lz4dict_base *base, const uint8_t *base_rec, size
 		  size_t len, int carry, size_t limit, struct buf *out)
 {
 	return xordelta_make_from(base, base_rec, base_len, NULL, rec, len, carry, limit, out, NULL);
+}
+
+/* ---- cuts ---- */
+
+/* xordelta_cut() of a record decoded into b (its fields from maxt on). */
+static int cut_decoded(const struct rec_series *bp, const uint8_t *base_rec, uint32_t n, struct buf *out,
+		       struct err *e)
+{
+	const struct rec_series b = *bp;
+	struct xor_cut cut = { .count = n };
+	uint8_t *o;
+	int rc;
+
+	if (xor_read_cut(b.chunk, b.chunk_len, &cut))
+		return err_set(e, SNAPARC_CORRUPT, "cut to %u samples: its chunk of %u samples does not decode so far", n,
+			       (unsigned)xor_chunk_count(b.chunk, b.chunk_len));
+	if ((rc = put_series(out, &b, base_rec, cut.t, b.chunk, cut.len, (uint16_t)n, cut.v, e)))
+		return rc;
+	/* zero after the n-th sample */
+	o = out->p + out->len - REC_XOR_TAIL_LEN - cut.len;
+	if (cut.end_bit & 7)
+		o[cut.end_bit / 8] &= (uint8_t)(0xff00u >> (cut.end_bit & 7));
+	for (size_t i = (size_t)((cut.end_bit + 7) / 8); i < cut.len; i++)
+		o[i] = 0;
+	return 0;
+}
+
+int xordelta_cut(const uint8_t *base_rec, size_t base_len, uint32_t n, struct buf *out, struct err *e)
+{
+	struct rec_series b;
+	int rc;
+
+	if ((rc = rec_series_decode(&b, base_rec, base_len, e)))
+		return err_prefix(e, "cut series");
+	if (!series_ok(&b))
+		return err_set(e, SNAPARC_CORRUPT, "cut to %u samples: the record has no XOR chunk", n);
+	return cut_decoded(&b, base_rec, n, out, e);
+}
+
+int xordelta_cut_of(const uint8_t *base_rec, size_t base_len, const uint8_t *rec, size_t len, struct buf *scratch,
+		    uint32_t *n)
+{
+	struct rec_series b, r;
+	struct err e;
+	size_t at;
+	int rc;
+
+	if (rec_type(rec, len) != REC_SERIES || rec_type(base_rec, base_len) != REC_SERIES || len > base_len ||
+	    rec_series_decode(&r, rec, len, NULL) || !series_ok(&r))
+		return 0;
+	at = maxt_at(&r, rec);
+	/* the same record up to maxt: type, ref, labels, range, mint */
+	if (base_len < at || memcmp(base_rec, rec, at) || fields_from_maxt(&b, base_rec, base_len, at) ||
+	    r.chunk_len > b.chunk_len || memcmp(r.chunk + 2, b.chunk + 2, r.chunk_len > 3 ? r.chunk_len - 3 : 0))
+		return 0;
+	*n = xor_chunk_count(r.chunk, r.chunk_len);
+	if ((rc = cut_decoded(&b, base_rec, *n, scratch, &e)))
+		return rc == SNAPARC_NOMEM ? -1 : 0;
+	return scratch->len == len && !memcmp(scratch->p, rec, len);
 }

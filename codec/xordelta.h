@@ -103,4 +103,24 @@ int xordelta_apply(const uint8_t *p, size_t len, const uint8_t *base_rec, size_t
 int xordelta_apply_chain(const uint8_t *const *p, const size_t *len, size_t n, const uint8_t *base_rec,
 			 size_t base_len, struct buf *out, struct err *e);
 
+/*
+ * A cut: a series record of a snapshot whose head chunk a later snapshot's
+ * record of the series continues (the same record up to maxt, the chunk's
+ * first samples the same bits) is that record cut to its first n samples:
+ * the chunk as the encoder had it then (its first bytes, the count n, zero
+ * bits after the n-th sample), maxt and the tail's last value the n-th
+ * sample's. Compaction stores it as the later record's location and n (the
+ * index's cut, index/idx.h), nothing in the segments.
+ */
+
+/* Replaces out's contents by base_rec cut to its first n samples; n from 1
+ * to the chunk's count - 1. 0, SNAPARC_CORRUPT with the reason (not a
+ * series with an XOR chunk that decodes as far), or SNAPARC_NOMEM. */
+int xordelta_cut(const uint8_t *base_rec, size_t base_len, uint32_t n, struct buf *out, struct err *e);
+
+/* 1 and *n when rec is base_rec cut to n samples (xordelta_cut() gives rec
+ * back byte for byte; it is made in scratch), 0 when not, -1 out of memory. */
+int xordelta_cut_of(const uint8_t *base_rec, size_t base_len, const uint8_t *rec, size_t len, struct buf *scratch,
+		    uint32_t *n);
+
 #endif

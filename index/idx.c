@@ -16,7 +16,12 @@
  *               series uvarint (ref - previous ref), uvarint (span << 1 |
  *               follows), and unless it follows the previous record (same
  *               segment, offset = previous offset + span) uvarint segment,
- *               uvarint offset
+ *               uvarint offset.
+ *               A block with cuts (format 4) is 0x00, uvarint count, then
+ *               per series uvarint (ref - previous ref), uvarint (span << 2
+ *               | has cut << 1 | follows), with a cut uvarint cut, and
+ *               unless it follows uvarint segment, varint (offset - where
+ *               the previous record ends, 0 for the first)
  *   hashes      u32 snap | u32 first prefix | u32 block number -> block:
  *               uvarint count, then uvarint (prefix - previous), uvarint ref
  *   tombstones  u32 snap | u64 ref -> bytes given by the caller
@@ -335,7 +340,8 @@ static int open_dbs_txn(struct idx *x, struct err *e)
 		v.mv_data = fmt;
 		v.mv_size = 4;
 		rc = mdb_put(txn, x->dbi[DB_META], &k, &v, 0);
-	} else if (rc == 0 && (v.mv_size != 4 || be32_get(v.mv_data) != IDX_FORMAT)) {
+	} else if (rc == 0 && (v.mv_size != 4 || be32_get(v.mv_data) < IDX_FORMAT_OLDEST ||
+				be32_get(v.mv_data) > IDX_FORMAT)) {
 		mdb_txn_abort(txn);
 		return err_set(e, SNAPARC_VERSION, "%s: index format %u, this snaparc reads format %u", x->path,
 			       v.mv_size == 4 ? be32_get(v.mv_data) : 0, IDX_FORMAT);
@@ -770,6 +776,18 @@ static int put(struct idx_txn *t, int db, const void *k, size_t klen, const void
 		memcpy(p, v, vlen);
 	seal(db, k, klen, p, vlen);
 	return 0;
+}
+
+/* Marks the index as of this format (an older snaparc then refuses it):
+ * meta's "format", the one value without a checksum, in the room of one. */
+static int put_format(struct idx_txn *t, struct err *e)
+{
+	uint8_t *p;
+	int rc = put_room(t, DB_META, "format", 6, 0, 0, &p, e);
+
+	if (!rc)
+		be32_put(p, IDX_FORMAT);
+	return rc;
 }
 
 /* The value under key k, checked; not found is SNAPARC_NOT_FOUND without a
@@ -1211,13 +1229,24 @@ static void key_snap_u64(uint8_t k[12], uint32_t snap, uint64_t v)
 int idx_series_put(struct idx_txn *t, uint32_t snap, const struct idx_loc *locs, size_t n, struct err *e)
 {
 	struct buf b = { 0 };
-	int rc = 0;
+	int rc = 0, wrote_format = 0;
 
 	for (size_t i = 0; i < n && !rc; i += IDX_BLOCK_ENTRIES) {
 		size_t m = n - i < IDX_BLOCK_ENTRIES ? n - i : IDX_BLOCK_ENTRIES;
 		uint8_t k[12];
 
+		int cuts = 0;
+
+		for (size_t j = i; j < i + m; j++)
+			cuts |= locs[j].cut != 0;
+		if (cuts && !wrote_format) {
+			if ((rc = put_format(t, e)))
+				break;
+			wrote_format = 1;
+		}
 		buf_reset(&b);
+		if (cuts)
+			buf_put_byte(&b, 0);
 		buf_put_uvarint(&b, m);
 		for (size_t j = i; j < i + m; j++) {
 			const struct idx_loc *l = &locs[j], *p = &locs[j - (j > i)];
@@ -1229,10 +1258,23 @@ int idx_series_put(struct idx_txn *t, uint32_t snap, const struct idx_loc *locs,
 					       (unsigned long long)l->ref);
 			}
 			buf_put_uvarint(&b, j > i ? l->ref - p->ref : 0);
-			buf_put_uvarint(&b, (uint64_t)l->span << 1 | (uint64_t)follows);
+			if (!cuts) {
+				buf_put_uvarint(&b, (uint64_t)l->span << 1 | (uint64_t)follows);
+				if (!follows) {
+					buf_put_uvarint(&b, l->segment);
+					buf_put_uvarint(&b, l->offset);
+				}
+				continue;
+			}
+			buf_put_uvarint(&b, (uint64_t)l->span << 2 | (uint64_t)(l->cut != 0) << 1 | (uint64_t)follows);
+			if (l->cut)
+				buf_put_uvarint(&b, l->cut);
 			if (!follows) {
+				/* the offset from where the previous record ends */
+				uint64_t from = j > i ? p->offset + p->span : 0;
+
 				buf_put_uvarint(&b, l->segment);
-				buf_put_uvarint(&b, l->offset);
+				buf_put_uvarint(&b, zigzag_encode((int64_t)(l->offset - from)));
 			}
 		}
 		if (b.oom) {
@@ -1301,22 +1343,35 @@ static int series_block_decode(struct idx_txn *t, uint32_t snap, uint64_t first,
 {
 	struct dec d;
 	uint64_t n, r = first;
+	int cuts;
 
 	dec_init(&d, v->mv_data, v->mv_size);
+	/* a block with cuts begins with a 0 (a count is never 0) */
+	if ((cuts = v->mv_size && *(const uint8_t *)v->mv_data == 0))
+		dec_byte(&d, "mark");
 	n = dec_uvarint(&d, "count");
 	for (uint64_t i = 0; i < n && i < IDX_BLOCK_ENTRIES && dec_ok(&d); i++) {
-		uint64_t seg, off, span;
+		uint64_t seg, off, span, cut = 0, from = i ? out[i - 1].offset + out[i - 1].span : 0;
 
 		r += dec_uvarint(&d, "ref");
 		span = dec_uvarint(&d, "span");
+		if (cuts) {
+			if (span & 2)
+				cut = dec_uvarint(&d, "cut");
+			if ((span & 2) && (cut == 0 || cut > UINT32_MAX))
+				return block_corrupt(t, "series", snap, e);
+			span = (span >> 1 & ~(uint64_t)1) | (span & 1);
+		}
 		if (span & 1) {
 			if (i == 0)
 				break;
 			seg = out[i - 1].segment;
-			off = out[i - 1].offset + out[i - 1].span;
+			off = from;
 		} else {
 			seg = dec_uvarint(&d, "segment");
 			off = dec_uvarint(&d, "offset");
+			if (cuts)
+				off = from + (uint64_t)zigzag_decode(off);
 		}
 		span >>= 1;
 		if (!dec_ok(&d) || seg > UINT32_MAX || span > UINT32_MAX || (i && r <= out[i - 1].ref))
@@ -1325,6 +1380,7 @@ static int series_block_decode(struct idx_txn *t, uint32_t snap, uint64_t first,
 		out[i].segment = (uint32_t)seg;
 		out[i].offset = off;
 		out[i].span = (uint32_t)span;
+		out[i].cut = (uint32_t)cut;
 		if (r >= until)
 			return (int)i + 1;
 	}
@@ -1592,6 +1648,7 @@ int idx_exemplars_get(struct idx_txn *t, uint32_t snap, uint64_t ref, struct idx
 	out->ref = ref;
 	out->segment = (uint32_t)seg;
 	out->span = (uint32_t)span;
+	out->cut = 0;
 	return 0;
 }
 
@@ -1667,6 +1724,7 @@ static int each_other(const MDB_val *k, const MDB_val *v, void *ctx)
 	loc.segment = be32_get((const uint8_t *)k->mv_data + 4);
 	loc.offset = be64_get((const uint8_t *)k->mv_data + 8);
 	loc.span = be32_get(v->mv_data);
+	loc.cut = 0;
 	return ls->fn(ls->ctx, &loc, ((const uint8_t *)v->mv_data)[4]);
 }
 

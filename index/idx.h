@@ -28,7 +28,8 @@
 
 #include "err.h"
 
-#define IDX_FORMAT 3
+#define IDX_FORMAT 4          /* written once an index holds a cut */
+#define IDX_FORMAT_OLDEST 3   /* format 3: the same without cuts */
 #define IDX_NAME_MAX 255
 
 enum idx_flags {
@@ -171,6 +172,9 @@ struct idx_loc {
 	uint64_t offset;    /* of the record's first fragment header */
 	uint32_t segment;
 	uint32_t span;      /* bytes from there to the end of its last fragment */
+	/* 0: the series' record is the one stored there; else it is that
+	 * record cut to its first `cut` samples (codec/xordelta.h) */
+	uint32_t cut;
 };
 
 struct idx_hash {

@@ -451,6 +451,22 @@ static int load(struct archive *a, struct idx_txn *t, const struct idx_loc *loc,
 		if (out->oom)
 			return err_set(e, SNAPARC_NOMEM, "out of memory");
 	}
+	if (loc->cut) {
+		/* a cut of the record stored there: nothing of its own is stored */
+		struct buf tmp;
+
+		if ((rc = xordelta_cut(out->p, out->len, loc->cut, scratch, e)))
+			return err_prefix(e, "%s/%08u: offset %llu", a->segdir, loc->segment,
+					  (unsigned long long)loc->offset);
+		tmp = *out;
+		*out = *scratch;
+		*scratch = tmp;
+		if (stored)
+			*stored = NULL;
+		if (stored_flags)
+			*stored_flags = 0;
+		*stored_len = 0;
+	}
 	return 0;
 }
 
@@ -485,6 +501,7 @@ static int unpack_delta(struct archive *a, struct idx_txn *t, const uint8_t *p, 
 	loc.segment = b.segment;
 	loc.offset = b.offset;
 	loc.span = b.span;
+	loc.cut = 0;
 	if ((rc = load(a, t, &loc, &base, &span, &scratch, NULL, &stored, NULL, depth + 1, e)))
 		err_prefix(e, "delta base");
 	else

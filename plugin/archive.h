@@ -224,9 +224,9 @@ struct archive_compact_stats {
 	uint64_t output_bytes;                  /* stored bytes written */
 	uint64_t records;                       /* records of the kept snapshots */
 	uint64_t records_full;                  /* stored whole (LZ4 with the dictionary, or plain) */
-	uint64_t records_delta;                 /* stored as a delta against an earlier record */
-	uint64_t records_append;                /* of those, append deltas (codec/xordelta.h) */
-	uint64_t append_bytes;                  /* their stored bytes */
+	uint64_t records_delta;                 /* stored as a delta against another record */
+	uint64_t records_cut;                   /* a later snapshot's record cut short: nothing
+						 * stored (codec/xordelta.h) */
 	uint64_t records_shared;                /* identical to a stored one: stored once */
 	uint64_t segments_deleted;              /* old segment files deleted */
 	uint64_t segments_pending;              /* old segment files a reader may still need */

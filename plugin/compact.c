@@ -4,18 +4,18 @@
  *
  * Phase 1 reads the kept snapshots through one read transaction (the state
  * before compaction, which other readers keep seeing) and appends their
- * records to new segments after the committed end, snapshot by snapshot,
- * series in ref order, then the snapshot's other records and its series'
- * exemplars. A series' record is compared with the same ref's record in the
- * previous kept snapshot: identical, it is not written again (both entries
- * point at one record); a series record whose XOR chunk grew is stored as
- * an append delta (codec/xordelta.h: the new bits) against that record, or
- * an LZ4 delta when that is smaller, while the chain of deltas a read
- * follows stays within max_chain; one whose chunk did not grow (a new head
- * chunk) or whose chain is at the bound, as an LZ4 delta against the root
- * of its chain (the record stored whole that the chain starts from: the
- * labels are what it shares), which starts the chain again at depth 1;
- * otherwise whole. The new locations go to a
+ * records to new segments after the committed end, snapshot by snapshot
+ * from the newest back, series in ref order, then the snapshot's other
+ * records and its series' exemplars. A series' record is compared with the
+ * same ref's record in the next newer kept snapshot: identical, it is not
+ * written again (both entries point at one record); one whose head chunk
+ * that record continues (a host that snapshots without restarting) is a
+ * cut of it (codec/xordelta.h: its location and a sample count in the
+ * index, nothing in the segments); another is stored as an LZ4 delta
+ * against the root of that record's chain (the record stored whole that
+ * it is, or is a delta or cut of: the labels are what they share) or
+ * against the record itself, while the chain of deltas a read follows
+ * stays within max_chain; otherwise whole. The new locations go to a
  * temporary file beside the index, in order, so memory does not grow with
  * the archive.
  *
@@ -58,7 +58,8 @@
 enum { ENT_SERIES, ENT_EXEMPLARS, ENT_OTHER };
 
 /* One record of a kept snapshot, in the temporary file: 88 bytes, as many
- * as the file takes on a full disk beside the new segments. */
+ * as the file takes on a full disk beside the new segments. A location and
+ * a cut (idx_loc's: the record stored there cut to that many samples). */
 struct ent {
 	uint64_t ref;
 	uint64_t old_off, new_off;
@@ -66,20 +67,10 @@ struct ent {
 	uint64_t root_old_off, root_new_off;
 	uint32_t old_seg, old_span, new_seg, new_span;
 	uint32_t root_old_seg, root_old_span, root_new_seg, root_new_span;
-	union {
-		uint64_t hash;    /* an other record: of its raw bytes */
-		/* a series: what the next snapshot's record needs to decode
-		 * only the samples it adds (xordelta_end; end_bit 0: not kept) */
-		struct {
-			uint32_t tdelta, maxt_at;
-		} end;
-	} u;
-	uint32_t end_bit;
-	union {
-		uint16_t end_window;   /* a series: leading | trailing << 5 */
-		uint8_t type;          /* an other record */
-	} w;
-	unsigned kind : 2, append : 1, depth : 5;   /* append: stored as an append delta */
+	uint64_t hash;         /* an other record: of its raw bytes */
+	uint16_t old_cut, new_cut, root_old_cut;
+	uint8_t type;          /* an other record */
+	uint8_t kind : 2, depth : 5;
 };
 
 _Static_assert(sizeof(struct ent) == 88, "the temporary file's entry grew");
@@ -120,7 +111,8 @@ struct compact {
 	uint64_t done, total;
 	unsigned max_chain;
 	int labels_same;                /* put_record() found the labels its base's */
-	/* the next kept snapshot's series, in ref order, for recode_for() */
+	/* the next snapshot compacted (the next older kept one): its series, in
+	 * ref order, for recode_for() */
 	struct idx_series_iter *next_it;
 	struct idx_loc next_loc;
 	int next_have, next_end;
@@ -222,6 +214,22 @@ static int read_stored(struct compact *c, const struct idx_loc *loc, struct buf 
 			if (raw->oom)
 				return err_set(e, SNAPARC_NOMEM, "out of memory");
 		}
+		if (loc->cut) {
+			struct buf tmp;
+
+			if ((rc = xordelta_cut(raw->p, raw->len, loc->cut, scratch, e)))
+				return err_prefix(e, "%s/%08u: offset %llu", a->segdir, loc->segment,
+						  (unsigned long long)loc->offset);
+			tmp = *raw;
+			*raw = *scratch;
+			*scratch = tmp;
+		}
+	}
+	if (!rc && loc->cut) {
+		/* nothing of its own is stored: as if it were stored plain */
+		*data = raw->p;
+		*len = raw->len;
+		*flags = 0;
 	}
 	if (!rc) {
 		c->done += loc->span;
@@ -255,13 +263,11 @@ static int put_stored(struct compact *c, struct kept *k, const uint8_t *p, size_
 
 /*
  * Whether the series record in c->raw (ref c->cur_ref) is stored recoded:
- * yes, unless the next kept snapshot's record of the series continues its
- * head chunk (the same mint). That one is then an append delta on it (a
- * host that snapshots without restarting), and reading it would write the
- * recoded chunk again as XOR before adding the new bits, at every lookup
- * of every snapshot of the chain: about 1 us for 120 samples, which kept
- * such lookups within 2x of the uncompacted ones only without it. Sets
- * both encoders.
+ * yes, unless the next snapshot compacted (the next older one) has a record
+ * of the series with the same head chunk (the same mint). That one is then
+ * a cut of it, and reading it would write the recoded chunk again as XOR
+ * before cutting it, at every lookup of every snapshot the chunk lived in.
+ * Sets both encoders.
  */
 static int read_uncounted(struct compact *c, const struct idx_loc *l, struct buf *out, struct err *e);
 
@@ -363,7 +369,7 @@ static int read_uncounted(struct compact *c, const struct idx_loc *l, struct buf
 /* The previous snapshot's record of entry pe, into c->prev_raw. */
 static int read_prev(struct compact *c, const struct ent *pe, struct err *e)
 {
-	struct idx_loc pl = { pe->ref, pe->old_off, pe->old_seg, pe->old_span };
+	struct idx_loc pl = { pe->ref, pe->old_off, pe->old_seg, pe->old_span, pe->old_cut };
 
 	return read_uncounted(c, &pl, &c->prev_raw, e);
 }
@@ -371,7 +377,8 @@ static int read_prev(struct compact *c, const struct ent *pe, struct err *e)
 /* The record at the root of base's chain, into c->root_raw. */
 static int read_root(struct compact *c, const struct ent *base, struct err *e)
 {
-	struct idx_loc rl = { base->ref, base->root_old_off, base->root_old_seg, base->root_old_span };
+	struct idx_loc rl = { base->ref, base->root_old_off, base->root_old_seg, base->root_old_span,
+			      base->root_old_cut };
 
 	return read_uncounted(c, &rl, &c->root_raw, e);
 }
@@ -381,33 +388,10 @@ static void root_from(struct ent *x, const struct ent *r)
 	x->root_old_off = r->root_old_off;
 	x->root_old_seg = r->root_old_seg;
 	x->root_old_span = r->root_old_span;
+	x->root_old_cut = r->root_old_cut;
 	x->root_new_off = r->root_new_off;
 	x->root_new_seg = r->root_new_seg;
 	x->root_new_span = r->root_new_span;
-}
-
-/* (the state's time, value and count are the base record's own: see
- * xordelta_make_from()) */
-static void end_get(const struct ent *x, struct xordelta_end *end)
-{
-	memset(end, 0, sizeof(*end));
-	end->xor.bit = x->end_bit;
-	end->xor.tdelta = x->u.end.tdelta;
-	end->xor.leading = (uint8_t)(x->w.end_window & 31);
-	end->xor.trailing = (uint8_t)(x->w.end_window >> 5);
-	end->maxt_at = x->u.end.maxt_at;
-}
-
-static void end_set(struct ent *x, const struct xordelta_end *end)
-{
-	if (end->xor.bit > UINT32_MAX || end->xor.tdelta > UINT32_MAX || end->maxt_at > UINT32_MAX) {
-		x->end_bit = 0;   /* not kept: the next snapshot decodes the chunk */
-		return;
-	}
-	x->end_bit = (uint32_t)end->xor.bit;
-	x->u.end.tdelta = (uint32_t)end->xor.tdelta;
-	x->u.end.maxt_at = (uint32_t)end->maxt_at;
-	x->w.end_window = (uint16_t)(end->xor.leading | end->xor.trailing << 5);
 }
 
 static int same_raw(const struct compact *c)
@@ -417,69 +401,60 @@ static int same_raw(const struct compact *c)
 
 /*
  * Stores the record in c->raw (stored as data/len/flags) for entry x: with
- * base (the previous snapshot's entry, its record in c->prev_raw) the same
- * record is shared, a changed one stored as a delta against it when that is
- * smaller and the chain allows; otherwise whole.
+ * base (the next newer snapshot's entry, its record in c->prev_raw) the same
+ * record is shared, a cut of it stored as one, a changed one stored as a
+ * delta against it or its root when that is smaller and the chain allows;
+ * otherwise whole.
  */
 static int put_record(struct compact *c, struct kept *k, const struct ent *base, const uint8_t *data, size_t len,
 		      uint8_t flags, struct ent *x, struct err *e)
 {
 	struct idx_loc nl;
-	int rc;
+	uint32_t cut;
+	int rc, z = 0;
 
 	c->labels_same = 0;
 	c->cur_ref = x->ref;
 	c->cur_recode = x->kind == ENT_SERIES ? -1 : 1;
 	if (base && same_raw(c)) {
-		struct xordelta_end end;
-
 		x->new_seg = base->new_seg;
 		x->new_off = base->new_off;
 		x->new_span = base->new_span;
+		x->new_cut = base->new_cut;
 		x->depth = base->depth;
-		x->append = base->append;
 		root_from(x, base);
-		if (x->kind == ENT_SERIES) {
-			end_get(base, &end);
-			end_set(x, &end);
-		}
 		c->labels_same = 1;
 		c->st->records_shared++;
 		return 0;
 	}
 	if (base)
 		root_from(x, base);
+	if (base && !c->o->no_delta && x->kind == ENT_SERIES &&
+	    (rc = xordelta_cut_of(c->prev_raw.p, c->prev_raw.len, c->raw.p, c->raw.len, &c->packed, &cut))) {
+		if (rc < 0)
+			return err_set(e, SNAPARC_NOMEM, "out of memory");
+		/* a cut of the same stored record as the base, which is longer */
+		x->new_seg = base->new_seg;
+		x->new_off = base->new_off;
+		x->new_span = base->new_span;
+		x->new_cut = (uint16_t)cut;
+		x->depth = base->depth;
+		c->labels_same = 1;
+		c->st->records_cut++;
+		return 0;
+	}
 	if (base && !c->o->no_delta) {
-		struct lz4dict_base b = { base->new_seg, base->new_off, base->new_span };
 		size_t limit = is_delta(data, len, flags) ? c->raw.len : len;
-		struct xordelta_end base_end, end;
-		int za = 0, z = 0;
+		/* the record stored at base's location: base's own, unless base is a cut */
+		int own = !base->new_cut;
 
-		/* a series record whose XOR chunk grew: its new bits */
-		buf_reset(&c->packed2);
-		end_get(base, &base_end);
-		/* at the chain's bound with a limit of 0 it makes nothing, but
-		 * still gives the state the next snapshot's record starts from */
-		if (x->kind == ENT_SERIES && rec_type(c->raw.p, c->raw.len) == REC_SERIES &&
-		    (base->depth < c->max_chain || base_end.xor.bit)) {
-			za = xordelta_make_from(&b, c->prev_raw.p, c->prev_raw.len, &base_end, c->raw.p, c->raw.len,
-						base->append, base->depth < c->max_chain ? limit : 0, &c->packed2,
-						&end);
-			if (za < 0)
-				return err_set(e, SNAPARC_NOMEM, "out of memory");
-			end_set(x, &end);
-		}
-		if (za) {
-			limit = c->packed2.len;
-			c->labels_same = 1;   /* the delta holds everything before maxt */
-		}
 		/*
-		 * One that did not grow (a new head chunk, or a chain at its
-		 * bound): an LZ4 delta against the root of the chain, the record
-		 * stored whole, shares the labels as well as one against the
-		 * previous record does and starts the chain again at depth 1.
+		 * A series against the root of the base's chain, the record
+		 * stored whole that the base is, or is a delta or cut of: it
+		 * shares the labels as well as the base does and keeps the
+		 * chain at depth 1.
 		 */
-		if (!za && x->kind == ENT_SERIES && base->depth >= 1 && base->root_new_span) {
+		if (x->kind == ENT_SERIES && (base->depth >= 1 || !own) && base->root_new_span) {
 			struct lz4dict_base r = { base->root_new_seg, base->root_new_off, base->root_new_span };
 
 			if ((rc = read_root(c, base, e)) || (rc = recode_for(c, e)))
@@ -489,22 +464,13 @@ static int put_record(struct compact *c, struct kept *k, const struct ent *base,
 					  &c->packed);
 			if (z < 0)
 				return err_set(e, SNAPARC_NOMEM, "out of memory");
-			if (z) {
-				if ((rc = put_stored(c, k, c->packed.p, c->packed.len, WAL_LZ4, &nl, e)))
-					return rc;
-				set_new(x, &nl);
+			if (z)
 				x->depth = 1;
-				c->st->records_delta++;
-				return 0;
-			}
 		}
-		/*
-		 * else an LZ4 delta against the previous record, unless the
-		 * append delta was made: on 10 x 200k periodic snapshots LZ4
-		 * was the smaller 29 times in 1.03M (292 bytes in all), for a
-		 * hash of the whole base and a compression each time
-		 */
-		if (!za && base->depth < c->max_chain) {
+		/* else against the base's record */
+		if (!z && own && base->depth < c->max_chain) {
+			struct lz4dict_base b = { base->new_seg, base->new_off, base->new_span };
+
 			if (x->kind == ENT_SERIES && (rc = recode_for(c, e)))
 				return rc;
 			buf_reset(&c->packed);
@@ -512,20 +478,14 @@ static int put_record(struct compact *c, struct kept *k, const struct ent *base,
 					  &c->packed);
 			if (z < 0)
 				return err_set(e, SNAPARC_NOMEM, "out of memory");
+			if (z)
+				x->depth = (uint8_t)(base->depth + 1);
 		}
-		if (z || za) {
-			const struct buf *best = z ? &c->packed : &c->packed2;
-
-			if ((rc = put_stored(c, k, best->p, best->len, WAL_LZ4, &nl, e)))
+		if (z) {
+			if ((rc = put_stored(c, k, c->packed.p, c->packed.len, WAL_LZ4, &nl, e)))
 				return rc;
 			set_new(x, &nl);
-			x->depth = (uint8_t)(base->depth + 1);
-			x->append = !z;
 			c->st->records_delta++;
-			if (!z) {
-				c->st->records_append++;
-				c->st->append_bytes += nl.span;
-			}
 			return 0;
 		}
 	}
@@ -536,6 +496,7 @@ static int put_record(struct compact *c, struct kept *k, const struct ent *base,
 	x->root_old_off = x->old_off;
 	x->root_old_seg = x->old_seg;
 	x->root_old_span = x->old_span;
+	x->root_old_cut = x->old_cut;
 	x->root_new_off = x->new_off;
 	x->root_new_seg = x->new_seg;
 	x->root_new_span = x->new_span;
@@ -597,7 +558,7 @@ static int put_series(struct compact *c, struct kept *k, const struct kept *p, i
 	}
 	c->next_it = NULL;
 	c->next_have = c->next_end = 0;
-	if (k + 1 < c->kept + c->nkept && (rc = idx_series_iter_open(c->r, k[1].s.id, &c->next_it, e))) {
+	if (k > c->kept && (rc = idx_series_iter_open(c->r, k[-1].s.id, &c->next_it, e))) {
 		idx_series_iter_close(it);
 		free(pr);
 		return rc;
@@ -622,7 +583,7 @@ static int put_series(struct compact *c, struct kept *k, const struct kept *p, i
 			prefetch(c, l);
 			if (pr && pr->i + ahead.tail - ahead.head < pr->n) {
 				const struct ent *q = &pr->buf[pr->i + ahead.tail - ahead.head];
-				struct idx_loc ql = { q->ref, q->old_off, q->old_seg, q->old_span };
+				struct idx_loc ql = { q->ref, q->old_off, q->old_seg, q->old_span, q->old_cut };
 
 				prefetch(c, &ql);
 			}
@@ -636,6 +597,7 @@ static int put_series(struct compact *c, struct kept *k, const struct kept *p, i
 		x.old_seg = loc.segment;
 		x.old_off = loc.offset;
 		x.old_span = loc.span;
+		x.old_cut = (uint16_t)loc.cut;
 		if ((rc = read_stored(c, &loc, &c->span, &c->scratch, &c->raw, &data, &len, &flags, e)))
 			break;
 		while (more && pe->ref < loc.ref)
@@ -733,7 +695,7 @@ static int put_other(void *ctx, const struct idx_loc *loc, uint8_t type)
 {
 	struct side_ctx *sc = ctx;
 	struct compact *c = sc->c;
-	struct ent x = { .kind = ENT_OTHER, .w.type = type };
+	struct ent x = { .kind = ENT_OTHER, .type = type };
 	struct ent_reader *pr = sc->pr;
 	const struct ent *pe;
 	const uint8_t *data;
@@ -746,7 +708,7 @@ static int put_other(void *ctx, const struct idx_loc *loc, uint8_t type)
 	x.old_span = loc->span;
 	if ((rc = read_stored(c, loc, &c->span, &c->scratch, &c->raw, &data, &len, &flags, sc->e)))
 		return rc;
-	x.u.hash = XXH64(c->raw.p, c->raw.len, 0);
+	x.hash = XXH64(c->raw.p, c->raw.len, 0);
 	x.ref = sc->others[type == REC_TOMBSTONES]++;   /* its ordinal among its type's */
 	c->st->records++;
 	if (sc->p) {
@@ -756,9 +718,9 @@ static int put_other(void *ctx, const struct idx_loc *loc, uint8_t type)
 
 		ent_reader_init(pr, c->tmp_fd, sc->p->first[ENT_OTHER], sc->p->count[ENT_OTHER]);
 		while ((rc = ent_next(pr, &pe, c->tmp_path, sc->e)) == 1) {
-			if (pe->w.type != type)
+			if (pe->type != type)
 				continue;
-			if (pe->u.hash == x.u.hash) {
+			if (pe->hash == x.hash) {
 				if ((rc = read_prev(c, pe, sc->e)))
 					return rc;
 				if (same_raw(c)) {
@@ -877,6 +839,7 @@ static int write_entries(struct compact *c, struct idx_txn *t, const struct kept
 		locs[n].segment = x->new_seg;
 		locs[n].offset = x->new_off;
 		locs[n].span = x->new_span;
+		locs[n].cut = x->new_cut;
 		rc = 0;
 		if (++n == TMP_CHUNK) {
 			rc = idx_series_put(t, k->s.id, locs, n, e);
@@ -887,15 +850,15 @@ static int write_entries(struct compact *c, struct idx_txn *t, const struct kept
 		rc = idx_series_put(t, k->s.id, locs, n, e);
 	ent_reader_init(r, c->tmp_fd, k->first[ENT_EXEMPLARS], k->count[ENT_EXEMPLARS]);
 	while (!rc && (rc = ent_next(r, &x, c->tmp_path, e)) == 1) {
-		struct idx_loc l = { x->ref, x->new_off, x->new_seg, x->new_span };
+		struct idx_loc l = { x->ref, x->new_off, x->new_seg, x->new_span, 0 };
 
 		rc = idx_exemplars_put(t, k->s.id, &l, e);
 	}
 	ent_reader_init(r, c->tmp_fd, k->first[ENT_OTHER], k->count[ENT_OTHER]);
 	while (!rc && (rc = ent_next(r, &x, c->tmp_path, e)) == 1) {
-		struct idx_loc l = { 0, x->new_off, x->new_seg, x->new_span };
+		struct idx_loc l = { 0, x->new_off, x->new_seg, x->new_span, 0 };
 
-		rc = idx_other_put(t, k->s.id, &l, x->w.type, e);
+		rc = idx_other_put(t, k->s.id, &l, x->type, e);
 	}
 	free(r);
 	free(locs);
@@ -1139,8 +1102,9 @@ static int run(struct compact *c, struct err *e)
 	wo.sync = a->opts.sync;
 	if ((rc = wal_writer_open_at(&c->w, a->segdir, first_new, 0, &wo, e)))
 		goto out;
-	for (size_t i = 0; i < c->nkept && !rc; i++)
-		rc = put_snapshot(c, &c->kept[i], i ? &c->kept[i - 1] : NULL, e);
+	/* the newest first: an older record is a cut or delta of a newer one */
+	for (size_t i = c->nkept; i-- > 0 && !rc;)
+		rc = put_snapshot(c, &c->kept[i], i + 1 < c->nkept ? &c->kept[i + 1] : NULL, e);
 	if (!rc)
 		rc = tmp_flush(c, e);
 	if (!rc)

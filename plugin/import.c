@@ -305,6 +305,7 @@ static int store(struct archive_writer *w, const uint8_t *rec, size_t len, struc
 	loc->segment = pos.segment;
 	loc->offset = pos.offset;
 	loc->span = (uint32_t)(end.offset - pos.offset);
+	loc->cut = 0;
 	w->snap.stored_bytes += loc->span;
 	return 0;
 }
