@@ -20,8 +20,9 @@
  *               A block with cuts (format 4) is 0x00, uvarint count, then
  *               per series uvarint (ref - previous ref), uvarint (span << 2
  *               | has cut << 1 | follows), with a cut uvarint cut, and
- *               unless it follows uvarint segment, varint (offset - where
- *               the previous record ends, 0 for the first)
+ *               unless it follows either uvarint k (1..32), varint (offset
+ *               - where the record of the k-th entry before it ends, in its
+ *               segment), or uvarint 0, uvarint segment, uvarint offset
  *   hashes      u32 snap | u32 first prefix | u32 block number -> block:
  *               uvarint count, then uvarint (prefix - previous), uvarint ref
  *   tombstones  u32 snap | u64 ref -> bytes given by the caller
@@ -1226,6 +1227,43 @@ static void key_snap_u64(uint8_t k[12], uint32_t snap, uint64_t v)
 	be64_put(k + 4, v);
 }
 
+/*
+ * Where entry j of a block with cuts is, unless it follows the one before:
+ * as an offset from where one of the NEAR_BACK entries before it in the
+ * same segment ends (the cuts of one snapshot point into the records of
+ * several later ones, each in ref order), uvarint k then varint
+ * (offset - that end), the nearest; or uvarint 0, uvarint segment,
+ * uvarint offset.
+ */
+#define NEAR_BACK 32
+
+static void put_near(struct buf *b, const struct idx_loc *l, size_t j)
+{
+	uint64_t best = UINT64_MAX;
+	size_t k_best = 0;
+
+	for (size_t k = 1; k <= j && k <= NEAR_BACK; k++) {
+		const struct idx_loc *p = &l[j - k];
+		uint64_t d;
+
+		if (p->segment != l[j].segment)
+			continue;
+		d = zigzag_encode((int64_t)(l[j].offset - (p->offset + p->span)));
+		if (d < best) {
+			best = d;
+			k_best = k;
+		}
+	}
+	if (k_best && uvarint_len(best) < uvarint_len(l[j].segment) + uvarint_len(l[j].offset)) {
+		buf_put_uvarint(b, k_best);
+		buf_put_uvarint(b, best);
+		return;
+	}
+	buf_put_uvarint(b, 0);
+	buf_put_uvarint(b, l[j].segment);
+	buf_put_uvarint(b, l[j].offset);
+}
+
 int idx_series_put(struct idx_txn *t, uint32_t snap, const struct idx_loc *locs, size_t n, struct err *e)
 {
 	struct buf b = { 0 };
@@ -1269,13 +1307,8 @@ int idx_series_put(struct idx_txn *t, uint32_t snap, const struct idx_loc *locs,
 			buf_put_uvarint(&b, (uint64_t)l->span << 2 | (uint64_t)(l->cut != 0) << 1 | (uint64_t)follows);
 			if (l->cut)
 				buf_put_uvarint(&b, l->cut);
-			if (!follows) {
-				/* the offset from where the previous record ends */
-				uint64_t from = j > i ? p->offset + p->span : 0;
-
-				buf_put_uvarint(&b, l->segment);
-				buf_put_uvarint(&b, zigzag_encode((int64_t)(l->offset - from)));
-			}
+			if (!follows)
+				put_near(&b, locs + i, j - i);
 		}
 		if (b.oom) {
 			rc = err_set(e, SNAPARC_NOMEM, "out of memory building the series table");
@@ -1351,7 +1384,7 @@ static int series_block_decode(struct idx_txn *t, uint32_t snap, uint64_t first,
 		dec_byte(&d, "mark");
 	n = dec_uvarint(&d, "count");
 	for (uint64_t i = 0; i < n && i < IDX_BLOCK_ENTRIES && dec_ok(&d); i++) {
-		uint64_t seg, off, span, cut = 0, from = i ? out[i - 1].offset + out[i - 1].span : 0;
+		uint64_t seg, off, span, cut = 0, back;
 
 		r += dec_uvarint(&d, "ref");
 		span = dec_uvarint(&d, "span");
@@ -1366,12 +1399,16 @@ static int series_block_decode(struct idx_txn *t, uint32_t snap, uint64_t first,
 			if (i == 0)
 				break;
 			seg = out[i - 1].segment;
-			off = from;
+			off = out[i - 1].offset + out[i - 1].span;
+		} else if (cuts && (back = dec_uvarint(&d, "back")) != 0) {
+			/* near where an earlier entry's record ends (put_near()) */
+			if (back > i || back > NEAR_BACK)
+				return block_corrupt(t, "series", snap, e);
+			seg = out[i - back].segment;
+			off = out[i - back].offset + out[i - back].span + (uint64_t)zigzag_decode(dec_uvarint(&d, "offset"));
 		} else {
 			seg = dec_uvarint(&d, "segment");
 			off = dec_uvarint(&d, "offset");
-			if (cuts)
-				off = from + (uint64_t)zigzag_decode(off);
 		}
 		span >>= 1;
 		if (!dec_ok(&d) || seg > UINT32_MAX || span > UINT32_MAX || (i && r <= out[i - 1].ref))

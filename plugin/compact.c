@@ -877,14 +877,19 @@ static int switch_index(struct compact *c, const struct idx_snapshot *all, size_
 		return rc;
 	if ((rc = idx_live_get(t, &live, e)) || (rc = idx_retired_get(t, &ret, e)))
 		goto out;
+	/* all cleared first: then each table is written in key order at its
+	 * end (MDB_APPEND), which fills its pages */
+	for (size_t i = 0, j = 0; i < nall && !rc; i++) {
+		if (j < c->nkept && c->kept[j].s.id == all[i].id)
+			rc = idx_snapshot_clear(t, c->kept[j++].s.id,
+						IDX_CLEAR_SERIES | IDX_CLEAR_EXEMPLARS | IDX_CLEAR_OTHERS, e);
+	}
 	for (size_t i = 0, j = 0; i < nall && !rc; i++) {
 		if (j < c->nkept && c->kept[j].s.id == all[i].id) {
 			struct kept *k = &c->kept[j++];
 			struct idx_snapshot s = k->s;
 
-			rc = idx_snapshot_clear(t, s.id, IDX_CLEAR_SERIES | IDX_CLEAR_EXEMPLARS | IDX_CLEAR_OTHERS, e);
-			if (!rc)
-				rc = write_entries(c, t, k, e);
+			rc = write_entries(c, t, k, e);
 			s.start = k->start;
 			s.end = k->end;
 			s.stored_bytes = k->stored;

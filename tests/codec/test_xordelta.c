@@ -276,3 +276,80 @@ Test(xordelta, make_from_a_carried_state_is_the_same_payload)
 	buf_free(&d1);
 	buf_free(&d2);
 }
+
+/* ---- cuts ---- */
+
+/* Every record of a chunk's life is the last one cut to its samples, byte
+ * for byte: counters, noisy times, constants, and values whose xor fills
+ * whole bytes (the encoder's extra empty byte after a byte write). */
+Test(xordelta_cut, every_earlier_record_of_every_kind)
+{
+	struct buf full = { 0 }, rec = { 0 }, out = { 0 }, scratch = { 0 };
+	struct err e = { 0 };
+
+	for (unsigned kind = 0; kind < 4; kind++) {
+		make_record(&full, 9, 0, 130, kind);
+		for (uint32_t n = 1; n < 130; n++) {
+			uint32_t got = 0;
+
+			make_record(&rec, 9, 0, n, kind);
+			cr_assert_eq(xordelta_cut(full.p, full.len, n, &out, &e), 0, "kind %u n %u: %s", kind, n, e.msg);
+			cr_assert_eq(out.len, rec.len, "kind %u n %u: %zu bytes, not %zu", kind, n, out.len, rec.len);
+			cr_assert_eq(memcmp(out.p, rec.p, rec.len), 0, "kind %u n %u: the bytes differ", kind, n);
+			cr_assert_eq(xordelta_cut_of(full.p, full.len, rec.p, rec.len, &scratch, &got), 1, "kind %u n %u",
+				     kind, n);
+			cr_assert_eq(got, n);
+		}
+	}
+	buf_free(&full);
+	buf_free(&rec);
+	buf_free(&out);
+	buf_free(&scratch);
+}
+
+Test(xordelta_cut, other_records_are_not_cuts)
+{
+	struct buf full = { 0 }, rec = { 0 }, scratch = { 0 };
+	uint32_t n;
+
+	make_record(&full, 9, 0, 120, 0);
+	/* another series, a chunk that starts later, another kind of values,
+	 * the whole record itself, a longer one */
+	make_record(&rec, 10, 0, 50, 0);
+	cr_assert_eq(xordelta_cut_of(full.p, full.len, rec.p, rec.len, &scratch, &n), 0);
+	make_record(&rec, 9, 3, 50, 0);
+	cr_assert_eq(xordelta_cut_of(full.p, full.len, rec.p, rec.len, &scratch, &n), 0);
+	make_record(&rec, 9, 0, 50, 2);
+	cr_assert_eq(xordelta_cut_of(full.p, full.len, rec.p, rec.len, &scratch, &n), 0);
+	cr_assert_eq(xordelta_cut_of(full.p, full.len, full.p, full.len, &scratch, &n), 0);
+	make_record(&rec, 9, 0, 121, 0);
+	cr_assert_eq(xordelta_cut_of(full.p, full.len, rec.p, rec.len, &scratch, &n), 0);
+	/* a changed last value in the tail */
+	make_record(&rec, 9, 0, 50, 0);
+	rec.p[rec.len - 1] ^= 1;
+	cr_assert_eq(xordelta_cut_of(full.p, full.len, rec.p, rec.len, &scratch, &n), 0);
+	buf_free(&full);
+	buf_free(&rec);
+	buf_free(&scratch);
+}
+
+Test(xordelta_cut, impossible_counts_and_damaged_records_are_corrupt)
+{
+	struct buf full = { 0 }, out = { 0 };
+	struct err e = { 0 };
+	struct rec_series s;
+
+	make_record(&full, 9, 0, 40, 1);
+	cr_assert_eq(xordelta_cut(full.p, full.len, 0, &out, &e), SNAPARC_CORRUPT);
+	cr_assert(strstr(e.msg, "cut to 0 samples"), "%s", e.msg);
+	cr_assert_eq(xordelta_cut(full.p, full.len, 40, &out, &e), SNAPARC_CORRUPT);
+	cr_assert_eq(xordelta_cut(full.p, full.len, 70000, &out, &e), SNAPARC_CORRUPT);
+	cr_assert_eq(xordelta_cut(full.p, full.len - 3, 5, &out, &e), SNAPARC_CORRUPT);
+	/* a chunk whose bits run out before the sample asked for */
+	cr_assert_eq(rec_series_decode(&s, full.p, full.len, &e), 0, "%s", e.msg);
+	memset((uint8_t *)s.chunk + 3, 0xff, s.chunk_len - 3);
+	cr_assert_eq(xordelta_cut(full.p, full.len, 39, &out, &e), SNAPARC_CORRUPT);
+	cr_assert(strstr(e.msg, "does not decode"), "%s", e.msg);
+	buf_free(&full);
+	buf_free(&out);
+}

@@ -1,5 +1,6 @@
 /*
- * fuzz_xordelta: the archive's append deltas (codec/xordelta.c), both ways.
+ * fuzz_xordelta: the archive's append deltas and cuts (codec/xordelta.c),
+ * both ways.
  *
  * The input is a control byte, a base record and payloads:
  *
@@ -22,7 +23,9 @@
  * 0) are encoded as three records; the append delta of the second against
  * the first and of the third against the second (without the decoder
  * state, as compaction stores a delta on a delta) must be made, and apply
- * in a chain to give the third back byte for byte. The first payload is
+ * in a chain to give the third back byte for byte, and the first two must
+ * be the third cut to their samples. Any record cut to any count (bytes 0
+ * and 1) is a record no longer than it, or a clear error. The first payload is
  * then damaged with the input's payload bytes and applied again: any
  * answer but a crash, an unbounded record or a silent error.
  */
@@ -126,6 +129,16 @@ static void round_trip(uint8_t ctl, const uint8_t *base, size_t base_len, const 
 		CHECK(out.len == r1.len && memcmp(out.p, r1.p, r1.len) == 0);
 		/* alone, the second has no decoder state to start from */
 		CHECK(xordelta_apply(d2.p, d2.len, r1.p, r1.len, &out, &e) == SNAPARC_CORRUPT);
+		/* and the first two are cuts of the third */
+		if (j) {
+			uint32_t got = 0;
+
+			CHECK(xordelta_cut(r2.p, r2.len, (uint32_t)j, &out, &e) == 0);
+			CHECK(out.len == r0.len && memcmp(out.p, r0.p, r0.len) == 0);
+			CHECK(xordelta_cut_of(r2.p, r2.len, r0.p, r0.len, &d2, &got) == 1 && got == j);
+		}
+		CHECK(xordelta_cut(r2.p, r2.len, (uint32_t)k, &out, &e) == 0);
+		CHECK(out.len == r1.len && memcmp(out.p, r1.p, r1.len) == 0);
 		if (mask_len) {
 			for (size_t i = 0; i < d1.len; i++)
 				d1.p[i] ^= mask[i % mask_len];
@@ -173,6 +186,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (n)
 		check_apply(p, len, n, base, blen);
+	/* any record cut to any count: an answer or a clear error, never more than it holds */
+	{
+		struct buf out = { 0 };
+		struct err e = { 0 };
+		int rc = xordelta_cut(base, blen, (uint32_t)data[0] | (uint32_t)data[1] << 8, &out, &e);
+
+		CHECK(rc ? rc == SNAPARC_CORRUPT || rc == SNAPARC_UNSUPPORTED ? e.msg[0] != 0 : 0 : out.len <= blen);
+		buf_free(&out);
+	}
 	round_trip(data[0], base, blen, data + 3 + blen, size - 3 - blen);
 	for (size_t i = 0; i < n; i++)
 		free(own[i]);

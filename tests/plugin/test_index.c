@@ -176,8 +176,8 @@ Test(idx_open, create_writes_format_record_and_eight_databases)
 	cr_assert_eq(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
 	cr_assert_eq(mdb_get(txn, dbi, &k, &v), 0, "no format record");
 	cr_assert_eq(v.mv_size, 4);
-	cr_assert_eq(memcmp(v.mv_data, "\x00\x00\x00\x03", 4), 0, "format record is not big-endian 3");
-	cr_assert_eq(IDX_FORMAT, 3);
+	cr_assert_eq(memcmp(v.mv_data, "\x00\x00\x00\x04", 4), 0, "format record is not big-endian 4");
+	cr_assert_eq(IDX_FORMAT, 4);
 	mdb_txn_abort(txn);
 	mdb_env_close(env);
 }
@@ -586,6 +586,8 @@ static void assert_loc(struct idx_txn *t, uint32_t snap, const struct idx_loc *w
 		     (unsigned long long)got.offset, (unsigned long long)want->offset);
 	cr_assert_eq(got.span, want->span, "ref %llu: span %u, not %u", (unsigned long long)want->ref, got.span,
 		     want->span);
+	cr_assert_eq(got.cut, want->cut, "ref %llu: cut %u, not %u", (unsigned long long)want->ref, got.cut,
+		     want->cut);
 }
 
 static void assert_no_ref(struct idx_txn *t, uint32_t snap, uint64_t ref)
@@ -687,6 +689,149 @@ Test(idx_series, two_snapshots_tables_do_not_mix)
 	free(a);
 	free(b);
 	idx_close(x);
+}
+
+/*
+ * A compacted snapshot's table: cuts point into the records of several
+ * later snapshots, each run in ref order (put near an earlier entry's
+ * record), some records follow the one before, some are far. Every entry
+ * reads back exactly, by lookup and in order; the blocks without a cut
+ * keep format 3's bytes.
+ */
+Test(idx_series, cuts_and_locations_near_earlier_ones_read_back_exactly)
+{
+	enum { N = 3000, RUNS = 12 };
+	struct idx *x = open_new();
+	struct idx_loc *l = calloc(N, sizeof(*l)), *plain = random_locs(200, 1, 9), got;
+	uint64_t run_end[RUNS];
+	struct idx_series_iter *it;
+	struct idx_txn *t;
+	struct err e = { 0 };
+	MDB_val v;
+	size_t i;
+
+	cr_assert_not_null(l);
+	rng_state = 77;
+	for (int r = 0; r < RUNS; r++)
+		run_end[r] = (uint64_t)r * 5000000 + 4096;
+	for (i = 0; i < N; i++) {
+		uint64_t r = rnd();
+		int run = (int)(r % RUNS);
+
+		l[i].ref = 100 + 3 * i + r % 3;
+		l[i].span = 40 + (uint32_t)(rnd() % 600);
+		l[i].segment = run == 3 ? 9 : 7;
+		if (r % 29 == 0) {
+			/* far from everything */
+			l[i].offset = (r >> 8) % (1ull << 40);
+		} else if (i && r % 7 == 0) {
+			/* follows the one before */
+			l[i].segment = l[i - 1].segment;
+			l[i].offset = l[i - 1].offset + l[i - 1].span;
+		} else {
+			/* in its run, after a gap */
+			l[i].offset = run_end[run] + rnd() % 3 * 300;
+			run_end[run] = l[i].offset + l[i].span;
+		}
+		l[i].cut = r % 5 == 0 ? 0 : 1 + (uint32_t)(rnd() % (r % 11 == 0 ? 65535 : 120));
+	}
+	l[N - 1].cut = 65535;
+	t = wbegin(x);
+	cr_assert_eq(idx_series_put(t, 5, l, N, &e), 0, "%s", e.msg);
+	cr_assert_eq(idx_series_put(t, 6, plain, 200, &e), 0, "%s", e.msg);
+	commit(t);
+
+	t = rbegin(x);
+	for (i = 0; i < N; i++) {
+		assert_loc(t, 5, &l[i]);
+		if (i + 1 == N || l[i + 1].ref > l[i].ref + 1)
+			assert_no_ref(t, 5, l[i].ref + 1);
+	}
+	cr_assert_eq(idx_series_iter_open(t, 5, &it, &e), 0, "%s", e.msg);
+	for (i = 0; idx_series_iter_next(it, &got, &e) == 1; i++) {
+		cr_assert_lt(i, N);
+		cr_assert(got.ref == l[i].ref && got.segment == l[i].segment && got.offset == l[i].offset &&
+			  got.span == l[i].span && got.cut == l[i].cut, "entry %zu differs in order", i);
+	}
+	cr_assert_eq(i, N);
+	idx_series_iter_close(it);
+	for (i = 0; i < 200; i++)
+		assert_loc(t, 6, &plain[i]);
+	idx_abort(t);
+	idx_close(x);
+
+	/* a block without a cut is format 3's: its count first, never 0 */
+	{
+		MDB_env *env;
+		MDB_txn *txn;
+		MDB_dbi dbi;
+		uint8_t key[12] = { 0, 0, 0, 6 };
+		MDB_val k = { sizeof(key), key };
+
+		memcpy(key + 4, "\0\0\0\0\0\0\0\1", 8);
+		cr_assert_eq(mdb_env_create(&env), 0);
+		cr_assert_eq(mdb_env_set_maxdbs(env, 32), 0);
+		cr_assert_eq(mdb_env_open(env, ixdir, MDB_RDONLY | MDB_NOTLS, 0644), 0);
+		cr_assert_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+		cr_assert_eq(mdb_dbi_open(txn, "series", 0, &dbi), 0);
+		cr_assert_eq(mdb_get(txn, dbi, &k, &v), 0);
+		cr_assert_eq(((const uint8_t *)v.mv_data)[0], 64, "the first block of snapshot 6 does not start with its count");
+		be64_put(key + 4, l[0].ref);
+		be32_put(key, 5);
+		cr_assert_eq(mdb_get(txn, dbi, &k, &v), 0);
+		cr_assert_eq(((const uint8_t *)v.mv_data)[0], 0, "a block with cuts is not marked");
+		mdb_txn_abort(txn);
+		mdb_env_close(env);
+	}
+	free(l);
+	free(plain);
+}
+
+Test(idx_open, format_3_index_opens_and_reads)
+{
+	struct idx *x = open_new();
+	struct idx_loc *l = random_locs(500, 1, 3);
+	struct idx_txn *t;
+	struct err e = { 0 };
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = { 6, (void *)"format" }, v = { 4, (void *)"\x00\x00\x00\x03" };
+
+	t = wbegin(x);
+	cr_assert_eq(idx_series_put(t, 1, l, 500, &e), 0, "%s", e.msg);
+	commit(t);
+	idx_close(x);
+	cr_assert_eq(mdb_env_create(&env), 0);
+	cr_assert_eq(mdb_env_set_maxdbs(env, 32), 0);
+	cr_assert_eq(mdb_env_open(env, ixdir, MDB_NOTLS, 0644), 0);
+	cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	cr_assert_eq(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+	cr_assert_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+	cr_assert_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+
+	cr_assert_eq(idx_open(&x, ixdir, NULL, &e), 0, "%s", e.msg);
+	t = rbegin(x);
+	for (size_t i = 0; i < 500; i++)
+		assert_loc(t, 1, &l[i]);
+	idx_abort(t);
+	/* a cut makes it format 4 */
+	l[499].cut = 7;
+	t = wbegin(x);
+	cr_assert_eq(idx_series_put(t, 2, l, 500, &e), 0, "%s", e.msg);
+	commit(t);
+	idx_close(x);
+	cr_assert_eq(mdb_env_create(&env), 0);
+	cr_assert_eq(mdb_env_set_maxdbs(env, 32), 0);
+	cr_assert_eq(mdb_env_open(env, ixdir, MDB_RDONLY | MDB_NOTLS, 0644), 0);
+	cr_assert_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	cr_assert_eq(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+	cr_assert_eq(mdb_get(txn, dbi, &k, &v), 0);
+	cr_assert_eq(memcmp(v.mv_data, "\x00\x00\x00\x04", 4), 0, "a table with a cut left the index format 3");
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	free(l);
 }
 
 Test(idx_series, unsorted_or_repeated_refs_are_invalid)
