@@ -510,17 +510,21 @@ int xordelta_cut(const uint8_t *base_rec, size_t base_len, uint32_t n, struct bu
 }
 
 int xordelta_cut_of(const uint8_t *base_rec, size_t base_len, const uint8_t *rec, size_t len, struct buf *scratch,
-		    uint32_t *n)
+		    size_t *at_hint, uint32_t *n)
 {
 	struct rec_series b, r;
 	struct err e;
-	size_t at;
+	size_t at = *at_hint;
 	int rc;
 
-	if (rec_type(rec, len) != REC_SERIES || rec_type(base_rec, base_len) != REC_SERIES || len > base_len ||
-	    rec_series_decode(&r, rec, len, NULL) || !series_ok(&r))
+	if (rec_type(rec, len) != REC_SERIES || rec_type(base_rec, base_len) != REC_SERIES || len > base_len)
 		return 0;
-	at = maxt_at(&r, rec);
+	/* the labels decoded only when the hint does not fit */
+	if (!at || fields_from_maxt(&r, rec, len, at)) {
+		if (rec_series_decode(&r, rec, len, NULL) || !series_ok(&r))
+			return 0;
+		*at_hint = at = maxt_at(&r, rec);
+	}
 	/* the same record up to maxt: type, ref, labels, range, mint */
 	if (base_len < at || memcmp(base_rec, rec, at) || fields_from_maxt(&b, base_rec, base_len, at) ||
 	    r.chunk_len > b.chunk_len || memcmp(r.chunk + 2, b.chunk + 2, r.chunk_len > 3 ? r.chunk_len - 3 : 0))

@@ -118,9 +118,14 @@ int xordelta_apply_chain(const uint8_t *const *p, const size_t *len, size_t n, c
  * series with an XOR chunk that decodes as far), or SNAPARC_NOMEM. */
 int xordelta_cut(const uint8_t *base_rec, size_t base_len, uint32_t n, struct buf *out, struct err *e);
 
-/* 1 and *n when rec is base_rec cut to n samples (xordelta_cut() gives rec
- * back byte for byte; it is made in scratch), 0 when not, -1 out of memory. */
+/*
+ * 1 and *n when rec is base_rec cut to n samples (xordelta_cut() gives rec
+ * back byte for byte; it is made in scratch), 0 when not, -1 out of memory.
+ * *at_hint: where rec's maxt field starts when the caller knows (from
+ * another record of the series, whose labels are the same), else 0; set
+ * when rec's labels were decoded to find it. A wrong hint costs only time.
+ */
 int xordelta_cut_of(const uint8_t *base_rec, size_t base_len, const uint8_t *rec, size_t len, struct buf *scratch,
-		    uint32_t *n);
+		    size_t *at_hint, uint32_t *n);
 
 #endif

@@ -67,7 +67,10 @@ struct ent {
 	uint64_t root_old_off, root_new_off;
 	uint32_t old_seg, old_span, new_seg, new_span;
 	uint32_t root_old_seg, root_old_span, root_new_seg, root_new_span;
-	uint64_t hash;         /* an other record: of its raw bytes */
+	union {
+		uint64_t hash;       /* an other record: of its raw bytes */
+		uint32_t maxt_at;    /* a series: where its maxt starts, 0 not known */
+	} u;
 	uint16_t old_cut, new_cut, root_old_cut;
 	uint8_t type;          /* an other record */
 	uint8_t kind : 2, depth : 5;
@@ -411,12 +414,14 @@ static int put_record(struct compact *c, struct kept *k, const struct ent *base,
 {
 	struct idx_loc nl;
 	uint32_t cut;
+	size_t at = 0;
 	int rc, z = 0;
 
 	c->labels_same = 0;
 	c->cur_ref = x->ref;
 	c->cur_recode = x->kind == ENT_SERIES ? -1 : 1;
 	if (base && same_raw(c)) {
+		x->u = base->u;
 		x->new_seg = base->new_seg;
 		x->new_off = base->new_off;
 		x->new_span = base->new_span;
@@ -429,10 +434,13 @@ static int put_record(struct compact *c, struct kept *k, const struct ent *base,
 	}
 	if (base)
 		root_from(x, base);
+	if (base && x->kind == ENT_SERIES)
+		at = base->u.maxt_at;
 	if (base && !c->o->no_delta && x->kind == ENT_SERIES &&
-	    (rc = xordelta_cut_of(c->prev_raw.p, c->prev_raw.len, c->raw.p, c->raw.len, &c->packed, &cut))) {
+	    (rc = xordelta_cut_of(c->prev_raw.p, c->prev_raw.len, c->raw.p, c->raw.len, &c->packed, &at, &cut))) {
 		if (rc < 0)
 			return err_set(e, SNAPARC_NOMEM, "out of memory");
+		x->u.maxt_at = (uint32_t)at;
 		/* a cut of the same stored record as the base, which is longer */
 		x->new_seg = base->new_seg;
 		x->new_off = base->new_off;
@@ -443,6 +451,8 @@ static int put_record(struct compact *c, struct kept *k, const struct ent *base,
 		c->st->records_cut++;
 		return 0;
 	}
+	if (x->kind == ENT_SERIES)
+		x->u.maxt_at = at <= UINT32_MAX ? (uint32_t)at : 0;
 	if (base && !c->o->no_delta) {
 		size_t limit = is_delta(data, len, flags) ? c->raw.len : len;
 		/* the record stored at base's location: base's own, unless base is a cut */
@@ -708,7 +718,7 @@ static int put_other(void *ctx, const struct idx_loc *loc, uint8_t type)
 	x.old_span = loc->span;
 	if ((rc = read_stored(c, loc, &c->span, &c->scratch, &c->raw, &data, &len, &flags, sc->e)))
 		return rc;
-	x.hash = XXH64(c->raw.p, c->raw.len, 0);
+	x.u.hash = XXH64(c->raw.p, c->raw.len, 0);
 	x.ref = sc->others[type == REC_TOMBSTONES]++;   /* its ordinal among its type's */
 	c->st->records++;
 	if (sc->p) {
@@ -720,7 +730,7 @@ static int put_other(void *ctx, const struct idx_loc *loc, uint8_t type)
 		while ((rc = ent_next(pr, &pe, c->tmp_path, sc->e)) == 1) {
 			if (pe->type != type)
 				continue;
-			if (pe->hash == x.hash) {
+			if (pe->u.hash == x.u.hash) {
 				if ((rc = read_prev(c, pe, sc->e)))
 					return rc;
 				if (same_raw(c)) {

@@ -286,6 +286,7 @@ Test(xordelta_cut, every_earlier_record_of_every_kind)
 {
 	struct buf full = { 0 }, rec = { 0 }, out = { 0 }, scratch = { 0 };
 	struct err e = { 0 };
+	size_t learnt = 0;
 
 	for (unsigned kind = 0; kind < 4; kind++) {
 		make_record(&full, 9, 0, 130, kind);
@@ -296,9 +297,19 @@ Test(xordelta_cut, every_earlier_record_of_every_kind)
 			cr_assert_eq(xordelta_cut(full.p, full.len, n, &out, &e), 0, "kind %u n %u: %s", kind, n, e.msg);
 			cr_assert_eq(out.len, rec.len, "kind %u n %u: %zu bytes, not %zu", kind, n, out.len, rec.len);
 			cr_assert_eq(memcmp(out.p, rec.p, rec.len), 0, "kind %u n %u: the bytes differ", kind, n);
-			cr_assert_eq(xordelta_cut_of(full.p, full.len, rec.p, rec.len, &scratch, &got), 1, "kind %u n %u",
-				     kind, n);
-			cr_assert_eq(got, n);
+			/* with no hint where maxt is, the right one, a wrong one */
+			for (int h = 0; h < 3; h++) {
+				size_t at = h == 0 ? 0 : h == 1 ? learnt : learnt + 1;
+
+				got = 0;
+				cr_assert_eq(xordelta_cut_of(full.p, full.len, rec.p, rec.len, &scratch, &at, &got), 1,
+					     "kind %u n %u hint %d", kind, n, h);
+				cr_assert_eq(got, n);
+				if (h == 0)
+					learnt = at;
+				cr_assert_eq(at, learnt, "kind %u n %u hint %d: maxt at %zu, not %zu", kind, n, h, at,
+					     learnt);
+			}
 		}
 	}
 	buf_free(&full);
@@ -310,24 +321,25 @@ Test(xordelta_cut, every_earlier_record_of_every_kind)
 Test(xordelta_cut, other_records_are_not_cuts)
 {
 	struct buf full = { 0 }, rec = { 0 }, scratch = { 0 };
+	size_t at = 0;
 	uint32_t n;
 
 	make_record(&full, 9, 0, 120, 0);
 	/* another series, a chunk that starts later, another kind of values,
 	 * the whole record itself, a longer one */
 	make_record(&rec, 10, 0, 50, 0);
-	cr_assert_eq(xordelta_cut_of(full.p, full.len, rec.p, rec.len, &scratch, &n), 0);
+	cr_assert_eq(xordelta_cut_of(full.p, full.len, rec.p, rec.len, &scratch, &at, &n), 0);
 	make_record(&rec, 9, 3, 50, 0);
-	cr_assert_eq(xordelta_cut_of(full.p, full.len, rec.p, rec.len, &scratch, &n), 0);
+	cr_assert_eq(xordelta_cut_of(full.p, full.len, rec.p, rec.len, &scratch, &at, &n), 0);
 	make_record(&rec, 9, 0, 50, 2);
-	cr_assert_eq(xordelta_cut_of(full.p, full.len, rec.p, rec.len, &scratch, &n), 0);
-	cr_assert_eq(xordelta_cut_of(full.p, full.len, full.p, full.len, &scratch, &n), 0);
+	cr_assert_eq(xordelta_cut_of(full.p, full.len, rec.p, rec.len, &scratch, &at, &n), 0);
+	cr_assert_eq(xordelta_cut_of(full.p, full.len, full.p, full.len, &scratch, &at, &n), 0);
 	make_record(&rec, 9, 0, 121, 0);
-	cr_assert_eq(xordelta_cut_of(full.p, full.len, rec.p, rec.len, &scratch, &n), 0);
+	cr_assert_eq(xordelta_cut_of(full.p, full.len, rec.p, rec.len, &scratch, &at, &n), 0);
 	/* a changed last value in the tail */
 	make_record(&rec, 9, 0, 50, 0);
 	rec.p[rec.len - 1] ^= 1;
-	cr_assert_eq(xordelta_cut_of(full.p, full.len, rec.p, rec.len, &scratch, &n), 0);
+	cr_assert_eq(xordelta_cut_of(full.p, full.len, rec.p, rec.len, &scratch, &at, &n), 0);
 	buf_free(&full);
 	buf_free(&rec);
 	buf_free(&scratch);
