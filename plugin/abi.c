@@ -541,6 +541,7 @@ static int to_series(snaparc_result *r, struct snaparc_series *out)
 	full.stored_len = r->s.stored_len;
 	full.segment = r->s.loc.segment;
 	full.offset = r->s.loc.offset;
+	full.cut = r->s.loc.cut;
 	give(out, &full, sizeof(full));
 	return 0;
 }

@@ -203,7 +203,8 @@ static int print_series(const struct lookup *l, const struct snaparc_snapshot_in
 			       s->mint, s->maxt, chunk_encoding_name(s->encoding), chunk_samples(s), s->chunk_len);
 		else
 			fputs(",\"chunk\":null", stdout);
-		printf(",\"stored_bytes\":%zu,\"record_bytes\":%zu,\"tombstones\":[", s->stored_len, s->record_len);
+		printf(",\"stored_bytes\":%zu,\"record_bytes\":%zu,\"cut\":%u,\"tombstones\":[", s->stored_len,
+		       s->record_len, s->cut);
 	} else {
 		printf("snapshot %u (%s) ref %" PRIu64 " ", snap->id, snap->name, s->ref);
 		label_array_text(stdout, s->labels, s->nlabels);
@@ -213,8 +214,12 @@ static int print_series(const struct lookup *l, const struct snaparc_snapshot_in
 			       chunk_encoding_name(s->encoding), chunk_samples(s), s->chunk_len, s->mint, s->maxt);
 		else
 			puts("  chunk       none");
-		printf("  stored      %zu bytes (record %zu bytes) at segment %u offset %" PRIu64 "\n", s->stored_len,
-		       s->record_len, s->segment, s->offset);
+		if (s->cut)
+			printf("  stored      as the record at segment %u offset %" PRIu64 " cut to %u samples (record %zu bytes)\n",
+			       s->segment, s->offset, s->cut, s->record_len);
+		else
+			printf("  stored      %zu bytes (record %zu bytes) at segment %u offset %" PRIu64 "\n", s->stored_len,
+			       s->record_len, s->segment, s->offset);
 	}
 	for (size_t i = 0; i < s->ndeleted; i++) {
 		int64_t mint = s->deleted[2 * i], maxt = s->deleted[2 * i + 1];

@@ -159,6 +159,10 @@ struct snaparc_series {
 	size_t stored_len;           /* bytes the archive stores for the record (compressed) */
 	uint32_t segment;            /* where: the archive segment and offset of its first fragment */
 	uint64_t offset;
+	/* 0: the record is the one stored there; else it is that record cut to
+	 * its first `cut` samples (compaction stores a head chunk that a later
+	 * snapshot's record continues so: stored_len is then 0) */
+	uint32_t cut;
 };
 
 /* A record to put: the bytes of one snapshot record (series, tombstones or
