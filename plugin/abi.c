@@ -803,12 +803,13 @@ static int api_compact(snaparc_archive *h, const struct snaparc_compact_options 
 		return refuse(h, "compact: the stats' size is too small");
 	if (opts)
 		memcpy(&o, opts, opts->size < sizeof(o) ? opts->size : sizeof(o));
-	if (o.flags & ~(uint32_t)(SNAPARC_COMPACT_DRY_RUN | SNAPARC_COMPACT_NO_DELTA))
+	if (o.flags & ~(uint32_t)(SNAPARC_COMPACT_DRY_RUN | SNAPARC_COMPACT_NO_DELTA | SNAPARC_COMPACT_APPLY_TOMBSTONES))
 		return refuse(h, "compact: unknown flags");
 	ao.keep_last = o.keep_last;
 	ao.keep_within_ms = o.keep_within_ms;
 	ao.dry_run = !!(o.flags & SNAPARC_COMPACT_DRY_RUN);
 	ao.no_delta = !!(o.flags & SNAPARC_COMPACT_NO_DELTA);
+	ao.apply_tombstones = !!(o.flags & SNAPARC_COMPACT_APPLY_TOMBSTONES);
 	ao.max_chain = o.max_chain;
 	rc = archive_compact(h->a, &ao, &st, o.progress, o.progress_ctx, &e);
 	if (stats) {
@@ -827,6 +828,9 @@ static int api_compact(snaparc_archive *h, const struct snaparc_compact_options 
 		full.records_shared = st.records_shared;
 		full.segments_deleted = st.segments_deleted;
 		full.segments_pending = st.segments_pending;
+		full.records_cut = st.records_cut;
+		full.chunks_tombstoned = st.chunks_tombstoned;
+		full.chunks_dropped = st.chunks_dropped;
 		memcpy((uint8_t *)stats + sizeof(stats->size), (uint8_t *)&full + sizeof(full.size),
 		       (stats->size < sizeof(full) ? stats->size : sizeof(full)) - sizeof(full.size));
 	}

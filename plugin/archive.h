@@ -215,6 +215,7 @@ struct archive_compact_opts {
 	int dry_run;                 /* count what would be reclaimed; change nothing */
 	unsigned max_chain;          /* deltas a read may follow; 0 for the default (6) */
 	int no_delta;                /* store repeated records once, but no deltas */
+	int apply_tombstones;        /* take the deleted samples out of the head chunks */
 };
 
 struct archive_compact_stats {
@@ -228,6 +229,8 @@ struct archive_compact_stats {
 	uint64_t records_cut;                   /* a later snapshot's record cut short: nothing
 						 * stored (codec/xordelta.h) */
 	uint64_t records_shared;                /* identical to a stored one: stored once */
+	uint64_t chunks_tombstoned;             /* head chunks that lost samples to tombstones */
+	uint64_t chunks_dropped;                /* of those, chunks that lost every sample */
 	uint64_t segments_deleted;              /* old segment files deleted */
 	uint64_t segments_pending;              /* old segment files a reader may still need */
 	uint32_t labels_shared;                 /* snapshots sharing an earlier one's label index */

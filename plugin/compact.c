@@ -57,7 +57,7 @@
 
 enum { ENT_SERIES, ENT_EXEMPLARS, ENT_OTHER };
 
-/* One record of a kept snapshot, in the temporary file: 88 bytes, as many
+/* One record of a kept snapshot, in the temporary file: 96 bytes, as many
  * as the file takes on a full disk beside the new segments. A location and
  * a cut (idx_loc's: the record stored there cut to that many samples). */
 struct ent {
@@ -74,9 +74,11 @@ struct ent {
 	uint16_t old_cut, new_cut, root_old_cut;
 	uint8_t type;          /* an other record */
 	uint8_t kind : 2, depth : 5;
+	uint32_t root_snap;    /* the snapshot whose record the root is */
+	uint32_t pad;
 };
 
-_Static_assert(sizeof(struct ent) == 88, "the temporary file's entry grew");
+_Static_assert(sizeof(struct ent) == 96, "the temporary file's entry grew");
 
 struct kept {
 	struct idx_snapshot s;
@@ -122,6 +124,9 @@ struct compact {
 	uint64_t cur_ref;               /* the series being stored, and */
 	int cur_recode;                 /* whether it is recoded: -1 not known yet */
 	int cur_older;                  /* whether the next older snapshot has it */
+	uint32_t cur_snap, next_snap;   /* the snapshot being compacted, the next older one */
+	struct buf tomb_chunk, tomb_rec; /* apply_tombstones()' */
+	struct xor_enc tomb_enc;
 	/* the last series record of this snapshot stored whole, for records
 	 * that have no other to be a delta of (a target's series share most
 	 * labels, and lie together in ref order) */
@@ -270,6 +275,110 @@ static int put_stored(struct compact *c, struct kept *k, const uint8_t *p, size_
 	return 0;
 }
 
+/* Whether an interval of a series' tombstones (varint pairs mint, maxt,
+ * as the index keeps them) holds all of [lo, hi]; -1 when they
+ * do not decode. */
+static int deleted(const uint8_t *p, size_t len, int64_t lo, int64_t hi)
+{
+	struct dec d;
+	int hit = 0;
+
+	dec_init(&d, p, len);
+	while (!hit && dec_left(&d)) {
+		int64_t mint = dec_varint(&d, "mint"), maxt = dec_varint(&d, "maxt");
+
+		hit = dec_ok(&d) && mint <= lo && hi <= maxt;
+	}
+	return dec_ok(&d) ? hit : -1;
+}
+
+/*
+ * With apply_tombstones: the series record in raw, of snapshot snap,
+ * without the samples its tombstones there delete (an XOR chunk written
+ * again without them, with its mint, maxt and last value; a chunk of
+ * another encoding only when every sample is deleted, by its range); a
+ * chunk that loses every sample is left out. 1 when raw changed, 2 when it
+ * lost its chunk, 0 when not, or an error.
+ */
+static int apply_tombstones(struct compact *c, uint32_t snap, struct buf *raw, struct err *e)
+{
+	struct rec_series s;
+	const uint8_t *p;
+	size_t len, kept = 0, all = 0;
+	int64_t t, first = 0, last = 0;
+	uint64_t v, last_v = 0;
+	int rc, hit = 0;
+
+	if (!c->o->apply_tombstones || rec_type(raw->p, raw->len) != REC_SERIES ||
+	    rec_series_decode(&s, raw->p, raw->len, NULL) || !s.has_chunk)
+		return 0;
+	if ((rc = idx_tombstones_get(c->r, snap, s.ref, &p, &len, e)) == SNAPARC_NOT_FOUND)
+		return 0;
+	if (rc)
+		return rc;
+	if (s.encoding != CHUNK_XOR) {
+		if ((rc = deleted(p, len, s.mint, s.maxt)) <= 0)
+			goto done;
+		all = hit = 1;
+	} else {
+		struct xor_iter it;
+
+		xor_enc_free(&c->tomb_enc);
+		xor_enc_init(&c->tomb_enc);
+		xor_iter_init(&it, s.chunk, s.chunk_len);
+		while ((rc = xor_iter_next(&it, &t, &v)) == 1) {
+			all++;
+			if ((rc = deleted(p, len, t, t)) < 0)
+				break;
+			if (rc) {
+				hit = 1;
+				continue;
+			}
+			if (!kept++)
+				first = t;
+			last = t;
+			last_v = v;
+			if (xor_enc_append(&c->tomb_enc, t, v))
+				return err_set(e, SNAPARC_NOMEM, "out of memory");
+		}
+		if (rc < 0 && it.error) {
+			char why[200];
+
+			xor_iter_describe(&it, why, sizeof(why));
+			return err_set(e, SNAPARC_CORRUPT, "snapshot %u ref %llu: head chunk: %s", snap,
+				       (unsigned long long)s.ref, why);
+		}
+	}
+done:
+	if (rc < 0)
+		return err_set(e, SNAPARC_CORRUPT, "snapshot %u ref %llu: malformed tombstones in the index", snap,
+			       (unsigned long long)s.ref);
+	if (!hit)
+		return 0;
+	if (!kept) {
+		s.has_chunk = 0;
+	} else {
+		const uint8_t *ch = xor_enc_bytes(&c->tomb_enc, &s.chunk_len);
+
+		buf_reset(&c->tomb_chunk);
+		buf_put(&c->tomb_chunk, ch, s.chunk_len);
+		s.chunk = c->tomb_chunk.p;
+		s.mint = first;
+		s.maxt = last;
+		s.last_value = last_v;
+		s.tail = NULL;
+		s.tail_len = 0;
+	}
+	(void)all;
+	buf_reset(&c->tomb_rec);
+	rec_series_encode(&c->tomb_rec, &s);
+	if (c->tomb_rec.oom || c->tomb_chunk.oom)
+		return err_set(e, SNAPARC_NOMEM, "out of memory");
+	buf_reset(raw);
+	buf_put(raw, c->tomb_rec.p, c->tomb_rec.len);
+	return raw->oom ? err_set(e, SNAPARC_NOMEM, "out of memory") : kept ? 1 : 2;
+}
+
 /*
  * Whether the series record in c->raw (ref c->cur_ref) is stored recoded:
  * yes, unless the next snapshot compacted (the next older one) has a record
@@ -296,7 +405,8 @@ static int recode_for(struct compact *c, struct err *e)
 	}
 	c->cur_older = c->next_have && c->next_loc.ref == c->cur_ref;
 	if (c->cur_older) {
-		if ((rc = read_uncounted(c, &c->next_loc, &c->next_raw, e)))
+		if ((rc = read_uncounted(c, &c->next_loc, &c->next_raw, e)) ||
+		    (rc = apply_tombstones(c, c->next_snap, &c->next_raw, e)) < 0)
 			return rc;
 		if (!rec_series_decode(&a, c->raw.p, c->raw.len, NULL) &&
 		    !rec_series_decode(&b, c->next_raw.p, c->next_raw.len, NULL) && a.has_chunk && b.has_chunk &&
@@ -376,12 +486,14 @@ static int read_uncounted(struct compact *c, const struct idx_loc *l, struct buf
 	return rc;
 }
 
-/* The previous snapshot's record of entry pe, into c->prev_raw. */
-static int read_prev(struct compact *c, const struct ent *pe, struct err *e)
+/* The record of entry pe of snapshot snap (the next newer one), into
+ * c->prev_raw, as it is stored anew. */
+static int read_prev(struct compact *c, uint32_t snap, const struct ent *pe, struct err *e)
 {
 	struct idx_loc pl = { pe->ref, pe->old_off, pe->old_seg, pe->old_span, pe->old_cut };
+	int rc = read_uncounted(c, &pl, &c->prev_raw, e);
 
-	return read_uncounted(c, &pl, &c->prev_raw, e);
+	return rc ? rc : apply_tombstones(c, snap, &c->prev_raw, e) < 0 ? e->code : 0;
 }
 
 /* The record at the root of base's chain, into c->root_raw. */
@@ -389,8 +501,9 @@ static int read_root(struct compact *c, const struct ent *base, struct err *e)
 {
 	struct idx_loc rl = { base->ref, base->root_old_off, base->root_old_seg, base->root_old_span,
 			      base->root_old_cut };
+	int rc = read_uncounted(c, &rl, &c->root_raw, e);
 
-	return read_uncounted(c, &rl, &c->root_raw, e);
+	return rc ? rc : apply_tombstones(c, base->root_snap, &c->root_raw, e) < 0 ? e->code : 0;
 }
 
 static void root_from(struct ent *x, const struct ent *r)
@@ -399,6 +512,7 @@ static void root_from(struct ent *x, const struct ent *r)
 	x->root_old_seg = r->root_old_seg;
 	x->root_old_span = r->root_old_span;
 	x->root_old_cut = r->root_old_cut;
+	x->root_snap = r->root_snap;
 	x->root_new_off = r->root_new_off;
 	x->root_new_seg = r->root_new_seg;
 	x->root_new_span = r->root_new_span;
@@ -559,6 +673,7 @@ static int put_record(struct compact *c, struct kept *k, const struct ent *base,
 	x->root_old_seg = x->old_seg;
 	x->root_old_span = x->old_span;
 	x->root_old_cut = x->old_cut;
+	x->root_snap = c->cur_snap;
 	x->root_new_off = x->new_off;
 	x->root_new_seg = x->new_seg;
 	x->root_new_span = x->new_span;
@@ -670,6 +785,17 @@ static int put_series(struct compact *c, struct kept *k, const struct kept *p, i
 		x.old_cut = (uint16_t)loc.cut;
 		if ((rc = read_stored(c, &loc, &c->span, &c->scratch, &c->raw, &data, &len, &flags, e)))
 			break;
+		if ((rc = apply_tombstones(c, k->s.id, &c->raw, e)) < 0)
+			break;
+		if (rc) {
+			/* changed: stored anew */
+			c->st->chunks_tombstoned++;
+			c->st->chunks_dropped += rc == 2;
+			data = c->raw.p;
+			len = c->raw.len;
+			flags = 0;
+			rc = 0;
+		}
 		while (more && pe->ref < loc.ref)
 			if ((more = ent_next(pr, &pe, c->tmp_path, e)) < 0)
 				break;
@@ -679,7 +805,7 @@ static int put_series(struct compact *c, struct kept *k, const struct kept *p, i
 		}
 		if (more && pe->ref == loc.ref) {
 			matched++;
-			if ((rc = read_prev(c, pe, e)))
+			if ((rc = read_prev(c, p->s.id, pe, e)))
 				break;
 			rc = put_record(c, k, pe, data, len, flags, &x, e);
 			if (!rc && *same && !c->labels_same) {
@@ -749,7 +875,8 @@ static int put_exemplars(void *ctx, const struct idx_loc *loc, uint8_t type)
 	if (sc->more && sc->pe->ref == loc->ref) {
 		struct ent base = *sc->pe;
 
-		if ((rc = read_prev(c, &base, sc->e)) || (rc = put_record(c, sc->k, &base, data, len, flags, &x, sc->e)))
+		if ((rc = read_prev(c, sc->p->s.id, &base, sc->e)) ||
+		    (rc = put_record(c, sc->k, &base, data, len, flags, &x, sc->e)))
 			return rc;
 	} else if ((rc = put_record(c, sc->k, NULL, data, len, flags, &x, sc->e))) {
 		return rc;
@@ -791,7 +918,7 @@ static int put_other(void *ctx, const struct idx_loc *loc, uint8_t type)
 			if (pe->type != type)
 				continue;
 			if (pe->u.hash == x.u.hash) {
-				if ((rc = read_prev(c, pe, sc->e)))
+				if ((rc = read_prev(c, sc->p->s.id, pe, sc->e)))
 					return rc;
 				if (same_raw(c)) {
 					base = *pe;
@@ -807,7 +934,7 @@ static int put_other(void *ctx, const struct idx_loc *loc, uint8_t type)
 		if (rc < 0)
 			return rc;
 		if (have) {
-			if ((!loaded && (rc = read_prev(c, &base, sc->e))) ||
+			if ((!loaded && (rc = read_prev(c, sc->p->s.id, &base, sc->e))) ||
 			    (rc = put_record(c, sc->k, &base, data, len, flags, &x, sc->e)))
 				return rc;
 			return tmp_add(c, &x, sc->e);
@@ -826,6 +953,8 @@ static int put_snapshot(struct compact *c, struct kept *k, const struct kept *p,
 
 	k->start.segment = start.segment;
 	k->start.offset = start.offset;
+	c->cur_snap = k->s.id;
+	c->next_snap = k > c->kept ? k[-1].s.id : 0;
 	/* p's entries are read back from the file */
 	if ((rc = tmp_flush(c, e)) || (rc = put_series(c, k, p, &same, e)))
 		return rc;
@@ -1283,6 +1412,9 @@ int archive_compact(struct archive *a, const struct archive_compact_opts *opts, 
 	buf_free(&c->pscratch);
 	buf_free(&c->next_raw);
 	buf_free(&c->group_raw);
+	buf_free(&c->tomb_chunk);
+	buf_free(&c->tomb_rec);
+	xor_enc_free(&c->tomb_enc);
 	free(c->kept);
 	free(c);
 	return rc;

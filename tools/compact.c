@@ -16,7 +16,8 @@
 static void usage(FILE *f)
 {
 	fputs("usage: snaparc compact [--keep-last N] [--keep-within DURATION] [--dry-run]\n"
-	      "                       [--max-chain N] [--no-delta] [--wait] [--json] ARCHIVE\n", f);
+	      "                       [--max-chain N] [--no-delta] [--apply-tombstones] [--wait] [--json]\n"
+	      "                       ARCHIVE\n", f);
 }
 
 /* A Prometheus duration: 1y2w3d4h5m6s7ms (units largest first, each once). */
@@ -80,6 +81,7 @@ int cmd_compact(int argc, char **argv)
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "max-chain", required_argument, NULL, 'c' },
 		{ "no-delta", no_argument, NULL, 'D' },
+		{ "apply-tombstones", no_argument, NULL, 'T' },
 		{ "wait", no_argument, NULL, 'w' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
@@ -121,6 +123,7 @@ int cmd_compact(int argc, char **argv)
 			}
 			break;
 		case 'D': o.flags |= SNAPARC_COMPACT_NO_DELTA; break;
+		case 'T': o.flags |= SNAPARC_COMPACT_APPLY_TOMBSTONES; break;
 		case 'w': flags |= SNAPARC_OPEN_WAIT; break;
 		case 'j': json = 1; break;
 		case 'h':
@@ -147,6 +150,9 @@ int cmd_compact(int argc, char **argv)
 			     "                        keep nothing of it\n"
 			     "  --max-chain N         deltas a read follows at most (1-16)\n"
 			     "  --no-delta            store repeated records once, but make no deltas\n"
+			     "  --apply-tombstones    take the samples a series' tombstones delete out of its\n"
+			     "                        head chunk (one left empty is dropped; the series and\n"
+			     "                        the tombstones stay)\n"
 			     "  --wait                wait for another writer instead of failing\n"
 			     "  --json                print the figures as one JSON object\n\n"
 			     "Exit codes: 0 done, 1 error, 2 usage, 3 not an archive, 5 busy.");
@@ -179,22 +185,30 @@ int cmd_compact(int argc, char **argv)
 	} else if (json) {
 		printf("{\"dry_run\":%s,\"snapshots_kept\":%u,\"snapshots_dropped\":%u,\"bytes_before\":%llu,"
 		       "\"bytes_after\":%llu,\"input_bytes\":%llu,\"output_bytes\":%llu,\"records\":%llu,"
-		       "\"records_full\":%llu,\"records_delta\":%llu,\"records_shared\":%llu,\"labels_shared\":%u,"
+		       "\"records_full\":%llu,\"records_delta\":%llu,\"records_cut\":%llu,\"records_shared\":%llu,"
+		       "\"labels_shared\":%u,\"chunks_tombstoned\":%llu,\"chunks_dropped\":%llu,"
 		       "\"segments_deleted\":%llu,\"segments_pending\":%llu}\n",
 		       o.flags & SNAPARC_COMPACT_DRY_RUN ? "true" : "false", st.snapshots_kept, st.snapshots_dropped,
 		       (unsigned long long)st.bytes_before, (unsigned long long)st.bytes_after,
 		       (unsigned long long)st.input_bytes, (unsigned long long)st.output_bytes,
 		       (unsigned long long)st.records, (unsigned long long)st.records_full,
-		       (unsigned long long)st.records_delta, (unsigned long long)st.records_shared, st.labels_shared,
-		       (unsigned long long)st.segments_deleted, (unsigned long long)st.segments_pending);
+		       (unsigned long long)st.records_delta, (unsigned long long)st.records_cut,
+		       (unsigned long long)st.records_shared, st.labels_shared, (unsigned long long)st.chunks_tombstoned,
+		       (unsigned long long)st.chunks_dropped, (unsigned long long)st.segments_deleted,
+		       (unsigned long long)st.segments_pending);
 	} else {
 		int dry = o.flags & SNAPARC_COMPACT_DRY_RUN;
 
 		printf("%s%u snapshot(s) kept, %u dropped\n", dry ? "dry run: " : "", st.snapshots_kept,
 		       st.snapshots_dropped);
-		printf("records: %llu (%llu whole, %llu deltas, %llu stored once for several snapshots)\n",
+		printf("records: %llu (%llu whole, %llu deltas, %llu cuts of a later one, %llu stored once for several "
+		       "snapshots)\n",
 		       (unsigned long long)st.records, (unsigned long long)st.records_full,
-		       (unsigned long long)st.records_delta, (unsigned long long)st.records_shared);
+		       (unsigned long long)st.records_delta, (unsigned long long)st.records_cut,
+		       (unsigned long long)st.records_shared);
+		if (o.flags & SNAPARC_COMPACT_APPLY_TOMBSTONES)
+			printf("tombstones: %llu head chunk(s) lost deleted samples, %llu of them every sample\n",
+			       (unsigned long long)st.chunks_tombstoned, (unsigned long long)st.chunks_dropped);
 		if (st.labels_shared)
 			printf("label indexes: %u snapshot(s) now share an earlier one's\n", st.labels_shared);
 		printf("archive: %.1f MiB -> %.1f MiB%s (%.2fx)\n", mib(st.bytes_before), mib(st.bytes_after),

@@ -222,6 +222,11 @@ struct snaparc_compact_options {
 enum {
 	SNAPARC_COMPACT_DRY_RUN = 1,     /* compute the new layout, report, keep nothing of it */
 	SNAPARC_COMPACT_NO_DELTA = 2,    /* store repeated records once, but make no deltas */
+	/* the samples a series' tombstones delete are taken out of its head
+	 * chunk (a chunk left empty is dropped: the series stays, without
+	 * one); the tombstones stay, as they apply to the series' older
+	 * chunks too */
+	SNAPARC_COMPACT_APPLY_TOMBSTONES = 4,
 };
 
 /* What a compaction did (or, dry, would do). */
@@ -234,6 +239,9 @@ struct snaparc_compact_stats {
 	uint64_t records, records_full, records_delta, records_shared;
 	uint64_t segments_deleted;   /* old segment files deleted */
 	uint64_t segments_pending;   /* old segment files a reader may still use: deleted by a later writer */
+	uint64_t records_cut;        /* stored as a later snapshot's record cut short: nothing stored */
+	uint64_t chunks_tombstoned;  /* head chunks that lost samples to their tombstones */
+	uint64_t chunks_dropped;     /* of those, chunks that lost every sample */
 };
 
 /* What a restore wrote. */

@@ -944,3 +944,107 @@ Test(compact, periodic_snapshots_read_back_byte_identical_as_cuts)
 	periodic_compaction(12);
 	periodic_compaction(5);
 }
+
+/* ---- --apply-tombstones ---- */
+
+/* Round k's series record r as compaction with apply_tombstones stores it:
+ * without the samples round k's tombstones delete. 1 when that changed it. */
+static int tombstoned(int k, const struct rec *r, struct buf *out, int *dropped)
+{
+	struct rec_series s;
+	struct rec_tombstones ts = { 0 };
+	struct err e = { 0 };
+	struct xor_enc enc;
+	struct xor_iter xi;
+	int64_t t;
+	uint64_t v;
+	int hit = 0, kept = 0;
+
+	cr_assert_eq(rec_series_decode(&s, r->p, r->len, &e), 0, "%s", e.msg);
+	for (size_t i = 0; i < rounds[k].n; i++)
+		if (rec_type(rounds[k].recs[i].p, rounds[k].recs[i].len) == REC_TOMBSTONES)
+			cr_assert_eq(rec_tombstones_decode(&ts, rounds[k].recs[i].p, rounds[k].recs[i].len, &e), 0,
+				     "%s", e.msg);
+	*dropped = 0;
+	if (!s.has_chunk || s.encoding != CHUNK_XOR || !ts.raw)
+		return 0;
+	xor_enc_init(&enc);
+	xor_iter_init(&xi, s.chunk, s.chunk_len);
+	while (xor_iter_next(&xi, &t, &v) == 1) {
+		struct rec_tombstone_iter ti;
+		struct rec_interval iv;
+		int del = 0;
+
+		rec_tombstones_iter(&ti, &ts);
+		while (rec_tombstones_next(&ti, &iv) == 1)
+			del |= iv.ref == s.ref && iv.mint <= t && t <= iv.maxt;
+		if (del) {
+			hit = 1;
+			continue;
+		}
+		cr_assert_eq(xor_enc_append(&enc, t, v), 0);
+		if (!kept++)
+			s.mint = t;
+		s.maxt = t;
+		s.last_value = v;
+	}
+	if (hit) {
+		s.has_chunk = kept > 0;
+		*dropped = !kept;
+		s.chunk = xor_enc_bytes(&enc, &s.chunk_len);
+		s.tail = NULL;
+		s.tail_len = 0;
+		buf_reset(out);
+		rec_series_encode(out, &s);
+	}
+	xor_enc_free(&enc);
+	return hit;
+}
+
+Test(compact, apply_tombstones_takes_the_deleted_samples_out_of_head_chunks)
+{
+	struct archive *a = open_archive();
+	struct archive_compact_opts o = { .apply_tombstones = 1 };
+	struct archive_compact_stats st;
+	struct archive_series s = { 0 };
+	struct buf want = { 0 };
+	struct err e = { 0 };
+	uint64_t changed = 0, dropped = 0;
+
+	import_all(a);
+	st = compact_ok(a, &o);
+	for (int k = 0; k < ROUNDS; k++) {
+		for (size_t i = 0; i < rounds[k].n; i++) {
+			const struct rec *r = &rounds[k].recs[i];
+			int drop, hit;
+
+			if (!r->ref)
+				continue;
+			hit = tombstoned(k, r, &want, &drop);
+			changed += (uint64_t)hit;
+			dropped += (uint64_t)drop;
+			cr_assert_eq(archive_read_ref(a, (uint32_t)k + 1, r->ref, &s, &e), 0, "%s", e.msg);
+			if (!hit) {
+				cr_assert(s.record.len == r->len && !memcmp(s.record.p, r->p, r->len),
+					  "round %d ref %llu changed", k, (unsigned long long)r->ref);
+				continue;
+			}
+			cr_assert(s.record.len == want.len && !memcmp(s.record.p, want.p, want.len),
+				  "round %d ref %llu: not its chunk without the deleted samples", k,
+				  (unsigned long long)r->ref);
+			/* the tombstones stay */
+			cr_assert_gt(s.tombstones.len, 0);
+		}
+	}
+	cr_assert_gt(changed, 0, "the rounds have no tombstone on a head chunk's samples");
+	cr_assert_eq(st.chunks_tombstoned, changed);
+	cr_assert_eq(st.chunks_dropped, dropped);
+	assert_verifies(a);
+	/* again, dropping a snapshot: nothing more to take out */
+	o.keep_last = ROUNDS - 1;
+	st = compact_ok(a, &o);
+	cr_assert_eq(st.chunks_tombstoned, 0);
+	archive_series_free(&s);
+	buf_free(&want);
+	archive_close(a);
+}

@@ -67,7 +67,7 @@ assert j["records_shared"] > 0 and j["bytes_after"] < j["bytes_before"], j' "$tm
 # ---- retention and space ----
 seg0=$(segbytes "$arc")
 expect 0 "2 snapshot\(s\) kept, 1 dropped" -- compact --keep-last 2 "$arc"
-check "shared records not reported: $(cat "$tmp/out")" grep -qE "records: [0-9]+ \([0-9]+ whole, [0-9]+ deltas, [1-9][0-9]* stored once" "$tmp/out"
+check "shared records not reported: $(cat "$tmp/out")" grep -qE "records: [0-9]+ \([0-9]+ whole, [0-9]+ deltas, [0-9]+ cuts of a later one, [1-9][0-9]* stored once" "$tmp/out"
 seg1=$(segbytes "$arc")
 check "segments did not shrink to under half: $seg0 -> $seg1" test $((seg1 * 2)) -lt "$seg0"
 expect 0 "" -- ls "$arc"
@@ -86,6 +86,14 @@ expect 0 "records: 0 " -- compact "$arc"
 check "a compaction with nothing to do changed files" test "$before" = "$(state "$arc")"
 # within: all three imports have the same newest sample, so a day keeps both
 expect 0 "2 snapshot\(s\) kept, 0 dropped" -- compact --keep-within 1d "$arc"
+# tombstones applied: the bundled snapshot's delete samples of some head chunks
+expect 0 "tombstones: [1-9][0-9]* head chunk\(s\) lost deleted samples" -- compact --apply-tombstones --keep-last 1 "$arc"
+expect 0 "sound" -- verify "$arc"
+expect 0 "" -- compact --apply-tombstones --dry-run --json "$arc"
+check "tombstones applied twice: $(cat "$tmp/out")" python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["chunks_tombstoned"] == 0 and j["records_cut"] == 0, j' "$tmp/out"
 
 echo "compact-cli: $checks checks, $fails failed"
 test "$fails" = 0
