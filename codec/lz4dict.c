@@ -70,7 +70,10 @@ int lz4dict_train(uint8_t *dict, size_t cap, size_t *len, const uint8_t *samples
 		ZDICT_fastCover_params_t p;
 
 		memset(&p, 0, sizeof(p));
-		p.k = 2000;
+		/* segments of 1000 bytes, about 4 records' labels: on import's
+		 * 2 MiB, smaller archives than 2000 (measured on 1M generated
+		 * series and the 71k-series real snapshot) */
+		p.k = 1000;
 		p.d = 8;
 		p.f = 20;
 		p.accel = 5;
