@@ -198,38 +198,42 @@ static int recoded(struct lz4dict_enc *c, const uint8_t **src, size_t *len)
 	return n;
 }
 
+/* Skips a uvarint-length string at p (before end): its end, or NULL. Most
+ * lengths take one byte. */
+static inline const uint8_t *skip_string(const uint8_t *p, const uint8_t *end)
+{
+	uint64_t n;
+	int l;
+
+	if (p < end && *p < 0x80)
+		return *p < end - p ? p + 1 + *p : NULL;
+	if ((l = uvarint_get(p, (size_t)(end - p), &n)) <= 0 || n > (uint64_t)(end - p - l))
+		return NULL;
+	return p + l + n;
+}
+
 /* Where a series record's XOR chunk lies, found by skimming the record up to
  * it: 1 and *at, *n, or 0 when the record is not one or does not read as one
  * (LZ4 then takes it whole; a bad record is for its decoder to report). */
-static int xor_chunk(const uint8_t *p, size_t len, size_t *at, size_t *n)
+static int xor_chunk(const uint8_t *rec, size_t len, size_t *at, size_t *n)
 {
-	struct dec d;
-	const uint8_t *chunk;
-	uint64_t count;
-	uint8_t encoding;
+	const uint8_t *p = rec + 9, *end = rec + len;   /* past the type and ref */
+	uint64_t count, chunk_len;
+	int l;
 
-	if (len == 0 || p[0] != REC_SERIES)
+	if (len < 10 || rec[0] != REC_SERIES || (l = uvarint_get(p, (size_t)(end - p), &count)) <= 0)
 		return 0;
-	dec_init(&d, p + 1, len - 1);
-	dec_bytes(&d, 8, "ref");
-	count = dec_uvarint(&d, "label count");
-	for (uint64_t i = 0; i < count && dec_ok(&d); i++) {
-		size_t l;
-
-		dec_uvarint_bytes(&d, &l, "label name");
-		dec_uvarint_bytes(&d, &l, "label value");
-	}
-	dec_bytes(&d, 8, "chunk range");
-	if (dec_uvarint(&d, "chunk exists") != 1)
+	for (p += l; count > 0 && p; count--)
+		if ((p = skip_string(p, end)) != NULL)
+			p = skip_string(p, end);
+	/* chunk range, "chunk exists" 1, mint, maxt, encoding, chunk length */
+	if (!p || end - p < 27 || p[8] != 1 || (p[25] != CHUNK_XOR && p[25] != CHUNK_XOR2))
 		return 0;
-	dec_bytes(&d, 16, "chunk times");
-	encoding = dec_byte(&d, "chunk encoding");
-	if (encoding != CHUNK_XOR && encoding != CHUNK_XOR2)
+	p += 26;
+	if ((l = uvarint_get(p, (size_t)(end - p), &chunk_len)) <= 0 || chunk_len > (uint64_t)(end - p - l))
 		return 0;
-	chunk = dec_uvarint_bytes(&d, n, "chunk");
-	if (!dec_ok(&d))
-		return 0;
-	*at = (size_t)(chunk - p);
+	*at = (size_t)(p + l - rec);
+	*n = (size_t)chunk_len;
 	return 1;
 }
 
@@ -242,8 +246,13 @@ static int chunk_incompressible(const struct lz4dict_enc *c, const uint8_t *chun
 		return 0;
 	for (size_t i = CHUNK_SEARCHED; i + 8 <= n; i += 8) {
 		uint16_t at = c->windows[window_hash(chunk + i)];
+		uint64_t a, b;
 
-		if (at && !memcmp(c->dict + at - 1, chunk + i, 8))
+		if (!at)
+			continue;
+		memcpy(&a, chunk + i, 8);
+		memcpy(&b, c->dict + at - 1, 8);
+		if (a == b)
 			return 0;
 	}
 	return 1;
@@ -297,6 +306,8 @@ static size_t end_block(uint8_t *blk, size_t n, const uint8_t *lits, size_t n_li
 				b = *p++;
 			while (b == 255);
 	}
+	for (uint64_t word = 0; zeros + 8 <= n_tail && (memcpy(&word, tail + zeros, 8), word == 0);)
+		zeros += 8;
 	while (zeros < n_tail && tail[zeros] == 0)
 		zeros++;
 	/* the zeros after the first are matched but the last 5 bytes, if the
