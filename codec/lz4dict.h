@@ -44,8 +44,9 @@ int lz4dict_train(uint8_t *dict, size_t cap, size_t *len, const uint8_t *samples
 
 struct lz4dict_enc;
 
-/* A compressor for one dictionary (copied; len may be 0 for none). Not for
- * concurrent use: one per writer thread. Free with lz4dict_enc_free().
+/* A compressor for one dictionary (copied, and indexed by its 8-byte strings
+ * in 128 KiB more; len may be 0 for none). Not for concurrent use: one per
+ * writer thread. Free with lz4dict_enc_free().
  * dict_id 0 is SNAPARC_INVALID: it marks a delta. */
 int lz4dict_enc_new(struct lz4dict_enc **out, uint32_t dict_id, const uint8_t *dict, size_t len,
 		    struct err *e);

@@ -31,7 +31,11 @@
 #include "spill.h"
 #include "wal.h"
 
-#define TRAIN_BYTES (4u << 20)
+/* Training takes about 40 instructions a byte: 2 MiB of records train as good
+ * a dictionary as 4 did (segments of 1000 bytes, lz4dict_train(); measured:
+ * the 71k-series real snapshot 0.482x -> 0.483x, 1M generated series 0.746x
+ * -> 0.739x) in half the time. */
+#define TRAIN_BYTES (2u << 20)
 #define COMMIT_TRIES 8
 #define IMPORT_MEM (28u << 20)
 /* Index entries written at a time: whole blocks, so the tables come out as

@@ -4,9 +4,13 @@
  * the record, at every length and for dictionary ids of every varint
  * length, right at the boundary included; dictionary id 0, which marks a
  * delta, gets no compressor, and the delta compressor makes deltas alone.
+ * A series record whose XOR chunk is dense (LZ4 searches only its start and
+ * writes the rest into the block as literals) reads back exactly, with LZ4's
+ * own decoder, whatever the lengths around the chunk and after it.
  */
 #include <criterion/criterion.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +18,8 @@
 
 #include "bytes.h"
 #include "lz4dict.h"
+#include "record.h"
+#include "xor.h"
 
 #define PREFIX "pre"   /* compress appends: what is there must stay */
 
@@ -268,5 +274,197 @@ Test(lz4dict, a_record_that_looks_recoded_is_stored_plain)
 	src[0] = 0x01;
 	cr_assert_eq(lz4dict_compress(c, src, sizeof(src), &out), 1);
 	lz4dict_enc_free(c);
+	buf_free(&out);
+}
+
+/* A series record with `labels` labels whose values are `value_len` bytes,
+ * and an XOR chunk of n samples whose values are random bits (about 60 bits
+ * a sample: dense); its tail is Prometheus' (tail NULL) or the bytes given. */
+static void dense_series(struct buf *b, size_t labels, size_t value_len, size_t n, uint64_t seed,
+			 const uint8_t *tail, size_t tail_len)
+{
+	struct rec_label ls[16];
+	char names[16][8], value[300];
+	struct buf lb = { 0 };
+	struct xor_enc x;
+	struct rec_series s = { 0 };
+	uint64_t v = seed, last = 0;
+	size_t len;
+
+	cr_assert(labels <= 16 && value_len <= sizeof(value));
+	memset(value, 'v', value_len);
+	for (size_t i = 0; i < labels; i++) {
+		snprintf(names[i], sizeof(names[i]), "l%02zu", i);
+		ls[i] = (struct rec_label){ names[i], value, 3, value_len };
+	}
+	rec_labels_encode(&lb, ls, labels);
+	xor_enc_init(&x);
+	for (size_t i = 0; i < n; i++) {
+		/* splitmix64: xorshift's successive values share bits, whose xors repeat */
+		uint64_t z = (v += 0x9e3779b97f4a7c15ULL);
+
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+		last = (z ^ (z >> 31)) >> 2;
+		cr_assert_eq(xor_enc_append(&x, 1700000000000 + (int64_t)i * 15000, last), 0);
+	}
+	s.ref = seed;
+	s.labels = (struct rec_labels){ lb.p, lb.len, (uint32_t)labels };
+	s.has_chunk = 1;
+	s.mint = 1700000000000;
+	s.maxt = 1700000000000 + (int64_t)(n - 1) * 15000;
+	s.encoding = CHUNK_XOR;
+	s.chunk = xor_enc_bytes(&x, &len);
+	s.chunk_len = len;
+	s.tail = tail;
+	s.tail_len = tail_len;
+	s.last_value = last;
+	buf_reset(b);
+	rec_series_encode(b, &s);
+	cr_assert(!b->oom && !lb.oom);
+	xor_enc_free(&x);
+	buf_free(&lb);
+}
+
+/* The block LZ4 alone makes of the whole record against dict. */
+static size_t whole_block_len(const uint8_t *dict, size_t dict_len, const uint8_t *src, size_t len)
+{
+	LZ4_stream_t *s = LZ4_createStream();
+	int cap = LZ4_compressBound((int)len), n;
+	char *dst = malloc((size_t)cap);
+
+	cr_assert(s && dst);
+	LZ4_loadDict(s, (const char *)dict, (int)dict_len);
+	n = LZ4_compress_fast_continue(s, (const char *)src, dst, (int)len, cap, 1);
+	cr_assert_gt(n, 0);
+	free(dst);
+	LZ4_freeStream(s);
+	return (size_t)n;
+}
+
+/* Checks a dense series record through compress() (it reads back), with
+ * LZ4's decoder directly too, and no larger than LZ4 makes it whole but for
+ * a match LZ4 finds into the chunk's first bytes (what they share with the
+ * dictionary here: the time), which LZ4 cannot reach from its last 12 bytes. */
+static void check_dense(struct lz4dict_enc *c, const uint8_t *dict, size_t dict_len, const struct buf *rec)
+{
+	struct buf out = { 0 };
+	size_t plen, header = uvarint_len(7) + uvarint_len(rec->len);
+	char *back = malloc(rec->len);
+	int n;
+
+	cr_assert_eq(compress(c, 7, dict, dict_len, rec->p, rec->len, &plen), 1, "a %zu-byte record not stored",
+		     rec->len);
+	cr_assert_eq(lz4dict_compress(c, rec->p, rec->len, &out), 1);
+	n = LZ4_decompress_safe_usingDict((const char *)out.p + header, back, (int)(out.len - header), (int)rec->len,
+					  (const char *)dict, (int)dict_len);
+	cr_assert(n == (int)rec->len && !memcmp(back, rec->p, rec->len), "LZ4 reads %d bytes of %zu", n, rec->len);
+	cr_assert_leq(plen, header + whole_block_len(dict, dict_len, rec->p, rec->len) + 16,
+		      "a %zu-byte record: %zu bytes, LZ4 %zu", rec->len, plen, whole_block_len(dict, dict_len, rec->p, rec->len));
+	free(back);
+	buf_free(&out);
+}
+
+Test(lz4dict, dense_chunks_read_back_at_every_length)
+{
+	uint8_t dict[4096];
+	struct buf rec = { 0 };
+	struct lz4dict_enc *c;
+	int checked = 0;
+
+	/* a dictionary that holds the records' labels, as a trained one does */
+	dense_series(&rec, 16, 200, 1, 1, NULL, 0);
+	for (size_t j = 0; j < sizeof(dict); j++)
+		dict[j] = rec.p[j % (rec.len - 80)];
+	c = enc(7, dict, sizeof(dict));
+	/* chunks of 64 to about 1,100 bytes: the literals after LZ4's own
+	 * cross every length where one more length byte is needed */
+	for (size_t n = 8; n <= 120; n++)
+		for (size_t labels = 1; labels <= 16; labels += 5) {
+			dense_series(&rec, labels, 5 + n % 40, n, n * 31 + labels, NULL, 0);
+			check_dense(c, dict, sizeof(dict), &rec);
+			checked++;
+		}
+	cr_assert_gt(checked, 400);
+	lz4dict_enc_free(c);
+	buf_free(&rec);
+}
+
+Test(lz4dict, dense_chunks_read_back_whatever_follows_them)
+{
+	uint8_t dict[2048], tail[80];
+	struct buf rec = { 0 };
+	struct lz4dict_enc *c;
+
+	dense_series(&rec, 8, 20, 1, 1, NULL, 0);
+	for (size_t j = 0; j < sizeof(dict); j++)
+		dict[j] = rec.p[j % (rec.len - 80)];
+	c = enc(7, dict, sizeof(dict));
+	/* no bytes after the chunk to 80, and each with a run of 0 to all
+	 * zeros first: the run becomes a match only where LZ4's rules allow */
+	for (size_t tail_len = 0; tail_len <= sizeof(tail); tail_len++)
+		for (size_t zeros = 0; zeros <= tail_len; zeros++) {
+			memset(tail, 0, zeros);
+			for (size_t j = zeros; j < tail_len; j++)
+				tail[j] = (uint8_t)(j * 7 + 1);
+			dense_series(&rec, 8, 20, 90, tail_len * 100 + zeros, tail, tail_len);
+			check_dense(c, dict, sizeof(dict), &rec);
+		}
+	lz4dict_enc_free(c);
+	buf_free(&rec);
+}
+
+/* What makes it fast: past its first 24 bytes a chunk none of whose 8-byte
+ * strings is in the dictionary is not searched, even when it repeats itself
+ * (LZ4 alone would store its second half as a match); one the dictionary
+ * holds is, and shrinks. */
+Test(lz4dict, chunks_are_searched_only_for_what_the_dictionary_holds)
+{
+	uint8_t dict[4096], chunk[602];
+	struct buf rec = { 0 }, out = { 0 };
+	struct lz4dict_enc *c;
+	struct rec_series s;
+	struct err e = { 0 };
+	uint64_t z = 99;
+	size_t plen;
+
+	/* 100 samples, then 300 random bytes twice */
+	chunk[0] = 0;
+	chunk[1] = 100;
+	for (size_t j = 0; j < 300; j++) {
+		z = z * 6364136223846793005ULL + 1442695040888963407ULL;
+		chunk[2 + j] = chunk[302 + j] = (uint8_t)(z >> 56);
+	}
+	dense_series(&rec, 4, 10, 1, 5, NULL, 0);
+	cr_assert_eq(rec_series_decode(&s, rec.p, rec.len, &e), 0, "%s", e.msg);
+	for (size_t j = 0; j < sizeof(dict); j++)
+		dict[j] = rec.p[j % (rec.len - 80)];
+	s.chunk = chunk;
+	s.chunk_len = sizeof(chunk);
+	s.tail = NULL;
+	{
+		struct buf labels = { 0 };
+
+		buf_put(&labels, s.labels.raw, s.labels.raw_len);
+		s.labels.raw = labels.p;
+		buf_reset(&rec);
+		rec_series_encode(&rec, &s);
+		buf_free(&labels);
+	}
+	cr_assert(!rec.oom);
+	cr_assert_lt(whole_block_len(dict, sizeof(dict), rec.p, rec.len), rec.len - 250);
+	c = enc(7, dict, sizeof(dict));
+	cr_assert_eq(lz4dict_compress(c, rec.p, rec.len, &out), 1);
+	cr_assert_geq(out.len, sizeof(chunk) - 24, "%zu bytes", out.len);
+	cr_assert_eq(compress(c, 7, dict, sizeof(dict), rec.p, rec.len, &plen), 1);
+	lz4dict_enc_free(c);
+
+	/* the same record in the dictionary: LZ4 finds it whole */
+	c = enc(7, rec.p, rec.len);
+	buf_reset(&out);
+	cr_assert_eq(lz4dict_compress(c, rec.p, rec.len, &out), 1);
+	cr_assert_lt(out.len, 40, "%zu bytes", out.len);
+	lz4dict_enc_free(c);
+	buf_free(&rec);
 	buf_free(&out);
 }

@@ -21,7 +21,10 @@
  * The round trip: everything after the header, compressed with a
  * dictionary cut from its start, must decompress to itself, be smaller
  * than it, and read back with the dictionary alone whatever the compressor
- * did before (each record stays readable on its own). A violation traps,
+ * did before (each record stays readable on its own); so must what follows
+ * the dictionary, which then does not begin with it (a series record whose
+ * chunk the dictionary does not hold: LZ4 searches it only up to the chunk,
+ * the compressor writes the rest into the block itself). A violation traps,
  * which libFuzzer reports as a crash with the input.
  */
 #include <stddef.h>
@@ -202,6 +205,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		word = 1;
 	}
 	check_roundtrip(rest, left, dict, dict_len > LZ4DICT_MAX ? LZ4DICT_MAX : dict_len, word);
+	if (dict_len <= LZ4DICT_MAX)
+		check_roundtrip(payload, plen, dict, dict_len, word);
 	if (dict_len > LZ4DICT_MAX)
 		check_roundtrip(rest, left, dict, dict_len, word);   /* refused */
 	free(dict);

@@ -3,11 +3,13 @@
  *
  *   lz4dict_seeds OUTDIR RECORD...
  *
- * For each RECORD file (a decompressed snapshot record) writes two inputs in
- * fuzz_lz4dict's layout: its payload as the archive stores it, compressed
+ * For each RECORD file (a decompressed snapshot record) writes three inputs
+ * in fuzz_lz4dict's layout: its payload as the archive stores it, compressed
  * against a dictionary made of the records before it (up to 64 KiB - 1,
- * what the layout's length can say), and compressed without one. Records
- * LZ4 does not shrink go in plain, for the round trip only.
+ * what the layout's length can say), compressed without one, and the record
+ * itself after that dictionary, for the round trip of a record against a
+ * dictionary that does not hold it. Records LZ4 does not shrink go in plain,
+ * for the round trip only.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +102,9 @@ int main(int argc, char **argv)
 		snprintf(name, sizeof(name), "dict-%04d", i - 2);
 		if (write_seed(argv[1], name, dict, dict_len, &payload))
 			return 1;
+		snprintf(name, sizeof(name), "raw-%04d", i - 2);
+		if (write_seed(argv[1], name, dict, dict_len, &rec))
+			return 1;
 		buf_reset(&payload);
 		if ((rc = lz4dict_compress(without, rec.p, rec.len, &payload)) < 0)
 			return 1;
@@ -108,7 +113,7 @@ int main(int argc, char **argv)
 		snprintf(name, sizeof(name), "nodict-%04d", i - 2);
 		if (write_seed(argv[1], name, NULL, 0, &payload))
 			return 1;
-		written += 2;
+		written += 3;
 		buf_put(&history, rec.p, rec.len);
 		if (history.oom)
 			return 1;

@@ -7,7 +7,8 @@
 #                        the encodings it lacks (see extract_records.c)
 #   OUTDIR/fuzz_record/  up to 200 decompressed records of every type
 #   OUTDIR/fuzz_lz4dict/ 40 of those records as the archive stores them (LZ4
-#                        with and without a dictionary; see lz4dict_seeds.c)
+#                        with and without a dictionary) and as they are,
+#                        after a dictionary; see lz4dict_seeds.c
 #   OUTDIR/fuzz_xordelta/ 60 of those records behind fuzz_xordelta's control
 #                        byte and length (its round trip splits their chunks)
 #   OUTDIR/fuzz_recode/  the fuzz_record seeds

@@ -11,7 +11,7 @@ fails=0 checks=0
 check() { checks=$((checks + 1)); if ! "$@"; then fails=$((fails + 1)); echo "FAIL: $*" >&2; fi; }
 records() { "$snaparc" dump --json "$1" | grep -v '"summary"' | sed 's/"offset":[0-9]*,//'; }
 
-# 20,000 series: over the 4 MiB the first import trains its 64 KiB dictionary on
+# 20,000 series: over the 2 MiB the first import trains its 64 KiB dictionary on
 "$snapgen" "$tmp/gen" --series 20000 --tombstones 20 --exemplars 500 --quiet >/dev/null
 snap=$(ls -d "$tmp"/gen/chunk_snapshot.*)
 "$snaparc" import --name first "$tmp/arc" "$snap" >/dev/null
