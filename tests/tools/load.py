@@ -132,6 +132,7 @@ def norm_detail(out):
         j = json.loads(line)
         named.append((j.pop("snapshot"), j.pop("name")))
         j.pop("stored_bytes")
+        j.pop("cut", None)
         lines.append(json.dumps(j, sort_keys=True))
     return "\n".join(lines).encode(), named
 
@@ -147,8 +148,10 @@ def norm_text(out):
             named.append((int(m.group(1)), m.group(2)))
             line = line[m.end(2) + 2:]
         elif line.startswith("  stored "):
-            line = re.sub(r" at segment \d+ offset \d+$", "", line)
-            line = re.sub(r"^  stored +\d+ bytes", "  stored", line)
+            # how much and where (compaction stores some records as cuts
+            # of another): only the record's own size is the answer's
+            m = re.search(r"\(record \d+ bytes\)", line)
+            line = "  stored " + (m.group(0) if m else line)
         lines.append(line)
     return "\n".join(lines).encode(), named
 
