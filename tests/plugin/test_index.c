@@ -207,17 +207,41 @@ Test(idx_open, reopen_without_create_finds_an_empty_index)
 	idx_close(x);
 }
 
-Test(idx_open, other_format_is_version_error)
+/* Byte i of the value under key in database db, read with LMDB itself. */
+static int raw_byte(const char *db, const void *key, size_t klen, size_t i)
 {
-	struct idx *x = open_new();
-	struct err e = { 0 };
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi dbi;
-	MDB_val k = { 6, (void *)"format" }, v = { 4, (void *)"\x00\x00\x00\x01" };
+	MDB_val k = { klen, (void *)key }, v;
+	int b;
 
-	idx_close(x);
-	x = NULL;
+	cr_assert_eq(mdb_env_create(&env), 0);
+	cr_assert_eq(mdb_env_set_maxdbs(env, 32), 0);
+	cr_assert_eq(mdb_env_open(env, ixdir, MDB_RDONLY | MDB_NOTLS, 0644), 0);
+	cr_assert_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	cr_assert_eq(mdb_dbi_open(txn, db, 0, &dbi), 0);
+	cr_assert_eq(mdb_get(txn, dbi, &k, &v), 0, "no such key in %s", db);
+	cr_assert_gt(v.mv_size, i);
+	b = ((const uint8_t *)v.mv_data)[i];
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return b;
+}
+
+static int raw_first_byte(const char *db, const void *key, size_t klen)
+{
+	return raw_byte(db, key, klen, 0);
+}
+
+/* Writes meta's format record as an older or other snaparc would. */
+static void put_format(const char *be32)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = { 6, (void *)"format" }, v = { 4, (void *)be32 };
+
 	cr_assert_eq(mdb_env_create(&env), 0);
 	cr_assert_eq(mdb_env_set_maxdbs(env, 32), 0);
 	cr_assert_eq(mdb_env_open(env, ixdir, MDB_NOTLS, 0644), 0);
@@ -226,6 +250,16 @@ Test(idx_open, other_format_is_version_error)
 	cr_assert_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
 	cr_assert_eq(mdb_txn_commit(txn), 0);
 	mdb_env_close(env);
+}
+
+Test(idx_open, other_format_is_version_error)
+{
+	struct idx *x = open_new();
+	struct err e = { 0 };
+
+	idx_close(x);
+	x = NULL;
+	put_format("\x00\x00\x00\x01");
 
 	cr_assert_eq(idx_open(&x, ixdir, NULL, &e), SNAPARC_VERSION, "%s", e.msg);
 	cr_assert_null(x);
@@ -707,7 +741,6 @@ Test(idx_series, cuts_and_locations_near_earlier_ones_read_back_exactly)
 	struct idx_series_iter *it;
 	struct idx_txn *t;
 	struct err e = { 0 };
-	MDB_val v;
 	size_t i;
 
 	cr_assert_not_null(l);
@@ -762,26 +795,14 @@ Test(idx_series, cuts_and_locations_near_earlier_ones_read_back_exactly)
 
 	/* a block without a cut is format 3's: its count first, never 0 */
 	{
-		MDB_env *env;
-		MDB_txn *txn;
-		MDB_dbi dbi;
 		uint8_t key[12] = { 0, 0, 0, 6 };
-		MDB_val k = { sizeof(key), key };
 
-		memcpy(key + 4, "\0\0\0\0\0\0\0\1", 8);
-		cr_assert_eq(mdb_env_create(&env), 0);
-		cr_assert_eq(mdb_env_set_maxdbs(env, 32), 0);
-		cr_assert_eq(mdb_env_open(env, ixdir, MDB_RDONLY | MDB_NOTLS, 0644), 0);
-		cr_assert_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
-		cr_assert_eq(mdb_dbi_open(txn, "series", 0, &dbi), 0);
-		cr_assert_eq(mdb_get(txn, dbi, &k, &v), 0);
-		cr_assert_eq(((const uint8_t *)v.mv_data)[0], 64, "the first block of snapshot 6 does not start with its count");
-		be64_put(key + 4, l[0].ref);
+		be64_put(key + 4, plain[0].ref);
+		cr_assert_eq(raw_first_byte("series", key, sizeof(key)), 64,
+			     "the first block of snapshot 6 does not start with its count");
 		be32_put(key, 5);
-		cr_assert_eq(mdb_get(txn, dbi, &k, &v), 0);
-		cr_assert_eq(((const uint8_t *)v.mv_data)[0], 0, "a block with cuts is not marked");
-		mdb_txn_abort(txn);
-		mdb_env_close(env);
+		be64_put(key + 4, l[0].ref);
+		cr_assert_eq(raw_first_byte("series", key, sizeof(key)), 0, "a block with cuts is not marked");
 	}
 	free(l);
 	free(plain);
@@ -793,23 +814,12 @@ Test(idx_open, format_3_index_opens_and_reads)
 	struct idx_loc *l = random_locs(500, 1, 3);
 	struct idx_txn *t;
 	struct err e = { 0 };
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
-	MDB_val k = { 6, (void *)"format" }, v = { 4, (void *)"\x00\x00\x00\x03" };
 
 	t = wbegin(x);
 	cr_assert_eq(idx_series_put(t, 1, l, 500, &e), 0, "%s", e.msg);
 	commit(t);
 	idx_close(x);
-	cr_assert_eq(mdb_env_create(&env), 0);
-	cr_assert_eq(mdb_env_set_maxdbs(env, 32), 0);
-	cr_assert_eq(mdb_env_open(env, ixdir, MDB_NOTLS, 0644), 0);
-	cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	cr_assert_eq(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
-	cr_assert_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
-	cr_assert_eq(mdb_txn_commit(txn), 0);
-	mdb_env_close(env);
+	put_format("\x00\x00\x00\x03");
 
 	cr_assert_eq(idx_open(&x, ixdir, NULL, &e), 0, "%s", e.msg);
 	t = rbegin(x);
@@ -822,15 +832,8 @@ Test(idx_open, format_3_index_opens_and_reads)
 	cr_assert_eq(idx_series_put(t, 2, l, 500, &e), 0, "%s", e.msg);
 	commit(t);
 	idx_close(x);
-	cr_assert_eq(mdb_env_create(&env), 0);
-	cr_assert_eq(mdb_env_set_maxdbs(env, 32), 0);
-	cr_assert_eq(mdb_env_open(env, ixdir, MDB_RDONLY | MDB_NOTLS, 0644), 0);
-	cr_assert_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
-	cr_assert_eq(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
-	cr_assert_eq(mdb_get(txn, dbi, &k, &v), 0);
-	cr_assert_eq(memcmp(v.mv_data, "\x00\x00\x00\x04", 4), 0, "a table with a cut left the index format 3");
-	mdb_txn_abort(txn);
-	mdb_env_close(env);
+	cr_assert_eq(raw_first_byte("meta", "format", 6), 0);   /* big-endian 4 */
+	cr_assert_eq(raw_byte("meta", "format", 6, 3), 4, "a table with a cut left the index format 3");
 	free(l);
 }
 
