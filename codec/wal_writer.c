@@ -37,6 +37,7 @@
 
 #include "bytes.h"
 #include "crc32c.h"
+#include "snappy_small.h"
 
 #define WRITE_PAGES 32u   /* pages collected before one write() */
 #define DIRECT_ALIGN 4096u /* of the page buffer, for O_DIRECT */
@@ -500,6 +501,7 @@ void wal_writer_discard(struct wal_writer *w)
 struct wal_compressor {
 	enum wal_compression kind;
 	ZSTD_CCtx *zstd;
+	struct snappy_small *small;   /* for wal_compress_probed(); made on its first use */
 };
 
 int wal_compressor_new(struct wal_compressor **out, enum wal_compression kind, struct err *e)
@@ -522,6 +524,7 @@ void wal_compressor_free(struct wal_compressor *c)
 	if (!c)
 		return;
 	ZSTD_freeCCtx(c->zstd);
+	free(c->small);
 	free(c);
 }
 
@@ -664,8 +667,17 @@ static uint8_t *zero_runs(uint8_t *p, const uint8_t *bytes, size_t n, size_t sca
 	return p;
 }
 
-int wal_compress_span(struct wal_compressor *c, const uint8_t *rec, size_t len, size_t plain_off,
-		      size_t plain_len, struct buf *out, struct err *e)
+/* The head by probes when there are (with our encoder), else by libsnappy. */
+static uint8_t *head_elements(struct wal_compressor *c, uint8_t *p, const uint8_t *head, size_t len, size_t cap,
+			      const uint16_t *probes, size_t nprobes)
+{
+	if (!probes)
+		return snappy_head(p, head, len, cap);
+	return p + snappy_small_elements(c->small, head, len, probes, nprobes, p);
+}
+
+static int compress_span(struct wal_compressor *c, const uint8_t *rec, size_t len, size_t plain_off,
+			 size_t plain_len, const uint16_t *probes, size_t nprobes, struct buf *out, struct err *e)
 {
 	size_t head_cap, rest_len, cap;
 	uint8_t *p;
@@ -673,6 +685,12 @@ int wal_compress_span(struct wal_compressor *c, const uint8_t *rec, size_t len, 
 	/* (a literal's tag holds up to 4 bytes of length) */
 	if (c->kind != WAL_COMPRESS_SNAPPY || plain_off > len || plain_len > len - plain_off || len > UINT32_MAX)
 		return wal_compress(c, rec, len, out, e);
+	if (probes && !c->small && (c->small = malloc(sizeof(*c->small))))
+		snappy_small_init(c->small);
+	/* libsnappy for what ours does not take, or without its table */
+	if (!c->small || plain_off > SNAPPY_SMALL_MAX)
+		probes = NULL;
+	/* (snappy_small_bound() is below libsnappy's bound) */
 	head_cap = snappy_max_compressed_length(plain_off);
 	rest_len = len - plain_off;
 	/* the rest at worst: a literal tag (5) for each run's literal, and a
@@ -682,7 +700,7 @@ int wal_compress_span(struct wal_compressor *c, const uint8_t *rec, size_t len, 
 	if (!buf_reserve(out, cap))
 		return err_set(e, SNAPARC_NOMEM, "out of memory compressing a %zu-byte record", len);
 	p = out->p + varint_len(len);
-	if (!(p = snappy_head(p, rec, plain_off, head_cap)))
+	if (!(p = head_elements(c, p, rec, plain_off, head_cap, probes, nprobes)))
 		return err_set(e, SNAPARC_NOMEM, "Snappy could not compress a %zu-byte record", len);
 	varint_put(out->p, len);
 	p = zero_runs(p, rec + plain_off, rest_len, plain_len);
@@ -690,6 +708,21 @@ int wal_compress_span(struct wal_compressor *c, const uint8_t *rec, size_t len, 
 	if (out->len >= len)
 		return 0;
 	return WAL_SNAPPY;
+}
+
+int wal_compress_span(struct wal_compressor *c, const uint8_t *rec, size_t len, size_t plain_off,
+		      size_t plain_len, struct buf *out, struct err *e)
+{
+	return compress_span(c, rec, len, plain_off, plain_len, NULL, 0, out, e);
+}
+
+int wal_compress_probed(struct wal_compressor *c, const uint8_t *rec, size_t len, size_t plain_off,
+			size_t plain_len, const uint16_t *probes, size_t nprobes, struct buf *out,
+			struct err *e)
+{
+	static const uint16_t none[1];
+
+	return compress_span(c, rec, len, plain_off, plain_len, probes ? probes : none, nprobes, out, e);
 }
 
 int wal_writer_log(struct wal_writer *w, const uint8_t *rec, size_t len,

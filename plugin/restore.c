@@ -92,17 +92,37 @@ static int span_uvarint(const uint8_t *p, size_t len, size_t *pos, uint64_t *v)
 	return 0;
 }
 
+#define PROBES_MAX 256
+
+/* Where a Snappy match may start in a series record's head (see
+ * codec/snappy_small.h): the bytes of its ref and of the fields after the
+ * labels, and each label string's first and third bytes. */
+struct probes {
+	uint16_t at[PROBES_MAX];
+	size_t n;
+};
+
+static void probe(struct probes *pr, size_t pos)
+{
+	if (pr->n < PROBES_MAX && pos < UINT16_MAX)
+		pr->at[pr->n++] = (uint16_t)pos;
+}
+
 /* Where a series record's chunk data is (FORMAT.md section 4: type, ref,
  * labels, chunk range, chunk flag, mint, maxt, encoding, data): 1 with
- * *off and *n set, or 0 when p is not a series record with a chunk, or not
- * one this can follow (it is then compressed whole: no harm either way). */
-static int chunk_span(const uint8_t *p, size_t len, size_t *off, size_t *n)
+ * *off and *n set and the head's probes in *pr, or 0 when p is not a
+ * series record with a chunk, or not one this can follow (it is then
+ * compressed whole: no harm either way). */
+static int chunk_span(const uint8_t *p, size_t len, size_t *off, size_t *n, struct probes *pr)
 {
-	size_t pos = 9;
+	size_t pos = 9, labels_end;
 	uint64_t count, v;
 
 	if (len < pos || p[0] != REC_SERIES || !span_uvarint(p, len, &pos, &count) || count > len)
 		return 0;
+	pr->n = 0;
+	for (size_t i = 1; i < 9; i++)
+		probe(pr, i);
 	for (uint64_t i = 0; i < 2 * count; i++) {
 		/* names and values are shorter than 128 bytes but for a few */
 		if (pos < len && p[pos] < 0x80)
@@ -111,14 +131,23 @@ static int chunk_span(const uint8_t *p, size_t len, size_t *off, size_t *n)
 			return 0;
 		if (v > len - pos)
 			return 0;
+		/* the last few are kept for the fields after the labels */
+		if (pr->n < PROBES_MAX - 48) {
+			probe(pr, pos);
+			if (v >= 6)
+				probe(pr, pos + 2);
+		}
 		pos += v;
 	}
+	labels_end = pos;
 	pos += 8;                                   /* chunk range */
 	if (pos > len || !span_uvarint(p, len, &pos, &v) || v != 1)
 		return 0;
 	pos += 17;                                  /* mint, maxt, encoding */
 	if (pos > len || !span_uvarint(p, len, &pos, &v) || v > len - pos)
 		return 0;
+	for (size_t i = labels_end; i + 4 <= pos; i++)
+		probe(pr, i);
 	*off = pos;
 	*n = (size_t)v;
 	return 1;
@@ -126,13 +155,14 @@ static int chunk_span(const uint8_t *p, size_t len, size_t *off, size_t *n)
 
 /* A record compressed as the restore asks, the chunk data of a series
  * record left as it is (an XOR chunk does not compress: Snappy would only
- * spend time on it). */
+ * spend time on it) and its head searched only at its probes. */
 static int restore_compress(struct wal_compressor *c, const uint8_t *p, size_t len, struct buf *out, struct err *e)
 {
+	struct probes pr;
 	size_t off, n;
 
-	if (chunk_span(p, len, &off, &n))
-		return wal_compress_span(c, p, len, off, n, out, e);
+	if (chunk_span(p, len, &off, &n, &pr))
+		return wal_compress_probed(c, p, len, off, n, pr.at, pr.n, out, e);
 	return wal_compress(c, p, len, out, e);
 }
 
