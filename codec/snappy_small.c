@@ -44,6 +44,26 @@ void snappy_small_init(struct snappy_small *s)
 	s->base = 1;
 }
 
+/* memcpy() for the short literals between matches: fixed-size moves,
+ * the last one overlapping, instead of a call per literal. */
+static void copy_bytes(uint8_t *op, const uint8_t *p, size_t n)
+{
+	if (n >= 16) {
+		for (size_t k = 0; k + 16 <= n; k += 16)
+			memcpy(op + k, p + k, 16);
+		memcpy(op + n - 16, p + n - 16, 16);
+	} else if (n >= 8) {
+		memcpy(op, p, 8);
+		memcpy(op + n - 8, p + n - 8, 8);
+	} else if (n >= 4) {
+		memcpy(op, p, 4);
+		memcpy(op + n - 4, p + n - 4, 4);
+	} else {
+		for (size_t k = 0; k < n; k++)
+			op[k] = p[k];
+	}
+}
+
 static uint8_t *literal(uint8_t *op, const uint8_t *p, size_t n)
 {
 	size_t m = n - 1;
@@ -59,7 +79,7 @@ static uint8_t *literal(uint8_t *op, const uint8_t *p, size_t n)
 		for (unsigned i = 0; i < bytes; i++)
 			*op++ = (uint8_t)(m >> (8 * i));
 	}
-	memcpy(op, p, n);
+	copy_bytes(op, p, n);
 	return op + n;
 }
 
