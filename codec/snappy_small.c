@@ -131,38 +131,42 @@ static size_t match_len(const uint8_t *a, const uint8_t *b, const uint8_t *end)
 	return (size_t)(b - start);
 }
 
-size_t snappy_small_elements(struct snappy_small *s, const uint8_t *in, size_t n, const uint16_t *probes,
-			     size_t nprobes, uint8_t *out)
+size_t snappy_small_elements(struct snappy_small *s, const uint8_t *in, size_t n,
+			     const struct snappy_small_range *ranges, size_t nranges, uint8_t *out)
 {
 	uint8_t *op = out;
 	size_t lit_from = 0;
+	uint32_t base;
 
 	/* positions of earlier inputs are below base: stale, never cleared */
 	if (s->base > UINT32_MAX - SNAPPY_SMALL_MAX)
 		snappy_small_init(s);
-	for (size_t k = 0; k < nprobes; k++) {
-		size_t i = probes[k], from, len;
-		uint32_t v, h, seen;
+	base = s->base;
+	for (size_t r = 0; r < nranges && n >= 4; r++) {
+		size_t i = ranges[r].from > lit_from ? ranges[r].from : lit_from;
+		size_t to = ranges[r].to < n - 3 ? ranges[r].to : n - 3;
 
-		if (i < lit_from || i + 4 > n)
-			continue;
-		v = load32(in + i);
-		h = hash(v);
-		seen = s->table[h];
-		s->table[h] = s->base + (uint32_t)i;
-		if (seen < s->base || (from = seen - s->base) >= i || load32(in + from) != v)
-			continue;
-		len = 4 + match_len(in + from + 4, in + i + 4, in + n);
-		while (i > lit_from && from > 0 && in[from - 1] == in[i - 1]) {
-			i--;
-			from--;
-			len++;
+		for (; i < to; i++) {
+			uint32_t v = load32(in + i), h = hash(v), seen = s->table[h];
+			size_t from, len;
+
+			s->table[h] = base + (uint32_t)i;
+			if (seen < base || (from = seen - base) >= i || load32(in + from) != v)
+				continue;
+			len = 4 + match_len(in + from + 4, in + i + 4, in + n);
+			while (i > lit_from && from > 0 && in[from - 1] == in[i - 1]) {
+				i--;
+				from--;
+				len++;
+			}
+			op = literal(op, in + lit_from, i - lit_from);
+			op = copy(op, i - from, len);
+			lit_from = i + len;
+			/* (the loop's i++ lands on lit_from) */
+			i = lit_from - 1;
 		}
-		op = literal(op, in + lit_from, i - lit_from);
-		op = copy(op, i - from, len);
-		lit_from = i + len;
 	}
 	op = literal(op, in + lit_from, n - lit_from);
-	s->base += (uint32_t)n;
+	s->base = base + (uint32_t)n;
 	return (size_t)(op - out);
 }

@@ -28,6 +28,11 @@
 #define SNAPPY_SMALL_MAX 65536u       /* longest input */
 #define SNAPPY_SMALL_TABLE_BITS 9
 
+/* Positions [from, to) where matches are looked up, every one of them. */
+struct snappy_small_range {
+	uint16_t from, to;
+};
+
 /* The encoder's state: a hash table of positions, stamped so that it is
  * never cleared between inputs. Not shared between threads. */
 struct snappy_small {
@@ -48,10 +53,11 @@ static inline size_t snappy_small_bound(size_t n)
  * has room for snappy_small_bound(n), and returns how many bytes they
  * take. Copies point back into the input only: the elements form a block
  * of their own (the caller writes its length varint first) or the start of
- * one. probes (ascending, each < n; nprobes may be 0) are where 4-byte
- * matches are looked up. Cannot fail.
+ * one. 4-byte matches are looked up at the positions of the ranges (in
+ * ascending order and not overlapping; nranges may be 0; positions
+ * without 4 bytes of input from them are passed over). Cannot fail.
  */
-size_t snappy_small_elements(struct snappy_small *s, const uint8_t *in, size_t n, const uint16_t *probes,
-			     size_t nprobes, uint8_t *out);
+size_t snappy_small_elements(struct snappy_small *s, const uint8_t *in, size_t n,
+			     const struct snappy_small_range *ranges, size_t nranges, uint8_t *out);
 
 #endif

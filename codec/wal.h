@@ -140,14 +140,16 @@ int wal_compress(struct wal_compressor *c, const uint8_t *rec, size_t len, struc
 int wal_compress_span(struct wal_compressor *c, const uint8_t *rec, size_t len, size_t plain_off,
 		      size_t plain_len, struct buf *out, struct err *e);
 
+struct snappy_small_range;
+
 /* As wal_compress_span(), except that with Snappy the head [0, plain_off)
- * is searched for matches only at probes (ascending positions below
- * plain_off; see codec/snappy_small.h), for a head of at most 64 KiB: a
- * caller that knows the record's layout saves most of the search. The
- * stream decompresses to rec whatever the probes. */
+ * is searched for matches only in the probes' ranges (see
+ * codec/snappy_small.h), for a head of at most 64 KiB: a caller that knows
+ * the record's layout saves most of the search. The stream decompresses to
+ * rec whatever the probes. */
 int wal_compress_probed(struct wal_compressor *c, const uint8_t *rec, size_t len, size_t plain_off,
-			size_t plain_len, const uint16_t *probes, size_t nprobes, struct buf *out,
-			struct err *e);
+			size_t plain_len, const struct snappy_small_range *probes, size_t nprobes,
+			struct buf *out, struct err *e);
 
 /* ---- writing ---- */
 

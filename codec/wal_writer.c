@@ -669,7 +669,7 @@ static uint8_t *zero_runs(uint8_t *p, const uint8_t *bytes, size_t n, size_t sca
 
 /* The head by probes when there are (with our encoder), else by libsnappy. */
 static uint8_t *head_elements(struct wal_compressor *c, uint8_t *p, const uint8_t *head, size_t len, size_t cap,
-			      const uint16_t *probes, size_t nprobes)
+			      const struct snappy_small_range *probes, size_t nprobes)
 {
 	if (!probes)
 		return snappy_head(p, head, len, cap);
@@ -677,7 +677,8 @@ static uint8_t *head_elements(struct wal_compressor *c, uint8_t *p, const uint8_
 }
 
 static int compress_span(struct wal_compressor *c, const uint8_t *rec, size_t len, size_t plain_off,
-			 size_t plain_len, const uint16_t *probes, size_t nprobes, struct buf *out, struct err *e)
+			 size_t plain_len, const struct snappy_small_range *probes, size_t nprobes, struct buf *out,
+			 struct err *e)
 {
 	size_t head_cap, rest_len, cap;
 	uint8_t *p;
@@ -717,10 +718,10 @@ int wal_compress_span(struct wal_compressor *c, const uint8_t *rec, size_t len, 
 }
 
 int wal_compress_probed(struct wal_compressor *c, const uint8_t *rec, size_t len, size_t plain_off,
-			size_t plain_len, const uint16_t *probes, size_t nprobes, struct buf *out,
-			struct err *e)
+			size_t plain_len, const struct snappy_small_range *probes, size_t nprobes,
+			struct buf *out, struct err *e)
 {
-	static const uint16_t none[1];
+	static const struct snappy_small_range none[1];
 
 	return compress_span(c, rec, len, plain_off, plain_len, probes ? probes : none, nprobes, out, e);
 }

@@ -19,7 +19,8 @@ static uint64_t rng;
 
 /* Puts n's length varint before the elements and decodes them with
  * libsnappy; returns the elements' length. */
-static size_t roundtrip(struct snappy_small *s, const uint8_t *in, size_t n, const uint16_t *probes, size_t np)
+static size_t roundtrip(struct snappy_small *s, const uint8_t *in, size_t n, const struct snappy_small_range *probes,
+			size_t np)
 {
 	size_t bound = snappy_small_bound(n), got = 0, vlen = 0;
 	uint8_t *block = malloc(bound + 16 + 5), *back = malloc(n + 1);
@@ -49,10 +50,15 @@ static size_t roundtrip(struct snappy_small *s, const uint8_t *in, size_t n, con
 	return len;
 }
 
-static size_t every_position(uint16_t *probes, size_t n)
+/* Every position, as one range or one range each. */
+static size_t every_position(struct snappy_small_range *probes, size_t n, int one_each)
 {
+	if (!one_each) {
+		probes[0] = (struct snappy_small_range){ 0, (uint16_t)(n < UINT16_MAX ? n : UINT16_MAX) };
+		return 1;
+	}
 	for (size_t i = 0; i < n; i++)
-		probes[i] = (uint16_t)i;
+		probes[i] = (struct snappy_small_range){ (uint16_t)i, (uint16_t)(i + 1) };
 	return n;
 }
 
@@ -68,15 +74,15 @@ Test(snappy_small, repeated_label_values_become_copies)
 				   "\x07service\x0asearch-api";
 	const uint8_t *in = (const uint8_t *)text;
 	size_t n = sizeof(text) - 1, np = 0, len, lib_len = 1024;
-	uint16_t probes[64];
+	struct snappy_small_range probes[64];
 	char lib[1024];
 	struct snappy_small s;
 
 	/* each string's first and third byte */
 	for (size_t pos = 0; pos < n; pos += 1 + in[pos]) {
-		probes[np++] = (uint16_t)(pos + 1);
+		probes[np++] = (struct snappy_small_range){ (uint16_t)(pos + 1), (uint16_t)(pos + 2) };
 		if (in[pos] >= 6)
-			probes[np++] = (uint16_t)(pos + 3);
+			probes[np++] = (struct snappy_small_range){ (uint16_t)(pos + 3), (uint16_t)(pos + 4) };
 	}
 	snappy_small_init(&s);
 	len = roundtrip(&s, in, n, probes, np);
@@ -91,7 +97,7 @@ Test(snappy_small, repeated_label_values_become_copies)
 Test(snappy_small, a_match_extends_both_ways_and_long_ones_split)
 {
 	uint8_t in[1000];
-	uint16_t probe = 700;
+	struct snappy_small_range probe = { 700, 701 };
 	struct snappy_small s;
 	size_t len;
 
@@ -105,7 +111,7 @@ Test(snappy_small, a_match_extends_both_ways_and_long_ones_split)
 	len = roundtrip(&s, in, sizeof(in), &probe, 1);
 	cr_assert_eq(len, 3 + sizeof(in));
 	{
-		uint16_t two[2] = { 200, 700 };
+		struct snappy_small_range two[2] = { { 200, 201 }, { 700, 701 } };
 
 		len = roundtrip(&s, in, sizeof(in), two, 2);
 		/* a literal of 500 (3 + 500) and copies of 500 at offset 500: 64 x 7 + 52 */
@@ -119,7 +125,7 @@ Test(snappy_small, a_match_extends_both_ways_and_long_ones_split)
 Test(snappy_small, random_inputs_and_probes_round_trip)
 {
 	static uint8_t in[SNAPPY_SMALL_MAX];
-	static uint16_t probes[SNAPPY_SMALL_MAX];
+	static struct snappy_small_range probes[SNAPPY_SMALL_MAX];
 	struct snappy_small s;
 
 	rng = 4;
@@ -142,11 +148,16 @@ Test(snappy_small, random_inputs_and_probes_round_trip)
 				in[i] = i > 16 && r % 3 ? in[i - 1 - (r >> 40) % 16] : (uint8_t)(r >> 56);
 		}
 		if (how == 0) {
-			np = every_position(probes, n);
+			np = every_position(probes, n, round % 2);
 		} else if (how == 1) {
-			/* ascending with repeats, some past the end */
-			for (size_t i = 0; i < n + 8 && np < SNAPPY_SMALL_MAX; i += support_rand(&rng) % 7)
-				probes[np++] = (uint16_t)(i < SNAPPY_SMALL_MAX ? i : SNAPPY_SMALL_MAX - 1);
+			/* ascending, of random lengths, some empty, some past the end */
+			for (size_t i = 0; i < n + 8 && np < SNAPPY_SMALL_MAX; i += support_rand(&rng) % 9) {
+				size_t to = i + support_rand(&rng) % 5;
+
+				probes[np++] = (struct snappy_small_range){ (uint16_t)(i < UINT16_MAX ? i : UINT16_MAX),
+									    (uint16_t)(to < UINT16_MAX ? to : UINT16_MAX) };
+				i = to;
+			}
 		}
 		roundtrip(&s, in, n, probes, np);
 	}
@@ -158,20 +169,20 @@ Test(snappy_small, earlier_inputs_and_the_stamps_wrap_are_not_matched)
 {
 	static const char a[] = "0123456789abcdef0123456789abcdef";
 	static const char b[] = "0123456789ABCDEF";
-	uint16_t probes[32];
+	struct snappy_small_range probes[1];
 	struct snappy_small s;
 	size_t len;
 
 	snappy_small_init(&s);
-	every_position(probes, 32);
-	len = roundtrip(&s, (const uint8_t *)a, 32, probes, 32);
+	every_position(probes, 32, 0);
+	len = roundtrip(&s, (const uint8_t *)a, 32, probes, 1);
 	cr_assert_lt(len, 32);
 	/* b begins as a did: a position from a would give a's bytes back */
-	cr_assert_eq(roundtrip(&s, (const uint8_t *)b, 16, probes, 16), 17);
+	cr_assert_eq(roundtrip(&s, (const uint8_t *)b, 16, probes, 1), 17);
 	s.base = UINT32_MAX - SNAPPY_SMALL_MAX - 10;
-	len = roundtrip(&s, (const uint8_t *)a, 32, probes, 32);
+	len = roundtrip(&s, (const uint8_t *)a, 32, probes, 1);
 	cr_assert_lt(len, 32);
-	cr_assert_eq(roundtrip(&s, (const uint8_t *)b, 16, probes, 16), 17);
+	cr_assert_eq(roundtrip(&s, (const uint8_t *)b, 16, probes, 1), 17);
 	cr_assert_lt(s.base, 100, "the stamps started again");
-	cr_assert_eq(roundtrip(&s, (const uint8_t *)b, 16, probes, 16), 17);
+	cr_assert_eq(roundtrip(&s, (const uint8_t *)b, 16, probes, 1), 17);
 }
