@@ -93,7 +93,7 @@ static int span_uvarint(const uint8_t *p, size_t len, size_t *pos, uint64_t *v)
 	return 0;
 }
 
-#define PROBES_MAX 512     /* ranges: a record with more labels goes to libsnappy */
+#define PROBES_MAX 512    /* ranges: a record with more labels goes to libsnappy */
 #define DENSE_STRING 64   /* a label string this long is probed at every byte */
 
 /* Where a Snappy match may start in a series record's head (see
@@ -114,10 +114,25 @@ struct probes {
 	size_t n;
 };
 
-static void probe(struct probes *pr, size_t from, size_t to)
+/* Reads a label string's length at *pos: 1 when the string is within p. */
+static inline int string_len(const uint8_t *p, size_t len, size_t *pos, uint64_t *v)
 {
-	pr->at[pr->n].from = (uint16_t)from;
-	pr->at[pr->n++].to = (uint16_t)to;
+	/* names and values are shorter than 128 bytes but for a few */
+	if (*pos < len && p[*pos] < 0x80)
+		*v = p[(*pos)++];
+	else if (!span_uvarint(p, len, pos, v))
+		return 0;
+	return *v <= len - *pos;
+}
+
+/* Adds probes at[*np] = [from, to); past the room, the last one is written
+ * over and *np stays at PROBES_MAX - 1, which the caller reads as too many.
+ * (No branch: the label loop runs for every record.) */
+static void probe(struct snappy_small_range *at, size_t *np, size_t from, size_t to)
+{
+	at[*np].from = (uint16_t)from;
+	at[*np].to = (uint16_t)to;
+	*np += *np < PROBES_MAX - 1;
 }
 
 /* Where a series record's chunk data is (FORMAT.md section 4: type, ref,
@@ -128,32 +143,33 @@ static void probe(struct probes *pr, size_t from, size_t to)
  * whole: no harm either way). */
 static int chunk_span(const uint8_t *p, size_t len, size_t *off, size_t *n, struct probes *pr)
 {
-	size_t pos = 9, labels_end;
+	struct snappy_small_range *at = pr->at;
+	size_t pos = 9, labels_end, np = 0;
 	uint64_t count, v;
-	int probed;
 
 	if (len < pos || p[0] != REC_SERIES || !span_uvarint(p, len, &pos, &count) || count > len)
 		return 0;
-	/* two ranges a string at most, and five more */
-	probed = len <= UINT16_MAX && 4 * count + 5 <= PROBES_MAX;
-	pr->n = 0;
-	probe(pr, 1, 3);
-	for (uint64_t i = 0; i < 2 * count; i++) {
-		/* names and values are shorter than 128 bytes but for a few */
-		if (pos < len && p[pos] < 0x80)
-			v = p[pos++];
-		else if (!span_uvarint(p, len, &pos, &v))
+	probe(at, &np, 1, 3);
+	for (uint64_t i = 0; i < count; i++) {
+		if (!string_len(p, len, &pos, &v))
 			return 0;
-		if (v > len - pos)
+		if (v >= DENSE_STRING) {
+			probe(at, &np, pos, pos + v);
+		} else {
+			probe(at, &np, pos, pos + 1);
+			/* "name" of "__name__" begins "namespace" */
+			if (i == 0 && v >= 6)
+				probe(at, &np, pos + 2, pos + 3);
+		}
+		pos += v;
+		if (!string_len(p, len, &pos, &v))
 			return 0;
-		if (probed && v >= DENSE_STRING) {
-			probe(pr, pos, pos + v);
-		} else if (probed) {
-			probe(pr, pos, pos + 1);
-			/* a value's third byte, and that of the first name: "name" of
-			 * "__name__" begins "namespace" */
-			if (v >= 6 && (i & 1 || i == 0))
-				probe(pr, pos + 2, pos + 3);
+		if (v >= DENSE_STRING) {
+			probe(at, &np, pos, pos + v);
+		} else {
+			probe(at, &np, pos, pos + 1);
+			if (v >= 6)
+				probe(at, &np, pos + 2, pos + 3);
 		}
 		pos += v;
 	}
@@ -164,12 +180,12 @@ static int chunk_span(const uint8_t *p, size_t len, size_t *off, size_t *n, stru
 	pos += 17;                                  /* mint, maxt, encoding */
 	if (pos > len || !span_uvarint(p, len, &pos, &v) || v > len - pos)
 		return 0;
-	probe(pr, labels_end, labels_end + 1);
-	probe(pr, labels_end + 4, labels_end + 5);
-	probe(pr, labels_end + 9, labels_end + 10);
-	probe(pr, labels_end + 17, labels_end + 18);
-	if (!probed)
-		pr->n = 0;
+	probe(at, &np, labels_end, labels_end + 1);
+	probe(at, &np, labels_end + 4, labels_end + 5);
+	probe(at, &np, labels_end + 9, labels_end + 10);
+	probe(at, &np, labels_end + 17, labels_end + 18);
+	/* positions are 16 bits */
+	pr->n = np < PROBES_MAX - 1 && len <= UINT16_MAX ? np : 0;
 	*off = pos;
 	*n = (size_t)v;
 	return 1;
