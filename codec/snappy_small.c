@@ -46,7 +46,7 @@ void snappy_small_init(struct snappy_small *s)
 
 /* memcpy() for the short literals between matches: fixed-size moves,
  * the last one overlapping, instead of a call per literal. */
-static void copy_bytes(uint8_t *op, const uint8_t *p, size_t n)
+static inline void copy_bytes(uint8_t *op, const uint8_t *p, size_t n)
 {
 	if (n >= 16) {
 		for (size_t k = 0; k + 16 <= n; k += 16)
@@ -64,7 +64,7 @@ static void copy_bytes(uint8_t *op, const uint8_t *p, size_t n)
 	}
 }
 
-static uint8_t *literal(uint8_t *op, const uint8_t *p, size_t n)
+static inline uint8_t *literal(uint8_t *op, const uint8_t *p, size_t n)
 {
 	size_t m = n - 1;
 
