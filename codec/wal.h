@@ -192,6 +192,17 @@ int wal_writer_log_stored(struct wal_writer *w, const uint8_t *stored, size_t le
 			  uint8_t flags, struct wal_pos *pos, struct err *e);
 
 /*
+ * Appends rec as wal_compress_probed() with c then wal_writer_log_stored()
+ * would (wal_compress_span() when probes is NULL; the same fragments, byte
+ * for byte), except that a stream that fits in the page being filled is
+ * written there directly; scratch (the caller's, reused) holds one that
+ * does not. c is used on the writer's thread for the call.
+ */
+int wal_writer_log_probed(struct wal_writer *w, struct wal_compressor *c, const uint8_t *rec, size_t len,
+			  size_t plain_off, size_t plain_len, const struct snappy_small_range *probes,
+			  size_t nprobes, struct buf *scratch, struct err *e);
+
+/*
  * Opens dir for appending at (segment, offset), the committed end of an
  * archive: the segment is cut to offset (anything after is uncommitted) and
  * its last, partial page is read back so records continue in it, as if the

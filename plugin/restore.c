@@ -301,6 +301,24 @@ static int walk_fill(void *ctx, struct pipe_batch *b, struct err *e)
 	return 1;
 }
 
+/* Logs a record the reading thread left to this one: a series record
+ * compressed straight into the writer's page where it fits. */
+static int drain_one(struct whole_job *j, const uint8_t *p, size_t len, struct err *e)
+{
+	struct probes pr;
+	size_t off, n;
+	int flags;
+
+	if (chunk_span(p, len, &off, &n, &pr))
+		return wal_writer_log_probed(j->w, j->write_comp, p, len, off, n, pr.n ? pr.at : NULL, pr.n,
+					     &j->write_packed, e);
+	if ((flags = wal_compress(j->write_comp, p, len, &j->write_packed, e)) < 0)
+		return flags;
+	if (flags)
+		return wal_writer_log_stored(j->w, j->write_packed.p, j->write_packed.len, (uint8_t)flags, NULL, e);
+	return wal_writer_log_stored(j->w, p, len, 0, NULL, e);
+}
+
 static int whole_drain(void *ctx, const struct pipe_batch *b, struct err *e)
 {
 	struct whole_job *j = ctx;
@@ -310,18 +328,12 @@ static int whole_drain(void *ctx, const struct pipe_batch *b, struct err *e)
 
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *p = b->data.p + r[i].off;
-		size_t len = r[i].len;
-		int flags = r[i].flags;
 
-		if (flags == COMPRESS_ON_WRITE) {
-			if ((flags = restore_compress(j->write_comp, p, len, &j->write_packed, e)) < 0)
-				return flags;
-			if (flags) {
-				p = j->write_packed.p;
-				len = j->write_packed.len;
-			}
-		}
-		if ((rc = wal_writer_log_stored(j->w, p, len, (uint8_t)flags, NULL, e)))
+		if (r[i].flags == COMPRESS_ON_WRITE)
+			rc = drain_one(j, p, r[i].len, e);
+		else
+			rc = wal_writer_log_stored(j->w, p, r[i].len, r[i].flags, NULL, e);
+		if (rc)
 			return rc;
 		j->st->records++;
 	}
