@@ -12,12 +12,14 @@
  * it. A match found at a probe is extended forwards and backwards, so the
  * probes need not fall on its first byte.
  *
- * Why not libsnappy (which restore uses for inputs it cannot describe):
- * on the 1M-series generated snapshot's 299-byte heads, libsnappy took
- * 5,065 instructions and 280-290 ns a head (its hash table allocated and
- * zeroed each call, every byte hashed) for 271.7 bytes; this takes 1,800
- * and 170 ns for 275.7 bytes, and on the real 71k-series snapshot 148.3
- * bytes against libsnappy's 150.5.
+ * Why not libsnappy (which restore still uses for a head it cannot
+ * describe): measured on the 1M-series generated snapshot's series heads
+ * (299 bytes), libsnappy took 5,065 instructions a head (its hash table
+ * allocated and cleared on each call, every byte hashed) for 271.7 bytes;
+ * this takes about 2,100 with its literal copies, plus 740 for restore's
+ * walk of the labels that places the probes, for 270.8 bytes (the real
+ * 71k-series snapshot: 148.3 against libsnappy's 150.5). The full restore
+ * of that snapshot went from 10,019 to 6,915 instructions a series.
  */
 #ifndef SNAPARC_SNAPPY_SMALL_H
 #define SNAPARC_SNAPPY_SMALL_H
