@@ -94,21 +94,21 @@ static int span_uvarint(const uint8_t *p, size_t len, size_t *pos, uint64_t *v)
 }
 
 #define PROBES_MAX 512    /* ranges: a record with more labels goes to libsnappy */
-#define DENSE_STRING 64   /* a label string this long is probed at every byte */
+#define DENSE_STRING 100  /* a label string this long is probed at every byte */
 
 /* Where a Snappy match may start in a series record's head (see
  * codec/snappy_small.h): each label string's first byte, each value's
  * third byte and that of the first name, every byte of a label string of
- * DENSE_STRING bytes or more (a cgroup path repeats itself
- * at no fixed step), the ref's first two (its high zeros) and the chunk
- * range, its middle, mint and maxt (their high bytes). Measured on the
- * generated 1M-series snapshot's heads (299 bytes; libsnappy's search of
- * every byte gives 271.7 bytes): 270.8 bytes; without the dense strings
- * 275.7, with them from 100 bytes 271.5, from 48 270.2 for more work; the
- * third byte of every name adds work and no bytes, without any of them
- * 271.9;
- * probing every byte of the ref and the fields after the labels makes it
- * larger (an early 4-byte match takes bytes a longer one would have had). */
+ * DENSE_STRING bytes or more (a cgroup path repeats itself at no fixed
+ * step), the ref's first two (its high zeros) and the chunk range, its
+ * middle, mint and maxt (their high bytes). Measured on the generated
+ * 1M-series snapshot's heads (299 bytes; libsnappy's search of every byte
+ * gives 271.7 bytes): 271.5 bytes. Without the dense strings 275.7; with
+ * them from 64 bytes 270.8, for 1.6% more instructions in the whole
+ * restore; from 48 270.2. The third byte of every name adds work and no
+ * bytes; without any third bytes 271.9 (from 64). Probing every byte of
+ * the ref and the fields after the labels makes it larger (an early
+ * 4-byte match takes bytes a longer one would have had). */
 struct probes {
 	struct snappy_small_range at[PROBES_MAX];
 	size_t n;

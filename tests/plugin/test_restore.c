@@ -216,10 +216,10 @@ static void shaped_labels(struct buf *out, struct buf *text, size_t n, const siz
 
 Test(restore, series_of_every_probe_shape_come_back_byte_for_byte)
 {
-	static const size_t plain[] = { 1, 6, 12 }, dense[] = { 3, 63, 64, 65, 191, 7 }, long_len[] = { 127, 128, 300 },
+	static const size_t plain[] = { 1, 6, 12 }, dense[] = { 3, 64, 99, 100, 101, 191, 7 }, long_len[] = { 127, 128, 300 },
 			    short_ones[] = { 0, 1, 2, 3, 4, 5 }, huge[] = { 70000 };
 	static const struct { const size_t *lens; size_t nlens, n; } shapes[] = {
-		{ plain, 3, 10 }, { dense, 6, 12 }, { long_len, 3, 5 }, { short_ones, 6, 30 },
+		{ plain, 3, 10 }, { dense, 7, 14 }, { long_len, 3, 5 }, { short_ones, 6, 30 },
 		{ plain, 3, 200 },      /* more labels than restore probes */
 		{ huge, 1, 2 },         /* a record past 64 KiB */
 	};
