@@ -55,6 +55,8 @@ uint32_t crc32c_sw(uint32_t crc, const void *buf, size_t len)
 }
 
 #if defined(__x86_64__)
+#include <immintrin.h>
+
 /*
  * The crc32 instruction takes 3 cycles and can start one a cycle, so the
  * hardware path runs three streams at once over three consecutive blocks
@@ -63,11 +65,25 @@ uint32_t crc32c_sw(uint32_t crc, const void *buf, size_t len)
  * from 0), where shift() is the update by |B| zero bytes, a table lookup
  * per byte of the state. Long blocks for pages, short ones for records of
  * a few hundred bytes.
+ *
+ * With a carry-less multiply (PCLMULQDQ) a shift by any multiple of 8
+ * bytes is one multiply and one crc32: shift(c, n) = crc32(0, c * K_n)
+ * with K_n = x^(8n - 33) mod P, which is the state zeros_hw(1, n - 8) (bit
+ * 0 of a state is x^31; the 64-bit product is c * K_n * x, and crc32 of
+ * it multiplies by x^32). A record is then one set of three blocks of
+ * len / 24 * 8 bytes each and a tail of under 24, where fixed 64-byte
+ * blocks left up to 191 bytes to one stream. Measured (best of 15 runs of
+ * a loop over one buffer): a 550-byte record 39 -> 25 ns, 380 bytes 31 ->
+ * 19.5, 192 bytes 20 -> 13 (one stream alone: 50, 35, 17); below
+ * CLMUL_FROM one stream is as fast (64 bytes: 6 ns, three streams 10).
  */
 #define LONG_BLOCK 2048u
 #define SHORT_BLOCK 64u
+#define CLMUL_FROM 96u   /* shorter records: one stream is as fast */
 
 static uint32_t shift_long[4][256], shift_short[4][256];
+static uint32_t clmul_k[LONG_BLOCK / 8 + 1];   /* K_n at n / 8 */
+static int have_clmul;
 static pthread_once_t shift_once = PTHREAD_ONCE_INIT;
 
 __attribute__((target("sse4.2")))
@@ -91,10 +107,54 @@ static void shift_build_one(uint32_t t[4][256], size_t block)
 	}
 }
 
+__attribute__((target("sse4.2")))
+static void clmul_build(void)
+{
+	uint64_t k = 1;
+
+	for (size_t n = 8; n <= LONG_BLOCK; n += 8) {
+		clmul_k[n / 8] = (uint32_t)k;
+		k = __builtin_ia32_crc32di(k, 0);
+	}
+}
+
 static void shift_build(void)
 {
 	shift_build_one(shift_long, LONG_BLOCK);
 	shift_build_one(shift_short, SHORT_BLOCK);
+	if (__builtin_cpu_supports("pclmul")) {
+		clmul_build();
+		have_clmul = 1;
+	}
+}
+
+__attribute__((target("sse4.2,pclmul")))
+static inline uint64_t shift_clmul(uint64_t c, uint32_t k)
+{
+	__m128i prod = _mm_clmulepi64_si128(_mm_cvtsi64_si128((long long)c), _mm_cvtsi32_si128((int)k), 0);
+
+	return __builtin_ia32_crc32di(0, (uint64_t)_mm_cvtsi128_si64(prod));
+}
+
+/* three_blocks() for any block of a multiple of 8 bytes up to LONG_BLOCK. */
+__attribute__((target("sse4.2,pclmul")))
+static uint64_t three_blocks_clmul(uint64_t c0, const uint8_t *p, size_t block)
+{
+	uint64_t c1 = 0, c2 = 0;
+	uint32_t k = clmul_k[block / 8];
+
+	for (size_t i = 0; i < block; i += 8) {
+		uint64_t w0, w1, w2;
+
+		memcpy(&w0, p + i, 8);
+		memcpy(&w1, p + block + i, 8);
+		memcpy(&w2, p + 2 * block + i, 8);
+		c0 = __builtin_ia32_crc32di(c0, w0);
+		c1 = __builtin_ia32_crc32di(c1, w1);
+		c2 = __builtin_ia32_crc32di(c2, w2);
+	}
+	c0 = shift_clmul(c0, k) ^ c1;
+	return shift_clmul(c0, k) ^ c2;
 }
 
 static inline uint64_t shift(uint32_t t[4][256], uint64_t c)
@@ -128,14 +188,19 @@ uint32_t crc32c_hw(uint32_t crc, const void *buf, size_t len)
 	const uint8_t *p = buf;
 	uint64_t c = ~crc;
 
-	while (len && ((uintptr_t)p & 7)) {
-		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
-		len--;
-	}
-	if (len >= 3 * SHORT_BLOCK) {
+	/* (no aligning byte by byte first: unaligned loads cost nothing here,
+	 * a byte a crc32 did, at 3 cycles each) */
+	if (len >= CLMUL_FROM) {
 		pthread_once(&shift_once, shift_build);
 		for (; len >= 3 * LONG_BLOCK; p += 3 * LONG_BLOCK, len -= 3 * LONG_BLOCK)
 			c = three_blocks(c, p, LONG_BLOCK, shift_long);
+		if (have_clmul && len >= CLMUL_FROM) {
+			size_t block = len / 24 * 8;
+
+			c = three_blocks_clmul(c, p, block);
+			p += 3 * block;
+			len -= 3 * block;
+		}
 		for (; len >= 3 * SHORT_BLOCK; p += 3 * SHORT_BLOCK, len -= 3 * SHORT_BLOCK)
 			c = three_blocks(c, p, SHORT_BLOCK, shift_short);
 	}
@@ -147,8 +212,24 @@ uint32_t crc32c_hw(uint32_t crc, const void *buf, size_t len)
 		p += 8;
 		len -= 8;
 	}
-	while (len--)
-		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+	if (len >= 4) {
+		uint32_t w;
+
+		memcpy(&w, p, 4);
+		c = __builtin_ia32_crc32si((uint32_t)c, w);
+		p += 4;
+		len -= 4;
+	}
+	if (len >= 2) {
+		uint16_t w;
+
+		memcpy(&w, p, 2);
+		c = __builtin_ia32_crc32hi((uint32_t)c, w);
+		p += 2;
+		len -= 2;
+	}
+	if (len)
+		c = __builtin_ia32_crc32qi((uint32_t)c, *p);
 	return ~(uint32_t)c;
 }
 

@@ -140,6 +140,17 @@ int wal_compress(struct wal_compressor *c, const uint8_t *rec, size_t len, struc
 int wal_compress_span(struct wal_compressor *c, const uint8_t *rec, size_t len, size_t plain_off,
 		      size_t plain_len, struct buf *out, struct err *e);
 
+struct snappy_small_range;
+
+/* As wal_compress_span(), except that with Snappy the head [0, plain_off)
+ * is searched for matches only in the probes' ranges (see
+ * codec/snappy_small.h), for a head of at most 64 KiB: a caller that knows
+ * the record's layout saves most of the search. The stream decompresses to
+ * rec whatever the probes. */
+int wal_compress_probed(struct wal_compressor *c, const uint8_t *rec, size_t len, size_t plain_off,
+			size_t plain_len, const struct snappy_small_range *probes, size_t nprobes,
+			struct buf *out, struct err *e);
+
 /* ---- writing ---- */
 
 struct wal_writer;
@@ -179,6 +190,17 @@ int wal_writer_log(struct wal_writer *w, const uint8_t *rec, size_t len,
  * bits to set on every fragment (0, WAL_SNAPPY, WAL_ZSTD or WAL_LZ4). */
 int wal_writer_log_stored(struct wal_writer *w, const uint8_t *stored, size_t len,
 			  uint8_t flags, struct wal_pos *pos, struct err *e);
+
+/*
+ * Appends rec as wal_compress_probed() with c then wal_writer_log_stored()
+ * would (wal_compress_span() when probes is NULL; the same fragments, byte
+ * for byte), except that a stream that fits in the page being filled is
+ * written there directly; scratch (the caller's, reused) holds one that
+ * does not. c is used on the writer's thread for the call.
+ */
+int wal_writer_log_probed(struct wal_writer *w, struct wal_compressor *c, const uint8_t *rec, size_t len,
+			  size_t plain_off, size_t plain_len, const struct snappy_small_range *probes,
+			  size_t nprobes, struct buf *scratch, struct err *e);
 
 /*
  * Opens dir for appending at (segment, offset), the committed end of an

@@ -37,6 +37,7 @@
 
 #include "bytes.h"
 #include "crc32c.h"
+#include "snappy_small.h"
 
 #define WRITE_PAGES 32u   /* pages collected before one write() */
 #define DIRECT_ALIGN 4096u /* of the page buffer, for O_DIRECT */
@@ -500,6 +501,7 @@ void wal_writer_discard(struct wal_writer *w)
 struct wal_compressor {
 	enum wal_compression kind;
 	ZSTD_CCtx *zstd;
+	struct snappy_small *small;   /* for wal_compress_probed(); made on its first use */
 };
 
 int wal_compressor_new(struct wal_compressor **out, enum wal_compression kind, struct err *e)
@@ -522,6 +524,7 @@ void wal_compressor_free(struct wal_compressor *c)
 	if (!c)
 		return;
 	ZSTD_freeCCtx(c->zstd);
+	free(c->small);
 	free(c);
 }
 
@@ -664,32 +667,85 @@ static uint8_t *zero_runs(uint8_t *p, const uint8_t *bytes, size_t n, size_t sca
 	return p;
 }
 
-int wal_compress_span(struct wal_compressor *c, const uint8_t *rec, size_t len, size_t plain_off,
-		      size_t plain_len, struct buf *out, struct err *e)
+/* The head by probes when there are (with our encoder), else by libsnappy. */
+static uint8_t *head_elements(struct wal_compressor *c, uint8_t *p, const uint8_t *head, size_t len, size_t cap,
+			      const struct snappy_small_range *probes, size_t nprobes)
 {
-	size_t head_cap, rest_len, cap;
-	uint8_t *p;
+	if (!probes)
+		return snappy_head(p, head, len, cap);
+	return p + snappy_small_elements(c->small, head, len, probes, nprobes, p);
+}
 
+/* Whether compress_span() codes rec by spans (else wal_compress() does it
+ * whole), setting *probes to NULL where libsnappy codes the head. */
+static int span_coded(struct wal_compressor *c, size_t len, size_t plain_off, size_t plain_len,
+		      const struct snappy_small_range **probes)
+{
 	/* (a literal's tag holds up to 4 bytes of length) */
 	if (c->kind != WAL_COMPRESS_SNAPPY || plain_off > len || plain_len > len - plain_off || len > UINT32_MAX)
+		return 0;
+	if (*probes && !c->small && (c->small = malloc(sizeof(*c->small))))
+		snappy_small_init(c->small);
+	/* libsnappy for what ours does not take, or without its table */
+	if (!c->small || plain_off > SNAPPY_SMALL_MAX)
+		*probes = NULL;
+	return 1;
+}
+
+/* The most bytes span_stream() writes for a record of len bytes. */
+static size_t span_cap(size_t len, size_t plain_off)
+{
+	size_t rest_len = len - plain_off;
+
+	/* the head at most what libsnappy may take (snappy_small_bound() is
+	 * below it); the rest at worst a literal tag (5) for each run's
+	 * literal, and a run's copies never take more bytes than its zeros */
+	return 10 + snappy_max_compressed_length(plain_off) + rest_len + 5 * (rest_len / ZERO_RUN_MIN + 1);
+}
+
+/* Writes the Snappy stream of a record coded by spans at dst (room for
+ * span_cap()): its length, or 0 when libsnappy failed. */
+static size_t span_stream(struct wal_compressor *c, const uint8_t *rec, size_t len, size_t plain_off,
+			  size_t plain_len, const struct snappy_small_range *probes, size_t nprobes, uint8_t *dst)
+{
+	uint8_t *p = dst + varint_len(len);
+
+	if (!(p = head_elements(c, p, rec, plain_off, snappy_max_compressed_length(plain_off), probes, nprobes)))
+		return 0;
+	varint_put(dst, len);
+	p = zero_runs(p, rec + plain_off, len - plain_off, plain_len);
+	return (size_t)(p - dst);
+}
+
+static int compress_span(struct wal_compressor *c, const uint8_t *rec, size_t len, size_t plain_off,
+			 size_t plain_len, const struct snappy_small_range *probes, size_t nprobes, struct buf *out,
+			 struct err *e)
+{
+	if (!span_coded(c, len, plain_off, plain_len, &probes))
 		return wal_compress(c, rec, len, out, e);
-	head_cap = snappy_max_compressed_length(plain_off);
-	rest_len = len - plain_off;
-	/* the rest at worst: a literal tag (5) for each run's literal, and a
-	 * run's copies never take more bytes than its zeros */
-	cap = 10 + head_cap + rest_len + 5 * (rest_len / ZERO_RUN_MIN + 1);
 	buf_reset(out);
-	if (!buf_reserve(out, cap))
+	if (!buf_reserve(out, span_cap(len, plain_off)))
 		return err_set(e, SNAPARC_NOMEM, "out of memory compressing a %zu-byte record", len);
-	p = out->p + varint_len(len);
-	if (!(p = snappy_head(p, rec, plain_off, head_cap)))
+	if (!(out->len = span_stream(c, rec, len, plain_off, plain_len, probes, nprobes, out->p)))
 		return err_set(e, SNAPARC_NOMEM, "Snappy could not compress a %zu-byte record", len);
-	varint_put(out->p, len);
-	p = zero_runs(p, rec + plain_off, rest_len, plain_len);
-	out->len = (size_t)(p - out->p);
 	if (out->len >= len)
 		return 0;
 	return WAL_SNAPPY;
+}
+
+int wal_compress_span(struct wal_compressor *c, const uint8_t *rec, size_t len, size_t plain_off,
+		      size_t plain_len, struct buf *out, struct err *e)
+{
+	return compress_span(c, rec, len, plain_off, plain_len, NULL, 0, out, e);
+}
+
+int wal_compress_probed(struct wal_compressor *c, const uint8_t *rec, size_t len, size_t plain_off,
+			size_t plain_len, const struct snappy_small_range *probes, size_t nprobes,
+			struct buf *out, struct err *e)
+{
+	static const struct snappy_small_range none[1];
+
+	return compress_span(c, rec, len, plain_off, plain_len, probes ? probes : none, nprobes, out, e);
 }
 
 int wal_writer_log(struct wal_writer *w, const uint8_t *rec, size_t len,
@@ -751,6 +807,44 @@ int wal_writer_log_stored(struct wal_writer *w, const uint8_t *rec, size_t len,
 		rec += part;
 		len -= part;
 	}
+	return 0;
+}
+
+int wal_writer_log_probed(struct wal_writer *w, struct wal_compressor *c, const uint8_t *rec, size_t len,
+			  size_t plain_off, size_t plain_len, const struct snappy_small_range *probes,
+			  size_t nprobes, struct buf *scratch, struct err *e)
+{
+	uint8_t *h;
+	size_t n;
+	int flags;
+
+	if (w->failed)
+		return err_set(e, w->failed, "%s: the writer failed earlier", w->path);
+	/* a stream that surely fits in the page being filled is written there,
+	 * behind its fragment header: it then fits in the segment too, and is
+	 * the record's only fragment, as wal_writer_log_stored() would make it */
+	if (!span_coded(c, len, plain_off, plain_len, &probes) ||
+	    span_cap(len, plain_off) > WAL_PAGE_SIZE - w->alloc - WAL_HEADER_SIZE) {
+		flags = compress_span(c, rec, len, plain_off, plain_len, probes, nprobes, scratch, e);
+		if (flags < 0)
+			return flags;
+		if (flags)
+			return wal_writer_log_stored(w, scratch->p, scratch->len, (uint8_t)flags, NULL, e);
+		return wal_writer_log_stored(w, rec, len, 0, NULL, e);
+	}
+	h = cur_page(w) + w->alloc;
+	if (!(n = span_stream(c, rec, len, plain_off, plain_len, probes, nprobes, h + WAL_HEADER_SIZE)))
+		return err_set(e, SNAPARC_NOMEM, "Snappy could not compress a %zu-byte record", len);
+	if (n >= len)
+		return wal_writer_log_stored(w, rec, len, 0, NULL, e);
+	h[0] = WAL_FULL | WAL_SNAPPY;
+	be16_put(h + 1, (uint16_t)n);
+	be32_put(h + 3, crc32c(0, h + WAL_HEADER_SIZE, n));
+	w->alloc += WAL_HEADER_SIZE + n;
+	w->last_end.segment = w->segment;
+	w->last_end.offset = w->done_pages * WAL_PAGE_SIZE + w->alloc;
+	if (WAL_PAGE_SIZE - w->alloc < WAL_HEADER_SIZE && end_page(w, e))
+		return w->failed;
 	return 0;
 }
 

@@ -5,8 +5,10 @@
  * writes on a thread of its own).
  *
  * A span's stream must decompress, with the library's own decoder, to the
- * record byte for byte, whatever the span and the zeros around it; and a
- * direct writer must leave exactly the segment files a buffered one does.
+ * record byte for byte, whatever the span and the zeros around it; a
+ * direct writer must leave exactly the segment files a buffered one does;
+ * and wal_writer_log_probed(), compressing into the page, exactly those of
+ * compressing first and logging the result.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -22,6 +24,7 @@
 #include <snappy-c.h>
 
 #include "bytes.h"
+#include "snappy_small.h"
 #include "wal.h"
 #include "support.h"
 
@@ -312,5 +315,68 @@ Test(wal_direct, flush_of_a_partial_page_falls_back_to_buffered)
 {
 	write_records(dir_buffered, 0, 8 * 32768, 100);
 	write_records(dir_direct, 1, 8 * 32768, 100);
+	cr_assert_geq(assert_same_segments(), 5);
+}
+
+/* Writes records as restore's writing thread does, with
+ * wal_writer_log_probed() (in_page) or by compressing first and logging
+ * what came out: series-like records with a text head probed every few
+ * bytes or not at all, now and then one whose head is random (stored
+ * plain), one over several pages or one whose head is past 64 KiB. */
+static void write_probed(const char *dir, int in_page)
+{
+	struct wal_writer_opts o = { .compression = WAL_COMPRESS_SNAPPY, .segment_size = 8 * 32768 };
+	struct snappy_small_range probes[64];
+	struct wal_compressor *c = NULL;
+	struct wal_writer *w = NULL;
+	struct buf scratch = { 0 };
+	struct err e = { 0 };
+	static uint8_t rec[80000];
+
+	rng = 8;
+	cr_assert_eq(wal_writer_open(&w, dir, &o, &e), 0, "%s", e.msg);
+	cr_assert_eq(wal_compressor_new(&c, WAL_COMPRESS_SNAPPY, &e), 0, "%s", e.msg);
+	for (size_t i = 0; i < 3000; i++) {
+		size_t head = i % 400 == 11 ? 70000 : 20 + support_rand(&rng) % 400;
+		size_t span = i % 300 == 5 ? 40000 : support_rand(&rng) % 300, len = head + span + 64;
+		size_t np = i % 7 == 3 ? 0 : (head > 60 ? 60 : head) / 4;
+		const struct snappy_small_range *pr = i % 13 == 4 ? NULL : probes;
+		int flags;
+
+		if (len > sizeof(rec))
+			len = sizeof(rec), span = len - head - 64;
+		if (i % 50 == 9)
+			for (size_t k = 0; k < head; k++)
+				rec[k] = rnd_byte();
+		else
+			fill_text(rec, head);
+		for (size_t k = head; k < head + span; k++)
+			rec[k] = rnd_byte();
+		memset(rec + head + span, 0, 56);
+		for (size_t k = len - 8; k < len; k++)
+			rec[k] = rnd_byte();
+		for (size_t k = 0; k < np; k++)
+			probes[k] = (struct snappy_small_range){ (uint16_t)(k * 4), (uint16_t)(k * 4 + 2) };
+		if (in_page) {
+			cr_assert_eq(wal_writer_log_probed(w, c, rec, len, head, span, pr, np, &scratch, &e), 0,
+				     "%s", e.msg);
+			continue;
+		}
+		flags = pr ? wal_compress_probed(c, rec, len, head, span, pr, np, &scratch, &e)
+			   : wal_compress_span(c, rec, len, head, span, &scratch, &e);
+		cr_assert_geq(flags, 0, "%s", e.msg);
+		cr_assert_eq(wal_writer_log_stored(w, flags ? scratch.p : rec, flags ? scratch.len : len, (uint8_t)flags,
+						   NULL, &e), 0, "%s", e.msg);
+	}
+	cr_assert_eq(wal_writer_close(w, &e), 0, "%s", e.msg);
+	wal_compressor_free(c);
+	buf_free(&scratch);
+}
+
+/* Compressing straight into the page changes nothing in the files. */
+Test(wal_direct, log_probed_writes_what_compress_then_log_writes)
+{
+	write_probed(dir_buffered, 0);
+	write_probed(dir_direct, 1);
 	cr_assert_geq(assert_same_segments(), 5);
 }

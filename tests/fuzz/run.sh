@@ -1,6 +1,6 @@
 #!/bin/sh
 # run.sh BUILD_DIR SECONDS [TARGET...]: runs each fuzz target (fuzz_wal,
-# fuzz_record, fuzz_recode, fuzz_select, fuzz_wal_push, fuzz_lz4dict, fuzz_xordelta and fuzz_import by
+# fuzz_record, fuzz_recode, fuzz_select, fuzz_wal_push, fuzz_lz4dict, fuzz_xordelta, fuzz_snappy_small and fuzz_import by
 # default) for SECONDS, seeded by make-corpus.sh (fuzz_select starts from
 # nothing), and exits non-zero if any of them found a crash, a leak, a
 # timeout or hit a limit. fuzz_lz4dict runs with inputs of at most 128 KiB
@@ -31,7 +31,7 @@ fi
 build=$(cd "$1" && pwd) || exit 2
 seconds=$2
 shift 2
-targets=${*:-fuzz_wal fuzz_record fuzz_recode fuzz_select fuzz_wal_push fuzz_lz4dict fuzz_xordelta fuzz_import}
+targets=${*:-fuzz_wal fuzz_record fuzz_recode fuzz_select fuzz_wal_push fuzz_lz4dict fuzz_xordelta fuzz_snappy_small fuzz_import}
 here=$(cd "$(dirname "$0")" && pwd)
 
 bindir=$build/tests/fuzz
