@@ -496,9 +496,9 @@ static int read_cut(const uint8_t *chunk, size_t len, struct xor_cut *cut)
 {
 	struct bitr r = { chunk, len, HEADER_BITS };
 	const uint64_t end = (uint64_t)len * 8;
-	uint64_t tdelta = 0, vbits, u, bit;
+	uint64_t tdelta = 0, vbits, u, bit, w;
 	unsigned width = 64, trail = 0, sig = 64, bytes;   /* the first value's 64 bits end on a byte */
-	size_t count = cut->count;
+	size_t count = cut->count, k = 1;
 	int64_t tt;
 
 	if (len < 2 || !count || count >= xor_chunk_count(chunk, len))
@@ -507,16 +507,46 @@ static int read_cut(const uint8_t *chunk, size_t len, struct xor_cut *cut)
 		return -1;
 	tt = zigzag_decode(u);
 	vbits = rget(&r, 64);
-	if (count > 1 && rget_uvarint(&r, &tdelta, &bytes))
+	if (count == 1)
+		goto done;
+	if (rget_uvarint(&r, &tdelta, &bytes))
 		return -1;
 	bit = r.bit;
-	for (size_t k = 1; k < count && bit <= end; k++) {
-		uint64_t w = cut_peek(chunk, len, bit);
+	/* the second sample's value follows its time delta */
+	w = cut_peek(chunk, len, bit);
+	for (;;) {
 		unsigned used;
 
-		if (k == 1) {
-			/* the time delta was read above */
-		} else if (!(w >> 63)) {
+		tt = (int64_t)((uint64_t)tt + tdelta);
+		if (!(w >> 63)) {
+			bit++;
+			sig = 0;
+		} else {
+			if (w >> 62 == 3) {
+				unsigned lead = (unsigned)(w >> 57) & 31, n = (unsigned)(w >> 51) & 63;
+
+				if (n == 0)
+					n = 64;
+				if (lead + n > 64)
+					return -1;
+				width = n;
+				trail = 64 - lead - n;
+				used = 13;
+			} else {
+				used = 2;
+			}
+			bit += used;
+			if (used + width <= 56)
+				vbits ^= (w << used) >> (64 - width) << trail;
+			else
+				vbits ^= cut_get(chunk, len, bit, width) << trail;
+			bit += width;
+			sig = width;
+		}
+		if (++k == count || bit > end)
+			break;
+		w = cut_peek(chunk, len, bit);
+		if (!(w >> 63)) {
 			/* dod 0: the value is in the same peek (56 bits left) */
 			bit++;
 			w <<= 1;
@@ -534,42 +564,18 @@ static int read_cut(const uint8_t *chunk, size_t len, struct xor_cut *cut)
 			tdelta += dod;
 			w = cut_peek(chunk, len, bit);
 		}
-		tt = (int64_t)((uint64_t)tt + tdelta);
-		if (!(w >> 63)) {
-			bit++;
-			sig = 0;
-			continue;
-		}
-		if (w >> 62 == 3) {
-			unsigned lead = (unsigned)(w >> 57) & 31, n = (unsigned)(w >> 51) & 63;
-
-			if (n == 0)
-				n = 64;
-			if (lead + n > 64)
-				return -1;
-			width = n;
-			trail = 64 - lead - n;
-			used = 13;
-		} else {
-			used = 2;
-		}
-		bit += used;
-		if (used + width <= 56)
-			vbits ^= (w << used) >> (64 - width) << trail;
-		else
-			vbits ^= cut_get(chunk, len, bit, width) << trail;
-		bit += width;
-		sig = width;
 	}
-	if (bit > end)
+	r.bit = bit;
+done:
+	if (r.bit > end)
 		return -1;
 	{
-		uint64_t bits = bit - HEADER_BITS;
+		uint64_t bits = r.bit - HEADER_BITS;
 
 		/* a sample that ends with a byte write on a boundary leaves an
 		 * empty byte (see the top) */
 		cut->len = 2 + (size_t)((bits + 7) / 8) + (bits % 8 == 0 && sig && sig % 8 == 0);
-		cut->end_bit = bit;
+		cut->end_bit = r.bit;
 		cut->t = tt;
 		cut->v = vbits;
 	}
