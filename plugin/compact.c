@@ -96,6 +96,14 @@ struct ent_reader {
 	size_t n, i;
 };
 
+/* An old segment's mapping: base and len once known; tried and none: base
+ * NULL, tried 1. */
+struct old_map {
+	const uint8_t *base;
+	size_t len;
+	int tried;
+};
+
 struct compact {
 	struct archive *a;
 	const struct archive_compact_opts *o;
@@ -132,6 +140,9 @@ struct compact {
 	 * labels, and lie together in ref order) */
 	struct ent group;
 	struct buf group_raw;
+	/* the old segments' mappings, by segment number (archive_segment_mapping()) */
+	struct old_map *maps;
+	size_t nmaps;
 	/* per record scratch */
 	struct buf raw, prev_raw, root_raw, span, scratch, packed, packed2, pspan, pscratch, next_raw;
 };
@@ -202,6 +213,44 @@ static int ent_next(struct ent_reader *r, const struct ent **out, const char *pa
 
 /* ---- records ---- */
 
+/*
+ * archive_segment_map() for the old segments, which do not change until
+ * the switch, from a copy of their mappings: each record is mapped twice
+ * (asked for ahead, then read), and the archive's lock each time was a
+ * twentieth of compaction.
+ */
+static int map_old(struct compact *c, uint32_t segment, uint64_t offset, uint32_t span, const uint8_t **p,
+		   struct err *e)
+{
+	struct old_map *m;
+	int rc;
+
+	if (segment >= c->nmaps) {
+		size_t n = (size_t)segment + 16;
+		struct old_map *maps = realloc(c->maps, n * sizeof(*maps));
+
+		if (!maps)
+			return archive_segment_map(c->a, segment, offset, span, p, e);
+		memset(maps + c->nmaps, 0, (n - c->nmaps) * sizeof(*maps));
+		c->maps = maps;
+		c->nmaps = n;
+	}
+	m = &c->maps[segment];
+	if (!m->tried) {
+		if ((rc = archive_segment_mapping(c->a, segment, &m->base, &m->len, e)) < 0)
+			return rc;
+		m->tried = 1;
+		if (!rc)
+			m->base = NULL;
+	}
+	if (!m->base)
+		return archive_segment_map(c->a, segment, offset, span, p, e);
+	if (offset > m->len || span > m->len - offset)
+		return 0;
+	*p = m->base + offset;
+	return 1;
+}
+
 /* Reads the stored record at loc: data, len and flags its stored payload
  * (in span or scratch), raw its record. again: this compaction has read it
  * before, in a mapped old segment (which does not change), so its CRCs
@@ -215,7 +264,7 @@ static int read_stored(struct compact *c, const struct idx_loc *loc, int again, 
 	size_t rec_len;
 	/* the old segments stay as they are until the switch: read them in
 	 * place (a pread of each record was a third of the time) */
-	int rc = archive_segment_map(a, loc->segment, loc->offset, loc->span, &at, e);
+	int rc = map_old(c, loc->segment, loc->offset, loc->span, &at, e);
 
 	if (rc == 0) {
 		rc = archive_load_stored(a, c->r, loc, raw, span, scratch, data, len, flags, e);
@@ -713,7 +762,7 @@ static void prefetch(struct compact *c, const struct idx_loc *l)
 	const uint8_t *p;
 	struct err ignore;   /* the read itself reports what is wrong */
 
-	if (archive_segment_map(c->a, l->segment, l->offset, l->span, &p, &ignore) == 1)
+	if (map_old(c, l->segment, l->offset, l->span, &p, &ignore) == 1)
 		for (uint32_t at = 0; at < l->span && at < PREFETCH_BYTES; at += 64)
 			__builtin_prefetch(p + at);
 }
@@ -1419,6 +1468,7 @@ int archive_compact(struct archive *a, const struct archive_compact_opts *opts, 
 	buf_free(&c->pscratch);
 	buf_free(&c->next_raw);
 	buf_free(&c->group_raw);
+	free(c->maps);
 	buf_free(&c->tomb_chunk);
 	buf_free(&c->tomb_rec);
 	xor_enc_free(&c->tomb_enc);
