@@ -110,6 +110,15 @@ int wal_parse_record(const uint8_t *p, size_t span, uint64_t offset, int allow_l
 		     const uint8_t **data, size_t *len, uint8_t *flags, struct buf *scratch,
 		     struct err *e);
 
+/*
+ * wal_parse_record() (LZ4 allowed) of a record the caller has parsed with
+ * it before, from the same unchanged bytes (a segment that is not written
+ * any more): the same checks but the CRCs, which were right then.
+ * Compaction reads each record again as the base of an older one's.
+ */
+int wal_reparse_record(const uint8_t *p, size_t span, uint64_t offset, const uint8_t **data, size_t *len,
+		       uint8_t *flags, struct buf *scratch, struct err *e);
+
 /* ---- decompression (shared with archive reads) ---- */
 
 /* Decompresses a record stored with the given flags (one of WAL_SNAPPY,

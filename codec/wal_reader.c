@@ -521,9 +521,8 @@ int wal_reader_next(struct wal_reader *r, struct wal_record *rec, struct err *e)
 	return r->failed;
 }
 
-int wal_parse_record(const uint8_t *p, size_t span, uint64_t offset, int allow_lz4,
-		     const uint8_t **data, size_t *len, uint8_t *flags, struct buf *scratch,
-		     struct err *e)
+static int parse_record(const uint8_t *p, size_t span, uint64_t offset, int allow_lz4, int check_crc,
+			const uint8_t **data, size_t *len, uint8_t *flags, struct buf *scratch, struct err *e)
 {
 	size_t i = 0;
 	int first = 1;
@@ -559,7 +558,7 @@ int wal_parse_record(const uint8_t *p, size_t span, uint64_t offset, int allow_l
 		if (n > page_left - WAL_HEADER_SIZE || n > span - i - WAL_HEADER_SIZE)
 			return err_set(e, SNAPARC_CORRUPT, "offset %llu: fragment of %zu bytes runs past %s",
 				       (unsigned long long)at, n, n > page_left - WAL_HEADER_SIZE ? "its page" : "the record");
-		if (crc32c(0, h + WAL_HEADER_SIZE, n) != be32_get(h + 3))
+		if (check_crc && crc32c(0, h + WAL_HEADER_SIZE, n) != be32_get(h + 3))
 			return err_set(e, SNAPARC_CORRUPT, "offset %llu: CRC mismatch: stored 0x%08x, computed 0x%08x",
 				       (unsigned long long)at, be32_get(h + 3), crc32c(0, h + WAL_HEADER_SIZE, n));
 		if (first != (kind == WAL_FULL || kind == WAL_FIRST) || (!first && comp != *flags))
@@ -588,4 +587,17 @@ int wal_parse_record(const uint8_t *p, size_t span, uint64_t offset, int allow_l
 		buf_put(scratch, h + WAL_HEADER_SIZE, n);
 	}
 	return err_set(e, SNAPARC_CORRUPT, "offset %llu: record is cut short", (unsigned long long)(offset + span));
+}
+
+int wal_parse_record(const uint8_t *p, size_t span, uint64_t offset, int allow_lz4,
+		     const uint8_t **data, size_t *len, uint8_t *flags, struct buf *scratch,
+		     struct err *e)
+{
+	return parse_record(p, span, offset, allow_lz4, 1, data, len, flags, scratch, e);
+}
+
+int wal_reparse_record(const uint8_t *p, size_t span, uint64_t offset, const uint8_t **data, size_t *len,
+		       uint8_t *flags, struct buf *scratch, struct err *e)
+{
+	return parse_record(p, span, offset, 1, 0, data, len, flags, scratch, e);
 }

@@ -509,14 +509,40 @@ int xordelta_cut(const uint8_t *base_rec, size_t base_len, uint32_t n, struct bu
 	return cut_decoded(&b, base_rec, n, out, e);
 }
 
+/*
+ * Whether rec is what cut_decoded() makes of base b cut to n samples
+ * (cut: where they end), compared in place instead of made and compared:
+ * the bytes before maxt (at, compared by the caller), maxt, the chunk's
+ * length, its bytes up to the cut and zeros after, the tail and last value.
+ */
+static int is_cut(const struct rec_series *b, const uint8_t *base_rec, const uint8_t *rec, size_t len, size_t at,
+		  uint16_t n, const struct xor_cut *cut)
+{
+	uint8_t clen[UVARINT_MAX_LEN];
+	size_t vl = (size_t)uvarint_put(clen, cut->len), head = at + 9 + vl, whole = (size_t)(cut->end_bit / 8), i;
+	const uint8_t *ch = rec + head;
+
+	if (maxt_at(b, base_rec) != at || len != head + cut->len + REC_XOR_TAIL_LEN ||
+	    be64_get(rec + at) != (uint64_t)cut->t || rec[at + 8] != CHUNK_XOR || memcmp(rec + at + 9, clen, vl) ||
+	    be16_get(ch) != n || memcmp(ch + 2, b->chunk + 2, whole - 2))
+		return 0;
+	i = whole;
+	if (cut->end_bit & 7 && ch[i++] != (b->chunk[whole] & (uint8_t)(0xff00u >> (cut->end_bit & 7))))
+		return 0;
+	for (; i < cut->len; i++)
+		if (ch[i])
+			return 0;
+	return !memcmp(ch + cut->len, b->tail, TAIL_KEEP) && be64_get(ch + cut->len + TAIL_KEEP) == cut->v;
+}
+
 int xordelta_cut_of(const uint8_t *base_rec, size_t base_len, const uint8_t *rec, size_t len, struct buf *scratch,
 		    size_t *at_hint, uint32_t *n)
 {
 	struct rec_series b, r;
-	struct err e;
+	struct xor_cut cut;
 	size_t at = *at_hint;
-	int rc;
 
+	(void)scratch;   /* nothing is made any more */
 	if (rec_type(rec, len) != REC_SERIES || rec_type(base_rec, base_len) != REC_SERIES || len > base_len)
 		return 0;
 	/* the labels decoded only when the hint does not fit */
@@ -530,7 +556,8 @@ int xordelta_cut_of(const uint8_t *base_rec, size_t base_len, const uint8_t *rec
 	    r.chunk_len > b.chunk_len || memcmp(r.chunk + 2, b.chunk + 2, r.chunk_len > 3 ? r.chunk_len - 3 : 0))
 		return 0;
 	*n = xor_chunk_count(r.chunk, r.chunk_len);
-	if ((rc = cut_decoded(&b, base_rec, *n, scratch, &e)))
-		return rc == SNAPARC_NOMEM ? -1 : 0;
-	return scratch->len == len && !memcmp(scratch->p, rec, len);
+	cut.count = *n;
+	if (xor_read_cut(b.chunk, b.chunk_len, &cut))
+		return 0;
+	return is_cut(&b, base_rec, rec, len, at, (uint16_t)*n, &cut);
 }

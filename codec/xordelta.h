@@ -120,7 +120,8 @@ int xordelta_cut(const uint8_t *base_rec, size_t base_len, uint32_t n, struct bu
 
 /*
  * 1 and *n when rec is base_rec cut to n samples (xordelta_cut() gives rec
- * back byte for byte; it is made in scratch), 0 when not, -1 out of memory.
+ * back byte for byte; compared in place, scratch is not used any more), 0
+ * when not, -1 out of memory (no longer: nothing is allocated).
  * *at_hint: where rec's maxt field starts when the caller knows (from
  * another record of the series, whose labels are the same), else 0; set
  * when rec's labels were decoded to find it. A wrong hint costs only time.

@@ -345,6 +345,21 @@ found:
 	return rc;
 }
 
+int archive_segment_mapping(struct archive *a, uint32_t segment, const uint8_t **base, size_t *len,
+			    struct err *e)
+{
+	const uint8_t *p;
+	int rc = archive_segment_map(a, segment, 0, 0, &p, e);
+
+	if (rc != 1)
+		return rc;
+	pthread_mutex_lock(&a->mu);
+	*base = a->maps[segment].p;
+	*len = a->maps[segment].len;
+	pthread_mutex_unlock(&a->mu);
+	return 1;
+}
+
 int archive_dict(struct archive *a, struct idx_txn *t, uint32_t id, const uint8_t **p, size_t *len,
 		 struct err *e)
 {

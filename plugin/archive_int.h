@@ -73,6 +73,12 @@ int archive_segment_fd(struct archive *a, uint32_t segment, struct err *e);
  * cut what the index names. */
 int archive_segment_map(struct archive *a, uint32_t segment, uint64_t offset, uint32_t span, const uint8_t **p,
 			struct err *e);
+/* A segment's whole mapping, as archive_segment_map() makes it: 1, *base
+ * and *len (borrowed for the archive's life), 0 when it has none, or a
+ * negative status. For a caller that reads many records of segments that
+ * no longer change without taking the archive's lock each time. */
+int archive_segment_mapping(struct archive *a, uint32_t segment, const uint8_t **base, size_t *len,
+			    struct err *e);
 /* A dictionary's bytes, cached for the archive's life. */
 int archive_dict(struct archive *a, struct idx_txn *t, uint32_t id, const uint8_t **p, size_t *len,
 		 struct err *e);

@@ -96,6 +96,14 @@ struct ent_reader {
 	size_t n, i;
 };
 
+/* An old segment's mapping: base and len once known; tried and none: base
+ * NULL, tried 1. */
+struct old_map {
+	const uint8_t *base;
+	size_t len;
+	int tried;
+};
+
 struct compact {
 	struct archive *a;
 	const struct archive_compact_opts *o;
@@ -132,6 +140,9 @@ struct compact {
 	 * labels, and lie together in ref order) */
 	struct ent group;
 	struct buf group_raw;
+	/* the old segments' mappings, by segment number (archive_segment_mapping()) */
+	struct old_map *maps;
+	size_t nmaps;
 	/* per record scratch */
 	struct buf raw, prev_raw, root_raw, span, scratch, packed, packed2, pspan, pscratch, next_raw;
 };
@@ -202,22 +213,64 @@ static int ent_next(struct ent_reader *r, const struct ent **out, const char *pa
 
 /* ---- records ---- */
 
+/*
+ * archive_segment_map() for the old segments, which do not change until
+ * the switch, from a copy of their mappings: each record is mapped twice
+ * (asked for ahead, then read), and the archive's lock each time was a
+ * twentieth of compaction.
+ */
+static int map_old(struct compact *c, uint32_t segment, uint64_t offset, uint32_t span, const uint8_t **p,
+		   struct err *e)
+{
+	struct old_map *m;
+	int rc;
+
+	if (segment >= c->nmaps) {
+		size_t n = (size_t)segment + 16;
+		struct old_map *maps = realloc(c->maps, n * sizeof(*maps));
+
+		if (!maps)
+			return archive_segment_map(c->a, segment, offset, span, p, e);
+		memset(maps + c->nmaps, 0, (n - c->nmaps) * sizeof(*maps));
+		c->maps = maps;
+		c->nmaps = n;
+	}
+	m = &c->maps[segment];
+	if (!m->tried) {
+		if ((rc = archive_segment_mapping(c->a, segment, &m->base, &m->len, e)) < 0)
+			return rc;
+		m->tried = 1;
+		if (!rc)
+			m->base = NULL;
+	}
+	if (!m->base)
+		return archive_segment_map(c->a, segment, offset, span, p, e);
+	if (offset > m->len || span > m->len - offset)
+		return 0;
+	*p = m->base + offset;
+	return 1;
+}
+
 /* Reads the stored record at loc: data, len and flags its stored payload
- * (in span or scratch), raw its record. */
-static int read_stored(struct compact *c, const struct idx_loc *loc, struct buf *span, struct buf *scratch,
-		       struct buf *raw, const uint8_t **data, size_t *len, uint8_t *flags, struct err *e)
+ * (in span or scratch), raw its record. again: this compaction has read it
+ * before, in a mapped old segment (which does not change), so its CRCs
+ * are not computed again. */
+static int read_stored(struct compact *c, const struct idx_loc *loc, int again, struct buf *span,
+		       struct buf *scratch, struct buf *raw, const uint8_t **data, size_t *len, uint8_t *flags,
+		       struct err *e)
 {
 	struct archive *a = c->a;
 	const uint8_t *at, *rec;
 	size_t rec_len;
 	/* the old segments stay as they are until the switch: read them in
 	 * place (a pread of each record was a third of the time) */
-	int rc = archive_segment_map(a, loc->segment, loc->offset, loc->span, &at, e);
+	int rc = map_old(c, loc->segment, loc->offset, loc->span, &at, e);
 
 	if (rc == 0) {
 		rc = archive_load_stored(a, c->r, loc, raw, span, scratch, data, len, flags, e);
 	} else if (rc > 0) {
-		if ((rc = wal_parse_record(at, loc->span, loc->offset, 1, data, len, flags, scratch, e)))
+		if ((rc = again ? wal_reparse_record(at, loc->span, loc->offset, data, len, flags, scratch, e)
+				: wal_parse_record(at, loc->span, loc->offset, 1, data, len, flags, scratch, e)))
 			return err_prefix(e, "%s/%08u", a->segdir, loc->segment);
 		if ((rc = archive_unpack(a, c->r, *flags, *data, *len, raw, &rec, &rec_len, e)))
 			return err_prefix(e, "%s/%08u: offset %llu", a->segdir, loc->segment,
@@ -387,7 +440,7 @@ done:
  * before cutting it, at every lookup of every snapshot the chunk lived in.
  * Sets both encoders.
  */
-static int read_uncounted(struct compact *c, const struct idx_loc *l, struct buf *out, struct err *e);
+static int read_uncounted(struct compact *c, const struct idx_loc *l, int again, struct buf *out, struct err *e);
 
 static int recode_for(struct compact *c, struct err *e)
 {
@@ -405,7 +458,7 @@ static int recode_for(struct compact *c, struct err *e)
 	}
 	c->cur_older = c->next_have && c->next_loc.ref == c->cur_ref;
 	if (c->cur_older) {
-		if ((rc = read_uncounted(c, &c->next_loc, &c->next_raw, e)) ||
+		if ((rc = read_uncounted(c, &c->next_loc, 0, &c->next_raw, e)) ||
 		    (rc = apply_tombstones(c, c->next_snap, &c->next_raw, e)) < 0)
 			return rc;
 		if (!rec_series_decode(&a, c->raw.p, c->raw.len, NULL) &&
@@ -472,14 +525,15 @@ static void set_new(struct ent *x, const struct idx_loc *l)
 }
 
 /* Reads the record stored at l into out without counting it as input (it
- * was, or will be, counted where it is compacted itself). */
-static int read_uncounted(struct compact *c, const struct idx_loc *l, struct buf *out, struct err *e)
+ * was, or will be, counted where it is compacted itself); again as
+ * read_stored()'s. */
+static int read_uncounted(struct compact *c, const struct idx_loc *l, int again, struct buf *out, struct err *e)
 {
 	uint64_t seen = c->st->input_bytes, done = c->done;
 	const uint8_t *pd;
 	size_t plen;
 	uint8_t pf;
-	int rc = read_stored(c, l, &c->pspan, &c->pscratch, out, &pd, &plen, &pf, e);
+	int rc = read_stored(c, l, again, &c->pspan, &c->pscratch, out, &pd, &plen, &pf, e);
 
 	c->st->input_bytes = seen;
 	c->done = done;
@@ -487,21 +541,23 @@ static int read_uncounted(struct compact *c, const struct idx_loc *l, struct buf
 }
 
 /* The record of entry pe of snapshot snap (the next newer one), into
- * c->prev_raw, as it is stored anew. */
+ * c->prev_raw, as it is stored anew. It was read, CRCs checked, when that
+ * snapshot was compacted. */
 static int read_prev(struct compact *c, uint32_t snap, const struct ent *pe, struct err *e)
 {
 	struct idx_loc pl = { pe->ref, pe->old_off, pe->old_seg, pe->old_span, pe->old_cut };
-	int rc = read_uncounted(c, &pl, &c->prev_raw, e);
+	int rc = read_uncounted(c, &pl, 1, &c->prev_raw, e);
 
 	return rc ? rc : apply_tombstones(c, snap, &c->prev_raw, e) < 0 ? e->code : 0;
 }
 
-/* The record at the root of base's chain, into c->root_raw. */
+/* The record at the root of base's chain, into c->root_raw: a newer
+ * snapshot's, read as itself before. */
 static int read_root(struct compact *c, const struct ent *base, struct err *e)
 {
 	struct idx_loc rl = { base->ref, base->root_old_off, base->root_old_seg, base->root_old_span,
 			      base->root_old_cut };
-	int rc = read_uncounted(c, &rl, &c->root_raw, e);
+	int rc = read_uncounted(c, &rl, 1, &c->root_raw, e);
 
 	return rc ? rc : apply_tombstones(c, base->root_snap, &c->root_raw, e) < 0 ? e->code : 0;
 }
@@ -706,7 +762,7 @@ static void prefetch(struct compact *c, const struct idx_loc *l)
 	const uint8_t *p;
 	struct err ignore;   /* the read itself reports what is wrong */
 
-	if (archive_segment_map(c->a, l->segment, l->offset, l->span, &p, &ignore) == 1)
+	if (map_old(c, l->segment, l->offset, l->span, &p, &ignore) == 1)
 		for (uint32_t at = 0; at < l->span && at < PREFETCH_BYTES; at += 64)
 			__builtin_prefetch(p + at);
 }
@@ -783,7 +839,7 @@ static int put_series(struct compact *c, struct kept *k, const struct kept *p, i
 		x.old_off = loc.offset;
 		x.old_span = loc.span;
 		x.old_cut = (uint16_t)loc.cut;
-		if ((rc = read_stored(c, &loc, &c->span, &c->scratch, &c->raw, &data, &len, &flags, e)))
+		if ((rc = read_stored(c, &loc, 0, &c->span, &c->scratch, &c->raw, &data, &len, &flags, e)))
 			break;
 		if ((rc = apply_tombstones(c, k->s.id, &c->raw, e)) < 0)
 			break;
@@ -865,7 +921,7 @@ static int put_exemplars(void *ctx, const struct idx_loc *loc, uint8_t type)
 	x.old_seg = loc->segment;
 	x.old_off = loc->offset;
 	x.old_span = loc->span;
-	if ((rc = read_stored(c, loc, &c->span, &c->scratch, &c->raw, &data, &len, &flags, sc->e)))
+	if ((rc = read_stored(c, loc, 0, &c->span, &c->scratch, &c->raw, &data, &len, &flags, sc->e)))
 		return rc;
 	while (sc->more > 0 && sc->pe->ref < loc->ref)
 		sc->more = ent_next(sc->pr, &sc->pe, c->tmp_path, sc->e);
@@ -903,7 +959,7 @@ static int put_other(void *ctx, const struct idx_loc *loc, uint8_t type)
 	x.old_seg = loc->segment;
 	x.old_off = loc->offset;
 	x.old_span = loc->span;
-	if ((rc = read_stored(c, loc, &c->span, &c->scratch, &c->raw, &data, &len, &flags, sc->e)))
+	if ((rc = read_stored(c, loc, 0, &c->span, &c->scratch, &c->raw, &data, &len, &flags, sc->e)))
 		return rc;
 	x.u.hash = XXH64(c->raw.p, c->raw.len, 0);
 	x.ref = sc->others[type == REC_TOMBSTONES]++;   /* its ordinal among its type's */
@@ -1412,6 +1468,7 @@ int archive_compact(struct archive *a, const struct archive_compact_opts *opts, 
 	buf_free(&c->pscratch);
 	buf_free(&c->next_raw);
 	buf_free(&c->group_raw);
+	free(c->maps);
 	buf_free(&c->tomb_chunk);
 	buf_free(&c->tomb_rec);
 	xor_enc_free(&c->tomb_enc);

@@ -649,3 +649,106 @@ Test(xor_hostile, random_bytes_and_bit_flips_never_crash)
 		buf[bit / 8] ^= (uint8_t)(0x80 >> (bit % 8));
 	}
 }
+
+/* ---- cuts ---- */
+
+/* Where the iterator (which reads no bit past the end) says a chunk's
+ * first count samples end: 0 and want's end_bit, t and v, or -1. */
+static int cut_by_iterator(const uint8_t *chunk, size_t len, struct xor_cut *want)
+{
+	struct xor_iter it;
+	struct xor_state st;
+	int64_t t = 0;
+	uint64_t v = 0;
+
+	if (!want->count || want->count >= xor_chunk_count(chunk, len))
+		return -1;
+	xor_iter_init(&it, chunk, len);
+	for (size_t k = 0; k < want->count; k++)
+		if (xor_iter_next(&it, &t, &v) != 1)
+			return -1;
+	xor_iter_state(&it, &st);
+	want->end_bit = st.bit;
+	want->t = t;
+	want->v = v;
+	return 0;
+}
+
+Test(xor_cut, every_cut_of_random_series_is_the_encoder_s_shorter_chunk)
+{
+	struct sample s[200];
+	struct xor_enc e, shorter;
+
+	rng_state = 7;
+	for (unsigned series = 0; series < 300; series++) {
+		size_t n = 2 + rnd() % 199, len, slen;
+		unsigned tkind = (unsigned)(rnd() % 4), vkind = (unsigned)(rnd() % 5);
+		int64_t step = 0;
+		const uint8_t *bytes, *sbytes;
+
+		s[0].t = (int64_t)rnd();
+		s[0].v = rnd();
+		for (size_t i = 1; i < n; i++) {
+			step = pick_step(tkind, step);
+			s[i].t = (int64_t)((uint64_t)s[i - 1].t + (uint64_t)step);
+			s[i].v = pick_value(vkind, s[i - 1].v);
+		}
+		encode(&e, s, n);
+		bytes = xor_enc_bytes(&e, &len);
+		for (size_t count = 1; count < n; count++) {
+			struct xor_cut cut = { .count = count };
+
+			encode(&shorter, s, count);
+			sbytes = xor_enc_bytes(&shorter, &slen);
+			cr_assert_eq(xor_read_cut(bytes, len, &cut), 0, "series %u cut to %zu", series, count);
+			cr_assert_eq(cut.len, slen, "series %u cut to %zu: %zu bytes, the encoder %zu", series, count,
+				     cut.len, slen);
+			cr_assert_eq(cut.t, s[count - 1].t);
+			cr_assert_eq(cut.v, s[count - 1].v);
+			/* the same bits up to the end, zeros after */
+			cr_assert(cut.end_bit <= slen * 8 && cut.end_bit + 8 + 8 >= slen * 8);
+			cr_assert_eq(memcmp(bytes + 2, sbytes + 2, cut.end_bit / 8 - 2), 0);
+			xor_enc_free(&shorter);
+		}
+		xor_enc_free(&e);
+	}
+}
+
+Test(xor_cut, hostile_bytes_give_what_the_iterator_reads)
+{
+	uint8_t buf[256];
+
+	rng_state = 1234;
+	for (unsigned round = 0; round < 100000; round++) {
+		size_t len = rnd() % sizeof(buf);
+		struct xor_cut got = { 0 }, want = { 0 };
+		uint64_t bits;
+		size_t shortest;
+		int rc_got, rc_want;
+
+		for (size_t i = 0; i < len; i++)
+			buf[i] = (uint8_t)(rnd() % 3 ? rnd() & rnd() : rnd());   /* zero-heavy: long runs of dod 0 */
+		if (len >= 2)
+			buf[0] = 0;
+		got.count = want.count = 1 + rnd() % (len >= 2 && buf[1] > 1 ? buf[1] : 2);
+		rc_got = xor_read_cut(buf, len, &got);
+		rc_want = cut_by_iterator(buf, len, &want);
+		if (rc_want) {
+			cr_assert_eq(rc_got, -1, "round %u: cut where the iterator fails", round);
+			continue;
+		}
+		bits = want.end_bit - 16;
+		shortest = 2 + (bits + 7) / 8;
+		if (rc_got) {
+			/* only a last byte written on a boundary, with its empty
+			 * byte one past the chunk */
+			cr_assert(bits % 8 == 0 && shortest == len, "round %u: no cut where the iterator reads one", round);
+			continue;
+		}
+		cr_assert_eq(got.end_bit, want.end_bit, "round %u", round);
+		cr_assert_eq(got.t, want.t, "round %u", round);
+		cr_assert_eq(got.v, want.v, "round %u", round);
+		cr_assert(got.len == shortest || (bits % 8 == 0 && got.len == shortest + 1), "round %u", round);
+		cr_assert(got.len <= len);
+	}
+}

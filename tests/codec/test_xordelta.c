@@ -365,3 +365,42 @@ Test(xordelta_cut, impossible_counts_and_damaged_records_are_corrupt)
 	buf_free(&full);
 	buf_free(&out);
 }
+
+/* Whether rec is base cut to its chunk's count, by making that cut. */
+static int cut_by_making(const struct buf *base, const uint8_t *rec, size_t len, struct buf *out)
+{
+	struct rec_series r;
+	struct err e = { 0 };
+
+	if (rec_series_decode(&r, rec, len, NULL) || !r.has_chunk || r.chunk_len < 2)
+		return 0;
+	return !xordelta_cut(base->p, base->len, xor_chunk_count(r.chunk, r.chunk_len), out, &e) && out->len == len &&
+	       !memcmp(out->p, rec, len);
+}
+
+Test(xordelta_cut, every_bit_flip_of_a_cut_is_judged_as_the_cut_made)
+{
+	struct buf full = { 0 }, rec = { 0 }, out = { 0 }, scratch = { 0 };
+
+	for (unsigned kind = 0; kind < 4; kind++) {
+		make_record(&full, 9, 0, 130, kind);
+		for (uint32_t n = 1; n < 130; n += 7) {
+			make_record(&rec, 9, 0, n, kind);
+			for (size_t bit = 0; bit < rec.len * 8; bit++) {
+				size_t at = 0;
+				uint32_t got = 0;
+				int want;
+
+				rec.p[bit / 8] ^= (uint8_t)(0x80 >> (bit % 8));
+				want = cut_by_making(&full, rec.p, rec.len, &out);
+				cr_assert_eq(xordelta_cut_of(full.p, full.len, rec.p, rec.len, &scratch, &at, &got), want,
+					     "kind %u n %u bit %zu: not %d", kind, n, bit, want);
+				rec.p[bit / 8] ^= (uint8_t)(0x80 >> (bit % 8));
+			}
+		}
+	}
+	buf_free(&full);
+	buf_free(&rec);
+	buf_free(&out);
+	buf_free(&scratch);
+}
