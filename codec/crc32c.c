@@ -136,12 +136,12 @@ static inline uint64_t shift_clmul(uint64_t c, uint32_t k)
 	return __builtin_ia32_crc32di(0, (uint64_t)_mm_cvtsi128_si64(prod));
 }
 
-/* three_blocks() for any block of a multiple of 8 bytes up to LONG_BLOCK. */
-__attribute__((target("sse4.2,pclmul")))
-static uint64_t three_blocks_clmul(uint64_t c0, const uint8_t *p, size_t block)
+/* The three blocks of `block` bytes each from p, each in its own register
+ * (the first from c[0]): three crc32 instructions in flight at once. */
+__attribute__((target("sse4.2")))
+static inline void three_crcs(uint64_t c[3], const uint8_t *p, size_t block)
 {
-	uint64_t c1 = 0, c2 = 0;
-	uint32_t k = clmul_k[block / 8];
+	uint64_t c0 = c[0], c1 = 0, c2 = 0;
 
 	for (size_t i = 0; i < block; i += 8) {
 		uint64_t w0, w1, w2;
@@ -153,8 +153,21 @@ static uint64_t three_blocks_clmul(uint64_t c0, const uint8_t *p, size_t block)
 		c1 = __builtin_ia32_crc32di(c1, w1);
 		c2 = __builtin_ia32_crc32di(c2, w2);
 	}
-	c0 = shift_clmul(c0, k) ^ c1;
-	return shift_clmul(c0, k) ^ c2;
+	c[0] = c0;
+	c[1] = c1;
+	c[2] = c2;
+}
+
+/* three_blocks() for any block of a multiple of 8 bytes up to LONG_BLOCK. */
+__attribute__((target("sse4.2,pclmul")))
+static uint64_t three_blocks_clmul(uint64_t c0, const uint8_t *p, size_t block)
+{
+	uint64_t c[3] = { c0, 0, 0 };
+	uint32_t k = clmul_k[block / 8];
+
+	three_crcs(c, p, block);
+	c0 = shift_clmul(c[0], k) ^ c[1];
+	return shift_clmul(c0, k) ^ c[2];
 }
 
 static inline uint64_t shift(uint32_t t[4][256], uint64_t c)
@@ -166,20 +179,11 @@ static inline uint64_t shift(uint32_t t[4][256], uint64_t c)
 __attribute__((target("sse4.2")))
 static inline uint64_t three_blocks(uint64_t c0, const uint8_t *p, size_t block, uint32_t t[4][256])
 {
-	uint64_t c1 = 0, c2 = 0;
+	uint64_t c[3] = { c0, 0, 0 };
 
-	for (size_t i = 0; i < block; i += 8) {
-		uint64_t w0, w1, w2;
-
-		memcpy(&w0, p + i, 8);
-		memcpy(&w1, p + block + i, 8);
-		memcpy(&w2, p + 2 * block + i, 8);
-		c0 = __builtin_ia32_crc32di(c0, w0);
-		c1 = __builtin_ia32_crc32di(c1, w1);
-		c2 = __builtin_ia32_crc32di(c2, w2);
-	}
-	c0 = shift(t, c0) ^ c1;
-	return shift(t, c0) ^ c2;
+	three_crcs(c, p, block);
+	c0 = shift(t, c[0]) ^ c[1];
+	return shift(t, c0) ^ c[2];
 }
 
 __attribute__((target("sse4.2")))

@@ -469,20 +469,28 @@ static int load(struct archive *a, struct idx_txn *t, const struct idx_loc *loc,
 	}
 	if (loc->cut) {
 		/* a cut of the record stored there: nothing of its own is stored */
-		struct buf tmp;
-
-		if ((rc = xordelta_cut(out->p, out->len, loc->cut, scratch, e)))
-			return err_prefix(e, "%s/%08u: offset %llu", a->segdir, loc->segment,
-					  (unsigned long long)loc->offset);
-		tmp = *out;
-		*out = *scratch;
-		*scratch = tmp;
+		if ((rc = archive_apply_cut(a, loc, out, scratch, e)))
+			return rc;
 		if (stored)
 			*stored = NULL;
 		if (stored_flags)
 			*stored_flags = 0;
 		*stored_len = 0;
 	}
+	return 0;
+}
+
+int archive_apply_cut(struct archive *a, const struct idx_loc *loc, struct buf *rec, struct buf *scratch,
+		      struct err *e)
+{
+	struct buf tmp;
+	int rc;
+
+	if ((rc = xordelta_cut(rec->p, rec->len, loc->cut, scratch, e)))
+		return err_prefix(e, "%s/%08u: offset %llu", a->segdir, loc->segment, (unsigned long long)loc->offset);
+	tmp = *rec;
+	*rec = *scratch;
+	*scratch = tmp;
 	return 0;
 }
 

@@ -99,6 +99,11 @@ int archive_read_record(struct archive *a, struct idx_txn *t, uint32_t snap, con
 			struct archive_series *out, struct err *e);
 int archive_read_side(struct archive *a, struct idx_txn *t, struct archive_series *out, struct err *e);
 
+/* Replaces rec, the record stored at loc, by the record loc's cut makes of
+ * it (codec/xordelta.h), swapping buffers with scratch; errors name where. */
+int archive_apply_cut(struct archive *a, const struct idx_loc *loc, struct buf *rec, struct buf *scratch,
+		      struct err *e);
+
 /* Reads the record stored at loc (its bytes into span, fragments joined in
  * scratch) and decompresses it into out. */
 int archive_load(struct archive *a, struct idx_txn *t, const struct idx_loc *loc, struct buf *out,

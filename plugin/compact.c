@@ -281,16 +281,8 @@ static int read_stored(struct compact *c, const struct idx_loc *loc, int again, 
 			if (raw->oom)
 				return err_set(e, SNAPARC_NOMEM, "out of memory");
 		}
-		if (loc->cut) {
-			struct buf tmp;
-
-			if ((rc = xordelta_cut(raw->p, raw->len, loc->cut, scratch, e)))
-				return err_prefix(e, "%s/%08u: offset %llu", a->segdir, loc->segment,
-						  (unsigned long long)loc->offset);
-			tmp = *raw;
-			*raw = *scratch;
-			*scratch = tmp;
-		}
+		if (loc->cut && (rc = archive_apply_cut(a, loc, raw, scratch, e)))
+			return rc;
 	}
 	if (!rc && loc->cut) {
 		/* nothing of its own is stored: as if it were stored plain */

@@ -516,6 +516,20 @@ static void round_trip(const struct sample *s, size_t n)
 	xor_enc_free(&e);
 }
 
+/* Samples 1 .. n-1 after s[0]: a kind of time steps and of values, each
+ * picked at random, then each sample from the one before. */
+static void random_after(struct sample *s, size_t n)
+{
+	unsigned tkind = (unsigned)(rnd() % 4), vkind = (unsigned)(rnd() % 5);
+	int64_t step = 0;
+
+	for (size_t i = 1; i < n; i++) {
+		step = pick_step(tkind, step);
+		s[i].t = (int64_t)((uint64_t)s[i - 1].t + (uint64_t)step);
+		s[i].v = pick_value(vkind, s[i - 1].v);
+	}
+}
+
 Test(xor_round_trip, random_series)
 {
 	static const int64_t starts[] = { 0, -1, 1795473491803LL, -86400000LL, INT64_MIN, INT64_MAX };
@@ -524,16 +538,10 @@ Test(xor_round_trip, random_series)
 	rng_state = 42;
 	for (unsigned series = 0; series < 3000; series++) {
 		size_t n = 1 + rnd() % 400;
-		unsigned tkind = (unsigned)(rnd() % 4), vkind = (unsigned)(rnd() % 5);
-		int64_t step = 0;
 
 		s[0].t = rnd() % 2 ? (int64_t)rnd() : starts[rnd() % 6];
 		s[0].v = pick_value(1, 0);
-		for (size_t i = 1; i < n; i++) {
-			step = pick_step(tkind, step);
-			s[i].t = (int64_t)((uint64_t)s[i - 1].t + (uint64_t)step);
-			s[i].v = pick_value(vkind, s[i - 1].v);
-		}
+		random_after(s, n);
 		round_trip(s, n);
 	}
 }
@@ -610,16 +618,10 @@ Test(xor_hostile, every_truncation_fails)
 	rng_state = 1;
 	for (unsigned series = 0; series < 200; series++) {
 		size_t n = 1 + rnd() % 300;
-		unsigned tkind = (unsigned)(rnd() % 4), vkind = (unsigned)(rnd() % 5);
-		int64_t step = 0;
 
 		s[0].t = (int64_t)rnd();
 		s[0].v = rnd();
-		for (size_t i = 1; i < n; i++) {
-			step = pick_step(tkind, step);
-			s[i].t = (int64_t)((uint64_t)s[i - 1].t + (uint64_t)step);
-			s[i].v = pick_value(vkind, s[i - 1].v);
-		}
+		random_after(s, n);
 		encode(&e, s, n);
 		bytes = xor_enc_bytes(&e, &len);
 		assert_truncations_fail(bytes, len);
@@ -682,17 +684,11 @@ Test(xor_cut, every_cut_of_random_series_is_the_encoder_s_shorter_chunk)
 	rng_state = 7;
 	for (unsigned series = 0; series < 300; series++) {
 		size_t n = 2 + rnd() % 199, len, slen;
-		unsigned tkind = (unsigned)(rnd() % 4), vkind = (unsigned)(rnd() % 5);
-		int64_t step = 0;
 		const uint8_t *bytes, *sbytes;
 
 		s[0].t = (int64_t)rnd();
 		s[0].v = rnd();
-		for (size_t i = 1; i < n; i++) {
-			step = pick_step(tkind, step);
-			s[i].t = (int64_t)((uint64_t)s[i - 1].t + (uint64_t)step);
-			s[i].v = pick_value(vkind, s[i - 1].v);
-		}
+		random_after(s, n);
 		encode(&e, s, n);
 		bytes = xor_enc_bytes(&e, &len);
 		for (size_t count = 1; count < n; count++) {
