@@ -46,7 +46,7 @@
 #define LABEL_NAME_MAX 256
 /* A series with up to this many labels is hashed from the pass that checks
  * them. */
-#define HASH_LABELS 64
+#define HASH_LABELS ARCHIVE_HASHED_LABELS
 
 struct exemplar_ent {
 	uint64_t ref;                  /* first: sorted on */
@@ -347,7 +347,7 @@ static int put_record(struct archive_writer *w, const uint8_t *rec, size_t len, 
 		if ((rc = store(w, rec, len, &loc, e)))
 			return rc;
 		loc.ref = s.ref;
-		if ((rc = postings_add(w->postings, &s.labels, s.ref, e)))
+		if ((rc = postings_add(w->postings, &s.labels, pre ? pre->label_hashes : NULL, s.ref, e)))
 			return rc;
 		h.hash = pre ? pre->label_hash : rec_labels_hash(&s.labels);
 		h.ref = s.ref;
@@ -474,7 +474,7 @@ struct lz4dict_enc *archive_import_compressor(struct archive_writer *w, struct e
 	return c;
 }
 
-int archive_import_series(struct archive_series_info *out, const uint8_t *rec, size_t len)
+int archive_import_series(struct archive_series_info *out, uint64_t *hashes, const uint8_t *rec, size_t len)
 {
 	struct rec_label ls[HASH_LABELS];
 	struct rec_series s;
@@ -495,12 +495,19 @@ int archive_import_series(struct archive_series_info *out, const uint8_t *rec, s
 				return 0;
 		out->label_hash = rec_label_array_hash(ls, n);
 	}
+	out->label_hashes = hashes && n <= HASH_LABELS && postings_hash_labels(ls, n, hashes) ? hashes : NULL;
 	out->ref = s.ref;
 	out->mint = s.mint;
 	out->maxt = s.maxt;
 	out->has_chunk = s.has_chunk;
 	out->labels = s.labels;
 	return 1;
+}
+
+void archive_import_prefetch(struct archive_writer *w, const struct archive_series_info *s, int stage)
+{
+	if (s->label_hashes && !w->training)
+		postings_prefetch(w->postings, s->label_hashes, s->labels.count, stage);
 }
 
 int archive_import_put_stored(struct archive_writer *w, const uint8_t *rec, size_t len, const uint8_t *stored,

@@ -444,11 +444,11 @@ static int make_room(struct postings *p, struct err *e)
 	return grow(p) ? nomem(e) : 0;
 }
 
-/* The pair of the label spelled label[0..len) canonically, added if new;
- * NULL out of memory. */
-static struct pair *find(struct postings *p, const uint8_t *label, size_t len, size_t name_len, size_t value_len)
+/* The pair of the label spelled label[0..len) canonically, whose hash is h,
+ * added if new; NULL out of memory. */
+static struct pair *find(struct postings *p, uint64_t h, const uint8_t *label, size_t len, size_t name_len,
+			 size_t value_len)
 {
-	uint64_t h = label_hash(label, len);
 	uint32_t tag = (uint32_t)(h >> 32);
 	struct pair *s;
 	size_t i;
@@ -499,7 +499,57 @@ static inline uint64_t label_uvarint(const uint8_t **q, const uint8_t *end)
 	return label_uvarint_slow(q, end);
 }
 
-int postings_add(struct postings *p, const struct rec_labels *ls, uint64_t ref, struct err *e)
+int postings_hash_labels(const struct rec_label *ls, size_t n, uint64_t *hashes)
+{
+	for (size_t k = 0; k < n; k++) {
+		const uint8_t *name = (const uint8_t *)ls[k].name;
+		size_t name_len = ls[k].name_len, value_len = ls[k].value_len;
+
+		/* one byte a length, as the label was decoded: a length under
+		 * 0x80 spelled longer ends in a zero byte (and a name of none is
+		 * not indexed) */
+		if (name_len - 1 >= 0x7f || value_len >= 0x80 || name[-1] != name_len ||
+		    (const uint8_t *)ls[k].value != name + name_len + 1)
+			return 0;
+		hashes[k] = label_hash(name - 1, name_len + value_len + 2);
+	}
+	return 1;
+}
+
+void postings_prefetch(const struct postings *p, const uint64_t *hashes, size_t n, int stage)
+{
+	size_t mask = p->cap - 1;
+
+	for (size_t k = 0; k < n; k++) {
+		uint64_t h = hashes[k];
+		uint32_t tag = (uint32_t)(h >> 32);
+		const struct slot *slot = &p->slots[h & mask];
+		const struct pair *s;
+
+		if (stage == 0) {
+			__builtin_prefetch(slot);
+			continue;
+		}
+		/* the first slot with the tag: almost always the label's */
+		for (size_t i = h & mask; slot->pair && slot->tag != tag; i = (i + 1) & mask, slot = &p->slots[i])
+			;
+		if (!slot->pair || slot->pair > p->used)
+			continue;
+		s = &p->pairs[slot->pair - 1];
+		if (stage == 1) {
+			/* (a pair may straddle two cache lines) */
+			__builtin_prefetch(s);
+			__builtin_prefetch((const uint8_t *)(s + 1) - 1);
+			continue;
+		}
+		__builtin_prefetch(p->arena.p + s->label_off);
+		if (s->refs.p)
+			__builtin_prefetch(s->refs.p + s->refs.len, 1);
+	}
+}
+
+int postings_add(struct postings *p, const struct rec_labels *ls, const uint64_t *hashes, uint64_t ref,
+		 struct err *e)
 {
 	const uint8_t *q = ls->raw, *end = ls->raw + ls->raw_len;
 	int rc;
@@ -538,7 +588,8 @@ int postings_add(struct postings *p, const struct rec_labels *ls, uint64_t ref, 
 		}
 		if (p->used * 2 >= p->cap && (rc = make_room(p, e)))
 			return rc;
-		if (!(s = find(p, label, len, (size_t)name_len, (size_t)value_len)))
+		if (!(s = find(p, hashes && label != p->canon.p ? hashes[k] : label_hash(label, len), label, len,
+			       (size_t)name_len, (size_t)value_len)))
 			return nomem(e);
 		if (++s->n > p->most_refs)
 			p->most_refs = s->n;
