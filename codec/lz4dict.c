@@ -384,9 +384,11 @@ static size_t end_bound(size_t n, size_t n_lits, size_t n_tail)
 	return n + n_lits + n_tail + 2 * length_bytes(n + n_lits + n_tail) + 8;
 }
 
-int lz4dict_compress(struct lz4dict_enc *c, const uint8_t *src, size_t len, struct buf *out)
+/* chunk_at: where the XOR chunk is, 0 for none, or SIZE_MAX to find it. */
+static int compress(struct lz4dict_enc *c, const uint8_t *src, size_t len, size_t chunk_at, size_t chunk_len,
+		    struct buf *out)
 {
-	size_t header, bound, limit = len, searched, at = 0, chunk_len = 0, cap;
+	size_t header, bound, limit = len, searched, at = chunk_at, cap;
 	uint8_t *dst;
 	int n;
 
@@ -399,7 +401,9 @@ int lz4dict_compress(struct lz4dict_enc *c, const uint8_t *src, size_t len, stru
 	searched = len;
 	/* a chunk LZ4 would find nothing in: it searches the record up to
 	 * the chunk's first bytes, and the rest is appended to its block */
-	if (n == 0 && xor_chunk(src, len, &at, &chunk_len) && chunk_incompressible(c, src + at, chunk_len))
+	if (n == 0 && at == SIZE_MAX && !xor_chunk(src, len, &at, &chunk_len))
+		at = 0;
+	if (n == 0 && at && chunk_incompressible(c, src + at, chunk_len))
 		searched = at + CHUNK_SEARCHED;
 	/* stored only when smaller than the record: LZ4 gets limit - header - 1
 	 * bytes, and its block takes at least one */
@@ -432,6 +436,19 @@ int lz4dict_compress(struct lz4dict_enc *c, const uint8_t *src, size_t len, stru
 	uvarint_put(dst, len);
 	out->len += header + (size_t)n;
 	return 1;
+}
+
+int lz4dict_compress(struct lz4dict_enc *c, const uint8_t *src, size_t len, struct buf *out)
+{
+	return compress(c, src, len, SIZE_MAX, 0, out);
+}
+
+int lz4dict_compress_series(struct lz4dict_enc *c, const uint8_t *src, size_t len, size_t chunk_at,
+			    size_t chunk_len, struct buf *out)
+{
+	if (chunk_at > len || chunk_len > len - chunk_at)
+		chunk_at = chunk_len = 0;
+	return compress(c, src, len, chunk_at, chunk_len, out);
 }
 
 /* A prefix delta only pays when the prefix is long. */

@@ -88,6 +88,9 @@ struct archive_series_info {
 	/* each label's hash as the postings look it up (labels.count of them),
 	 * or NULL: the writer hashes them */
 	const uint64_t *label_hashes;
+	/* the XOR chunk's bytes in the record (chunk_at 0: none), for
+	 * lz4dict_compress_series() */
+	size_t chunk_at, chunk_len;
 };
 /* Up to this many labels a series are hashed by archive_import_series(). */
 #define ARCHIVE_HASHED_LABELS 64

@@ -297,7 +297,10 @@ static int store(struct archive_writer *w, const uint8_t *rec, size_t len, struc
 		w->pre = NULL;
 	} else {
 		buf_reset(&w->out);
-		c = lz4dict_compress(w->enc, rec, len, &w->out);
+		/* a series the reading thread decoded says where its chunk is */
+		c = w->pre_series ? lz4dict_compress_series(w->enc, rec, len, w->pre_series->chunk_at,
+							    w->pre_series->chunk_len, &w->out)
+				  : lz4dict_compress(w->enc, rec, len, &w->out);
 		if (c < 0)
 			return err_set(e, SNAPARC_NOMEM, "out of memory compressing a record");
 		rc = c ? wal_writer_log_stored(w->w, w->out.p, w->out.len, WAL_LZ4, &pos, e)
@@ -496,6 +499,11 @@ int archive_import_series(struct archive_series_info *out, uint64_t *hashes, con
 		out->label_hash = rec_label_array_hash(ls, n);
 	}
 	out->label_hashes = hashes && n <= HASH_LABELS && postings_hash_labels(ls, n, hashes) ? hashes : NULL;
+	out->chunk_at = out->chunk_len = 0;
+	if (s.has_chunk && (s.encoding == CHUNK_XOR || s.encoding == CHUNK_XOR2)) {
+		out->chunk_at = (size_t)(s.chunk - rec);
+		out->chunk_len = s.chunk_len;
+	}
 	out->ref = s.ref;
 	out->mint = s.mint;
 	out->maxt = s.maxt;

@@ -52,6 +52,8 @@ static int fill(void *ctx, struct pipe_batch *b, struct err *e)
 			meta.labels_off = (uint32_t)(s.labels.raw - rec.data);
 			meta.labels_len = (uint32_t)s.labels.raw_len;
 			meta.labels_count = s.labels.count;
+			meta.chunk_at = (uint32_t)s.chunk_at;
+			meta.chunk_len = (uint32_t)s.chunk_len;
 			meta.ref = s.ref;
 			meta.label_hash = s.label_hash;
 			meta.mint = s.mint;
@@ -67,7 +69,9 @@ static int fill(void *ctx, struct pipe_batch *b, struct err *e)
 		if (!enc || pipe_queued(b) < 2)
 			continue;
 		buf_reset(&j->packed);
-		if ((c = lz4dict_compress(enc, rec.data, rec.len, &j->packed)) < 0)
+		c = meta.has_series ? lz4dict_compress_series(enc, rec.data, rec.len, s.chunk_at, s.chunk_len, &j->packed)
+				    : lz4dict_compress(enc, rec.data, rec.len, &j->packed);
+		if (c < 0)
 			return err_set(e, SNAPARC_NOMEM, "out of memory compressing a record");
 		rc = c ? pipe_batch_add_alt(b, j->packed.p, j->packed.len, WAL_LZ4, e)
 		       : pipe_batch_add_alt(b, NULL, 0, 0, e);
@@ -86,7 +90,8 @@ static void series_of(const struct pipe_batch *b, size_t i, struct archive_serie
 	*s = (struct archive_series_info){
 		.ref = r->ref, .label_hash = r->label_hash, .mint = r->mint, .maxt = r->maxt,
 		.has_chunk = r->has_chunk, .labels = { rec + r->labels_off, r->labels_len, r->labels_count },
-		.label_hashes = r->has_hashes ? (const uint64_t *)(const void *)(b->data.p + r->hashes_off) : NULL
+		.label_hashes = r->has_hashes ? (const uint64_t *)(const void *)(b->data.p + r->hashes_off) : NULL,
+		.chunk_at = r->chunk_at, .chunk_len = r->chunk_len
 	};
 }
 

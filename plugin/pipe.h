@@ -28,6 +28,7 @@ struct pipe_rec {
 	uint8_t has_series, has_chunk, has_hashes;
 	uint32_t labels_off, labels_len, labels_count;
 	size_t hashes_off;      /* labels_count uint64_t, 8-byte aligned in the batch's data */
+	uint32_t chunk_at, chunk_len;   /* the XOR chunk in the record (chunk_at 0: none) */
 	uint64_t ref, label_hash;
 	int64_t mint, maxt;
 };
