@@ -85,12 +85,15 @@ struct archive_writer {
 	uint8_t pre_flags;
 	const struct archive_series_info *pre_series;   /* the next series record's, found elsewhere, or NULL */
 	int failed;
-	/* committing: the segments' end, and a second thread that syncs them
-	 * and writes the last postings run meanwhile */
+	/* committing: the segments' end, a thread that syncs them and one
+	 * that writes the last postings run and merges the runs meanwhile */
 	struct wal_pos end;
-	pthread_t flusher;
-	int flushing, flush_rc;
-	struct err flush_err;
+	struct flusher {
+		struct archive_writer *w;
+		pthread_t thread;
+		int running, rc;
+		struct err err;
+	} syncing, merging;
 };
 
 struct other_ent {
@@ -651,35 +654,59 @@ static int put_hashes(struct archive_writer *w, struct idx_txn *t, struct idx_ha
 	return rc ? rc : idx_hashes_put(t, w->snap.id, block, batch, n, e);
 }
 
-static void *flush(void *arg)
+static void *sync_segments(void *arg)
 {
-	struct archive_writer *w = arg;
+	struct flusher *f = arg;
 
-	w->flush_rc = wal_writer_flush(w->w, &w->flush_err);
-	if (!w->flush_rc)
-		w->flush_rc = postings_flush(w->postings, &w->flush_err);
+	f->rc = wal_writer_flush(f->w->w, &f->err);
 	return NULL;
 }
 
-/* Starts flush() on a second thread, or runs it here if there is none. */
-static void flush_start(struct archive_writer *w)
+static void *merge_postings(void *arg)
 {
-	if (pthread_create(&w->flusher, NULL, flush, w) == 0)
-		w->flushing = 1;
-	else
-		flush(w);
+	struct flusher *f = arg;
+
+	f->rc = postings_flush(f->w->postings, &f->err);
+	return NULL;
 }
 
-/* Waits for flush(); its status (and message in e). */
+/* Starts fn on a thread of its own, or runs it here if there is none. */
+static void flusher_start(struct archive_writer *w, struct flusher *f, void *(*fn)(void *))
+{
+	f->w = w;
+	f->rc = 0;
+	if (pthread_create(&f->thread, NULL, fn, f) == 0)
+		f->running = 1;
+	else
+		fn(f);
+}
+
+static int flusher_wait(struct flusher *f, struct err *e)
+{
+	if (f->running) {
+		pthread_join(f->thread, NULL);
+		f->running = 0;
+	}
+	if (f->rc && e)
+		*e = f->err;
+	return f->rc;
+}
+
+/* Syncing the segments waits for the device, merging the postings runs
+ * takes a core: each on a thread of its own, beside the index's writing. */
+static void flush_start(struct archive_writer *w)
+{
+	flusher_start(w, &w->syncing, sync_segments);
+	flusher_start(w, &w->merging, merge_postings);
+}
+
+/* Waits for both; the first failure's status (and message in e). */
 static int flush_wait(struct archive_writer *w, struct err *e)
 {
-	if (w->flushing) {
-		pthread_join(w->flusher, NULL);
-		w->flushing = 0;
-	}
-	if (w->flush_rc && e)
-		*e = w->flush_err;
-	return w->flush_rc;
+	int rc = flusher_wait(&w->syncing, e);
+	int merged = flusher_wait(&w->merging, rc ? NULL : e);
+
+	return rc ? rc : merged;
 }
 
 static int write_index(struct archive_writer *w, struct err *e)

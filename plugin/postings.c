@@ -80,6 +80,7 @@ struct postings {
 	const char *dir;
 	int fd;                   /* the temporary file, -1 until the first run */
 	struct buf runs;          /* uint64_t: where each run ends in it */
+	uint64_t runs_start;      /* where the first begins (postings_flush() merges them) */
 };
 
 /* A run being read. */
@@ -804,7 +805,7 @@ static int open_runs(const struct postings *p, struct run *runs, size_t k, struc
 
 		r->rd.fd = p->fd;
 		r->rd.dir = p->dir;
-		r->rd.off = i ? ((const uint64_t *)p->runs.p)[i - 1] : 0;
+		r->rd.off = i ? ((const uint64_t *)p->runs.p)[i - 1] : p->runs_start;
 		r->rd.end = ((const uint64_t *)p->runs.p)[i];
 		r->rd.cap = cap;
 		/* (name and value never NULL: compared and passed on even when empty) */
@@ -816,27 +817,26 @@ static int open_runs(const struct postings *p, struct run *runs, size_t k, struc
 	return rc;
 }
 
-int postings_flush(struct postings *p, struct err *e)
-{
-	return write_run(p, e);
-}
+/* Called with each pair of the merged runs in (name, value) order, its refs
+ * as a list idx_postings_put() takes; non-zero stops the merge. */
+typedef int (*emit_fn)(void *ctx, const struct run *key, const struct buf *list, struct err *e);
 
-int postings_write(struct postings *p, struct idx_txn *t, uint32_t snap, struct err *e)
+/* Merges the runs, giving each pair to emit. */
+static int merge_runs(struct postings *p, emit_fn emit, void *ctx, struct err *e)
 {
-	size_t k, heaped = 0;
-	struct idx_postings_block blk;
-	struct buf name = { 0 }, list = { 0 };
+	size_t k = p->runs.len / sizeof(uint64_t), heaped = 0;
+	struct buf list = { 0 };
 	struct run *runs = NULL, **heap = NULL;
-	int rc, named = 0;
+	int rc;
 
-	if ((rc = write_run(p, e)) || !(k = p->runs.len / sizeof(uint64_t)))
-		return rc;
+	if (!k)
+		return 0;
 	runs = calloc(k, sizeof(*runs));
 	heap = malloc(2 * k * sizeof(*heap));
 	ensure_bits(p);
 	rc = runs && heap ? open_runs(p, runs, k, heap, &heaped, e) : nomem(e);
 	while (heaped && !rc) {
-		struct run **same = heap + k, *key;   /* the runs that hold the next pair */
+		struct run **same = heap + k;   /* the runs that hold the next pair */
 		size_t m = 0;
 
 		do {
@@ -844,32 +844,12 @@ int postings_write(struct postings *p, struct idx_txn *t, uint32_t snap, struct 
 			heap[0] = heap[--heaped];
 			sift_down(heap, heaped, 0, pair_less);
 		} while (heaped && !pair_less(same[0], heap[0]));
-		key = same[0];
-		if ((rc = merge_refs(p, same, m, &list, e)))
-			break;
-		/* a new name: the last one's last block first */
-		if (named && bytes_cmp(name.p, name.len, key->name.p, key->name.len)) {
-			rc = idx_postings_put(t, snap, (const char *)name.p, name.len, &blk, NULL, 0, 1, e);
-			named = 0;
-		}
-		if (!rc && !named) {
-			buf_reset(&name);
-			buf_put(&name, key->name.p, key->name.len);
-			memset(&blk, 0, sizeof(blk));
-			named = 1;
-			rc = name.oom ? nomem(e) : 0;
-		}
-		if (!rc) {
-			struct idx_posting v = { (const char *)key->value.p, key->value.len, list.p, list.len };
-
-			rc = idx_postings_put(t, snap, (const char *)name.p, name.len, &blk, &v, 1, 0, e);
-		}
+		if (!(rc = merge_refs(p, same, m, &list, e)))
+			rc = emit(ctx, same[0], &list, e);
 		for (size_t i = 0; i < m && !rc; i++)
 			if (!(rc = run_next(p, same[i], e)) && same[i]->left)
 				push(heap, &heaped, same[i]);
 	}
-	if (!rc && named)
-		rc = idx_postings_put(t, snap, (const char *)name.p, name.len, &blk, NULL, 0, 1, e);
 	for (size_t i = 0; runs && i < k; i++) {
 		free(runs[i].rd.buf);
 		buf_free(&runs[i].name);
@@ -877,7 +857,101 @@ int postings_write(struct postings *p, struct idx_txn *t, uint32_t snap, struct 
 	}
 	free(runs);
 	free(heap);
-	buf_free(&name);
 	buf_free(&list);
+	return rc;
+}
+
+/* Merging into one run at the file's end. */
+struct run_writer {
+	struct postings *p;
+	struct buf out, name;
+	uint64_t off;
+	int named;
+};
+
+static int emit_run(void *ctx, const struct run *key, const struct buf *list, struct err *e)
+{
+	struct run_writer *w = ctx;
+
+	if (w->named && !bytes_cmp(w->name.p, w->name.len, key->name.p, key->name.len)) {
+		buf_put_uvarint(&w->out, 0);
+	} else {
+		buf_put_uvarint(&w->out, key->name.len + 1ull);
+		buf_put(&w->out, key->name.p, key->name.len);
+		buf_reset(&w->name);
+		buf_put(&w->name, key->name.p, key->name.len);
+		w->named = 1;
+	}
+	buf_put_uvarint_bytes(&w->out, key->value.p, key->value.len);
+	buf_put(&w->out, list->p, list->len);
+	if (w->name.oom)
+		return nomem(e);
+	return w->out.len >= RUN_BUF ? flush(w->p, &w->out, &w->off, e) : 0;
+}
+
+int postings_flush(struct postings *p, struct err *e)
+{
+	struct run_writer w = { .p = p };
+	size_t k;
+	int rc;
+
+	if ((rc = write_run(p, e)) || (k = p->runs.len / sizeof(uint64_t)) < 2)
+		return rc;
+	/* the runs as one after them, which postings_write() then reads alone */
+	w.off = ((const uint64_t *)p->runs.p)[k - 1];
+	if (!(rc = merge_runs(p, emit_run, &w, e)))
+		rc = flush(p, &w.out, &w.off, e);
+	if (!rc) {
+		p->runs_start = ((const uint64_t *)p->runs.p)[k - 1];
+		buf_reset(&p->runs);
+		buf_put(&p->runs, &w.off, sizeof(w.off));
+		rc = p->runs.oom ? nomem(e) : 0;
+	}
+	buf_free(&w.out);
+	buf_free(&w.name);
+	return rc;
+}
+
+/* Writing into the index, a block of values a name at a time. */
+struct index_writer {
+	struct idx_txn *t;
+	uint32_t snap;
+	struct idx_postings_block blk;
+	struct buf name;
+	int named;
+};
+
+static int emit_index(void *ctx, const struct run *key, const struct buf *list, struct err *e)
+{
+	struct index_writer *w = ctx;
+	struct idx_posting v = { (const char *)key->value.p, key->value.len, list->p, list->len };
+	int rc = 0;
+
+	/* a new name: the last one's last block first */
+	if (w->named && bytes_cmp(w->name.p, w->name.len, key->name.p, key->name.len)) {
+		rc = idx_postings_put(w->t, w->snap, (const char *)w->name.p, w->name.len, &w->blk, NULL, 0, 1, e);
+		w->named = 0;
+	}
+	if (!rc && !w->named) {
+		buf_reset(&w->name);
+		buf_put(&w->name, key->name.p, key->name.len);
+		memset(&w->blk, 0, sizeof(w->blk));
+		w->named = 1;
+		rc = w->name.oom ? nomem(e) : 0;
+	}
+	return rc ? rc : idx_postings_put(w->t, w->snap, (const char *)w->name.p, w->name.len, &w->blk, &v, 1, 0, e);
+}
+
+int postings_write(struct postings *p, struct idx_txn *t, uint32_t snap, struct err *e)
+{
+	struct index_writer w = { .t = t, .snap = snap };
+	int rc;
+
+	if ((rc = write_run(p, e)) || (rc = merge_runs(p, emit_index, &w, e)))
+		goto out;
+	if (w.named)
+		rc = idx_postings_put(t, snap, (const char *)w.name.p, w.name.len, &w.blk, NULL, 0, 1, e);
+out:
+	buf_free(&w.name);
 	return rc;
 }

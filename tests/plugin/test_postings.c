@@ -8,7 +8,8 @@
  *   blocks and lists a few to a block, values over 128 bytes (forty sharing
  *   their first 140), values of 127, 128 and 129 bytes, a 256-byte name,
  *   empty values. Budgets from none (a run per series) to unlimited (one
- *   run) give the reference's bytes.
+ *   run) give the reference's bytes, the runs merged into one first
+ *   (postings_flush()) or not.
  * - The same with refs close together (those merged through a bitmap).
  * - The same when a third of the series spell their label lengths with more
  *   bytes than they need: those labels meet their minimal spelling.
@@ -330,13 +331,17 @@ static struct postings *add_all(size_t mem)
 	return p;
 }
 
-static void write_postings(const char *dir, size_t mem)
+/* With merge_first, postings_flush() first merges the runs into one, as an
+ * import's commit does beside its other work. */
+static void write_postings(const char *dir, size_t mem, int merge_first)
 {
 	struct postings *p = add_all(mem);
 	struct idx *x = open_idx(dir, 0);
 	struct idx_txn *t = wbegin(x);
 	struct err e = { 0 };
 
+	if (merge_first)
+		cr_assert_eq(postings_flush(p, &e), 0, "%s", e.msg);
 	cr_assert_eq(postings_write(p, t, 1, &e), 0, "%s", e.msg);
 	cr_assert_eq(idx_commit(t, &e), 0, "%s", e.msg);
 	idx_close(x);
@@ -406,12 +411,13 @@ static void assert_any_budget(void)
 	 * (refs far apart: refs close together take fewer bytes, as do the
 	 * short labels alone) */
 	cr_assert_gt(blocks, dense && hashed ? 15 : dense || hashed ? 20 : 50, "%zu blocks", blocks);
-	for (size_t i = 0; i < sizeof(budgets) / sizeof(budgets[0]); i++) {
-		char what[64];
+	for (size_t i = 0; i < 2 * sizeof(budgets) / sizeof(budgets[0]); i++) {
+		char what[96];
 
 		snprintf(dir, sizeof(dir), "%s/budget-%zu", tmpdir, i);
-		snprintf(what, sizeof(what), "a budget of %zu bytes", budgets[i]);
-		write_postings(dir, budgets[i]);
+		snprintf(what, sizeof(what), "a budget of %zu bytes%s", budgets[i / 2],
+			 i % 2 ? ", the runs merged first" : "");
+		write_postings(dir, budgets[i / 2], (int)(i % 2));
 		assert_same(&want, dir, what);
 		support_rm_tree(dir);
 	}
@@ -477,7 +483,7 @@ Test(postings, a_label_whose_lengths_take_more_than_a_byte_is_left_to_postings_a
 	buf_free(&b);
 }
 
-static void assert_written_again(void)
+static void assert_written_again(int merge_first)
 {
 	struct postings *p = add_all(150 << 10);
 	struct buf want = { 0 };
@@ -492,6 +498,8 @@ static void assert_written_again(void)
 	dump(dir, &want, &blocks);
 	snprintf(dir, sizeof(dir), "%s/small-map", tmpdir);
 	x = open_idx(dir, 64 << 10);
+	if (merge_first)
+		cr_assert_eq(postings_flush(p, &e), 0, "%s", e.msg);
 	do {
 		struct idx_txn *t = wbegin(x);
 
@@ -518,9 +526,11 @@ static void assert_written_again(void)
 
 Test(postings, a_write_that_fills_the_map_is_written_again_in_the_next_transaction)
 {
-	assert_written_again();
+	assert_written_again(0);
+	assert_written_again(1);
 	dense = 1;
-	assert_written_again();
+	assert_written_again(0);
+	assert_written_again(1);
 }
 
 Test(postings, a_temporary_file_that_cannot_be_written_is_an_io_error_naming_dir_and_offset)
