@@ -752,6 +752,38 @@ fail:
 	return rc;
 }
 
+/* merge_refs() of a pair one run holds: its list as the run spells it,
+ * which is how idx_postings_put() takes it, copied whole. */
+static int copy_refs(const struct postings *p, struct run *r, struct buf *list, struct err *e)
+{
+	uint64_t left = r->left;
+	unsigned more = 0;   /* bytes of the uvarint being copied so far */
+	int rc;
+
+	buf_reset(list);
+	buf_put_uvarint(list, left);
+	while (left) {
+		const uint8_t *q, *end, *from;
+
+		if (r->rd.pos == r->rd.len && (r->rd.off == r->rd.end || (rc = tmpfile_refill(&r->rd, e))))
+			return r->rd.off == r->rd.end ? run_corrupt(p, r, e) : rc;
+		from = q = r->rd.buf + r->rd.pos;
+		end = r->rd.buf + r->rd.len;
+		for (; q < end && left; q++) {
+			if (*q < 0x80) {
+				left--;
+				more = 0;
+			} else if (++more == UVARINT_MAX_LEN) {
+				return run_corrupt(p, r, e);
+			}
+		}
+		buf_put(list, from, (size_t)(q - from));
+		r->rd.pos = (size_t)(q - r->rd.buf);
+	}
+	r->left = 0;
+	return list->oom ? nomem(e) : 0;
+}
+
 /* The refs of the m runs' current pair (each run's sorted), merged into
  * list as idx_postings_put() takes it. */
 static int merge_refs(struct postings *p, struct run **h, size_t m, struct buf *list, struct err *e)
@@ -759,6 +791,8 @@ static int merge_refs(struct postings *p, struct run **h, size_t m, struct buf *
 	uint64_t n = 0, last = 0, delta;
 	int rc;
 
+	if (m == 1)
+		return copy_refs(p, h[0], list, e);
 	for (size_t i = 0; i < m; i++) {
 		n += h[i]->left;
 		if ((rc = run_uvarint(p, h[i], &h[i]->ref, e)))
