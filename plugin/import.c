@@ -85,6 +85,11 @@ struct archive_writer {
 	uint8_t pre_flags;
 	const struct archive_series_info *pre_series;   /* the next series record's, found elsewhere, or NULL */
 	int failed;
+	/* The writer does not sync a segment it has filled, which would stop
+	 * the import until the device has it: its writeback is started
+	 * instead, and every segment written is synced at commit. */
+	int sync;
+	uint32_t writing;              /* the segment being written */
 	/* committing: the segments' end, a thread that syncs them and one
 	 * that writes the last postings run and merges the runs meanwhile */
 	struct wal_pos end;
@@ -231,7 +236,8 @@ int archive_import_begin(struct archive *a, const struct archive_import_info *in
 	    (rc = archive_remove_segments_after(a, w->committed.segment, e)))
 		goto fail;
 	wo.segment_size = a->opts.segment_size;
-	wo.sync = a->opts.sync;
+	w->sync = a->opts.sync;
+	w->writing = w->committed.segment;
 	if ((rc = wal_writer_open_at(&w->w, a->segdir, w->committed.segment, w->committed.offset, &wo, e)))
 		goto fail;
 	w->snap.start = w->committed;
@@ -288,6 +294,49 @@ static int check_series(const struct rec_series *s, const uint8_t *rec, struct e
 	return 0;
 }
 
+/* Starts the device writing the segments [from, to) (a hint: errors are for
+ * the sync at commit to report). */
+static void start_writeback(struct archive_writer *w, uint32_t from, uint32_t to)
+{
+	for (uint32_t seg = from; seg < to; seg++) {
+		char name[16], p[4400];
+		int fd;
+
+		wal_segment_name(name, sizeof(name), seg);
+		snprintf(p, sizeof(p), "%s/%s", w->a->segdir, name);
+		if ((fd = open(p, O_RDONLY | O_CLOEXEC)) < 0)
+			continue;
+		sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		close(fd);
+	}
+}
+
+/* Syncs the segments the import wrote, and their directory. */
+static int sync_written(struct archive_writer *w, struct err *e)
+{
+	uint32_t last = wal_writer_end(w->w).segment;
+
+	for (uint32_t seg = w->committed.segment; seg <= last; seg++) {
+		char name[16], p[4400];
+		int fd, rc = 0;
+
+		wal_segment_name(name, sizeof(name), seg);
+		snprintf(p, sizeof(p), "%s/%s", w->a->segdir, name);
+		if ((fd = open(p, O_RDONLY | O_CLOEXEC)) < 0) {
+			/* an empty archive's first segment before any record */
+			if (errno == ENOENT && seg == last)
+				break;
+			return err_errno(e, errno, "%s: open to sync", p);
+		}
+		if (fdatasync(fd) != 0)
+			rc = err_errno(e, errno, "%s: fdatasync", p);
+		close(fd);
+		if (rc)
+			return rc;
+	}
+	return wal_sync_dir(w->a->segdir, e);
+}
+
 /* Stores one record: compressed when that makes it smaller. */
 static int store(struct archive_writer *w, const uint8_t *rec, size_t len, struct idx_loc *loc, struct err *e)
 {
@@ -312,6 +361,10 @@ static int store(struct archive_writer *w, const uint8_t *rec, size_t len, struc
 	if (rc)
 		return rc;
 	end = wal_writer_end(w->w);
+	if (pos.segment != w->writing) {
+		start_writeback(w, w->writing, pos.segment);
+		w->writing = pos.segment;
+	}
 	loc->segment = pos.segment;
 	loc->offset = pos.offset;
 	loc->span = (uint32_t)(end.offset - pos.offset);
@@ -659,6 +712,8 @@ static void *sync_segments(void *arg)
 	struct flusher *f = arg;
 
 	f->rc = wal_writer_flush(f->w->w, &f->err);
+	if (!f->rc && f->w->sync)
+		f->rc = sync_written(f->w, &f->err);
 	return NULL;
 }
 
