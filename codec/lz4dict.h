@@ -70,6 +70,11 @@ void lz4dict_enc_recode(struct lz4dict_enc *c, int on);
  * compressor, or src begins as a recoded record does and could not be told
  * from one); -1 out of memory. */
 int lz4dict_compress(struct lz4dict_enc *c, const uint8_t *src, size_t len, struct buf *out);
+/* lz4dict_compress() of a series record its caller has decoded, which says
+ * where its XOR chunk lies (chunk_len bytes from src + chunk_at), or that it
+ * has none (chunk_at 0): the record is not skimmed for it. The same payload. */
+int lz4dict_compress_series(struct lz4dict_enc *c, const uint8_t *src, size_t len, size_t chunk_at,
+			    size_t chunk_len, struct buf *out);
 
 /* Where a delta's base is stored (an archive location). */
 struct lz4dict_base {

@@ -85,10 +85,23 @@ struct archive_series_info {
 	int64_t mint, maxt;
 	int has_chunk;
 	struct rec_labels labels;
+	/* each label's hash as the postings look it up (labels.count of them),
+	 * or NULL: the writer hashes them */
+	const uint64_t *label_hashes;
+	/* the XOR chunk's bytes in the record (chunk_at 0: none), for
+	 * lz4dict_compress_series() */
+	size_t chunk_at, chunk_len;
 };
+/* Up to this many labels a series are hashed by archive_import_series(). */
+#define ARCHIVE_HASHED_LABELS 64
 /* Fills *out when rec is a series record that decodes and can be indexed:
- * 1; 0 otherwise, without a message (archive_import_put() gives it). */
-int archive_import_series(struct archive_series_info *out, const uint8_t *rec, size_t len);
+ * 1; 0 otherwise, without a message (archive_import_put() gives it). With
+ * room for ARCHIVE_HASHED_LABELS in hashes (or NULL), the labels' hashes
+ * for the postings go there too (out->label_hashes) when it can. */
+int archive_import_series(struct archive_series_info *out, uint64_t *hashes, const uint8_t *rec, size_t len);
+/* Brings into cache what storing a series will read of the writer's tables
+ * (postings_prefetch()), the stages in turn a few series ahead. */
+void archive_import_prefetch(struct archive_writer *w, const struct archive_series_info *s, int stage);
 /* archive_import_put() with, unless stored is NULL, the record's stored form
  * made by such a compressor (WAL_LZ4 and the payload, or flags 0 to store it
  * plain); and, unless series is NULL, what archive_import_series() found of

@@ -46,7 +46,7 @@
 #define LABEL_NAME_MAX 256
 /* A series with up to this many labels is hashed from the pass that checks
  * them. */
-#define HASH_LABELS 64
+#define HASH_LABELS ARCHIVE_HASHED_LABELS
 
 struct exemplar_ent {
 	uint64_t ref;                  /* first: sorted on */
@@ -85,12 +85,20 @@ struct archive_writer {
 	uint8_t pre_flags;
 	const struct archive_series_info *pre_series;   /* the next series record's, found elsewhere, or NULL */
 	int failed;
-	/* committing: the segments' end, and a second thread that syncs them
-	 * and writes the last postings run meanwhile */
+	/* The writer does not sync a segment it has filled, which would stop
+	 * the import until the device has it: its writeback is started
+	 * instead, and every segment written is synced at commit. */
+	int sync;
+	uint32_t writing;              /* the segment being written */
+	/* committing: the segments' end, a thread that syncs them and one
+	 * that writes the last postings run and merges the runs meanwhile */
 	struct wal_pos end;
-	pthread_t flusher;
-	int flushing, flush_rc;
-	struct err flush_err;
+	struct flusher {
+		struct archive_writer *w;
+		pthread_t thread;
+		int running, rc;
+		struct err err;
+	} syncing, merging;
 };
 
 struct other_ent {
@@ -228,7 +236,8 @@ int archive_import_begin(struct archive *a, const struct archive_import_info *in
 	    (rc = archive_remove_segments_after(a, w->committed.segment, e)))
 		goto fail;
 	wo.segment_size = a->opts.segment_size;
-	wo.sync = a->opts.sync;
+	w->sync = a->opts.sync;
+	w->writing = w->committed.segment;
 	if ((rc = wal_writer_open_at(&w->w, a->segdir, w->committed.segment, w->committed.offset, &wo, e)))
 		goto fail;
 	w->snap.start = w->committed;
@@ -285,6 +294,49 @@ static int check_series(const struct rec_series *s, const uint8_t *rec, struct e
 	return 0;
 }
 
+/* Starts the device writing the segments [from, to) (a hint: errors are for
+ * the sync at commit to report). */
+static void start_writeback(struct archive_writer *w, uint32_t from, uint32_t to)
+{
+	for (uint32_t seg = from; seg < to; seg++) {
+		char name[16], p[4400];
+		int fd;
+
+		wal_segment_name(name, sizeof(name), seg);
+		snprintf(p, sizeof(p), "%s/%s", w->a->segdir, name);
+		if ((fd = open(p, O_RDONLY | O_CLOEXEC)) < 0)
+			continue;
+		sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		close(fd);
+	}
+}
+
+/* Syncs the segments the import wrote, and their directory. */
+static int sync_written(struct archive_writer *w, struct err *e)
+{
+	uint32_t last = wal_writer_end(w->w).segment;
+
+	for (uint32_t seg = w->committed.segment; seg <= last; seg++) {
+		char name[16], p[4400];
+		int fd, rc = 0;
+
+		wal_segment_name(name, sizeof(name), seg);
+		snprintf(p, sizeof(p), "%s/%s", w->a->segdir, name);
+		if ((fd = open(p, O_RDONLY | O_CLOEXEC)) < 0) {
+			/* an empty archive's first segment before any record */
+			if (errno == ENOENT && seg == last)
+				break;
+			return err_errno(e, errno, "%s: open to sync", p);
+		}
+		if (fdatasync(fd) != 0)
+			rc = err_errno(e, errno, "%s: fdatasync", p);
+		close(fd);
+		if (rc)
+			return rc;
+	}
+	return wal_sync_dir(w->a->segdir, e);
+}
+
 /* Stores one record: compressed when that makes it smaller. */
 static int store(struct archive_writer *w, const uint8_t *rec, size_t len, struct idx_loc *loc, struct err *e)
 {
@@ -297,7 +349,10 @@ static int store(struct archive_writer *w, const uint8_t *rec, size_t len, struc
 		w->pre = NULL;
 	} else {
 		buf_reset(&w->out);
-		c = lz4dict_compress(w->enc, rec, len, &w->out);
+		/* a series the reading thread decoded says where its chunk is */
+		c = w->pre_series ? lz4dict_compress_series(w->enc, rec, len, w->pre_series->chunk_at,
+							    w->pre_series->chunk_len, &w->out)
+				  : lz4dict_compress(w->enc, rec, len, &w->out);
 		if (c < 0)
 			return err_set(e, SNAPARC_NOMEM, "out of memory compressing a record");
 		rc = c ? wal_writer_log_stored(w->w, w->out.p, w->out.len, WAL_LZ4, &pos, e)
@@ -306,6 +361,10 @@ static int store(struct archive_writer *w, const uint8_t *rec, size_t len, struc
 	if (rc)
 		return rc;
 	end = wal_writer_end(w->w);
+	if (pos.segment != w->writing) {
+		start_writeback(w, w->writing, pos.segment);
+		w->writing = pos.segment;
+	}
 	loc->segment = pos.segment;
 	loc->offset = pos.offset;
 	loc->span = (uint32_t)(end.offset - pos.offset);
@@ -347,7 +406,7 @@ static int put_record(struct archive_writer *w, const uint8_t *rec, size_t len, 
 		if ((rc = store(w, rec, len, &loc, e)))
 			return rc;
 		loc.ref = s.ref;
-		if ((rc = postings_add(w->postings, &s.labels, s.ref, e)))
+		if ((rc = postings_add(w->postings, &s.labels, pre ? pre->label_hashes : NULL, s.ref, e)))
 			return rc;
 		h.hash = pre ? pre->label_hash : rec_labels_hash(&s.labels);
 		h.ref = s.ref;
@@ -474,7 +533,7 @@ struct lz4dict_enc *archive_import_compressor(struct archive_writer *w, struct e
 	return c;
 }
 
-int archive_import_series(struct archive_series_info *out, const uint8_t *rec, size_t len)
+int archive_import_series(struct archive_series_info *out, uint64_t *hashes, const uint8_t *rec, size_t len)
 {
 	struct rec_label ls[HASH_LABELS];
 	struct rec_series s;
@@ -495,12 +554,24 @@ int archive_import_series(struct archive_series_info *out, const uint8_t *rec, s
 				return 0;
 		out->label_hash = rec_label_array_hash(ls, n);
 	}
+	out->label_hashes = hashes && n <= HASH_LABELS && postings_hash_labels(ls, n, hashes) ? hashes : NULL;
+	out->chunk_at = out->chunk_len = 0;
+	if (s.has_chunk && (s.encoding == CHUNK_XOR || s.encoding == CHUNK_XOR2)) {
+		out->chunk_at = (size_t)(s.chunk - rec);
+		out->chunk_len = s.chunk_len;
+	}
 	out->ref = s.ref;
 	out->mint = s.mint;
 	out->maxt = s.maxt;
 	out->has_chunk = s.has_chunk;
 	out->labels = s.labels;
 	return 1;
+}
+
+void archive_import_prefetch(struct archive_writer *w, const struct archive_series_info *s, int stage)
+{
+	if (s->label_hashes && !w->training)
+		postings_prefetch(w->postings, s->label_hashes, s->labels.count, stage);
 }
 
 int archive_import_put_stored(struct archive_writer *w, const uint8_t *rec, size_t len, const uint8_t *stored,
@@ -636,35 +707,61 @@ static int put_hashes(struct archive_writer *w, struct idx_txn *t, struct idx_ha
 	return rc ? rc : idx_hashes_put(t, w->snap.id, block, batch, n, e);
 }
 
-static void *flush(void *arg)
+static void *sync_segments(void *arg)
 {
-	struct archive_writer *w = arg;
+	struct flusher *f = arg;
 
-	w->flush_rc = wal_writer_flush(w->w, &w->flush_err);
-	if (!w->flush_rc)
-		w->flush_rc = postings_flush(w->postings, &w->flush_err);
+	f->rc = wal_writer_flush(f->w->w, &f->err);
+	if (!f->rc && f->w->sync)
+		f->rc = sync_written(f->w, &f->err);
 	return NULL;
 }
 
-/* Starts flush() on a second thread, or runs it here if there is none. */
-static void flush_start(struct archive_writer *w)
+static void *merge_postings(void *arg)
 {
-	if (pthread_create(&w->flusher, NULL, flush, w) == 0)
-		w->flushing = 1;
-	else
-		flush(w);
+	struct flusher *f = arg;
+
+	f->rc = postings_flush(f->w->postings, &f->err);
+	return NULL;
 }
 
-/* Waits for flush(); its status (and message in e). */
+/* Starts fn on a thread of its own, or runs it here if there is none. */
+static void flusher_start(struct archive_writer *w, struct flusher *f, void *(*fn)(void *))
+{
+	f->w = w;
+	f->rc = 0;
+	if (pthread_create(&f->thread, NULL, fn, f) == 0)
+		f->running = 1;
+	else
+		fn(f);
+}
+
+static int flusher_wait(struct flusher *f, struct err *e)
+{
+	if (f->running) {
+		pthread_join(f->thread, NULL);
+		f->running = 0;
+	}
+	if (f->rc && e)
+		*e = f->err;
+	return f->rc;
+}
+
+/* Syncing the segments waits for the device, merging the postings runs
+ * takes a core: each on a thread of its own, beside the index's writing. */
+static void flush_start(struct archive_writer *w)
+{
+	flusher_start(w, &w->syncing, sync_segments);
+	flusher_start(w, &w->merging, merge_postings);
+}
+
+/* Waits for both; the first failure's status (and message in e). */
 static int flush_wait(struct archive_writer *w, struct err *e)
 {
-	if (w->flushing) {
-		pthread_join(w->flusher, NULL);
-		w->flushing = 0;
-	}
-	if (w->flush_rc && e)
-		*e = w->flush_err;
-	return w->flush_rc;
+	int rc = flusher_wait(&w->syncing, e);
+	int merged = flusher_wait(&w->merging, rc ? NULL : e);
+
+	return rc ? rc : merged;
 }
 
 static int write_index(struct archive_writer *w, struct err *e)

@@ -26,10 +26,16 @@ struct import_job {
 	struct buf packed;
 };
 
+/* Storing a record, the writer prefetches what the postings will read for
+ * the record this many ahead (postings_prefetch()'s stages 0, 1, 2 at
+ * 3, 2, 1 times it): each stage's loads have arrived by the next. */
+#define PREFETCH_STEP 2
+
 static int fill(void *ctx, struct pipe_batch *b, struct err *e)
 {
 	struct import_job *j = ctx;
 	struct lz4dict_enc *enc = __atomic_load_n(&j->enc, __ATOMIC_ACQUIRE);
+	uint64_t hashes[ARCHIVE_HASHED_LABELS];
 	struct wal_record rec;
 	int rc = 1;
 
@@ -40,12 +46,14 @@ static int fill(void *ctx, struct pipe_batch *b, struct err *e)
 
 		/* what the index takes of a series, the label hash too (a record
 		 * that does not decode is the writer's to report) */
-		if (archive_import_series(&s, rec.data, rec.len)) {
+		if (archive_import_series(&s, hashes, rec.data, rec.len)) {
 			meta.has_series = 1;
 			meta.has_chunk = (uint8_t)s.has_chunk;
 			meta.labels_off = (uint32_t)(s.labels.raw - rec.data);
 			meta.labels_len = (uint32_t)s.labels.raw_len;
 			meta.labels_count = s.labels.count;
+			meta.chunk_at = (uint32_t)s.chunk_at;
+			meta.chunk_len = (uint32_t)s.chunk_len;
 			meta.ref = s.ref;
 			meta.label_hash = s.label_hash;
 			meta.mint = s.mint;
@@ -53,13 +61,17 @@ static int fill(void *ctx, struct pipe_batch *b, struct err *e)
 		}
 		if ((rc = pipe_batch_add(b, rec.data, rec.len, &meta, e)))
 			return rc;
+		if (meta.has_series && s.label_hashes && (rc = pipe_batch_add_hashes(b, hashes, s.labels.count, e)))
+			return rc;
 		/* the stored form too, LZ4 being the largest cost, unless the
 		 * writing thread is waiting for records: then it compresses
 		 * them itself, and the two threads share the work */
 		if (!enc || pipe_queued(b) < 2)
 			continue;
 		buf_reset(&j->packed);
-		if ((c = lz4dict_compress(enc, rec.data, rec.len, &j->packed)) < 0)
+		c = meta.has_series ? lz4dict_compress_series(enc, rec.data, rec.len, s.chunk_at, s.chunk_len, &j->packed)
+				    : lz4dict_compress(enc, rec.data, rec.len, &j->packed);
+		if (c < 0)
 			return err_set(e, SNAPARC_NOMEM, "out of memory compressing a record");
 		rc = c ? pipe_batch_add_alt(b, j->packed.p, j->packed.len, WAL_LZ4, e)
 		       : pipe_batch_add_alt(b, NULL, 0, 0, e);
@@ -69,6 +81,30 @@ static int fill(void *ctx, struct pipe_batch *b, struct err *e)
 	return b->data.len >= PIPE_BATCH_BYTES ? 1 : rc;
 }
 
+/* Record i of the batch as archive_import_series() found it. */
+static void series_of(const struct pipe_batch *b, size_t i, struct archive_series_info *s)
+{
+	const struct pipe_rec *r = (const struct pipe_rec *)b->recs.p + i;
+	const uint8_t *rec = b->data.p + r->off;
+
+	*s = (struct archive_series_info){
+		.ref = r->ref, .label_hash = r->label_hash, .mint = r->mint, .maxt = r->maxt,
+		.has_chunk = r->has_chunk, .labels = { rec + r->labels_off, r->labels_len, r->labels_count },
+		.label_hashes = r->has_hashes ? (const uint64_t *)(const void *)(b->data.p + r->hashes_off) : NULL,
+		.chunk_at = r->chunk_at, .chunk_len = r->chunk_len
+	};
+}
+
+static void prefetch(struct import_job *j, const struct pipe_batch *b, size_t n, size_t i, int stage)
+{
+	struct archive_series_info s;
+
+	if (i >= n || !((const struct pipe_rec *)b->recs.p)[i].has_hashes)
+		return;
+	series_of(b, i, &s);
+	archive_import_prefetch(j->w, &s, stage);
+}
+
 static int drain(void *ctx, const struct pipe_batch *b, struct err *e)
 {
 	struct import_job *j = ctx;
@@ -76,16 +112,26 @@ static int drain(void *ctx, const struct pipe_batch *b, struct err *e)
 	size_t n = b->recs.len / sizeof(*r);
 	int rc;
 
+	/* the batch's first records, ahead of the others */
+	for (int stage = 0; stage < 3; stage++)
+		for (size_t i = 0; i < (size_t)(3 - stage) * PREFETCH_STEP; i++)
+			prefetch(j, b, n, i, stage);
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *rec = b->data.p + r[i].off;
 		struct archive_series_info s, *series = NULL;
 
+		/* the hashes themselves, which the reading thread wrote */
+		if (i + 4 * PREFETCH_STEP < n && r[i + 4 * PREFETCH_STEP].has_hashes) {
+			const uint8_t *h = b->data.p + r[i + 4 * PREFETCH_STEP].hashes_off;
+
+			__builtin_prefetch(h);
+			__builtin_prefetch(h + r[i + 4 * PREFETCH_STEP].labels_count * sizeof(uint64_t) - 1);
+		}
+		prefetch(j, b, n, i + 3 * PREFETCH_STEP, 0);
+		prefetch(j, b, n, i + 2 * PREFETCH_STEP, 1);
+		prefetch(j, b, n, i + PREFETCH_STEP, 2);
 		if (r[i].has_series) {
-			s = (struct archive_series_info){ .ref = r[i].ref, .label_hash = r[i].label_hash,
-							  .mint = r[i].mint, .maxt = r[i].maxt,
-							  .has_chunk = r[i].has_chunk,
-							  .labels = { rec + r[i].labels_off, r[i].labels_len,
-								      r[i].labels_count } };
+			series_of(b, i, &s);
 			series = &s;
 		}
 		if (!r[i].has_alt)

@@ -21,6 +21,7 @@ int pipe_batch_add(struct pipe_batch *b, const void *p, size_t len, const struct
 	struct pipe_rec r = *meta;
 
 	r.has_alt = 0;
+	r.has_hashes = 0;
 	r.off = b->data.len;
 	r.len = len;
 	buf_put(&b->data, p, len);
@@ -37,6 +38,18 @@ int pipe_batch_add_alt(struct pipe_batch *b, const void *p, size_t len, uint8_t 
 	r->alt_len = len;
 	r->alt_flags = flags;
 	buf_put(&b->data, p, len);
+	return b->data.oom ? err_set(e, SNAPARC_NOMEM, "out of memory for a batch of records") : 0;
+}
+
+int pipe_batch_add_hashes(struct pipe_batch *b, const uint64_t *hashes, size_t n, struct err *e)
+{
+	struct pipe_rec *r = (struct pipe_rec *)(b->recs.p + b->recs.len - sizeof(*r));
+	static const uint8_t zeros[8];
+
+	buf_put(&b->data, zeros, (8 - b->data.len % 8) % 8);
+	r->has_hashes = 1;
+	r->hashes_off = b->data.len;
+	buf_put(&b->data, hashes, n * sizeof(*hashes));
 	return b->data.oom ? err_set(e, SNAPARC_NOMEM, "out of memory for a batch of records") : 0;
 }
 

@@ -25,8 +25,10 @@ struct pipe_rec {
 	uint8_t alt_flags;
 	/* a series record the filling thread decoded (import): its fields,
 	 * its labels as an offset into the record */
-	uint8_t has_series, has_chunk;
+	uint8_t has_series, has_chunk, has_hashes;
 	uint32_t labels_off, labels_len, labels_count;
+	size_t hashes_off;      /* labels_count uint64_t, 8-byte aligned in the batch's data */
+	uint32_t chunk_at, chunk_len;   /* the XOR chunk in the record (chunk_at 0: none) */
 	uint64_t ref, label_hash;
 	int64_t mint, maxt;
 };
@@ -50,6 +52,8 @@ static inline unsigned pipe_queued(const struct pipe_batch *b)
 int pipe_batch_add(struct pipe_batch *b, const void *p, size_t len, const struct pipe_rec *meta, struct err *e);
 /* Adds a second form of the last record added (its compressed form, say). */
 int pipe_batch_add_alt(struct pipe_batch *b, const void *p, size_t len, uint8_t flags, struct err *e);
+/* Adds the last record's n label hashes (has_hashes, hashes_off). */
+int pipe_batch_add_hashes(struct pipe_batch *b, const uint64_t *hashes, size_t n, struct err *e);
 
 /* Fills an empty batch on the second thread: 1 when more may follow, 0 at
  * the end (the batch may hold the last records), negative on error. */

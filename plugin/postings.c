@@ -80,6 +80,7 @@ struct postings {
 	const char *dir;
 	int fd;                   /* the temporary file, -1 until the first run */
 	struct buf runs;          /* uint64_t: where each run ends in it */
+	uint64_t runs_start;      /* where the first begins (postings_flush() merges them) */
 };
 
 /* A run being read. */
@@ -444,11 +445,11 @@ static int make_room(struct postings *p, struct err *e)
 	return grow(p) ? nomem(e) : 0;
 }
 
-/* The pair of the label spelled label[0..len) canonically, added if new;
- * NULL out of memory. */
-static struct pair *find(struct postings *p, const uint8_t *label, size_t len, size_t name_len, size_t value_len)
+/* The pair of the label spelled label[0..len) canonically, whose hash is h,
+ * added if new; NULL out of memory. */
+static struct pair *find(struct postings *p, uint64_t h, const uint8_t *label, size_t len, size_t name_len,
+			 size_t value_len)
 {
-	uint64_t h = label_hash(label, len);
 	uint32_t tag = (uint32_t)(h >> 32);
 	struct pair *s;
 	size_t i;
@@ -499,7 +500,57 @@ static inline uint64_t label_uvarint(const uint8_t **q, const uint8_t *end)
 	return label_uvarint_slow(q, end);
 }
 
-int postings_add(struct postings *p, const struct rec_labels *ls, uint64_t ref, struct err *e)
+int postings_hash_labels(const struct rec_label *ls, size_t n, uint64_t *hashes)
+{
+	for (size_t k = 0; k < n; k++) {
+		const uint8_t *name = (const uint8_t *)ls[k].name;
+		size_t name_len = ls[k].name_len, value_len = ls[k].value_len;
+
+		/* one byte a length, as the label was decoded: a length under
+		 * 0x80 spelled longer ends in a zero byte (and a name of none is
+		 * not indexed) */
+		if (name_len - 1 >= 0x7f || value_len >= 0x80 || name[-1] != name_len ||
+		    (const uint8_t *)ls[k].value != name + name_len + 1)
+			return 0;
+		hashes[k] = label_hash(name - 1, name_len + value_len + 2);
+	}
+	return 1;
+}
+
+void postings_prefetch(const struct postings *p, const uint64_t *hashes, size_t n, int stage)
+{
+	size_t mask = p->cap - 1;
+
+	for (size_t k = 0; k < n; k++) {
+		uint64_t h = hashes[k];
+		uint32_t tag = (uint32_t)(h >> 32);
+		const struct slot *slot = &p->slots[h & mask];
+		const struct pair *s;
+
+		if (stage == 0) {
+			__builtin_prefetch(slot);
+			continue;
+		}
+		/* the first slot with the tag: almost always the label's */
+		for (size_t i = h & mask; slot->pair && slot->tag != tag; i = (i + 1) & mask, slot = &p->slots[i])
+			;
+		if (!slot->pair || slot->pair > p->used)
+			continue;
+		s = &p->pairs[slot->pair - 1];
+		if (stage == 1) {
+			/* (a pair may straddle two cache lines) */
+			__builtin_prefetch(s);
+			__builtin_prefetch((const uint8_t *)(s + 1) - 1);
+			continue;
+		}
+		__builtin_prefetch(p->arena.p + s->label_off);
+		if (s->refs.p)
+			__builtin_prefetch(s->refs.p + s->refs.len, 1);
+	}
+}
+
+int postings_add(struct postings *p, const struct rec_labels *ls, const uint64_t *hashes, uint64_t ref,
+		 struct err *e)
 {
 	const uint8_t *q = ls->raw, *end = ls->raw + ls->raw_len;
 	int rc;
@@ -538,7 +589,8 @@ int postings_add(struct postings *p, const struct rec_labels *ls, uint64_t ref, 
 		}
 		if (p->used * 2 >= p->cap && (rc = make_room(p, e)))
 			return rc;
-		if (!(s = find(p, label, len, (size_t)name_len, (size_t)value_len)))
+		if (!(s = find(p, hashes && label != p->canon.p ? hashes[k] : label_hash(label, len), label, len,
+			       (size_t)name_len, (size_t)value_len)))
 			return nomem(e);
 		if (++s->n > p->most_refs)
 			p->most_refs = s->n;
@@ -700,6 +752,38 @@ fail:
 	return rc;
 }
 
+/* merge_refs() of a pair one run holds: its list as the run spells it,
+ * which is how idx_postings_put() takes it, copied whole. */
+static int copy_refs(const struct postings *p, struct run *r, struct buf *list, struct err *e)
+{
+	uint64_t left = r->left;
+	unsigned more = 0;   /* bytes of the uvarint being copied so far */
+	int rc;
+
+	buf_reset(list);
+	buf_put_uvarint(list, left);
+	while (left) {
+		const uint8_t *q, *end, *from;
+
+		if (r->rd.pos == r->rd.len && (r->rd.off == r->rd.end || (rc = tmpfile_refill(&r->rd, e))))
+			return r->rd.off == r->rd.end ? run_corrupt(p, r, e) : rc;
+		from = q = r->rd.buf + r->rd.pos;
+		end = r->rd.buf + r->rd.len;
+		for (; q < end && left; q++) {
+			if (*q < 0x80) {
+				left--;
+				more = 0;
+			} else if (++more == UVARINT_MAX_LEN) {
+				return run_corrupt(p, r, e);
+			}
+		}
+		buf_put(list, from, (size_t)(q - from));
+		r->rd.pos = (size_t)(q - r->rd.buf);
+	}
+	r->left = 0;
+	return list->oom ? nomem(e) : 0;
+}
+
 /* The refs of the m runs' current pair (each run's sorted), merged into
  * list as idx_postings_put() takes it. */
 static int merge_refs(struct postings *p, struct run **h, size_t m, struct buf *list, struct err *e)
@@ -707,6 +791,8 @@ static int merge_refs(struct postings *p, struct run **h, size_t m, struct buf *
 	uint64_t n = 0, last = 0, delta;
 	int rc;
 
+	if (m == 1)
+		return copy_refs(p, h[0], list, e);
 	for (size_t i = 0; i < m; i++) {
 		n += h[i]->left;
 		if ((rc = run_uvarint(p, h[i], &h[i]->ref, e)))
@@ -753,7 +839,7 @@ static int open_runs(const struct postings *p, struct run *runs, size_t k, struc
 
 		r->rd.fd = p->fd;
 		r->rd.dir = p->dir;
-		r->rd.off = i ? ((const uint64_t *)p->runs.p)[i - 1] : 0;
+		r->rd.off = i ? ((const uint64_t *)p->runs.p)[i - 1] : p->runs_start;
 		r->rd.end = ((const uint64_t *)p->runs.p)[i];
 		r->rd.cap = cap;
 		/* (name and value never NULL: compared and passed on even when empty) */
@@ -765,27 +851,26 @@ static int open_runs(const struct postings *p, struct run *runs, size_t k, struc
 	return rc;
 }
 
-int postings_flush(struct postings *p, struct err *e)
-{
-	return write_run(p, e);
-}
+/* Called with each pair of the merged runs in (name, value) order, its refs
+ * as a list idx_postings_put() takes; non-zero stops the merge. */
+typedef int (*emit_fn)(void *ctx, const struct run *key, const struct buf *list, struct err *e);
 
-int postings_write(struct postings *p, struct idx_txn *t, uint32_t snap, struct err *e)
+/* Merges the runs, giving each pair to emit. */
+static int merge_runs(struct postings *p, emit_fn emit, void *ctx, struct err *e)
 {
-	size_t k, heaped = 0;
-	struct idx_postings_block blk;
-	struct buf name = { 0 }, list = { 0 };
+	size_t k = p->runs.len / sizeof(uint64_t), heaped = 0;
+	struct buf list = { 0 };
 	struct run *runs = NULL, **heap = NULL;
-	int rc, named = 0;
+	int rc;
 
-	if ((rc = write_run(p, e)) || !(k = p->runs.len / sizeof(uint64_t)))
-		return rc;
+	if (!k)
+		return 0;
 	runs = calloc(k, sizeof(*runs));
 	heap = malloc(2 * k * sizeof(*heap));
 	ensure_bits(p);
 	rc = runs && heap ? open_runs(p, runs, k, heap, &heaped, e) : nomem(e);
 	while (heaped && !rc) {
-		struct run **same = heap + k, *key;   /* the runs that hold the next pair */
+		struct run **same = heap + k;   /* the runs that hold the next pair */
 		size_t m = 0;
 
 		do {
@@ -793,32 +878,12 @@ int postings_write(struct postings *p, struct idx_txn *t, uint32_t snap, struct 
 			heap[0] = heap[--heaped];
 			sift_down(heap, heaped, 0, pair_less);
 		} while (heaped && !pair_less(same[0], heap[0]));
-		key = same[0];
-		if ((rc = merge_refs(p, same, m, &list, e)))
-			break;
-		/* a new name: the last one's last block first */
-		if (named && bytes_cmp(name.p, name.len, key->name.p, key->name.len)) {
-			rc = idx_postings_put(t, snap, (const char *)name.p, name.len, &blk, NULL, 0, 1, e);
-			named = 0;
-		}
-		if (!rc && !named) {
-			buf_reset(&name);
-			buf_put(&name, key->name.p, key->name.len);
-			memset(&blk, 0, sizeof(blk));
-			named = 1;
-			rc = name.oom ? nomem(e) : 0;
-		}
-		if (!rc) {
-			struct idx_posting v = { (const char *)key->value.p, key->value.len, list.p, list.len };
-
-			rc = idx_postings_put(t, snap, (const char *)name.p, name.len, &blk, &v, 1, 0, e);
-		}
+		if (!(rc = merge_refs(p, same, m, &list, e)))
+			rc = emit(ctx, same[0], &list, e);
 		for (size_t i = 0; i < m && !rc; i++)
 			if (!(rc = run_next(p, same[i], e)) && same[i]->left)
 				push(heap, &heaped, same[i]);
 	}
-	if (!rc && named)
-		rc = idx_postings_put(t, snap, (const char *)name.p, name.len, &blk, NULL, 0, 1, e);
 	for (size_t i = 0; runs && i < k; i++) {
 		free(runs[i].rd.buf);
 		buf_free(&runs[i].name);
@@ -826,7 +891,101 @@ int postings_write(struct postings *p, struct idx_txn *t, uint32_t snap, struct 
 	}
 	free(runs);
 	free(heap);
-	buf_free(&name);
 	buf_free(&list);
+	return rc;
+}
+
+/* Merging into one run at the file's end. */
+struct run_writer {
+	struct postings *p;
+	struct buf out, name;
+	uint64_t off;
+	int named;
+};
+
+static int emit_run(void *ctx, const struct run *key, const struct buf *list, struct err *e)
+{
+	struct run_writer *w = ctx;
+
+	if (w->named && !bytes_cmp(w->name.p, w->name.len, key->name.p, key->name.len)) {
+		buf_put_uvarint(&w->out, 0);
+	} else {
+		buf_put_uvarint(&w->out, key->name.len + 1ull);
+		buf_put(&w->out, key->name.p, key->name.len);
+		buf_reset(&w->name);
+		buf_put(&w->name, key->name.p, key->name.len);
+		w->named = 1;
+	}
+	buf_put_uvarint_bytes(&w->out, key->value.p, key->value.len);
+	buf_put(&w->out, list->p, list->len);
+	if (w->name.oom)
+		return nomem(e);
+	return w->out.len >= RUN_BUF ? flush(w->p, &w->out, &w->off, e) : 0;
+}
+
+int postings_flush(struct postings *p, struct err *e)
+{
+	struct run_writer w = { .p = p };
+	size_t k;
+	int rc;
+
+	if ((rc = write_run(p, e)) || (k = p->runs.len / sizeof(uint64_t)) < 2)
+		return rc;
+	/* the runs as one after them, which postings_write() then reads alone */
+	w.off = ((const uint64_t *)p->runs.p)[k - 1];
+	if (!(rc = merge_runs(p, emit_run, &w, e)))
+		rc = flush(p, &w.out, &w.off, e);
+	if (!rc) {
+		p->runs_start = ((const uint64_t *)p->runs.p)[k - 1];
+		buf_reset(&p->runs);
+		buf_put(&p->runs, &w.off, sizeof(w.off));
+		rc = p->runs.oom ? nomem(e) : 0;
+	}
+	buf_free(&w.out);
+	buf_free(&w.name);
+	return rc;
+}
+
+/* Writing into the index, a block of values a name at a time. */
+struct index_writer {
+	struct idx_txn *t;
+	uint32_t snap;
+	struct idx_postings_block blk;
+	struct buf name;
+	int named;
+};
+
+static int emit_index(void *ctx, const struct run *key, const struct buf *list, struct err *e)
+{
+	struct index_writer *w = ctx;
+	struct idx_posting v = { (const char *)key->value.p, key->value.len, list->p, list->len };
+	int rc = 0;
+
+	/* a new name: the last one's last block first */
+	if (w->named && bytes_cmp(w->name.p, w->name.len, key->name.p, key->name.len)) {
+		rc = idx_postings_put(w->t, w->snap, (const char *)w->name.p, w->name.len, &w->blk, NULL, 0, 1, e);
+		w->named = 0;
+	}
+	if (!rc && !w->named) {
+		buf_reset(&w->name);
+		buf_put(&w->name, key->name.p, key->name.len);
+		memset(&w->blk, 0, sizeof(w->blk));
+		w->named = 1;
+		rc = w->name.oom ? nomem(e) : 0;
+	}
+	return rc ? rc : idx_postings_put(w->t, w->snap, (const char *)w->name.p, w->name.len, &w->blk, &v, 1, 0, e);
+}
+
+int postings_write(struct postings *p, struct idx_txn *t, uint32_t snap, struct err *e)
+{
+	struct index_writer w = { .t = t, .snap = snap };
+	int rc;
+
+	if ((rc = write_run(p, e)) || (rc = merge_runs(p, emit_index, &w, e)))
+		goto out;
+	if (w.named)
+		rc = idx_postings_put(t, snap, (const char *)w.name.p, w.name.len, &w.blk, NULL, 0, 1, e);
+out:
+	buf_free(&w.name);
 	return rc;
 }

@@ -20,8 +20,21 @@ struct postings;
  * must outlive p). Frees with postings_free(). */
 int postings_new(struct postings **out, const char *dir, size_t mem, struct err *e);
 void postings_free(struct postings *p);
-/* Adds every label of a series. */
-int postings_add(struct postings *p, const struct rec_labels *ls, uint64_t ref, struct err *e);
+/* Each of n decoded labels' hash as postings_add() looks it up, into hashes:
+ * 1; 0 when a length takes more than a byte, or a name is empty (then
+ * postings_add() hashes that series itself). Reads ls alone: another thread
+ * may call it while p is in use. */
+int postings_hash_labels(const struct rec_label *ls, size_t n, uint64_t *hashes);
+/* Brings into cache what postings_add() of a series will read, given its
+ * labels' hashes (postings_hash_labels()): stage 0 the table's slots, 1 the
+ * pairs they hold, 2 the pairs' bytes and the ends of their refs, each
+ * stage a few series before the next (the one before must have been
+ * reached for this one to find its addresses). Reads p, changes nothing. */
+void postings_prefetch(const struct postings *p, const uint64_t *hashes, size_t n, int stage);
+/* Adds every label of a series; hashes are its labels' from
+ * postings_hash_labels(), or NULL. */
+int postings_add(struct postings *p, const struct rec_labels *ls, const uint64_t *hashes, uint64_t ref,
+		 struct err *e);
 /* Writes what the table holds to the temporary file, as postings_write()
  * does first: then the rest of postings_write() takes less time. */
 int postings_flush(struct postings *p, struct err *e);

@@ -4,6 +4,8 @@
  * the record, at every length and for dictionary ids of every varint
  * length, right at the boundary included; dictionary id 0, which marks a
  * delta, gets no compressor, and the delta compressor makes deltas alone.
+ * Told where a series record's chunk is (lz4dict_compress_series()), the
+ * compressor makes the payload it makes finding it.
  * A series record whose XOR chunk is dense (LZ4 searches only its start and
  * writes the rest into the block as literals) reads back exactly, with LZ4's
  * own decoder, whatever the lengths around the chunk and after it.
@@ -342,6 +344,28 @@ static size_t whole_block_len(const uint8_t *dict, size_t dict_len, const uint8_
 	return (size_t)n;
 }
 
+/* lz4dict_compress_series() told where the record's chunk is, as its
+ * decoder says, makes want, lz4dict_compress()'s payload, byte for byte
+ * (import compresses only series that decode so): whether it decodes. */
+static int check_series_payload(struct lz4dict_enc *c, const struct buf *rec, const struct buf *want)
+{
+	struct rec_series s;
+	struct buf got = { 0 };
+	size_t at = 0, n = 0;
+
+	if (rec_series_decode(&s, rec->p, rec->len, NULL))
+		return 0;
+	if (s.has_chunk && (s.encoding == CHUNK_XOR || s.encoding == CHUNK_XOR2)) {
+		at = (size_t)(s.chunk - rec->p);
+		n = s.chunk_len;
+	}
+	cr_assert_eq(lz4dict_compress_series(c, rec->p, rec->len, at, n, &got), want->len ? 1 : 0);
+	cr_assert(got.len == want->len && !memcmp(got.p, want->p, got.len),
+		  "a %zu-byte record: %zu bytes told where its chunk is, %zu found", rec->len, got.len, want->len);
+	buf_free(&got);
+	return 1;
+}
+
 /* Checks a dense series record through compress() (it reads back), with
  * LZ4's decoder directly too, and no larger than LZ4 makes it whole but for
  * a match LZ4 finds into the chunk's first bytes (what they share with the
@@ -361,6 +385,7 @@ static void check_dense(struct lz4dict_enc *c, const uint8_t *dict, size_t dict_
 	cr_assert(n == (int)rec->len && !memcmp(back, rec->p, rec->len), "LZ4 reads %d bytes of %zu", n, rec->len);
 	cr_assert_leq(plen, header + whole_block_len(dict, dict_len, rec->p, rec->len) + 16,
 		      "a %zu-byte record: %zu bytes, LZ4 %zu", rec->len, plen, whole_block_len(dict, dict_len, rec->p, rec->len));
+	check_series_payload(c, rec, &out);
 	free(back);
 	buf_free(&out);
 }
@@ -456,6 +481,7 @@ Test(lz4dict, chunks_are_searched_only_for_what_the_dictionary_holds)
 	c = enc(7, dict, sizeof(dict));
 	cr_assert_eq(lz4dict_compress(c, rec.p, rec.len, &out), 1);
 	cr_assert_geq(out.len, sizeof(chunk) - 24, "%zu bytes", out.len);
+	cr_assert(check_series_payload(c, &rec, &out));
 	cr_assert_eq(compress(c, 7, dict, sizeof(dict), rec.p, rec.len, &plen), 1);
 	lz4dict_enc_free(c);
 
@@ -464,6 +490,7 @@ Test(lz4dict, chunks_are_searched_only_for_what_the_dictionary_holds)
 	buf_reset(&out);
 	cr_assert_eq(lz4dict_compress(c, rec.p, rec.len, &out), 1);
 	cr_assert_lt(out.len, 40, "%zu bytes", out.len);
+	cr_assert(check_series_payload(c, &rec, &out));
 	lz4dict_enc_free(c);
 	buf_free(&rec);
 	buf_free(&out);

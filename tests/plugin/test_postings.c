@@ -8,13 +8,17 @@
  *   blocks and lists a few to a block, values over 128 bytes (forty sharing
  *   their first 140), values of 127, 128 and 129 bytes, a 256-byte name,
  *   empty values. Budgets from none (a run per series) to unlimited (one
- *   run) give the reference's bytes.
+ *   run) give the reference's bytes, the runs merged into one first
+ *   (postings_flush()) or not.
  * - The same with refs close together (those merged through a bitmap).
  * - The same when a third of the series spell their label lengths with more
  *   bytes than they need: those labels meet their minimal spelling.
  * - A write that fills the index's map fails with SNAPARC_NOMEM, and
  *   postings_write() writes the same bytes again in the next transaction,
  *   refs far apart or close together.
+ * - The same with each series' label hashes made apart (as the reading
+ *   thread does) and what they read prefetched; a label whose lengths take
+ *   two bytes is left to postings_add() to hash.
  * - A temporary file that cannot be written is SNAPARC_IO naming the
  *   directory and offset.
  *
@@ -58,6 +62,10 @@ TestSuite(postings, .init = setup, .fini = teardown);
 
 /* Refs far apart (past 32 bits), or close together. */
 static int dense;
+/* The series are added with their label hashes (postings_hash_labels()),
+ * after prefetching what they read; then they have only the labels whose
+ * lengths take one byte. */
+static int hashed;
 
 static uint64_t ref_of(size_t i)
 {
@@ -120,6 +128,15 @@ static void labels_of(size_t i, struct labels *ls)
 	if (i % 3)
 		add(ls, "shard", "%zu", i % 7);
 	qsort(ls->l, ls->n, sizeof(ls->l[0]), cmp_label);
+	if (hashed) {
+		/* the labels the reading thread hashes: lengths of one byte */
+		size_t n = 0;
+
+		for (size_t k = 0; k < ls->n; k++)
+			if (ls->l[k].name_len < 0x80 && ls->l[k].value_len < 0x80)
+				ls->l[n++] = ls->l[k];
+		ls->n = n;
+	}
 }
 
 /* ---- the reference: one idx_postings_put() per name ---- */
@@ -266,6 +283,21 @@ static void encode(struct buf *b, const struct labels *ls, size_t i)
 	}
 }
 
+/* postings_hash_labels() of the n labels encoded in raw, as decoded. */
+static int hash_encoded(const struct rec_labels *raw, size_t n, uint64_t *hashes)
+{
+	struct rec_label decoded[MAX_LABELS];
+	struct rec_label_iter it;
+	size_t k = 0;
+
+	cr_assert_leq(n, MAX_LABELS);
+	rec_labels_iter(&it, raw);
+	while (k < n && rec_labels_next(&it, &decoded[k]))
+		k++;
+	cr_assert_eq(k, n);
+	return postings_hash_labels(decoded, n, hashes);
+}
+
 static struct postings *add_all(size_t mem)
 {
 	struct postings *p = NULL;
@@ -277,25 +309,39 @@ static struct postings *add_all(size_t mem)
 		size_t i = arrival(j);
 		struct labels ls;
 		struct rec_labels raw;
+		uint64_t hashes[MAX_LABELS];
+		int have = 0;
 
 		labels_of(i, &ls);
 		buf_reset(&b);
 		encode(&b, &ls, i);
 		cr_assert_not(b.oom);
 		raw = (struct rec_labels){ b.p, b.len, (uint32_t)ls.n };
-		cr_assert_eq(postings_add(p, &raw, ref_of(i), &e), 0, "series %zu: %s", i, e.msg);
+		if (hashed) {
+			/* (the padded spell their lengths with two bytes) */
+			have = hash_encoded(&raw, ls.n, hashes);
+			cr_assert_eq(have, !padded || i % 3, "series %zu: hashed %d", i, have);
+			for (int stage = 0; have && stage < 3; stage++)
+				postings_prefetch(p, hashes, ls.n, stage);
+		}
+		cr_assert_eq(postings_add(p, &raw, have ? hashes : NULL, ref_of(i), &e), 0, "series %zu: %s", i,
+			     e.msg);
 	}
 	buf_free(&b);
 	return p;
 }
 
-static void write_postings(const char *dir, size_t mem)
+/* With merge_first, postings_flush() first merges the runs into one, as an
+ * import's commit does beside its other work. */
+static void write_postings(const char *dir, size_t mem, int merge_first)
 {
 	struct postings *p = add_all(mem);
 	struct idx *x = open_idx(dir, 0);
 	struct idx_txn *t = wbegin(x);
 	struct err e = { 0 };
 
+	if (merge_first)
+		cr_assert_eq(postings_flush(p, &e), 0, "%s", e.msg);
 	cr_assert_eq(postings_write(p, t, 1, &e), 0, "%s", e.msg);
 	cr_assert_eq(idx_commit(t, &e), 0, "%s", e.msg);
 	idx_close(x);
@@ -362,14 +408,16 @@ static void assert_any_budget(void)
 	write_reference(dir);
 	dump(dir, &want, &blocks);
 	/* 6,000 ids, 2,000 of them a block; "all" alone is over 20 blocks' worth
-	 * (refs far apart: refs close together take fewer bytes) */
-	cr_assert_gt(blocks, dense ? 20 : 50, "%zu blocks", blocks);
-	for (size_t i = 0; i < sizeof(budgets) / sizeof(budgets[0]); i++) {
-		char what[64];
+	 * (refs far apart: refs close together take fewer bytes, as do the
+	 * short labels alone) */
+	cr_assert_gt(blocks, dense && hashed ? 15 : dense || hashed ? 20 : 50, "%zu blocks", blocks);
+	for (size_t i = 0; i < 2 * sizeof(budgets) / sizeof(budgets[0]); i++) {
+		char what[96];
 
 		snprintf(dir, sizeof(dir), "%s/budget-%zu", tmpdir, i);
-		snprintf(what, sizeof(what), "a budget of %zu bytes", budgets[i]);
-		write_postings(dir, budgets[i]);
+		snprintf(what, sizeof(what), "a budget of %zu bytes%s", budgets[i / 2],
+			 i % 2 ? ", the runs merged first" : "");
+		write_postings(dir, budgets[i / 2], (int)(i % 2));
 		assert_same(&want, dir, what);
 		support_rm_tree(dir);
 	}
@@ -397,7 +445,45 @@ Test(postings, lengths_spelled_with_more_bytes_meet_their_minimal_spelling)
 	assert_any_budget();
 }
 
-static void assert_written_again(void)
+Test(postings, labels_hashed_elsewhere_and_prefetched_write_the_same_bytes)
+{
+	hashed = 1;
+	assert_any_budget();
+	dense = 1;
+	assert_any_budget();
+	padded = 1;
+	assert_any_budget();
+}
+
+Test(postings, a_label_whose_lengths_take_more_than_a_byte_is_left_to_postings_add_to_hash)
+{
+	struct rec_label long_value = { "a", NULL, 1, 128 }, long_name = { NULL, "v", 128, 1 };
+	char bytes[128];
+	struct buf b = { 0 };
+	uint64_t h;
+
+	memset(bytes, 'x', sizeof(bytes));
+	long_value.value = bytes;
+	long_name.name = bytes;
+	rec_labels_encode(&b, &long_value, 1);
+	cr_assert_eq(hash_encoded(&(struct rec_labels){ b.p, b.len, 1 }, 1, &h), 0);
+	buf_reset(&b);
+	rec_labels_encode(&b, &long_name, 1);
+	cr_assert_eq(hash_encoded(&(struct rec_labels){ b.p, b.len, 1 }, 1, &h), 0);
+	long_name.name_len = 127;
+	buf_reset(&b);
+	rec_labels_encode(&b, &long_name, 1);
+	cr_assert_eq(hash_encoded(&(struct rec_labels){ b.p, b.len, 1 }, 1, &h), 1);
+	/* an empty name's length spelled in two bytes ends in the zero a
+	 * minimal one is: empty names are left to postings_add() */
+	long_name.name_len = 0;
+	buf_reset(&b);
+	rec_labels_encode(&b, &long_name, 1);
+	cr_assert_eq(hash_encoded(&(struct rec_labels){ b.p, b.len, 1 }, 1, &h), 0);
+	buf_free(&b);
+}
+
+static void assert_written_again(int merge_first)
 {
 	struct postings *p = add_all(150 << 10);
 	struct buf want = { 0 };
@@ -412,6 +498,8 @@ static void assert_written_again(void)
 	dump(dir, &want, &blocks);
 	snprintf(dir, sizeof(dir), "%s/small-map", tmpdir);
 	x = open_idx(dir, 64 << 10);
+	if (merge_first)
+		cr_assert_eq(postings_flush(p, &e), 0, "%s", e.msg);
 	do {
 		struct idx_txn *t = wbegin(x);
 
@@ -438,9 +526,11 @@ static void assert_written_again(void)
 
 Test(postings, a_write_that_fills_the_map_is_written_again_in_the_next_transaction)
 {
-	assert_written_again();
+	assert_written_again(0);
+	assert_written_again(1);
 	dense = 1;
-	assert_written_again();
+	assert_written_again(0);
+	assert_written_again(1);
 }
 
 Test(postings, a_temporary_file_that_cannot_be_written_is_an_io_error_naming_dir_and_offset)
@@ -463,7 +553,7 @@ Test(postings, a_temporary_file_that_cannot_be_written_is_an_io_error_naming_dir
 		buf_reset(&b);
 		rec_labels_encode(&b, ls.l, ls.n);
 		raw = (struct rec_labels){ b.p, b.len, (uint32_t)ls.n };
-		rc = postings_add(p, &raw, ref_of(i), &e);
+		rc = postings_add(p, &raw, NULL, ref_of(i), &e);
 	}
 	cr_assert_eq(rc, SNAPARC_IO, "rc %d: %s", rc, e.msg);
 	cr_assert(strstr(e.msg, tmpdir) && strstr(e.msg, "temporary sort file: offset ") &&
