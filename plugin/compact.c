@@ -131,15 +131,9 @@ struct compact {
 	int next_have, next_end;
 	uint64_t cur_ref;               /* the series being stored, and */
 	int cur_recode;                 /* whether it is recoded: -1 not known yet */
-	int cur_older;                  /* whether the next older snapshot has it */
 	uint32_t cur_snap, next_snap;   /* the snapshot being compacted, the next older one */
 	struct buf tomb_chunk, tomb_rec; /* apply_tombstones()' */
 	struct xor_enc tomb_enc;
-	/* the last series record of this snapshot stored whole, for records
-	 * that have no other to be a delta of (a target's series share most
-	 * labels, and lie together in ref order) */
-	struct ent group;
-	struct buf group_raw;
 	/* the old segments' mappings, by segment number (archive_segment_mapping()) */
 	struct old_map *maps;
 	size_t nmaps;
@@ -448,8 +442,7 @@ static int recode_for(struct compact *c, struct err *e)
 		c->next_have = rc;
 		c->next_end = !rc;
 	}
-	c->cur_older = c->next_have && c->next_loc.ref == c->cur_ref;
-	if (c->cur_older) {
+	if (c->next_have && c->next_loc.ref == c->cur_ref) {
 		if ((rc = read_uncounted(c, &c->next_loc, 0, &c->next_raw, e)) ||
 		    (rc = apply_tombstones(c, c->next_snap, &c->next_raw, e)) < 0)
 			return rc;
@@ -572,39 +565,6 @@ static int same_raw(const struct compact *c)
 }
 
 /*
- * Stores c->raw as an LZ4 delta against c->group when that is smaller than
- * it whole (as put_whole() would store it): 1, 0 when not, or an error.
- */
-static int group_delta(struct compact *c, struct kept *k, const uint8_t *data, size_t len, uint8_t flags,
-		       struct ent *x, struct err *e)
-{
-	struct lz4dict_base g = { c->group.new_seg, c->group.new_off, c->group.new_span };
-	size_t limit = is_delta(data, len, flags) ? c->raw.len : len;
-	struct idx_loc nl;
-	int z, rc;
-
-	if (c->enc && c->cur_recode) {
-		buf_reset(&c->packed2);
-		if ((z = lz4dict_compress(c->enc, c->raw.p, c->raw.len, &c->packed2)) < 0)
-			return err_set(e, SNAPARC_NOMEM, "out of memory");
-		if (z && c->packed2.len < limit)
-			limit = c->packed2.len;
-	}
-	buf_reset(&c->packed);
-	if ((z = lz4dict_delta(c->delta, &g, c->group_raw.p, c->group_raw.len, c->raw.p, c->raw.len, limit,
-			       &c->packed)) <= 0)
-		return z < 0 ? err_set(e, SNAPARC_NOMEM, "out of memory") : 0;
-	if ((rc = put_stored(c, k, c->packed.p, c->packed.len, WAL_LZ4, &nl, e)))
-		return rc;
-	set_new(x, &nl);
-	x->new_cut = 0;
-	x->depth = 1;
-	root_from(x, &c->group);
-	c->st->records_delta++;
-	return 1;
-}
-
-/*
  * Stores the record in c->raw (stored as data/len/flags) for entry x: with
  * base (the next newer snapshot's entry, its record in c->prev_raw) the same
  * record is shared, a cut of it stored as one, a changed one stored as a
@@ -701,18 +661,6 @@ static int put_record(struct compact *c, struct kept *k, const struct ent *base,
 			return 0;
 		}
 	}
-	/*
-	 * A series record no other is a delta of, in no chain of the next
-	 * older snapshot's (a snapshot alone, a series that appears): an LZ4
-	 * delta against the record before it stored whole, when that is
-	 * smaller than it whole.
-	 */
-	if (x->kind == ENT_SERIES && !c->o->no_delta && c->group_raw.len && rec_type(c->raw.p, c->raw.len) == REC_SERIES) {
-		if ((rc = recode_for(c, e)))
-			return rc;
-		if (!c->cur_older && (rc = group_delta(c, k, data, len, flags, x, e)) != 0)
-			return rc < 0 ? rc : 0;
-	}
 	if ((rc = put_whole(c, k, data, len, flags, &c->raw, &nl, e)))
 		return rc;
 	set_new(x, &nl);
@@ -725,13 +673,6 @@ static int put_record(struct compact *c, struct kept *k, const struct ent *base,
 	x->root_new_off = x->new_off;
 	x->root_new_seg = x->new_seg;
 	x->root_new_span = x->new_span;
-	if (x->kind == ENT_SERIES && rec_type(c->raw.p, c->raw.len) == REC_SERIES) {
-		c->group = *x;
-		buf_reset(&c->group_raw);
-		buf_put(&c->group_raw, c->raw.p, c->raw.len);
-		if (c->group_raw.oom)
-			return err_set(e, SNAPARC_NOMEM, "out of memory");
-	}
 	return 0;
 }
 
@@ -796,7 +737,6 @@ static int put_series(struct compact *c, struct kept *k, const struct kept *p, i
 		return rc;
 	}
 	k->first[ENT_SERIES] = c->tmp_n;
-	buf_reset(&c->group_raw);
 	for (;;) {
 		struct ent x = { .kind = ENT_SERIES };
 		struct idx_loc loc;
@@ -1459,7 +1399,6 @@ int archive_compact(struct archive *a, const struct archive_compact_opts *opts, 
 	buf_free(&c->pspan);
 	buf_free(&c->pscratch);
 	buf_free(&c->next_raw);
-	buf_free(&c->group_raw);
 	free(c->maps);
 	buf_free(&c->tomb_chunk);
 	buf_free(&c->tomb_rec);

@@ -886,56 +886,6 @@ static void periodic_compaction(unsigned max_chain)
 	archive_close(a);
 }
 
-/* One snapshot alone: a target's series share most labels and lie
- * together in ref order, so most are stored as deltas of the one before
- * them stored whole, and every one reads back exactly. */
-Test(compact, a_snapshot_alone_stores_series_as_deltas_of_their_neighbours)
-{
-	enum { N = 3000 };
-	struct archive *a;
-	struct archive_import_info info = { .name = "alone", .source_bytes = 1 };
-	struct archive_writer *w;
-	struct archive_compact_stats st;
-	struct archive_series s = { 0 };
-	struct idx_snapshot sn;
-	struct gen_opts go;
-	struct gen *g;
-	struct err e = { 0 };
-	struct buf recs = { 0 };
-	static size_t at[N], len[N];
-	uint64_t before;
-
-	gen_opts_default(&go);
-	go.series = N;
-	cr_assert_eq(gen_open(&g, &go, &e), 0, "%s", e.msg);
-	for (uint64_t i = 0; i < N; i++) {
-		at[i] = recs.len;
-		cr_assert_eq(gen_series_record(g, i, &recs, &e), 0, "%s", e.msg);
-		len[i] = recs.len - at[i];
-	}
-	gen_close(g);
-	support_rm_tree(arcdir);
-	a = open_archive();
-	cr_assert_eq(archive_import_begin(a, &info, &w, &e), 0, "%s", e.msg);
-	for (size_t i = 0; i < N; i++)
-		cr_assert_eq(archive_import_put(w, recs.p + at[i], len[i], &e), 0, "%s", e.msg);
-	cr_assert_eq(archive_import_commit(w, &sn, &e), 0, "%s", e.msg);
-	before = segment_bytes();
-	st = compact_ok(a, NULL);
-	cr_assert_gt(st.records_delta, (uint64_t)N / 2, "%llu deltas", (unsigned long long)st.records_delta);
-	cr_assert_lt(segment_bytes(), before * 8 / 10, "%llu bytes, %llu before",
-		     (unsigned long long)segment_bytes(), (unsigned long long)before);
-	for (size_t i = 0; i < N; i++) {
-		cr_assert_eq(archive_read_ref(a, 1, i + 1, &s, &e), 0, "ref %zu: %s", i + 1, e.msg);
-		cr_assert_eq(s.record.len, len[i], "ref %zu", i + 1);
-		cr_assert_eq(memcmp(s.record.p, recs.p + at[i], len[i]), 0, "ref %zu differs", i + 1);
-	}
-	assert_verifies(a);
-	archive_series_free(&s);
-	buf_free(&recs);
-	archive_close(a);
-}
-
 Test(compact, periodic_snapshots_read_back_byte_identical_as_cuts)
 {
 	/* the default, one chunk's life (12 growths of 10 samples), and a
