@@ -336,21 +336,8 @@ static int fields_from_maxt(struct rec_series *n, const uint8_t *rec, size_t len
 	return series_ok(n) ? 0 : -1;
 }
 
-/* Whether chunks a and b hold the same bits from the end of their count
- * (bit 16) to bit `end` (both at least that long). */
-static int same_bits(const uint8_t *a, const uint8_t *b, uint64_t end)
-{
-	size_t whole = (size_t)(end / 8);
-	unsigned part = (unsigned)(end & 7);
-
-	if (whole > 2 && memcmp(a + 2, b + 2, whole - 2))
-		return 0;
-	return !part || !((a[whole] ^ b[whole]) & (0xff00u >> part) & 0xffu);
-}
-
-int xordelta_make_from(const struct lz4dict_base *base, const uint8_t *base_rec, size_t base_len,
-		       const struct xordelta_end *base_end, const uint8_t *rec, size_t len, int carry, size_t limit,
-		       struct buf *out, struct xordelta_end *rec_end)
+int xordelta_make(const struct lz4dict_base *base, const uint8_t *base_rec, size_t base_len, const uint8_t *rec,
+		  size_t len, int carry, size_t limit, struct buf *out)
 {
 	struct rec_series b, n;
 	struct xor_iter it;
@@ -363,20 +350,9 @@ int xordelta_make_from(const struct lz4dict_base *base, const uint8_t *base_rec,
 	uint8_t *o;
 	int rc;
 
-	if (rec_end)
-		rec_end->xor.bit = 0;
-	if (base_end && base_end->xor.bit) {
-		/* the base's bytes before maxt were compared with a record
-		 * decoded whole (a chain's first base): read the rest in place */
-		at = base_end->maxt_at;
-		memset(&b, 0, sizeof(b));
-		if (at < 1 + 8 + 1 + 8 + 1 + 8 || base_rec[0] != REC_SERIES || fields_from_maxt(&b, base_rec, base_len, at))
-			return 0;
-	} else {
-		if (rec_series_decode(&b, base_rec, base_len, NULL) || !series_ok(&b))
-			return 0;
-		at = maxt_at(&b, base_rec);
-	}
+	if (rec_series_decode(&b, base_rec, base_len, NULL) || !series_ok(&b))
+		return 0;
+	at = maxt_at(&b, base_rec);
 	n = b;
 	if (len < at || memcmp(base_rec, rec, at) != 0 || fields_from_maxt(&n, rec, len, at))
 		return 0;
@@ -384,44 +360,21 @@ int xordelta_make_from(const struct lz4dict_base *base, const uint8_t *base_rec,
 	cn = xor_chunk_count(n.chunk, n.chunk_len);
 	if (cn < cb)
 		return 0;
-	if (base_end && base_end->xor.bit) {
-		/* the state after the base's samples is known: the new chunk
-		 * reads the same as far as its bits are the base's */
-		st = base_end->xor;
-		st.done = cb;
-		st.t = b.maxt;
-		st.vbits = b.last_value;
-		if (st.bit < 16 || st.bit > (uint64_t)b.chunk_len * 8 || st.bit > (uint64_t)n.chunk_len * 8 ||
-		    (!cb && st.bit != 16) || !same_bits(b.chunk, n.chunk, st.bit))
+	/* the new chunk read as far as the base's samples go: the state there */
+	xor_iter_init(&it, n.chunk, n.chunk_len);
+	for (uint16_t i = 0; i < cb; i++)
+		if (xor_iter_next(&it, &t, &v) != 1)
 			return 0;
-		xor_iter_resume(&it, n.chunk, (uint64_t)n.chunk_len * 8, &st);
-		last = st;
-		for (uint16_t i = cb; i < cn; i++) {
-			if (xor_iter_next(&it, &t, &v) != 1)
-				return 0;
-			xor_iter_state(&it, &last);
-		}
-	} else {
-		/* the new chunk read as far as the base's samples go: the state there */
-		xor_iter_init(&it, n.chunk, n.chunk_len);
-		for (uint16_t i = 0; i < cb; i++)
-			if (xor_iter_next(&it, &t, &v) != 1)
-				return 0;
-		xor_iter_state(&it, &st);
-		if (cb && (t != b.maxt || v != b.last_value))
-			return 0;
-		last = st;
-		while ((rc = xor_iter_next(&it, &t, &v)) == 1)
-			xor_iter_state(&it, &last);
-		if (rc < 0)
-			return 0;
-	}
+	xor_iter_state(&it, &st);
+	if (cb && (t != b.maxt || v != b.last_value))
+		return 0;
+	last = st;
+	while ((rc = xor_iter_next(&it, &t, &v)) == 1)
+		xor_iter_state(&it, &last);
+	if (rc < 0)
+		return 0;
 	if (last.done != cn)
 		return 0;
-	if (rec_end) {
-		rec_end->xor = last;
-		rec_end->maxt_at = at;
-	}
 	if ((uint64_t)b.chunk_len * 8 < st.bit || (bpad = (uint64_t)b.chunk_len * 8 - st.bit) > 8)
 		return 0;
 	if ((npad = (uint64_t)n.chunk_len * 8 - last.bit) > 8)
@@ -466,11 +419,6 @@ int xordelta_make_from(const struct lz4dict_base *base, const uint8_t *base_rec,
 	return 1;
 }
 
-int xordelta_make(const struct lz4dict_base *base, const uint8_t *base_rec, size_t base_len, const uint8_t *rec,
-		  size_t len, int carry, size_t limit, struct buf *out)
-{
-	return xordelta_make_from(base, base_rec, base_len, NULL, rec, len, carry, limit, out, NULL);
-}
 
 /* ---- cuts ---- */
 

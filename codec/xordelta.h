@@ -1,7 +1,8 @@
 /*
  * xordelta: the archive's append delta, a series record stored as the bits
  * its XOR chunk gained since another stored record of the same series (its
- * base), made by compaction for a head chunk that grew between snapshots.
+ * base), which compaction made for a head chunk that grew between snapshots
+ * before it stored cuts (below); archives compacted so are read as ever.
  *
  * It applies when the record equals its base up to the chunk's maxt (type,
  * ref, labels, chunk range, chunk flag, mint), both chunks are XOR, the new
@@ -67,30 +68,6 @@ int xordelta_base(const uint8_t *p, size_t len, struct lz4dict_base *base, struc
  */
 int xordelta_make(const struct lz4dict_base *base, const uint8_t *base_rec, size_t base_len, const uint8_t *rec,
 		  size_t len, int carry, size_t limit, struct buf *out);
-
-/* What xordelta_make_from() learns of a record for the call where it is the
- * base: the decoder's state after its chunk's last sample and where its maxt
- * field starts (xor.bit 0: not known). */
-struct xordelta_end {
-	struct xor_state xor;
-	size_t maxt_at;
-};
-
-/*
- * xordelta_make() for a caller that compacts a series snapshot after
- * snapshot. base_end (or NULL): what an earlier call gave back in *rec_end
- * for the record that is now the base (the same bytes); with it only the
- * samples the base lacks are decoded (the chunk's bits up to there are
- * compared with the base's instead; of the state, only the bit, time delta
- * and value window are read: the sample count, time and value are the
- * base's own) and neither record's labels are decoded
- * (their bytes before maxt are compared), which makes the same payload.
- * *rec_end (when not NULL) receives what is learnt of rec, xor.bit 0 when
- * it was not decoded to its end.
- */
-int xordelta_make_from(const struct lz4dict_base *base, const uint8_t *base_rec, size_t base_len,
-		       const struct xordelta_end *base_end, const uint8_t *rec, size_t len, int carry, size_t limit,
-		       struct buf *out, struct xordelta_end *rec_end);
 
 /* Replaces out's contents by the record the payload p makes of its base's
  * record. 0, SNAPARC_CORRUPT with the reason, or SNAPARC_NOMEM. */
