@@ -343,7 +343,7 @@ static int apply_tombstones(struct compact *c, uint32_t snap, struct buf *raw, s
 {
 	struct rec_series s;
 	const uint8_t *p;
-	size_t len, kept = 0, all = 0;
+	size_t len, kept = 0;
 	int64_t t, first = 0, last = 0;
 	uint64_t v, last_v = 0;
 	int rc, hit = 0;
@@ -358,7 +358,7 @@ static int apply_tombstones(struct compact *c, uint32_t snap, struct buf *raw, s
 	if (s.encoding != CHUNK_XOR) {
 		if ((rc = deleted(p, len, s.mint, s.maxt)) <= 0)
 			goto done;
-		all = hit = 1;
+		hit = 1;
 	} else {
 		struct xor_iter it;
 
@@ -366,7 +366,6 @@ static int apply_tombstones(struct compact *c, uint32_t snap, struct buf *raw, s
 		xor_enc_init(&c->tomb_enc);
 		xor_iter_init(&it, s.chunk, s.chunk_len);
 		while ((rc = xor_iter_next(&it, &t, &v)) == 1) {
-			all++;
 			if ((rc = deleted(p, len, t, t)) < 0)
 				break;
 			if (rc) {
@@ -408,7 +407,6 @@ done:
 		s.tail = NULL;
 		s.tail_len = 0;
 	}
-	(void)all;
 	buf_reset(&c->tomb_rec);
 	rec_series_encode(&c->tomb_rec, &s);
 	if (c->tomb_rec.oom || c->tomb_chunk.oom)
