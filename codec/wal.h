@@ -170,6 +170,9 @@ struct wal_writer_opts {
 	int sync;               /* fdatasync segments and the directory on close */
 	int direct;             /* write whole pages with O_DIRECT, past the page cache,
 				 * where the file system takes it (buffered where not) */
+	int write_behind;       /* writes made by a thread of their own, as direct
+				 * ones are: the copy into the page cache leaves the
+				 * caller's core (an import's busiest) */
 };
 
 /* Position of a record written: where its first fragment starts. */

@@ -242,7 +242,7 @@ static int flush_pages(struct wal_writer *w, struct err *e)
 
 	/* the thread is started by the first full buffer: a restore of a few
 	 * series does without it */
-	if (!w->io && w->opts.direct && w->buffered == WRITE_PAGES && !w->io_tried) {
+	if (!w->io && (w->opts.direct || w->opts.write_behind) && w->buffered == WRITE_PAGES && !w->io_tried) {
 		w->io_tried = 1;
 		w->io = io_start(w);
 	}

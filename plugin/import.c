@@ -209,7 +209,7 @@ static int load_dictionary(struct archive_writer *w, struct err *e)
 int archive_import_begin(struct archive *a, const struct archive_import_info *info,
 			 struct archive_writer **out, struct err *e)
 {
-	struct wal_writer_opts wo = { .compression = WAL_COMPRESS_NONE };
+	struct wal_writer_opts wo = { .compression = WAL_COMPRESS_NONE, .write_behind = 1 };
 	struct archive_writer *w;
 	uint64_t reaped, pending, mem = a->opts.import_mem ? a->opts.import_mem : IMPORT_MEM;
 	int rc;
