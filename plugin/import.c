@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bg.h"
 #include "lz4dict.h"
 #include "postings.h"
 #include "sort.h"
@@ -71,6 +72,7 @@ struct archive_writer {
 	struct buf train, train_sizes; /* held-back records and their sizes (size_t) */
 	struct spill *locs;            /* struct idx_loc */
 	struct spill *hashes;          /* struct idx_hash */
+	struct bg *bg;                 /* sorts and writes their full buffers */
 	struct buf intervals;          /* struct rec_interval, in arrival order */
 	struct buf exemplars;          /* struct exemplar_ent */
 	struct buf exemplar_labels;    /* their label sets, end to end */
@@ -228,8 +230,10 @@ int archive_import_begin(struct archive *a, const struct archive_import_info *in
 	w->snap.source_bytes = info->source_bytes;
 	/* sevenths: 4 for the label postings, 2 for the locations, 1 for the
 	 * hashes (a location is half as large again as a hash) */
-	if ((rc = spill_new(&w->locs, sizeof(struct idx_loc), mem / 7 * 2, a->path, e)) ||
+	if ((rc = bg_new(&w->bg, e)) || (rc = spill_new(&w->locs, sizeof(struct idx_loc), mem / 7 * 2, a->path, e)) ||
+	    (rc = spill_background(w->locs, w->bg, e)) ||
 	    (rc = spill_new(&w->hashes, sizeof(struct idx_hash), mem / 7, a->path, e)) ||
+	    (rc = spill_background(w->hashes, w->bg, e)) ||
 	    (rc = postings_new(&w->postings, a->path, mem / 7 * 4, e)) || (rc = archive_lock(a, e)))
 		goto fail;
 	if ((rc = archive_reap(a, 0, &reaped, &pending, e)) || (rc = load_dictionary(w, e)) ||
@@ -245,6 +249,7 @@ int archive_import_begin(struct archive *a, const struct archive_import_info *in
 	return 0;
 fail:
 	lz4dict_enc_free(w->enc);
+	bg_free(w->bg);
 	spill_free(w->locs);
 	spill_free(w->hashes);
 	postings_free(w->postings);
@@ -814,6 +819,7 @@ static int write_index(struct archive_writer *w, struct err *e)
 
 static void writer_free(struct archive_writer *w)
 {
+	bg_free(w->bg);   /* first: it may be writing a run of the spills */
 	lz4dict_enc_free(w->enc);
 	postings_free(w->postings);
 	spill_free(w->locs);

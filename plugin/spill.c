@@ -8,6 +8,10 @@
  *
  * Stability: a run is sorted stably, and of two equal keys the heap takes
  * the one of the earlier run, which was added first.
+ *
+ * With a bg (spill_background()), a full buffer is sorted and written on
+ * bg's thread while the adds go on into a second one: a third of the budget
+ * each, the sort's copy the last third.
  */
 #include "spill.h"
 
@@ -16,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bg.h"
 #include "sort.h"
 #include "tmpfile.h"
 
@@ -29,10 +34,21 @@ struct head {
 	size_t run;
 };
 
+/* A full buffer, sorted and written on bg's thread. */
+struct run_job {
+	const struct spill *s;
+	uint8_t *buf;
+	size_t n;
+	uint64_t at;            /* where in the file */
+};
+
 struct spill {
 	size_t elem, mem;
 	size_t cap;             /* elements the buffer holds */
 	uint8_t *buf;           /* the elements added since the last run */
+	struct bg *bg;          /* NULL: spill_add() writes the runs itself */
+	uint8_t *spare;         /* with bg: the buffer bg has, or had last */
+	struct run_job job;
 	size_t n, at;           /* how many; with no run, the next to hand out */
 	int fd;                 /* the temporary file, -1 until the first run */
 	uint64_t file_end;
@@ -80,20 +96,17 @@ void spill_free(struct spill *s)
 	if (s->fd >= 0)
 		close(s->fd);
 	free(s->buf);
+	free(s->spare);
 	free(s->runs);
 	free(s->heap);
 	free(s->reads);
 	free(s);
 }
 
-/* Sorts the buffer and appends it to the file as a run. */
-static int write_run(struct spill *s, struct err *e)
+/* Makes room for one more run of bytes at the file's end, opening the file
+ * first if need be; *at is where the run goes. */
+static int add_run(struct spill *s, size_t bytes, uint64_t *at, struct err *e)
 {
-	size_t bytes = s->n * s->elem;
-	int rc;
-
-	if (sort_by_u64_key(s->buf, s->n, s->elem))
-		return err_set(e, SNAPARC_NOMEM, "out of memory sorting");
 	if (s->nruns == s->runs_cap) {
 		size_t cap = s->runs_cap ? 2 * s->runs_cap : 16;
 		struct run *r = realloc(s->runs, cap * sizeof(*r));
@@ -110,11 +123,81 @@ static int write_run(struct spill *s, struct err *e)
 			return fd;
 		s->fd = fd;
 	}
-	if ((rc = tmpfile_write(s->fd, s->dir, s->file_end, s->buf, bytes, e)))
-		return rc;
+	*at = s->file_end;
 	s->runs[s->nruns++] = (struct run){ .start = s->file_end, .rd = { .end = s->file_end + bytes } };
 	s->file_end += bytes;
+	return 0;
+}
+
+static int sort_and_write(const struct spill *s, uint8_t *buf, size_t n, uint64_t at, struct err *e)
+{
+	if (sort_by_u64_key(buf, n, s->elem))
+		return err_set(e, SNAPARC_NOMEM, "out of memory sorting");
+	return tmpfile_write(s->fd, s->dir, at, buf, n * s->elem, e);
+}
+
+static int run_job(void *arg, struct err *e)
+{
+	const struct run_job *j = arg;
+
+	return sort_and_write(j->s, j->buf, j->n, j->at, e);
+}
+
+/* Sorts the buffer and appends it to the file as a run. */
+static int write_run(struct spill *s, struct err *e)
+{
+	uint64_t at;
+	int rc;
+
+	if ((rc = add_run(s, s->n * s->elem, &at, e)))
+		return rc;
+	if ((rc = sort_and_write(s, s->buf, s->n, at, e))) {
+		/* the run is not there */
+		s->nruns--;
+		s->file_end = at;
+		return rc;
+	}
 	s->n = 0;
+	return 0;
+}
+
+/* Hands the full buffer to bg as the next run and goes on in the spare. */
+static int hand_off(struct spill *s, struct err *e)
+{
+	uint8_t *full = s->buf;
+	int rc;
+
+	/* the spare is free once bg's job, whichever spill's, is done */
+	if ((rc = bg_wait(s->bg, e)) || (rc = add_run(s, s->n * s->elem, &s->job.at, e)))
+		return rc;
+	s->job.s = s;
+	s->job.buf = full;
+	s->job.n = s->n;
+	s->buf = s->spare;
+	s->spare = full;
+	s->n = 0;
+	return bg_submit(s->bg, run_job, &s->job, e);
+}
+
+int spill_background(struct spill *s, struct bg *bg, struct err *e)
+{
+	size_t cap = s->mem / 3 / s->elem ? s->mem / 3 / s->elem : 1;
+	uint8_t *buf, *spare;
+
+	if (s->n || s->nruns)
+		return err_set(e, SNAPARC_INVALID, "a spill takes a bg before its first element");
+	buf = malloc(cap * s->elem);
+	spare = malloc(cap * s->elem);
+	if (!buf || !spare) {
+		free(buf);
+		free(spare);
+		return err_set(e, SNAPARC_NOMEM, "out of memory");
+	}
+	free(s->buf);
+	s->buf = buf;
+	s->spare = spare;
+	s->cap = cap;
+	s->bg = bg;
 	return 0;
 }
 
@@ -122,7 +205,7 @@ int spill_add(struct spill *s, const void *elem, struct err *e)
 {
 	int rc;
 
-	if (s->n == s->cap && (rc = write_run(s, e)))
+	if (s->n == s->cap && (rc = s->bg ? hand_off(s, e) : write_run(s, e)))
 		return rc;
 	memcpy(s->buf + s->n++ * s->elem, elem, s->elem);
 	return 0;
@@ -183,12 +266,16 @@ int spill_sort(struct spill *s, struct err *e)
 {
 	int rc;
 
+	/* the runs bg has are written */
+	if (s->bg && (rc = bg_wait(s->bg, e)))
+		return rc;
 	if (!s->nruns)
 		return sort_by_u64_key(s->buf, s->n, s->elem) ? err_set(e, SNAPARC_NOMEM, "out of memory sorting") : 0;
 	if (s->n && (rc = write_run(s, e)))
 		return rc;
 	free(s->buf);
-	s->buf = NULL;
+	free(s->spare);
+	s->buf = s->spare = NULL;
 	s->share = s->mem / s->nruns / s->elem * s->elem;
 	if (s->share < s->elem)
 		s->share = s->elem;

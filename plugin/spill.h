@@ -17,6 +17,12 @@ struct spill;
  * first) using about mem bytes, with its temporary file, if it needs one,
  * in dir (copied). Free with spill_free(). */
 int spill_new(struct spill **out, size_t elem_size, size_t mem, const char *dir, struct err *e);
+struct bg;
+
+/* Has bg sort and write each full buffer as a run while the adds go on
+ * (spill.c): before the first add. bg must outlive the adds and
+ * spill_sort(), and be idle (bg_wait()) before spill_free(). */
+int spill_background(struct spill *s, struct bg *bg, struct err *e);
 /* Adds a copy of elem; may write to the temporary file (errors name dir). */
 int spill_add(struct spill *s, const void *elem, struct err *e);
 /* Ends the adds and readies the elements, sorted, for spill_next(). Only

@@ -12,6 +12,9 @@
  *   exist, it fails naming it).
  * - A write the file system refuses (over RLIMIT_FSIZE) fails the add
  *   naming the directory and the offset.
+ * - With a bg thread (spill_background()), all of the above again: the
+ *   same order, a third of the budget in memory, and a refused write that
+ *   bg made reported by the next add that hands it a run, or by the sort.
  *
  * Every test works in its own mkdtemp() directory.
  */
@@ -23,6 +26,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "bg.h"
 #include "spill.h"
 #include "support.h"
 
@@ -68,13 +72,31 @@ static int cmp_stable(const void *a, const void *b)
 	return (x[1] > y[1]) - (x[1] < y[1]);
 }
 
+/* The bg new spills take, or NULL. */
+static struct bg *use_bg;
+
 static struct spill *new_spill(size_t size, size_t mem, const char *dir)
 {
 	struct spill *s = NULL;
 	struct err e = { 0 };
 
 	cr_assert_eq(spill_new(&s, size, mem, dir, &e), 0, "%s", e.msg);
+	if (use_bg)
+		cr_assert_eq(spill_background(s, use_bg, &e), 0, "%s", e.msg);
 	return s;
+}
+
+static void start_bg(void)
+{
+	struct err e = { 0 };
+
+	cr_assert_eq(bg_new(&use_bg, &e), 0, "%s", e.msg);
+}
+
+static void stop_bg(void)
+{
+	bg_free(use_bg);
+	use_bg = NULL;
 }
 
 /* Reads s to its end: exactly want[0..n), n elements of size bytes. */
@@ -220,4 +242,83 @@ Test(spill, write_the_file_system_refuses_fails_the_add_naming_directory_and_off
 	snprintf(want, sizeof(want), "%s: temporary sort file: offset 1000: File too large", tmpdir);
 	cr_assert_str_eq(e.msg, want);
 	spill_free(s);
+}
+
+Test(spill, with_a_bg_elements_come_out_as_a_stable_sort_orders_them)
+{
+	start_bg();
+	sorts_like_a_stable_sort(16, 1 << 20);
+	sorts_like_a_stable_sort(16, 3 * 16 * 16);      /* 625 runs of 16 */
+	sorts_like_a_stable_sort(16, 5000);
+	sorts_like_a_stable_sort(24, 3 * 24 * 16);
+	sorts_like_a_stable_sort(24, 7000);
+	stop_bg();
+}
+
+Test(spill, with_a_bg_a_third_of_the_budget_stays_in_memory)
+{
+	enum { CAP = 20 };   /* 3 * CAP * 24 bytes of memory: CAP elements in a buffer */
+	uint64_t el[3 * CAP][3];
+	struct spill *s;
+	struct err e = { 0 };
+	char missing[128], want[300];
+
+	start_bg();
+	snprintf(missing, sizeof(missing), "%s/missing", tmpdir);
+	for (size_t i = 0; i < 3 * CAP; i++)
+		make(el[i], 3, i, i);
+	s = new_spill(24, 3 * CAP * 24 + 23, missing);
+	for (size_t i = 0; i < CAP; i++)
+		cr_assert_eq(spill_add(s, el[i], &e), 0, "element %zu: %s", i, e.msg);
+	cr_assert_eq(spill_add(s, el[CAP], &e), SNAPARC_NOT_FOUND, "the first run: %s", e.msg);
+	snprintf(want, sizeof(want), "%s: temporary sort file: ", missing);
+	cr_assert(!strncmp(e.msg, want, strlen(want)), "%s", e.msg);
+	spill_free(s);
+
+	/* three buffers' worth, added backwards, in two runs and the buffer */
+	s = new_spill(24, 3 * CAP * 24 + 23, tmpdir);
+	for (size_t i = 0; i < 3 * CAP; i++)
+		cr_assert_eq(spill_add(s, el[3 * CAP - 1 - i], &e), 0, "element %zu: %s", i, e.msg);
+	cr_assert_eq(spill_sort(s, &e), 0, "%s", e.msg);
+	assert_reads(s, el[0], 3 * CAP, 24, "two runs and the buffer");
+	spill_free(s);
+	stop_bg();
+}
+
+Test(spill, with_a_bg_a_write_the_file_system_refuses_fails_the_next_hand_over_or_the_sort)
+{
+	struct rlimit lim = { 1000, 1000 };
+	uint64_t el[2] = { 0, 0 };
+	struct spill *s;
+	struct err e = { 0 };
+	char want[200];
+	size_t i;
+	int rc = 0;
+
+	start_bg();
+	s = new_spill(16, 3 * 16 * 24, tmpdir);   /* runs of 384 bytes */
+	signal(SIGXFSZ, SIG_IGN);
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	for (i = 0; i < 1000 && !rc; i++) {
+		el[0] = i;
+		rc = spill_add(s, el, &e);
+	}
+	/* the third run, bytes 768 to 1152, is cut at 1000; the fourth
+	 * hand-over waits for it */
+	cr_assert_eq(rc, SNAPARC_IO, "%s", e.msg);
+	cr_assert_eq(i, 4 * 24 + 1);
+	snprintf(want, sizeof(want), "%s: temporary sort file: offset 1000: File too large", tmpdir);
+	cr_assert_str_eq(e.msg, want);
+	spill_free(s);
+
+	/* the sort waits for bg too */
+	s = new_spill(16, 3 * 16 * 24, tmpdir);
+	for (i = 0; i < 3 * 24 + 1; i++) {
+		el[0] = i;
+		cr_assert_eq(spill_add(s, el, &e), 0, "element %zu: %s", i, e.msg);
+	}
+	cr_assert_eq(spill_sort(s, &e), SNAPARC_IO, "%s", e.msg);
+	cr_assert_str_eq(e.msg, want);
+	spill_free(s);
+	stop_bg();
 }
