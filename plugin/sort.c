@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SMALL 48
-#define MAX_SMALL_SIZE 64
+#define SMALL SORT_SMALL
+#define MAX_SMALL_SIZE SORT_MAX_SMALL_SIZE
 
 static uint64_t key_at(const uint8_t *p)
 {
@@ -40,7 +40,7 @@ int sort_by_u64_key(void *base, size_t n, size_t size)
 	uint8_t *src = base, *dst, *tmp;
 	size_t *count;
 	uint64_t all_or = 0, all_and = UINT64_MAX;
-	unsigned bits = n < (1u << 16) ? 8 : 16;
+	unsigned bits = SORT_DIGIT_BITS(n);
 	size_t buckets = (size_t)1 << bits, mask = buckets - 1;
 
 	size_t sorted = 1;
