@@ -83,10 +83,18 @@ struct postings {
 	uint64_t runs_start;      /* where the first begins (postings_flush() merges them) */
 };
 
+/* A string's first 16 bytes as two big-endian numbers, zeros past its end:
+ * they order as the bytes do, and a merge's compares of names and values,
+ * almost all equal names or values that differ early, need no memcmp(). */
+struct prefix {
+	uint64_t hi, lo;
+};
+
 /* A run being read. */
 struct run {
 	struct tmpfile_reader rd;
 	struct buf name, value;   /* the current pair's */
+	struct prefix name_pre, value_pre;
 	uint64_t left, ref;       /* its refs not taken yet, and the last taken */
 };
 
@@ -326,6 +334,11 @@ static uint64_t chunk_at(const uint8_t *str, size_t len, size_t off)
 	if (off < len)
 		memcpy(b, str + off, len - off < 8 ? len - off : 8);
 	return be64_get(b);
+}
+
+static struct prefix prefix_of(const struct buf *b)
+{
+	return (struct prefix){ chunk_at(b->p, b->len, 0), chunk_at(b->p, b->len, 8) };
 }
 
 struct part_cmp {
@@ -733,11 +746,21 @@ static int run_uvarint_slow(const struct postings *p, struct run *r, uint64_t *v
 	return 0;
 }
 
-/* Inline for the one-byte deltas that most refs of a merged pair are. */
+/* Inline for the one- and two-byte deltas that most refs of a merged pair
+ * are (two: refs of a run spread over 10M series). */
 static inline int run_uvarint(const struct postings *p, struct run *r, uint64_t *v, struct err *e)
 {
-	if (r->rd.pos < r->rd.len && r->rd.buf[r->rd.pos] < 0x80) {
-		*v = r->rd.buf[r->rd.pos++];
+	const uint8_t *b = r->rd.buf + r->rd.pos;
+	size_t left = r->rd.len - r->rd.pos;
+
+	if (left && b[0] < 0x80) {
+		*v = b[0];
+		r->rd.pos++;
+		return 0;
+	}
+	if (left >= 2 && b[1] < 0x80) {
+		*v = (b[0] & 0x7fu) | (uint64_t)b[1] << 7;
+		r->rd.pos += 2;
 		return 0;
 	}
 	return run_uvarint_slow(p, r, v, e);
@@ -772,18 +795,36 @@ static int run_next(const struct postings *p, struct run *r, struct err *e)
 	r->left = 0;
 	if (r->rd.pos == r->rd.len && r->rd.off == r->rd.end)
 		return 0;
-	if ((rc = run_uvarint(p, r, &len, e)) || (len && (rc = run_bytes(p, r, len - 1, &r->name, e))) ||
-	    (rc = run_uvarint(p, r, &len, e)) || (rc = run_bytes(p, r, len, &r->value, e)) ||
+	if ((rc = run_uvarint(p, r, &len, e)))
+		return rc;
+	if (len) {
+		if ((rc = run_bytes(p, r, len - 1, &r->name, e)))
+			return rc;
+		r->name_pre = prefix_of(&r->name);
+	}
+	if ((rc = run_uvarint(p, r, &len, e)) || (rc = run_bytes(p, r, len, &r->value, e)) ||
 	    (rc = run_uvarint(p, r, &r->left, e)))
 		return rc;
+	r->value_pre = prefix_of(&r->value);
 	return r->left ? 0 : run_corrupt(p, r, e);
 }
 
-static int pair_less(const struct run *a, const struct run *b)
+static int prefix_cmp(struct prefix x, const struct buf *a, struct prefix y, const struct buf *b)
 {
-	int c = bytes_cmp(a->name.p, a->name.len, b->name.p, b->name.len);
+	if (x.hi != y.hi)
+		return x.hi < y.hi ? -1 : 1;
+	if (x.lo != y.lo)
+		return x.lo < y.lo ? -1 : 1;
+	if (a->len <= 16 && b->len <= 16)
+		return (a->len > b->len) - (a->len < b->len);
+	return bytes_cmp(a->p, a->len, b->p, b->len);
+}
 
-	return (c ? c : bytes_cmp(a->value.p, a->value.len, b->value.p, b->value.len)) < 0;
+static inline int pair_less(const struct run *a, const struct run *b)
+{
+	int c = prefix_cmp(a->name_pre, &a->name, b->name_pre, &b->name);
+
+	return (c ? c : prefix_cmp(a->value_pre, &a->value, b->value_pre, &b->value)) < 0;
 }
 
 static int ref_less(const struct run *a, const struct run *b)
