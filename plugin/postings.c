@@ -83,10 +83,18 @@ struct postings {
 	uint64_t runs_start;      /* where the first begins (postings_flush() merges them) */
 };
 
+/* A string's first 16 bytes as two big-endian numbers, zeros past its end:
+ * they order as the bytes do, and a merge's compares of names and values,
+ * almost all equal names or values that differ early, need no memcmp(). */
+struct prefix {
+	uint64_t hi, lo;
+};
+
 /* A run being read. */
 struct run {
 	struct tmpfile_reader rd;
 	struct buf name, value;   /* the current pair's */
+	struct prefix name_pre, value_pre;
 	uint64_t left, ref;       /* its refs not taken yet, and the last taken */
 };
 
@@ -128,13 +136,21 @@ void postings_free(struct postings *p)
 	free(p);
 }
 
+/* A pair's place in a run: the key it is sorted on, then its number. */
+struct order_ent {
+	uint64_t key;
+	uint64_t pair;
+};
+
 /* What the table takes, and will while it is written out: the slots, the
- * pairs, the arena, the ref buffers, the pairs' order with qsort's scratch,
- * and the largest pair's refs decoded with the radix sort's copy. */
+ * pairs, the arena, the ref buffers, the pairs' order with its sort's
+ * scratch, and the largest pair's refs decoded with theirs. */
 static size_t table_mem(const struct postings *p)
 {
 	return p->cap * sizeof(struct slot) + p->pairs_cap * sizeof(struct pair) + p->arena.cap + p->ref_mem +
-	       p->bits_words * sizeof(uint64_t) + 2 * (p->used * sizeof(struct pair *) + p->most_refs * sizeof(uint64_t));
+	       p->bits_words * sizeof(uint64_t) + p->used * sizeof(struct order_ent) +
+	       sort_by_u64_key_mem(p->used, sizeof(struct order_ent)) + p->most_refs * sizeof(uint64_t) +
+	       sort_by_u64_key_mem(p->most_refs, sizeof(uint64_t));
 }
 
 /* Makes the bits cover every ref added so far when that takes at most
@@ -294,13 +310,110 @@ static int bytes_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
 	return c ? c : (al > bl) - (al < bl);
 }
 
-static int cmp_name_value(const void *a, const void *b, void *postings)
-{
-	const struct pair *x = *(const struct pair *const *)a, *y = *(const struct pair *const *)b;
-	const struct postings *p = postings;
-	int c = bytes_cmp(pair_name(p, x), x->name_len, pair_name(p, y), y->name_len);
+/* Sorting in a run's order, a string at a time (the name, then the value). */
+enum part { NAME, VALUE };
 
-	return c ? c : bytes_cmp(pair_value(p, x), x->value_len, pair_value(p, y), y->value_len);
+/* Deepest a string is radix sorted; past it the rest is compared. */
+#define RADIX_DEPTH 256
+
+static const uint8_t *part_of(const struct postings *p, const struct order_ent *o, enum part part, size_t *len)
+{
+	const struct pair *s = &p->pairs[o->pair];
+
+	*len = part == NAME ? s->name_len : s->value_len;
+	return part == NAME ? pair_name(p, s) : pair_value(p, s);
+}
+
+/* Bytes [off, off + 8) of a string as a big-endian number, zeros past its
+ * end: numbers order as the bytes do, and two strings with the same
+ * numbers all along differ only in length (the shorter first). */
+static uint64_t chunk_at(const uint8_t *str, size_t len, size_t off)
+{
+	uint8_t b[8] = { 0 };
+
+	if (off < len)
+		memcpy(b, str + off, len - off < 8 ? len - off : 8);
+	return be64_get(b);
+}
+
+static struct prefix prefix_of(const struct buf *b)
+{
+	return (struct prefix){ chunk_at(b->p, b->len, 0), chunk_at(b->p, b->len, 8) };
+}
+
+struct part_cmp {
+	const struct postings *p;
+	enum part part;
+};
+
+static int cmp_part(const void *a, const void *b, void *ctx)
+{
+	const struct part_cmp *c = ctx;
+	size_t al, bl;
+	const uint8_t *x = part_of(c->p, a, c->part, &al), *y = part_of(c->p, b, c->part, &bl);
+
+	return bytes_cmp(x, al, y, bl);
+}
+
+/* Sorts the n entries, whose strings (part) have the same bytes before off,
+ * by the rest of them: MSD radix, 8 bytes a pass (sort_by_u64_key()), each
+ * group with the same 8 bytes on to the next ones, then by length; no
+ * compare of their bytes, most of which qsort would make several times
+ * over, each a cache miss in a large arena. */
+static int sort_part(const struct postings *p, struct order_ent *o, size_t n, enum part part, size_t off)
+{
+	size_t most = 0, len;
+	const uint8_t *str;
+
+	if (n < 2)
+		return 0;
+	if (off >= RADIX_DEPTH) {
+		struct part_cmp c = { p, part };
+
+		qsort_r(o, n, sizeof(*o), cmp_part, &c);
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		str = part_of(p, &o[i], part, &len);
+		o[i].key = chunk_at(str, len, off);
+		if (len > most)
+			most = len;
+	}
+	if (most <= off) {
+		/* the same bytes, some strings shorter */
+		for (size_t i = 0; i < n; i++) {
+			part_of(p, &o[i], part, &len);
+			o[i].key = len;
+		}
+		return sort_by_u64_key(o, n, sizeof(*o));
+	}
+	if (sort_by_u64_key(o, n, sizeof(*o)))
+		return -1;
+	for (size_t i = 0, j; i < n; i = j) {
+		for (j = i + 1; j < n && o[j].key == o[i].key;)
+			j++;
+		if (j - i > 1 && sort_part(p, o + i, j - i, part, off + 8))
+			return -1;
+	}
+	return 0;
+}
+
+/* The table's pairs in (name, value) order: by name, then each name's by
+ * value. */
+static int sort_pairs(const struct postings *p, struct order_ent *o, size_t n)
+{
+	if (sort_part(p, o, n, NAME, 0))
+		return -1;
+	for (size_t i = 0, j; i < n; i = j) {
+		const struct pair *s = &p->pairs[o[i].pair];
+
+		for (j = i + 1; j < n && !bytes_cmp(pair_name(p, s), s->name_len, pair_name(p, &p->pairs[o[j].pair]),
+						  p->pairs[o[j].pair].name_len);)
+			j++;
+		if (sort_part(p, o + i, j - i, VALUE, 0))
+			return -1;
+	}
+	return 0;
 }
 
 /* The next of a pair's refs, which postings_add() wrote: no checks. */
@@ -373,7 +486,7 @@ static int write_run(struct postings *p, struct err *e)
 {
 	uint64_t off = p->runs.len ? ((const uint64_t *)p->runs.p)[p->runs.len / 8 - 1] : 0;
 	struct buf out = { 0 }, refs = { 0 };
-	struct pair **order;
+	struct order_ent *order;
 	size_t n = 0;
 	int rc = 0;
 
@@ -390,14 +503,17 @@ static int write_run(struct postings *p, struct err *e)
 	if (!(order = malloc(p->used * sizeof(*order))))
 		return nomem(e);
 	for (n = 0; n < p->used; n++)
-		order[n] = &p->pairs[n];
-	qsort_r(order, n, sizeof(*order), cmp_name_value, p);
+		order[n].pair = n;
+	if (sort_pairs(p, order, n)) {
+		free(order);
+		return nomem(e);
+	}
 	for (size_t i = 0; i < n && !rc; i++) {
-		const struct pair *s = order[i];
+		const struct pair *s = &p->pairs[order[i].pair], *prev = i ? &p->pairs[order[i - 1].pair] : NULL;
 		const uint8_t *name = pair_name(p, s);
 		const uint64_t *r;
 
-		if (i && !bytes_cmp(name, s->name_len, pair_name(p, order[i - 1]), order[i - 1]->name_len)) {
+		if (prev && !bytes_cmp(name, s->name_len, pair_name(p, prev), prev->name_len)) {
 			buf_put_uvarint(&out, 0);
 		} else {
 			buf_put_uvarint(&out, s->name_len + 1ull);
@@ -630,11 +746,21 @@ static int run_uvarint_slow(const struct postings *p, struct run *r, uint64_t *v
 	return 0;
 }
 
-/* Inline for the one-byte deltas that most refs of a merged pair are. */
+/* Inline for the one- and two-byte deltas that most refs of a merged pair
+ * are (two: refs of a run spread over 10M series). */
 static inline int run_uvarint(const struct postings *p, struct run *r, uint64_t *v, struct err *e)
 {
-	if (r->rd.pos < r->rd.len && r->rd.buf[r->rd.pos] < 0x80) {
-		*v = r->rd.buf[r->rd.pos++];
+	const uint8_t *b = r->rd.buf + r->rd.pos;
+	size_t left = r->rd.len - r->rd.pos;
+
+	if (left && b[0] < 0x80) {
+		*v = b[0];
+		r->rd.pos++;
+		return 0;
+	}
+	if (left >= 2 && b[1] < 0x80) {
+		*v = (b[0] & 0x7fu) | (uint64_t)b[1] << 7;
+		r->rd.pos += 2;
 		return 0;
 	}
 	return run_uvarint_slow(p, r, v, e);
@@ -669,18 +795,36 @@ static int run_next(const struct postings *p, struct run *r, struct err *e)
 	r->left = 0;
 	if (r->rd.pos == r->rd.len && r->rd.off == r->rd.end)
 		return 0;
-	if ((rc = run_uvarint(p, r, &len, e)) || (len && (rc = run_bytes(p, r, len - 1, &r->name, e))) ||
-	    (rc = run_uvarint(p, r, &len, e)) || (rc = run_bytes(p, r, len, &r->value, e)) ||
+	if ((rc = run_uvarint(p, r, &len, e)))
+		return rc;
+	if (len) {
+		if ((rc = run_bytes(p, r, len - 1, &r->name, e)))
+			return rc;
+		r->name_pre = prefix_of(&r->name);
+	}
+	if ((rc = run_uvarint(p, r, &len, e)) || (rc = run_bytes(p, r, len, &r->value, e)) ||
 	    (rc = run_uvarint(p, r, &r->left, e)))
 		return rc;
+	r->value_pre = prefix_of(&r->value);
 	return r->left ? 0 : run_corrupt(p, r, e);
 }
 
-static int pair_less(const struct run *a, const struct run *b)
+static int prefix_cmp(struct prefix x, const struct buf *a, struct prefix y, const struct buf *b)
 {
-	int c = bytes_cmp(a->name.p, a->name.len, b->name.p, b->name.len);
+	if (x.hi != y.hi)
+		return x.hi < y.hi ? -1 : 1;
+	if (x.lo != y.lo)
+		return x.lo < y.lo ? -1 : 1;
+	if (a->len <= 16 && b->len <= 16)
+		return (a->len > b->len) - (a->len < b->len);
+	return bytes_cmp(a->p, a->len, b->p, b->len);
+}
 
-	return (c ? c : bytes_cmp(a->value.p, a->value.len, b->value.p, b->value.len)) < 0;
+static inline int pair_less(const struct run *a, const struct run *b)
+{
+	int c = prefix_cmp(a->name_pre, &a->name, b->name_pre, &b->name);
+
+	return (c ? c : prefix_cmp(a->value_pre, &a->value, b->value_pre, &b->value)) < 0;
 }
 
 static int ref_less(const struct run *a, const struct run *b)

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SMALL 48
-#define MAX_SMALL_SIZE 64
+#define SMALL SORT_SMALL
+#define MAX_SMALL_SIZE SORT_MAX_SMALL_SIZE
 
 static uint64_t key_at(const uint8_t *p)
 {
@@ -22,17 +22,42 @@ static uint64_t key_at(const uint8_t *p)
 	return k;
 }
 
-/* An element's copy: inline for the sizes sorted here (refs, label hashes,
- * series locations), not a call for every element. */
-static inline void copy_elem(uint8_t *dst, const uint8_t *src, size_t size)
+/* Insertion sort: stable, and no allocation for the many short lists. */
+static inline void insertion(uint8_t *src, size_t n, size_t size)
 {
-	switch (size) {
-	case 8: memcpy(dst, src, 8); break;
-	case 16: memcpy(dst, src, 16); break;
-	case 24: memcpy(dst, src, 24); break;
-	case 32: memcpy(dst, src, 32); break;
-	default: memcpy(dst, src, size); break;
+	uint8_t t[MAX_SMALL_SIZE];
+
+	for (size_t i = 1; i < n; i++) {
+		size_t j = i;
+		uint64_t k = key_at(src + i * size);
+
+		if (key_at(src + (j - 1) * size) <= k)
+			continue;
+		memcpy(t, src + i * size, size);
+		for (; j > 0 && key_at(src + (j - 1) * size) > k; j--)
+			memcpy(src + j * size, src + (j - 1) * size, size);
+		memcpy(src + j * size, t, size);
 	}
+}
+
+/* One pass: src's n elements into dst in the order of the key's digit at
+ * shift, stably. */
+static inline void pass(uint8_t *restrict dst, const uint8_t *restrict src, size_t n, size_t size, unsigned shift,
+			size_t mask, size_t *count)
+{
+	size_t sum = 0;
+
+	memset(count, 0, (mask + 1) * sizeof(*count));
+	for (size_t i = 0; i < n; i++)
+		count[(key_at(src + i * size) >> shift) & mask]++;
+	for (size_t b = 0; b <= mask; b++) {
+		size_t c = count[b];
+
+		count[b] = sum;
+		sum += c;
+	}
+	for (size_t i = 0; i < n; i++)
+		memcpy(dst + count[(key_at(src + i * size) >> shift) & mask]++ * size, src + i * size, size);
 }
 
 int sort_by_u64_key(void *base, size_t n, size_t size)
@@ -40,7 +65,7 @@ int sort_by_u64_key(void *base, size_t n, size_t size)
 	uint8_t *src = base, *dst, *tmp;
 	size_t *count;
 	uint64_t all_or = 0, all_and = UINT64_MAX;
-	unsigned bits = n < (1u << 16) ? 8 : 16;
+	unsigned bits = SORT_DIGIT_BITS(n);
 	size_t buckets = (size_t)1 << bits, mask = buckets - 1;
 
 	size_t sorted = 1;
@@ -52,18 +77,14 @@ int sort_by_u64_key(void *base, size_t n, size_t size)
 	if (sorted)
 		return 0;
 	if (n <= SMALL && size <= MAX_SMALL_SIZE) {
-		/* insertion sort: stable, and no allocation for the many short lists */
-		uint8_t t[MAX_SMALL_SIZE];
-
-		for (size_t i = 1; i < n; i++) {
-			size_t j = i;
-
-			copy_elem(t, src + i * size, size);
-			while (j > 0 && key_at(src + (j - 1) * size) > key_at(t)) {
-				copy_elem(src + j * size, src + (j - 1) * size, size);
-				j--;
-			}
-			copy_elem(src + j * size, t, size);
+		/* made for each size sorted here (refs, label hashes, series
+		 * locations, postings' order): its copies inline */
+		switch (size) {
+		case 8: insertion(src, n, 8); break;
+		case 16: insertion(src, n, 16); break;
+		case 24: insertion(src, n, 24); break;
+		case 32: insertion(src, n, 32); break;
+		default: insertion(src, n, size); break;
 		}
 		return 0;
 	}
@@ -82,23 +103,15 @@ int sort_by_u64_key(void *base, size_t n, size_t size)
 	}
 	dst = tmp;
 	for (unsigned shift = 0; shift < 64; shift += bits) {
-		size_t sum = 0;
-
 		if ((((all_or ^ all_and) >> shift) & mask) == 0)
 			continue; /* every key has the same digit here */
-		memset(count, 0, buckets * sizeof(*count));
-		for (size_t i = 0; i < n; i++)
-			count[(key_at(src + i * size) >> shift) & mask]++;
-		for (size_t b = 0; b < buckets; b++) {
-			size_t c = count[b];
-
-			count[b] = sum;
-			sum += c;
-		}
-		for (size_t i = 0; i < n; i++) {
-			size_t at = count[(key_at(src + i * size) >> shift) & mask]++;
-
-			copy_elem(dst + at * size, src + i * size, size);
+		/* as insertion() is made for each size */
+		switch (size) {
+		case 8: pass(dst, src, n, 8, shift, mask, count); break;
+		case 16: pass(dst, src, n, 16, shift, mask, count); break;
+		case 24: pass(dst, src, n, 24, shift, mask, count); break;
+		case 32: pass(dst, src, n, 32, shift, mask, count); break;
+		default: pass(dst, src, n, size, shift, mask, count); break;
 		}
 		uint8_t *swap = src;
 		src = dst;

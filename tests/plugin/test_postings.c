@@ -7,9 +7,11 @@
  *   a name with 6,000 values, a value on every series, lists of several
  *   blocks and lists a few to a block, values over 128 bytes (forty sharing
  *   their first 140), values of 127, 128 and 129 bytes, a 256-byte name,
- *   empty values. Budgets from none (a run per series) to unlimited (one
- *   run) give the reference's bytes, the runs merged into one first
- *   (postings_flush()) or not.
+ *   empty values, values alike for their first 300 bytes, values that
+ *   differ only in the NULs that end them, names alike for 18 bytes.
+ *   Budgets from none (a run per series) to unlimited (one run) give the
+ *   reference's bytes, the runs merged into one first (postings_flush())
+ *   or not.
  * - The same with refs close together (those merged through a bitmap).
  * - The same when a third of the series spell their label lengths with more
  *   bytes than they need: those labels meet their minimal spelling.
@@ -41,8 +43,8 @@
 #include "support.h"
 
 #define N 6000
-#define MAX_LABELS 10
-#define VALUE_MAX 200
+#define MAX_LABELS 16
+#define VALUE_MAX 320
 
 static char tmpdir[64];
 
@@ -99,6 +101,18 @@ static void add(struct labels *ls, const char *name, const char *fmt, ...)
 	ls->l[n] = (struct rec_label){ name, ls->value[n], strlen(name), strlen(ls->value[n]) };
 }
 
+/* A value of n bytes, NULs past s. */
+static void add_padded(struct labels *ls, const char *name, const char *s, size_t n)
+{
+	size_t k = ls->n++;
+
+	cr_assert_lt(k, MAX_LABELS);
+	cr_assert_leq(n, VALUE_MAX);
+	memset(ls->value[k], 0, n);
+	memcpy(ls->value[k], s, strlen(s) < n ? strlen(s) : n);
+	ls->l[k] = (struct rec_label){ name, ls->value[k], strlen(name), n };
+}
+
 static int cmp_label(const void *a, const void *b)
 {
 	const struct rec_label *x = a, *y = b;
@@ -110,6 +124,7 @@ static int cmp_label(const void *a, const void *b)
 /* Series i's labels, sorted by name. */
 static void labels_of(size_t i, struct labels *ls)
 {
+	char deep[302];
 	static const char p140[] = "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
 				   "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp";
 
@@ -127,6 +142,15 @@ static void labels_of(size_t i, struct labels *ls)
 		add(ls, "empty", "%s", "");
 	if (i % 3)
 		add(ls, "shard", "%zu", i % 7);
+	/* values alike for 300 bytes, past the depth the run's sort goes to
+	 * by radix, and values that differ only in how many NULs end them */
+	memset(deep, 'q', 300);
+	deep[300] = (char)('0' + i % 5);
+	deep[301] = '\0';
+	add_padded(ls, "deep", deep, 301 + i % 3);
+	add_padded(ls, "nul", i % 4 ? "a" : "", i % 4);
+	/* names alike in their first 16 bytes and more */
+	add(ls, i % 2 ? "shared_prefix_name_b" : "shared_prefix_name_a", "%zu", i % 3);
 	qsort(ls->l, ls->n, sizeof(ls->l[0]), cmp_label);
 	if (hashed) {
 		/* the labels the reading thread hashes: lengths of one byte */
