@@ -228,13 +228,16 @@ int archive_import_begin(struct archive *a, const struct archive_import_info *in
 	w->a = a;
 	snprintf(w->snap.name, sizeof(w->snap.name), "%s", info->name);
 	w->snap.source_bytes = info->source_bytes;
-	/* sevenths: 4 for the label postings, 2 for the locations, 1 for the
-	 * hashes (a location is half as large again as a hash) */
-	if ((rc = bg_new(&w->bg, e)) || (rc = spill_new(&w->locs, sizeof(struct idx_loc), mem / 7 * 2, a->path, e)) ||
+	/* fourteenths: 11 for the label postings, 2 for the locations, 1 for
+	 * the hashes (a location is half as large again as a hash). A run of
+	 * postings costs for each of its pairs, and values such as a pod's
+	 * name come back in every run: fewer, larger runs are cheaper. The
+	 * spills cost the same whatever their runs (but their merge's log k). */
+	if ((rc = bg_new(&w->bg, e)) || (rc = spill_new(&w->locs, sizeof(struct idx_loc), mem / 14 * 2, a->path, e)) ||
 	    (rc = spill_background(w->locs, w->bg, e)) ||
-	    (rc = spill_new(&w->hashes, sizeof(struct idx_hash), mem / 7, a->path, e)) ||
+	    (rc = spill_new(&w->hashes, sizeof(struct idx_hash), mem / 14, a->path, e)) ||
 	    (rc = spill_background(w->hashes, w->bg, e)) ||
-	    (rc = postings_new(&w->postings, a->path, mem / 7 * 4, e)) || (rc = archive_lock(a, e)))
+	    (rc = postings_new(&w->postings, a->path, mem / 14 * 11, e)) || (rc = archive_lock(a, e)))
 		goto fail;
 	if ((rc = archive_reap(a, 0, &reaped, &pending, e)) || (rc = load_dictionary(w, e)) ||
 	    (rc = archive_remove_segments_after(a, w->committed.segment, e)))
