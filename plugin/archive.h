@@ -44,7 +44,7 @@ struct archive_opts {
 	uint64_t segment_size;   /* 0 for 128 MiB */
 	uint64_t import_mem;     /* an import's memory for sorting its series, label hashes and
 				  * label postings, past which they go through temporary files in
-				  * the archive's directory (about 60 bytes a series); 0 for 28 MiB */
+				  * the archive's directory (about 60 bytes a series); 0 for 40 MiB */
 };
 
 /* Opens the archive at path. Without create, a directory that is not an

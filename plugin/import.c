@@ -38,7 +38,7 @@
  * -> 0.739x) in half the time. */
 #define TRAIN_BYTES (2u << 20)
 #define COMMIT_TRIES 8
-#define IMPORT_MEM (28u << 20)
+#define IMPORT_MEM (40u << 20)
 /* Index entries written at a time: whole blocks, so the tables come out as
  * one call would write them. */
 #define INDEX_BATCH (64 * IDX_BLOCK_ENTRIES)
