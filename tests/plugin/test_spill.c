@@ -192,24 +192,35 @@ Test(spill, no_element_and_one)
 	spill_free(s);
 }
 
+/* A spill of mem bytes in a directory that does not exist: cap 24-byte
+ * elements (from el) stay in memory, the next add writes the first run and
+ * fails naming the directory. */
+static void cap_then_run(size_t mem, const char *missing, const uint64_t *el, size_t cap)
+{
+	struct spill *s = new_spill(24, mem, missing);
+	struct err e = { 0 };
+	char want[300];
+
+	for (size_t i = 0; i < cap; i++)
+		cr_assert_eq(spill_add(s, el + 3 * i, &e), 0, "element %zu: %s", i, e.msg);
+	cr_assert_eq(spill_add(s, el + 3 * cap, &e), SNAPARC_NOT_FOUND, "the first run: %s", e.msg);
+	snprintf(want, sizeof(want), "%s: temporary sort file: ", missing);
+	cr_assert(!strncmp(e.msg, want, strlen(want)), "%s", e.msg);
+	spill_free(s);
+}
+
 Test(spill, half_the_budget_stays_in_memory_and_the_next_add_writes_a_run)
 {
 	enum { CAP = 20 };   /* 2 * CAP * 24 bytes of memory: CAP elements in the buffer */
 	uint64_t el[CAP + 1][3];
 	struct spill *s;
 	struct err e = { 0 };
-	char missing[128], want[300];
+	char missing[128];
 
 	snprintf(missing, sizeof(missing), "%s/missing", tmpdir);
 	for (size_t i = 0; i <= CAP; i++)
 		make(el[i], 3, i, i);
-	s = new_spill(24, 2 * CAP * 24 + 23, missing);
-	for (size_t i = 0; i < CAP; i++)
-		cr_assert_eq(spill_add(s, el[i], &e), 0, "element %zu: %s", i, e.msg);
-	cr_assert_eq(spill_add(s, el[CAP], &e), SNAPARC_NOT_FOUND, "the first run: %s", e.msg);
-	snprintf(want, sizeof(want), "%s: temporary sort file: ", missing);
-	cr_assert(!strncmp(e.msg, want, strlen(want)), "%s", e.msg);
-	spill_free(s);
+	cap_then_run(2 * CAP * 24 + 23, missing, el[0], CAP);
 
 	/* CAP sorted in memory, from the same missing directory */
 	s = new_spill(24, 2 * CAP * 24 + 23, missing);
@@ -220,11 +231,14 @@ Test(spill, half_the_budget_stays_in_memory_and_the_next_add_writes_a_run)
 	spill_free(s);
 }
 
-Test(spill, write_the_file_system_refuses_fails_the_add_naming_directory_and_offset)
+/* Over RLIMIT_FSIZE (1000 bytes), 16-byte elements in runs of 384 bytes (a
+ * spill of mem bytes): the third run, bytes 768 to 1152, is cut at 1000,
+ * and add number fails_at fails naming the directory and the offset. */
+static void refused_write_fails_an_add(size_t mem, size_t fails_at)
 {
 	struct rlimit lim = { 1000, 1000 };
 	uint64_t el[2] = { 0, 0 };
-	struct spill *s = new_spill(16, 2 * 16 * 24, tmpdir);   /* runs of 384 bytes */
+	struct spill *s = new_spill(16, mem, tmpdir);
 	struct err e = { 0 };
 	char want[200];
 	size_t i;
@@ -236,12 +250,17 @@ Test(spill, write_the_file_system_refuses_fails_the_add_naming_directory_and_off
 		el[0] = i;
 		rc = spill_add(s, el, &e);
 	}
-	/* the third run, bytes 768 to 1152, is cut at 1000 */
 	cr_assert_eq(rc, SNAPARC_IO, "%s", e.msg);
-	cr_assert_eq(i, 3 * 24 + 1);
+	cr_assert_eq(i, fails_at);
 	snprintf(want, sizeof(want), "%s: temporary sort file: offset 1000: File too large", tmpdir);
 	cr_assert_str_eq(e.msg, want);
 	spill_free(s);
+}
+
+Test(spill, write_the_file_system_refuses_fails_the_add_naming_directory_and_offset)
+{
+	/* the add that writes the third run */
+	refused_write_fails_an_add(2 * 16 * 24, 3 * 24 + 1);
 }
 
 Test(spill, with_a_bg_elements_come_out_as_a_stable_sort_orders_them)
@@ -261,19 +280,13 @@ Test(spill, with_a_bg_a_third_of_the_budget_stays_in_memory)
 	uint64_t el[3 * CAP][3];
 	struct spill *s;
 	struct err e = { 0 };
-	char missing[128], want[300];
+	char missing[128];
 
 	start_bg();
 	snprintf(missing, sizeof(missing), "%s/missing", tmpdir);
 	for (size_t i = 0; i < 3 * CAP; i++)
 		make(el[i], 3, i, i);
-	s = new_spill(24, 3 * CAP * 24 + 23, missing);
-	for (size_t i = 0; i < CAP; i++)
-		cr_assert_eq(spill_add(s, el[i], &e), 0, "element %zu: %s", i, e.msg);
-	cr_assert_eq(spill_add(s, el[CAP], &e), SNAPARC_NOT_FOUND, "the first run: %s", e.msg);
-	snprintf(want, sizeof(want), "%s: temporary sort file: ", missing);
-	cr_assert(!strncmp(e.msg, want, strlen(want)), "%s", e.msg);
-	spill_free(s);
+	cap_then_run(3 * CAP * 24 + 23, missing, el[0], CAP);
 
 	/* three buffers' worth, added backwards, in two runs and the buffer */
 	s = new_spill(24, 3 * CAP * 24 + 23, tmpdir);
@@ -292,32 +305,20 @@ Test(spill, with_a_bg_a_write_the_file_system_refuses_fails_the_next_hand_over_o
 	struct spill *s;
 	struct err e = { 0 };
 	char want[200];
-	size_t i;
-	int rc = 0;
 
 	start_bg();
-	s = new_spill(16, 3 * 16 * 24, tmpdir);   /* runs of 384 bytes */
-	signal(SIGXFSZ, SIG_IGN);
-	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
-	for (i = 0; i < 1000 && !rc; i++) {
-		el[0] = i;
-		rc = spill_add(s, el, &e);
-	}
-	/* the third run, bytes 768 to 1152, is cut at 1000; the fourth
-	 * hand-over waits for it */
-	cr_assert_eq(rc, SNAPARC_IO, "%s", e.msg);
-	cr_assert_eq(i, 4 * 24 + 1);
-	snprintf(want, sizeof(want), "%s: temporary sort file: offset 1000: File too large", tmpdir);
-	cr_assert_str_eq(e.msg, want);
-	spill_free(s);
+	/* bg writes the third run; the fourth hand-over waits for it */
+	refused_write_fails_an_add(3 * 16 * 24, 4 * 24 + 1);
 
 	/* the sort waits for bg too */
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
 	s = new_spill(16, 3 * 16 * 24, tmpdir);
-	for (i = 0; i < 3 * 24 + 1; i++) {
+	for (size_t i = 0; i < 3 * 24 + 1; i++) {
 		el[0] = i;
 		cr_assert_eq(spill_add(s, el, &e), 0, "element %zu: %s", i, e.msg);
 	}
 	cr_assert_eq(spill_sort(s, &e), SNAPARC_IO, "%s", e.msg);
+	snprintf(want, sizeof(want), "%s: temporary sort file: offset 1000: File too large", tmpdir);
 	cr_assert_str_eq(e.msg, want);
 	spill_free(s);
 	stop_bg();
