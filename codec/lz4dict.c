@@ -65,9 +65,14 @@ static inline uint32_t window_hash(uint64_t h)
 	return (uint32_t)(h >> (64 - WINDOW_BITS));
 }
 
+static inline uint32_t seen_bit(uint64_t h)
+{
+	return (uint32_t)(h >> (64 - SEEN_BITS));
+}
+
 static inline int seen(const uint64_t *bits, uint64_t h)
 {
-	uint32_t b = (uint32_t)(h >> (64 - SEEN_BITS));
+	uint32_t b = seen_bit(h);
 
 	return (int)(bits[b / 64] >> (b % 64)) & 1;
 }
@@ -168,7 +173,7 @@ static int enc_new(struct lz4dict_enc **out, uint32_t dict_id, const uint8_t *di
 		/* positions up to 65528 + 1: they fit */
 		for (size_t i = 0; i + 8 <= len; i++) {
 			uint64_t h = string_hash(c->dict + i);
-			uint32_t b = (uint32_t)(h >> (64 - SEEN_BITS));
+			uint32_t b = seen_bit(h);
 
 			c->windows[window_hash(h)] = (uint16_t)(i + 1);
 			c->seen[b / 64] |= 1ull << (b % 64);

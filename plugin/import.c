@@ -302,17 +302,22 @@ static int check_series(const struct rec_series *s, const uint8_t *rec, struct e
 	return 0;
 }
 
+/* Opens segment seg to sync it, its path in p; the descriptor or -1. */
+static int open_segment(const struct archive_writer *w, uint32_t seg, char *p, size_t cap)
+{
+	snprintf(p, cap, "%s/%08u", w->a->segdir, seg);
+	return open(p, O_RDONLY | O_CLOEXEC);
+}
+
 /* Starts the device writing the segments [from, to) (a hint: errors are for
  * the sync at commit to report). */
 static void start_writeback(struct archive_writer *w, uint32_t from, uint32_t to)
 {
 	for (uint32_t seg = from; seg < to; seg++) {
-		char name[16], p[4400];
+		char p[4400];
 		int fd;
 
-		wal_segment_name(name, sizeof(name), seg);
-		snprintf(p, sizeof(p), "%s/%s", w->a->segdir, name);
-		if ((fd = open(p, O_RDONLY | O_CLOEXEC)) < 0)
+		if ((fd = open_segment(w, seg, p, sizeof(p))) < 0)
 			continue;
 		sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 		close(fd);
@@ -325,12 +330,10 @@ static int sync_written(struct archive_writer *w, struct err *e)
 	uint32_t last = wal_writer_end(w->w).segment;
 
 	for (uint32_t seg = w->committed.segment; seg <= last; seg++) {
-		char name[16], p[4400];
+		char p[4400];
 		int fd, rc = 0;
 
-		wal_segment_name(name, sizeof(name), seg);
-		snprintf(p, sizeof(p), "%s/%s", w->a->segdir, name);
-		if ((fd = open(p, O_RDONLY | O_CLOEXEC)) < 0) {
+		if ((fd = open_segment(w, seg, p, sizeof(p))) < 0) {
 			/* an empty archive's first segment before any record */
 			if (errno == ENOENT && seg == last)
 				break;

@@ -466,6 +466,20 @@ static int pair_bits(struct postings *p, const struct pair *s, struct buf *out, 
 	return out->oom ? nomem(e) : 0;
 }
 
+/* A pair's name and value as a run spells them: the name as 0 when it is
+ * the pair before's (same_name). */
+static void put_key(struct buf *out, int same_name, const uint8_t *name, size_t name_len, const uint8_t *value,
+		    size_t value_len)
+{
+	if (same_name) {
+		buf_put_uvarint(out, 0);
+	} else {
+		buf_put_uvarint(out, name_len + 1ull);
+		buf_put(out, name, name_len);
+	}
+	buf_put_uvarint_bytes(out, value, value_len);
+}
+
 /* Writes out what out holds, at *off. */
 static int flush(struct postings *p, struct buf *out, uint64_t *off, struct err *e)
 {
@@ -513,13 +527,8 @@ static int write_run(struct postings *p, struct err *e)
 		const uint8_t *name = pair_name(p, s);
 		const uint64_t *r;
 
-		if (prev && !bytes_cmp(name, s->name_len, pair_name(p, prev), prev->name_len)) {
-			buf_put_uvarint(&out, 0);
-		} else {
-			buf_put_uvarint(&out, s->name_len + 1ull);
-			buf_put(&out, name, s->name_len);
-		}
-		buf_put_uvarint_bytes(&out, pair_value(p, s), s->value_len);
+		put_key(&out, prev && !bytes_cmp(name, s->name_len, pair_name(p, prev), prev->name_len), name,
+			s->name_len, pair_value(p, s), s->value_len);
 		if (dense(p, p->bits_lo, s->n)) {
 			if ((rc = pair_bits(p, s, &out, e)))
 				break;
@@ -1051,16 +1060,14 @@ static int emit_run(void *ctx, const struct run *key, const struct buf *list, st
 {
 	struct run_writer *w = ctx;
 
-	if (w->named && !bytes_cmp(w->name.p, w->name.len, key->name.p, key->name.len)) {
-		buf_put_uvarint(&w->out, 0);
-	} else {
-		buf_put_uvarint(&w->out, key->name.len + 1ull);
-		buf_put(&w->out, key->name.p, key->name.len);
+	int same = w->named && !bytes_cmp(w->name.p, w->name.len, key->name.p, key->name.len);
+
+	put_key(&w->out, same, key->name.p, key->name.len, key->value.p, key->value.len);
+	if (!same) {
 		buf_reset(&w->name);
 		buf_put(&w->name, key->name.p, key->name.len);
 		w->named = 1;
 	}
-	buf_put_uvarint_bytes(&w->out, key->value.p, key->value.len);
 	buf_put(&w->out, list->p, list->len);
 	if (w->name.oom)
 		return nomem(e);

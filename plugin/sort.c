@@ -11,9 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SMALL SORT_SMALL
-#define MAX_SMALL_SIZE SORT_MAX_SMALL_SIZE
-
 static uint64_t key_at(const uint8_t *p)
 {
 	uint64_t k;
@@ -25,7 +22,7 @@ static uint64_t key_at(const uint8_t *p)
 /* Insertion sort: stable, and no allocation for the many short lists. */
 static inline void insertion(uint8_t *src, size_t n, size_t size)
 {
-	uint8_t t[MAX_SMALL_SIZE];
+	uint8_t t[SORT_MAX_SMALL_SIZE];
 
 	for (size_t i = 1; i < n; i++) {
 		size_t j = i;
@@ -76,7 +73,7 @@ int sort_by_u64_key(void *base, size_t n, size_t size)
 		sorted = key_at(src + (i - 1) * size) <= key_at(src + i * size);
 	if (sorted)
 		return 0;
-	if (n <= SMALL && size <= MAX_SMALL_SIZE) {
+	if (n <= SORT_SMALL && size <= SORT_MAX_SMALL_SIZE) {
 		/* made for each size sorted here (refs, label hashes, series
 		 * locations, postings' order): its copies inline */
 		switch (size) {
