@@ -211,7 +211,12 @@ static int load_dictionary(struct archive_writer *w, struct err *e)
 int archive_import_begin(struct archive *a, const struct archive_import_info *info,
 			 struct archive_writer **out, struct err *e)
 {
-	struct wal_writer_opts wo = { .compression = WAL_COMPRESS_NONE, .write_behind = 1 };
+	/* new segments are written past the page cache (O_DIRECT, by the
+	 * writer's I/O thread): an archive's bytes are seldom read soon, and
+	 * copying them into the page cache, then writing that back, took more
+	 * system time than the import's own (at 10M series, 11-18 s of it
+	 * against 3 s, and the wall time 24-27 s against 17-20 s) */
+	struct wal_writer_opts wo = { .compression = WAL_COMPRESS_NONE, .direct = 1, .write_behind = 1 };
 	struct archive_writer *w;
 	uint64_t reaped, pending, mem = a->opts.import_mem ? a->opts.import_mem : IMPORT_MEM;
 	int rc;
