@@ -1254,7 +1254,9 @@ static uint64_t segment_bytes_from(struct archive *a, uint32_t first)
 static int run(struct compact *c, struct err *e)
 {
 	struct archive *a = c->a;
-	struct wal_writer_opts wo = { .compression = WAL_COMPRESS_NONE };
+	/* past the page cache, as import's (13.2-13.3 s against 13.9-14.4 s
+	 * for 10 x 1M periodic series) */
+	struct wal_writer_opts wo = { .compression = WAL_COMPRESS_NONE, .direct = 1 };
 	struct idx_snapshot *all = NULL;
 	struct idx_pos end, new_end;
 	struct wal_pos wend;
