@@ -1,13 +1,16 @@
 /*
  * An open-addressing hash table of distinct name=value pairs; each holds
  * its series' refs as uvarints in the order they came (a snapshot's order
- * is not by ref). The table's slots are small (a hash tag and the pair's
- * number) and the pairs lie in an array in the order they came; a pair's
- * name and value are kept in an arena as one canonical label encoding
- * (uvarint name length, name, uvarint value length, value), which is how a
- * series record almost always spells them: looking a label up is one hash
- * and one compare of its bytes. When the table's memory passes the budget
- * it is written to one temporary file as a run, sorted, and emptied. At
+ * is not by ref): in the pair itself while they fit in 16 bytes, as most
+ * pairs' few do, then in a buffer of its own. The table's slots are small (a hash tag and
+ * the pair's number) and the pairs lie in an array in the order they came;
+ * a pair's name and value are kept in an arena as one canonical label
+ * encoding (uvarint name length, name, uvarint value length, value), which
+ * is how a series record almost always spells them: looking a label up is
+ * one hash and one compare of its bytes. When the table's memory passes
+ * the budget it is written to one temporary file as a run, sorted, and
+ * emptied; its arrays are kept for the next run, and grow by a quarter or
+ * a half, not twice: a run holds as many pairs as the budget can. At
  * commit what is left becomes the last run, and the runs are merged in
  * (name, value) order, each pair's refs merged too, into the index one
  * value at a time: memory is the runs' buffers and one value's list.
@@ -35,12 +38,13 @@
 #include "tmpfile.h"
 
 #define SLOTS 1024              /* an empty table's */
+#define LOAD_MAX 70             /* percent of the slots used before the table grows */
 #define RUN_BUF (64u << 10)     /* a run's buffer, writing or reading it */
 #define RUN_BUF_MIN (4u << 10)  /* reading, when the runs are many */
 #define MALLOC_OVERHEAD 16      /* glibc's chunk header and rounding */
-/* A pair's second ref takes this much for its refs (buf's first 256
- * bytes would be most of the table's memory: most pairs have few). */
-#define REFS_FIRST 16
+#define REFS_IN 16              /* a pair's refs kept in the pair up to this many bytes, */
+#define REFS_OUT 32             /* then in a buffer of this many, growing by half */
+#define ARENA_MIN (64u << 10)
 /* Merging, a bit a ref from the lowest to the highest when that takes at
  * most this much (32 Mi refs apart), */
 #define BITS_MAX (4u << 20)
@@ -48,11 +52,14 @@
 #define BITS_PER_REF 2
 
 struct pair {
-	size_t label_off;             /* in the arena: name length, name, value length, value */
-	uint32_t label_len, name_len, value_len;
-	uint64_t first;               /* the first ref + 1, kept here: most values have one series */
-	size_t n;                     /* refs in all */
-	struct buf refs;              /* the others as uvarints, arrival order */
+	uint32_t label_off;           /* in the arena: name length, name, value length, value */
+	uint32_t name_len, value_len;
+	uint32_t n;                   /* refs in all */
+	uint32_t len, cap;            /* the refs' bytes; cap 0: they are in in */
+	union {
+		uint8_t in[REFS_IN];
+		uint8_t *p;
+	} refs;
 };
 
 /* A slot: the pair's number + 1 (0: empty) and its hash's high bits. */
@@ -70,7 +77,7 @@ struct postings {
 	struct buf canon;         /* a label spelled otherwise, in the arena's form */
 	size_t mem;               /* the budget */
 	size_t ref_mem;           /* the ref buffers' allocations */
-	size_t most_refs;         /* the largest pair's n */
+	size_t most_refs;         /* the largest pair's n (at most UINT32_MAX) */
 	uint64_t ref_min, ref_max;    /* of every series added */
 	/* a bit a ref from bits_lo, for sorting the refs of pairs that have
 	 * many (ensure_bits()); clear but while one pair's are in it */
@@ -98,6 +105,19 @@ struct run {
 	uint64_t left, ref;       /* its refs not taken yet, and the last taken */
 };
 
+static const uint8_t *refs_of(const struct pair *s)
+{
+	return s->cap ? s->refs.p : s->refs.in;
+}
+
+static void free_refs(struct postings *p)
+{
+	for (size_t i = 0; i < p->used; i++)
+		if (p->pairs[i].cap)
+			free(p->pairs[i].refs.p);
+	p->ref_mem = 0;
+}
+
 static int nomem(struct err *e)
 {
 	return err_set(e, SNAPARC_NOMEM, "out of memory for label postings");
@@ -123,8 +143,7 @@ void postings_free(struct postings *p)
 {
 	if (!p)
 		return;
-	for (size_t i = 0; i < p->used; i++)
-		buf_free(&p->pairs[i].refs);
+	free_refs(p);
 	free(p->slots);
 	free(p->pairs);
 	buf_free(&p->arena);
@@ -248,7 +267,13 @@ static const uint8_t *pair_name(const struct postings *p, const struct pair *s)
 
 static const uint8_t *pair_value(const struct postings *p, const struct pair *s)
 {
-	return p->arena.p + s->label_off + s->label_len - s->value_len;
+	return pair_name(p, s) + s->name_len + uvarint_len(s->value_len);
+}
+
+/* The pair's label in the arena's form, its length. */
+static size_t pair_label_len(const struct pair *s)
+{
+	return uvarint_len(s->name_len) + s->name_len + uvarint_len(s->value_len) + s->value_len;
 }
 
 static uint64_t label_hash(const uint8_t *label, size_t len)
@@ -276,7 +301,7 @@ static int grow(struct postings *p)
 	for (size_t i = 0; i < p->used; i++) {
 		const struct pair *s = &p->pairs[i];
 
-		place(slots, cap, label_hash(p->arena.p + s->label_off, s->label_len), (uint32_t)i + 1);
+		place(slots, cap, label_hash(p->arena.p + s->label_off, pair_label_len(s)), (uint32_t)i + 1);
 	}
 	free(p->slots);
 	p->slots = slots;
@@ -284,23 +309,30 @@ static int grow(struct postings *p)
 	return 0;
 }
 
-/* Empties the table, back to its first size. */
+/* Empties the table, keeping its arrays for the next run. */
 static void empty(struct postings *p)
+{
+	free_refs(p);
+	memset(p->slots, 0, p->cap * sizeof(*p->slots));
+	buf_reset(&p->arena);
+	p->used = p->most_refs = 0;
+}
+
+/* Empties the table, back to its first size: its memory is the merge's. */
+static void release(struct postings *p)
 {
 	struct slot *small;
 
-	for (size_t i = 0; i < p->used; i++)
-		buf_free(&p->pairs[i].refs);
+	empty(p);
 	if (p->cap > SLOTS && (small = realloc(p->slots, SLOTS * sizeof(*small))) != NULL) {
 		p->slots = small;
 		p->cap = SLOTS;
+		memset(p->slots, 0, p->cap * sizeof(*p->slots));
 	}
-	memset(p->slots, 0, p->cap * sizeof(*p->slots));
 	free(p->pairs);
 	p->pairs = NULL;
 	p->pairs_cap = 0;
 	buf_free(&p->arena);
-	p->used = p->ref_mem = p->most_refs = 0;
 }
 
 static int bytes_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
@@ -433,13 +465,12 @@ static inline uint64_t ref_next(const uint8_t **q)
 /* The pair's refs, sorted, into refs (uint64_t). */
 static int pair_refs(const struct pair *s, struct buf *refs, struct err *e)
 {
-	const uint8_t *q = s->refs.p, *end = q ? q + s->refs.len : q;
+	const uint8_t *q = refs_of(s), *end = q + s->len;
 	uint64_t *r;
 
 	buf_reset(refs);
 	if (!(r = (uint64_t *)buf_reserve(refs, s->n * sizeof(*r))))
 		return nomem(e);
-	*r++ = s->first - 1;
 	while (q < end)
 		*r++ = ref_next(&q);
 	refs->len = s->n * sizeof(*r);
@@ -452,9 +483,9 @@ static int pair_refs(const struct pair *s, struct buf *refs, struct err *e)
  * bits, appended to out. */
 static int pair_bits(struct postings *p, const struct pair *s, struct buf *out, struct err *e)
 {
-	const uint8_t *q = s->refs.p, *end = q ? q + s->refs.len : q;
+	const uint8_t *q = refs_of(s), *end = q + s->len;
 	struct bits_span span = { UINT64_MAX, 0 };
-	int bad = bits_set(p, s->first - 1, &span);
+	int bad = 0;
 
 	while (q < end && !bad)
 		bad = bits_set(p, ref_next(&q), &span);
@@ -583,26 +614,38 @@ static struct pair *find(struct postings *p, uint64_t h, const uint8_t *label, s
 		if (p->slots[i].tag != tag)
 			continue;
 		s = &p->pairs[p->slots[i].pair - 1];
-		if (s->label_len == len && !memcmp(p->arena.p + s->label_off, label, len))
+		if (s->name_len == name_len && s->value_len == value_len &&
+		    !memcmp(p->arena.p + s->label_off, label, len))
 			return s;
 	}
 	if (p->used == p->pairs_cap) {
-		size_t cap = p->pairs_cap ? 2 * p->pairs_cap : SLOTS / 2;
+		size_t cap = p->pairs_cap ? p->pairs_cap + p->pairs_cap / 4 : SLOTS / 2;
 
 		if (!(s = realloc(p->pairs, cap * sizeof(*s))))
 			return NULL;
 		p->pairs = s;
 		p->pairs_cap = cap;
 	}
+	if (p->arena.cap - p->arena.len < len) {
+		size_t cap = p->arena.cap + p->arena.cap / 4;
+		uint8_t *a;
+
+		if (cap < p->arena.len + len)
+			cap = p->arena.len + len;
+		if (cap < ARENA_MIN)
+			cap = ARENA_MIN;
+		if (!(a = realloc(p->arena.p, cap)))
+			return NULL;
+		p->arena.p = a;
+		p->arena.cap = cap;
+	}
 	s = &p->pairs[p->used];
 	memset(s, 0, sizeof(*s));
-	s->label_off = p->arena.len;
-	s->label_len = (uint32_t)len;
+	s->label_off = (uint32_t)p->arena.len;
 	s->name_len = (uint32_t)name_len;
 	s->value_len = (uint32_t)value_len;
-	buf_put(&p->arena, label, len);
-	if (p->arena.oom)
-		return NULL;
+	memcpy(p->arena.p + p->arena.len, label, len);
+	p->arena.len += len;
 	p->slots[i].tag = tag;
 	p->slots[i].pair = (uint32_t)++p->used;
 	return s;
@@ -669,9 +712,45 @@ void postings_prefetch(const struct postings *p, const uint64_t *hashes, size_t 
 			continue;
 		}
 		__builtin_prefetch(p->arena.p + s->label_off);
-		if (s->refs.p)
-			__builtin_prefetch(s->refs.p + s->refs.len, 1);
+		if (s->cap)
+			__builtin_prefetch(s->refs.p + s->len, 1);
 	}
+}
+
+/* Makes room for k more bytes of the pair's refs; -1 out of memory. */
+static int grow_refs(struct postings *p, struct pair *s, size_t k)
+{
+	size_t cap = s->cap ? s->cap : REFS_IN;
+	uint8_t *q;
+
+	if (s->len + k <= cap)
+		return 0;
+	cap = s->cap ? s->cap + s->cap / 2 : REFS_OUT;
+	if (cap < s->len + k)
+		cap = s->len + k;
+	if (cap > UINT32_MAX)
+		return -1;
+	if (s->cap) {
+		q = realloc(s->refs.p, cap);
+	} else if ((q = malloc(cap)) != NULL) {
+		memcpy(q, s->refs.in, s->len);
+		p->ref_mem += MALLOC_OVERHEAD;
+	}
+	if (!q)
+		return -1;
+	p->ref_mem += cap - s->cap;
+	s->refs.p = q;
+	s->cap = (uint32_t)cap;
+	return 0;
+}
+
+/* Appends ref to the pair's refs; -1 out of memory. */
+static inline int add_ref(struct postings *p, struct pair *s, uint64_t ref)
+{
+	if (s->len + UVARINT_MAX_LEN > (s->cap ? s->cap : REFS_IN) && grow_refs(p, s, uvarint_len(ref)))
+		return -1;
+	s->len += (uint32_t)uvarint_put((s->cap ? s->refs.p : s->refs.in) + s->len, ref);
+	return 0;
 }
 
 int postings_add(struct postings *p, const struct rec_labels *ls, const uint64_t *hashes, uint64_t ref,
@@ -688,8 +767,8 @@ int postings_add(struct postings *p, const struct rec_labels *ls, const uint64_t
 	for (uint32_t k = 0; k < ls->count; k++) {
 		const uint8_t *label = q, *name, *value;
 		uint64_t name_len = label_uvarint(&q, end), value_len;
-		size_t len, cap;
 		struct pair *s;
+		size_t len;
 
 		name = q;
 		q += name_len < (uint64_t)(end - q) ? name_len : (uint64_t)(end - q);
@@ -712,25 +791,18 @@ int postings_add(struct postings *p, const struct rec_labels *ls, const uint64_t
 			label = p->canon.p;
 			len = p->canon.len;
 		}
-		if (p->used * 2 >= p->cap && (rc = make_room(p, e)))
+		/* a pair's n and an arena's offset are 32 bits */
+		if ((p->most_refs == UINT32_MAX || p->arena.len + len > UINT32_MAX) && (rc = write_run(p, e)))
+			return rc;
+		if (p->used * 100 >= p->cap * LOAD_MAX && (rc = make_room(p, e)))
 			return rc;
 		if (!(s = find(p, hashes && label != p->canon.p ? hashes[k] : label_hash(label, len), label, len,
 			       (size_t)name_len, (size_t)value_len)))
 			return nomem(e);
 		if (++s->n > p->most_refs)
 			p->most_refs = s->n;
-		if (!s->first) {
-			s->first = ref + 1;
-			continue;
-		}
-		cap = s->refs.cap;
-		if (!cap && (s->refs.p = malloc(REFS_FIRST)) != NULL)
-			s->refs.cap = REFS_FIRST;
-		buf_put_uvarint(&s->refs, ref);
-		if (s->refs.oom)
+		if (add_ref(p, s, ref))
 			return nomem(e);
-		if (s->refs.cap != cap)
-			p->ref_mem += s->refs.cap - cap + (cap ? 0 : MALLOC_OVERHEAD);
 	}
 	return table_mem(p) > p->mem ? write_run(p, e) : 0;
 }
@@ -1080,8 +1152,11 @@ int postings_flush(struct postings *p, struct err *e)
 	size_t k;
 	int rc;
 
-	if ((rc = write_run(p, e)) || (k = p->runs.len / sizeof(uint64_t)) < 2)
+	if ((rc = write_run(p, e)))
 		return rc;
+	release(p);
+	if ((k = p->runs.len / sizeof(uint64_t)) < 2)
+		return 0;
 	/* the runs as one after them, which postings_write() then reads alone */
 	w.off = ((const uint64_t *)p->runs.p)[k - 1];
 	if (!(rc = merge_runs(p, emit_run, &w, e)))
@@ -1132,7 +1207,9 @@ int postings_write(struct postings *p, struct idx_txn *t, uint32_t snap, struct 
 	struct index_writer w = { .t = t, .snap = snap };
 	int rc;
 
-	if ((rc = write_run(p, e)) || (rc = merge_runs(p, emit_index, &w, e)))
+	if (!(rc = write_run(p, e)))
+		release(p);
+	if (rc || (rc = merge_runs(p, emit_index, &w, e)))
 		goto out;
 	if (w.named)
 		rc = idx_postings_put(t, snap, (const char *)w.name.p, w.name.len, &w.blk, NULL, 0, 1, e);
