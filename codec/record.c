@@ -62,7 +62,8 @@ static void labels_decode(struct dec *d, struct rec_labels *out, int sorted, str
 			continue;
 		if (prev) {
 			size_t k = prev_len < name_len ? prev_len : name_len;
-			int c = memcmp(prev, name, k);
+			/* most names differ in their first byte */
+			int c = k && *prev != *name ? (int)*prev - (int)*name : memcmp(prev, name, k);
 
 			if (c > 0 || (c == 0 && prev_len >= name_len)) {
 				d->p = name;

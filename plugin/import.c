@@ -277,9 +277,10 @@ void archive_import_where_twice(struct archive_writer *w, void (*where)(void *ct
  * What the index needs of a series that its record's decoding does not check:
  * label names it can keep postings for. Refused here, the error names the
  * record (the caller adds where it is). A ref no other series of the snapshot
- * has is checked at commit, when the series are sorted by ref.
+ * has is checked at commit, when the series are sorted by ref. no_nul: the
+ * caller found no NUL byte in the bytes of all the labels.
  */
-static int check_label(const struct rec_label *l, const uint8_t *rec, struct err *e)
+static int check_label(const struct rec_label *l, const uint8_t *rec, int no_nul, struct err *e)
 {
 	size_t at = (size_t)((const uint8_t *)l->name - rec);
 	const char *nul;
@@ -287,7 +288,7 @@ static int check_label(const struct rec_label *l, const uint8_t *rec, struct err
 	if (l->name_len == 0 || l->name_len > LABEL_NAME_MAX)
 		return err_set(e, SNAPARC_CORRUPT, "offset %zu: label name of %zu bytes cannot be indexed (1 to %d bytes)",
 			       at, l->name_len, LABEL_NAME_MAX);
-	if ((nul = memchr(l->name, 0, l->name_len)) != NULL)
+	if (!no_nul && (nul = memchr(l->name, 0, l->name_len)) != NULL)
 		return err_set(e, SNAPARC_CORRUPT,
 			       "offset %zu: label name of %zu bytes has a NUL byte, which cannot be indexed",
 			       at + (size_t)(nul - l->name), l->name_len);
@@ -302,7 +303,7 @@ static int check_series(const struct rec_series *s, const uint8_t *rec, struct e
 
 	rec_labels_iter(&it, &s->labels);
 	while (rec_labels_next(&it, &l))
-		if ((rc = check_label(&l, rec, e)))
+		if ((rc = check_label(&l, rec, 0, e)))
 			return rc;
 	return 0;
 }
@@ -565,8 +566,12 @@ int archive_import_series(struct archive_series_info *out, uint64_t *hashes, con
 			return 0;
 		out->label_hash = rec_labels_hash(&s.labels);
 	} else {
+		/* one look for a NUL byte in all the labels' bytes, lengths
+		 * included, rather than one a name: there is almost never one */
+		int no_nul = !memchr(s.labels.raw, 0, s.labels.raw_len);
+
 		for (size_t i = 0; i < n; i++)
-			if (check_label(&ls[i], rec, NULL))
+			if (check_label(&ls[i], rec, no_nul, NULL))
 				return 0;
 		out->label_hash = rec_label_array_hash(ls, n);
 	}
