@@ -1060,6 +1060,39 @@ Test(archive_import, label_name_the_index_cannot_take_names_file_and_offset_in_a
 	label_names_refused(1);
 }
 
+/* A NUL byte in a label value is indexed: only names are refused for one
+ * (import looks for one in all the labels' bytes at once, then by name). */
+Test(archive_import, a_nul_byte_in_a_label_value_is_indexed)
+{
+	struct archive *a = open_archive(NULL);
+	struct archive_import_info info = { .name = "nul-value" };
+	struct rec_label ls[2] = { { "__name__", "up", 8, 2 }, { "instance", "x\0y", 8, 3 } };
+	struct archive_series r = { 0 };
+	struct idx_snapshot snap;
+	struct buf b = { 0 };
+	struct err e = { 0 };
+	char dir[300];
+
+	buf_put_byte(&b, REC_SERIES);
+	buf_put_be64(&b, src.max_ref + 1);
+	rec_labels_encode(&b, ls, 2);
+	buf_put_be64(&b, 0);
+	buf_put_uvarint(&b, 0);
+	cr_assert_not(b.oom);
+	snprintf(dir, sizeof(dir), "%s/nul-value", tmpdir);
+	write_snapshot_with(dir, 7, b.p, b.len);
+	cr_assert_eq(archive_import_dir(a, dir, &info, NULL, NULL, &snap, &e), 0, "%s", e.msg);
+	cr_assert_eq(archive_read_labels(a, snap.id, ls, 2, &r, &e), 0, "%s", e.msg);
+	cr_assert_eq(r.series.ref, src.max_ref + 1);
+	cr_assert(r.record.len == b.len && !memcmp(r.record.p, b.p, b.len));
+	/* the same name with the value cut at its NUL is another series */
+	ls[1].value_len = 1;
+	cr_assert_eq(archive_read_labels(a, snap.id, ls, 2, &r, &e), SNAPARC_NOT_FOUND, "%s", e.msg);
+	archive_series_free(&r);
+	buf_free(&b);
+	archive_close(a);
+}
+
 /* Found at commit, sorting in memory or through temporary files. */
 Test(archive_import, duplicate_ref_names_file_and_offset_of_the_second_record)
 {
