@@ -100,8 +100,9 @@ struct archive_series_info {
  * for the postings go there too (out->label_hashes) when it can. */
 int archive_import_series(struct archive_series_info *out, uint64_t *hashes, const uint8_t *rec, size_t len);
 /* Brings into cache what storing a series will read of the writer's tables
- * (postings_prefetch()), the stages in turn a few series ahead. */
-void archive_import_prefetch(struct archive_writer *w, const struct archive_series_info *s, int stage);
+ * (postings_prefetch()), given its n labels' hashes (label_hashes), the
+ * stages in turn a few series ahead. */
+void archive_import_prefetch(struct archive_writer *w, const uint64_t *label_hashes, size_t n, int stage);
 /* archive_import_put() with, unless stored is NULL, the record's stored form
  * made by such a compressor (WAL_LZ4 and the payload, or flags 0 to store it
  * plain); and, unless series is NULL, what archive_import_series() found of

@@ -589,10 +589,10 @@ int archive_import_series(struct archive_series_info *out, uint64_t *hashes, con
 	return 1;
 }
 
-void archive_import_prefetch(struct archive_writer *w, const struct archive_series_info *s, int stage)
+void archive_import_prefetch(struct archive_writer *w, const uint64_t *label_hashes, size_t n, int stage)
 {
-	if (s->label_hashes && !w->training)
-		postings_prefetch(w->postings, s->label_hashes, s->labels.count, stage);
+	if (!w->training)
+		postings_prefetch(w->postings, label_hashes, n, stage);
 }
 
 int archive_import_put_stored(struct archive_writer *w, const uint8_t *rec, size_t len, const uint8_t *stored,

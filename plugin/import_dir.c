@@ -97,12 +97,11 @@ static void series_of(const struct pipe_batch *b, size_t i, struct archive_serie
 
 static void prefetch(struct import_job *j, const struct pipe_batch *b, size_t n, size_t i, int stage)
 {
-	struct archive_series_info s;
+	const struct pipe_rec *r = (const struct pipe_rec *)b->recs.p + i;
 
-	if (i >= n || !((const struct pipe_rec *)b->recs.p)[i].has_hashes)
-		return;
-	series_of(b, i, &s);
-	archive_import_prefetch(j->w, &s, stage);
+	if (i < n && r->has_hashes)
+		archive_import_prefetch(j->w, (const uint64_t *)(const void *)(b->data.p + r->hashes_off),
+					r->labels_count, stage);
 }
 
 static int drain(void *ctx, const struct pipe_batch *b, struct err *e)

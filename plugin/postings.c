@@ -71,6 +71,7 @@ struct slot {
 struct postings {
 	struct slot *slots;
 	size_t cap;               /* slots, a power of two */
+	size_t grow_at;           /* pairs the slots take before they grow (LOAD_MAX) */
 	struct pair *pairs;
 	size_t used, pairs_cap;
 	struct buf arena;
@@ -132,6 +133,7 @@ int postings_new(struct postings **out, const char *dir, size_t mem, struct err 
 		return nomem(e);
 	}
 	p->cap = SLOTS;
+	p->grow_at = (SLOTS * LOAD_MAX + 99) / 100;
 	p->mem = mem;
 	p->dir = dir;
 	p->fd = -1;
@@ -306,6 +308,7 @@ static int grow(struct postings *p)
 	free(p->slots);
 	p->slots = slots;
 	p->cap = cap;
+	p->grow_at = (cap * LOAD_MAX + 99) / 100;
 	return 0;
 }
 
@@ -327,6 +330,7 @@ static void release(struct postings *p)
 	if (p->cap > SLOTS && (small = realloc(p->slots, SLOTS * sizeof(*small))) != NULL) {
 		p->slots = small;
 		p->cap = SLOTS;
+		p->grow_at = (SLOTS * LOAD_MAX + 99) / 100;
 		memset(p->slots, 0, p->cap * sizeof(*p->slots));
 	}
 	free(p->pairs);
@@ -794,7 +798,7 @@ int postings_add(struct postings *p, const struct rec_labels *ls, const uint64_t
 		/* a pair's n and an arena's offset are 32 bits */
 		if ((p->most_refs == UINT32_MAX || p->arena.len + len > UINT32_MAX) && (rc = write_run(p, e)))
 			return rc;
-		if (p->used * 100 >= p->cap * LOAD_MAX && (rc = make_room(p, e)))
+		if (p->used >= p->grow_at && (rc = make_room(p, e)))
 			return rc;
 		if (!(s = find(p, hashes && label != p->canon.p ? hashes[k] : label_hash(label, len), label, len,
 			       (size_t)name_len, (size_t)value_len)))
