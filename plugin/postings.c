@@ -222,19 +222,34 @@ static int bits_set(struct postings *p, uint64_t ref, struct bits_span *span)
 	return 0;
 }
 
+static void bits_clear(struct postings *p)
+{
+	memset(p->bits, 0, p->bits_words * sizeof(*p->bits));
+}
+
 /* Appends to list the uvarint count of the refs whose bits are set in the
- * span, then each ref's delta from the one before, clearing the bits. */
+ * span, then each ref's delta from the one before, clearing the bits (all
+ * of them, out of memory). */
 static void bits_take(struct postings *p, struct bits_span span, struct buf *list)
 {
-	size_t start = list->len, count_at;
-	uint64_t last = 0, taken = 0;
-	uint8_t *count;
+	uint64_t last = 0, taken = 0, lo = span.lo / 64, hi = span.hi / 64;
+	uint8_t *q;
 
-	/* the deltas after room for their count, which comes last */
-	if (!buf_reserve(list, UVARINT_MAX_LEN))
+	if (span.lo > span.hi) {
+		buf_put_uvarint(list, 0);
 		return;
-	list->len += UVARINT_MAX_LEN;
-	for (uint64_t word = span.lo / 64; span.lo <= span.hi && word <= span.hi / 64; word++) {
+	}
+	/* counted first: the count goes before the deltas, and with it the
+	 * room they take is known (a delta after the first is at most the
+	 * span) */
+	for (uint64_t word = lo; word <= hi; word++)
+		taken += (uint64_t)__builtin_popcountll(p->bits[word]);
+	if (!(q = buf_reserve(list, 2 * UVARINT_MAX_LEN + taken * uvarint_len(span.hi - span.lo)))) {
+		bits_clear(p);
+		return;
+	}
+	q += uvarint_put(q, taken);
+	for (uint64_t word = lo; word <= hi; word++) {
 		uint64_t w = p->bits[word];
 
 		if (!w)
@@ -243,23 +258,11 @@ static void bits_take(struct postings *p, struct bits_span span, struct buf *lis
 		for (; w; w &= w - 1) {
 			uint64_t ref = p->bits_lo + word * 64 + (uint64_t)__builtin_ctzll(w);
 
-			buf_put_uvarint(list, ref - last);
+			q += uvarint_put(q, ref - last);
 			last = ref;
-			taken++;
 		}
 	}
-	if (list->oom)
-		return;
-	count_at = start + UVARINT_MAX_LEN - uvarint_len(taken);
-	count = list->p + count_at;
-	uvarint_put(count, taken);
-	memmove(list->p + start, count, list->len - count_at);
-	list->len -= count_at - start;
-}
-
-static void bits_clear(struct postings *p)
-{
-	memset(p->bits, 0, p->bits_words * sizeof(*p->bits));
+	list->len = (size_t)(q - list->p);
 }
 
 static const uint8_t *pair_name(const struct postings *p, const struct pair *s)
