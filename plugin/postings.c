@@ -2,8 +2,9 @@
  * An open-addressing hash table of distinct name=value pairs; each holds
  * its series' refs as uvarints in the order they came (a snapshot's order
  * is not by ref): in the pair itself while they fit in 16 bytes, as most
- * pairs' few do, then in a buffer of its own. The table's slots are small (a hash tag and
- * the pair's number) and the pairs lie in an array in the order they came;
+ * pairs' few do, then in a buffer of its own. The table's slots are small
+ * (a hash tag and the pair's number) and the pairs lie in an array in the
+ * order they came;
  * a pair's name and value are kept in an arena as one canonical label
  * encoding (uvarint name length, name, uvarint value length, value), which
  * is how a series record almost always spells them: looking a label up is
@@ -111,6 +112,20 @@ static const uint8_t *refs_of(const struct pair *s)
 	return s->cap ? s->refs.p : s->refs.in;
 }
 
+/* The bytes the pair's refs have room for, in it or in their buffer. */
+static size_t refs_room(const struct pair *s)
+{
+	return s->cap ? s->cap : REFS_IN;
+}
+
+/* The slots' count, and the pairs they take before they grow. */
+static void set_slots(struct postings *p, struct slot *slots, size_t cap)
+{
+	p->slots = slots;
+	p->cap = cap;
+	p->grow_at = (cap * LOAD_MAX + 99) / 100;
+}
+
 static void free_refs(struct postings *p)
 {
 	for (size_t i = 0; i < p->used; i++)
@@ -132,8 +147,7 @@ int postings_new(struct postings **out, const char *dir, size_t mem, struct err 
 		free(p);
 		return nomem(e);
 	}
-	p->cap = SLOTS;
-	p->grow_at = (SLOTS * LOAD_MAX + 99) / 100;
+	set_slots(p, p->slots, SLOTS);
 	p->mem = mem;
 	p->dir = dir;
 	p->fd = -1;
@@ -309,9 +323,7 @@ static int grow(struct postings *p)
 		place(slots, cap, label_hash(p->arena.p + s->label_off, pair_label_len(s)), (uint32_t)i + 1);
 	}
 	free(p->slots);
-	p->slots = slots;
-	p->cap = cap;
-	p->grow_at = (cap * LOAD_MAX + 99) / 100;
+	set_slots(p, slots, cap);
 	return 0;
 }
 
@@ -330,12 +342,9 @@ static void release(struct postings *p)
 	struct slot *small;
 
 	empty(p);
-	if (p->cap > SLOTS && (small = realloc(p->slots, SLOTS * sizeof(*small))) != NULL) {
-		p->slots = small;
-		p->cap = SLOTS;
-		p->grow_at = (SLOTS * LOAD_MAX + 99) / 100;
-		memset(p->slots, 0, p->cap * sizeof(*p->slots));
-	}
+	/* (its first slots, which empty() cleared, are kept) */
+	if (p->cap > SLOTS && (small = realloc(p->slots, SLOTS * sizeof(*small))) != NULL)
+		set_slots(p, small, SLOTS);
 	free(p->pairs);
 	p->pairs = NULL;
 	p->pairs_cap = 0;
@@ -727,10 +736,10 @@ void postings_prefetch(const struct postings *p, const uint64_t *hashes, size_t 
 /* Makes room for k more bytes of the pair's refs; -1 out of memory. */
 static int grow_refs(struct postings *p, struct pair *s, size_t k)
 {
-	size_t cap = s->cap ? s->cap : REFS_IN;
+	size_t cap;
 	uint8_t *q;
 
-	if (s->len + k <= cap)
+	if (s->len + k <= refs_room(s))
 		return 0;
 	cap = s->cap ? s->cap + s->cap / 2 : REFS_OUT;
 	if (cap < s->len + k)
@@ -754,7 +763,7 @@ static int grow_refs(struct postings *p, struct pair *s, size_t k)
 /* Appends ref to the pair's refs; -1 out of memory. */
 static inline int add_ref(struct postings *p, struct pair *s, uint64_t ref)
 {
-	if (s->len + UVARINT_MAX_LEN > (s->cap ? s->cap : REFS_IN) && grow_refs(p, s, uvarint_len(ref)))
+	if (s->len + UVARINT_MAX_LEN > refs_room(s) && grow_refs(p, s, uvarint_len(ref)))
 		return -1;
 	s->len += (uint32_t)uvarint_put((s->cap ? s->refs.p : s->refs.in) + s->len, ref);
 	return 0;
