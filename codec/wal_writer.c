@@ -92,6 +92,17 @@ static int leave_direct(struct wal_writer *w)
 	return 0;
 }
 
+/* Puts the open segment on O_DIRECT if the options ask for it: set after
+ * the open, since an open with O_DIRECT that the file system refuses may
+ * have created the file already. */
+static void enter_direct(struct wal_writer *w)
+{
+	int fl;
+
+	w->direct = w->opts.direct && (fl = fcntl(w->fd, F_GETFL)) >= 0 &&
+		    fcntl(w->fd, F_SETFL, fl | O_DIRECT) == 0;
+}
+
 /* Writes n bytes at the segment's position: 0 or an errno. */
 static int write_fd(struct wal_writer *w, const uint8_t *p, size_t n)
 {
@@ -292,9 +303,7 @@ static int next_segment(struct wal_writer *w, struct err *e)
 	w->fd = open(w->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
 	if (w->fd < 0)
 		return w->failed = err_errno(e, errno, "%s: create segment", w->path);
-	/* set after the open: an open with O_DIRECT that the file system
-	 * refuses may have created the file already */
-	w->direct = w->opts.direct && fcntl(w->fd, F_SETFL, fcntl(w->fd, F_GETFL) | O_DIRECT) == 0;
+	enter_direct(w);
 	w->done_pages = 0;
 	w->created = 1;
 	return 0;
@@ -404,6 +413,7 @@ int wal_writer_open_at(struct wal_writer **out, const char *dir, uint32_t segmen
 {
 	struct wal_writer *w;
 	uint64_t page_start = offset - offset % WAL_PAGE_SIZE;
+	struct stat st;
 	int rc;
 
 	if ((rc = writer_new(&w, dir, opts, e)))
@@ -416,7 +426,13 @@ int wal_writer_open_at(struct wal_writer **out, const char *dir, uint32_t segmen
 		goto fail;
 	}
 	w->created = offset == 0;
-	if (ftruncate(w->fd, (off_t)offset) != 0) {
+	/* cut only what is past the end: on ext4 a file cut to no bytes has
+	 * all its pages written out when it is closed */
+	if (fstat(w->fd, &st) != 0) {
+		rc = err_errno(e, errno, "%s: stat segment", w->path);
+		goto fail;
+	}
+	if ((uint64_t)st.st_size != offset && ftruncate(w->fd, (off_t)offset) != 0) {
 		rc = err_errno(e, errno, "%s: cut to the committed end %llu", w->path, (unsigned long long)offset);
 		goto fail;
 	}
@@ -430,6 +446,9 @@ int wal_writer_open_at(struct wal_writer **out, const char *dir, uint32_t segmen
 		rc = err_errno(e, errno, "%s: seek", w->path);
 		goto fail;
 	}
+	/* the last page was read through the page cache; from its start on,
+	 * every write is of whole pages from an aligned buffer but a flush */
+	enter_direct(w);
 	w->done_pages = page_start / WAL_PAGE_SIZE;
 	w->last_end.segment = segment;
 	w->last_end.offset = offset;
