@@ -20,9 +20,15 @@
  *   uvarint 0 (the previous pair's name) or name length + 1, then the name
  *   uvarint value length, the value
  *   uvarint n, n x uvarint (ref - previous ref), the refs sorted
- * the refs' part being a list as idx_postings_put() takes it. Runs follow
- * each other in the file; they are only read, so a failed commit can merge
- * them again.
+ * the refs' part being a list as idx_postings_put() takes it. Runs lie in
+ * the file where their spans say; they are only read, so a failed commit
+ * can merge them again.
+ *
+ * Writing a run out, the table's pairs are sorted, then the first half
+ * (by refs) is written here and the second on a thread of the table's own
+ * (bg.h), as a run of its own: two runs whose keys do not meet. The second
+ * starts past the most the first can take, a hole in the file. An import's
+ * reading thread waits for the table while it is written: half the wait.
  */
 #include "postings.h"
 
@@ -34,6 +40,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "bg.h"
 #include "bytes.h"
 #include "sort.h"
 #include "tmpfile.h"
@@ -51,6 +58,8 @@
 #define BITS_MAX (4u << 20)
 /* for the pairs with a ref for every this many words of it or more. */
 #define BITS_PER_REF 2
+/* A run is written in two halves, each on a thread, from this many refs. */
+#define HALVES_MIN_REFS 4096
 
 struct pair {
 	uint32_t label_off;           /* in the arena: name length, name, value length, value */
@@ -82,14 +91,21 @@ struct postings {
 	size_t most_refs;         /* the largest pair's n (at most UINT32_MAX) */
 	uint64_t ref_min, ref_max;    /* of every series added */
 	/* a bit a ref from bits_lo, for sorting the refs of pairs that have
-	 * many (ensure_bits()); clear but while one pair's are in it */
-	uint64_t *bits;
+	 * many (ensure_bits()); clear but while one pair's are in it. The
+	 * second half of a run being written has bits_half. */
+	uint64_t *bits, *bits_half;
 	uint64_t bits_lo;
 	size_t bits_words;
 	const char *dir;
 	int fd;                   /* the temporary file, -1 until the first run */
-	struct buf runs;          /* uint64_t: where each run ends in it */
-	uint64_t runs_start;      /* where the first begins (postings_flush() merges them) */
+	struct buf runs;          /* struct span: where each run lies in it */
+	uint64_t file_end;        /* past the last run */
+	struct bg *bg;            /* writes a run's second half */
+};
+
+/* Bytes [start, end) of the temporary file. */
+struct span {
+	uint64_t start, end;
 };
 
 /* A string's first 16 bytes as two big-endian numbers, zeros past its end:
@@ -151,6 +167,10 @@ int postings_new(struct postings **out, const char *dir, size_t mem, struct err 
 	p->mem = mem;
 	p->dir = dir;
 	p->fd = -1;
+	if (bg_new(&p->bg, e)) {
+		postings_free(p);
+		return SNAPARC_NOMEM;
+	}
 	*out = p;
 	return 0;
 }
@@ -159,6 +179,7 @@ void postings_free(struct postings *p)
 {
 	if (!p)
 		return;
+	bg_free(p->bg);   /* first: it may be writing half a run */
 	free_refs(p);
 	free(p->slots);
 	free(p->pairs);
@@ -166,6 +187,7 @@ void postings_free(struct postings *p)
 	buf_free(&p->canon);
 	buf_free(&p->runs);
 	free(p->bits);
+	free(p->bits_half);
 	if (p->fd >= 0)
 		close(p->fd);
 	free(p);
@@ -179,13 +201,14 @@ struct order_ent {
 
 /* What the table takes, and will while it is written out: the slots, the
  * pairs, the arena, the ref buffers, the pairs' order with its sort's
- * scratch, and the largest pair's refs decoded with theirs. */
+ * scratch, and for each half the bits and the largest pair's refs decoded
+ * with theirs. */
 static size_t table_mem(const struct postings *p)
 {
 	return p->cap * sizeof(struct slot) + p->pairs_cap * sizeof(struct pair) + p->arena.cap + p->ref_mem +
-	       p->bits_words * sizeof(uint64_t) + p->used * sizeof(struct order_ent) +
-	       sort_by_u64_key_mem(p->used, sizeof(struct order_ent)) + p->most_refs * sizeof(uint64_t) +
-	       sort_by_u64_key_mem(p->most_refs, sizeof(uint64_t));
+	       p->used * sizeof(struct order_ent) + sort_by_u64_key_mem(p->used, sizeof(struct order_ent)) +
+	       2 * (p->bits_words * sizeof(uint64_t) + p->most_refs * sizeof(uint64_t) +
+		    sort_by_u64_key_mem(p->most_refs, sizeof(uint64_t)));
 }
 
 /* Makes the bits cover every ref added so far when that takes at most
@@ -196,7 +219,8 @@ static void ensure_bits(struct postings *p)
 
 	if (!p->ref_max || (p->ref_max - p->ref_min) / 8 >= BITS_MAX) {
 		free(p->bits);
-		p->bits = NULL;
+		free(p->bits_half);
+		p->bits = p->bits_half = NULL;
 		p->bits_words = 0;
 		return;
 	}
@@ -204,8 +228,11 @@ static void ensure_bits(struct postings *p)
 	if (p->bits && p->bits_lo == p->ref_min && p->bits_words >= words)
 		return;
 	free(p->bits);
+	free(p->bits_half);
 	p->bits_lo = p->ref_min;
-	p->bits_words = (p->bits = calloc(words, sizeof(*p->bits))) ? words : 0;
+	p->bits = calloc(words, sizeof(*p->bits));
+	p->bits_half = p->bits ? calloc(words, sizeof(*p->bits_half)) : NULL;
+	p->bits_words = p->bits ? words : 0;
 }
 
 /* Whether n refs, at least one from lo, are better sorted by their bits:
@@ -221,14 +248,15 @@ struct bits_span {
 	uint64_t lo, hi;
 };
 
-/* Sets ref's bit and widens the span. 0, or -1 for a ref outside them. */
-static int bits_set(struct postings *p, uint64_t ref, struct bits_span *span)
+/* Sets ref's bit in bits (p->bits or p->bits_half) and widens the span.
+ * 0, or -1 for a ref outside them. */
+static int bits_set(const struct postings *p, uint64_t *bits, uint64_t ref, struct bits_span *span)
 {
 	uint64_t at = ref - p->bits_lo;
 
 	if (ref < p->bits_lo || at / 64 >= p->bits_words)
 		return -1;
-	p->bits[at / 64] |= 1ull << (at % 64);
+	bits[at / 64] |= 1ull << (at % 64);
 	if (at > span->hi)
 		span->hi = at;
 	if (at < span->lo)
@@ -236,15 +264,15 @@ static int bits_set(struct postings *p, uint64_t ref, struct bits_span *span)
 	return 0;
 }
 
-static void bits_clear(struct postings *p)
+static void bits_clear(const struct postings *p, uint64_t *bits)
 {
-	memset(p->bits, 0, p->bits_words * sizeof(*p->bits));
+	memset(bits, 0, p->bits_words * sizeof(*bits));
 }
 
 /* Appends to list the uvarint count of the refs whose bits are set in the
  * span, then each ref's delta from the one before, clearing the bits (all
  * of them, out of memory). */
-static void bits_take(struct postings *p, struct bits_span span, struct buf *list)
+static void bits_take(const struct postings *p, uint64_t *bits, struct bits_span span, struct buf *list)
 {
 	uint64_t last = 0, taken = 0, lo = span.lo / 64, hi = span.hi / 64;
 	uint8_t *q;
@@ -257,18 +285,18 @@ static void bits_take(struct postings *p, struct bits_span span, struct buf *lis
 	 * room they take is known (a delta after the first is at most the
 	 * span) */
 	for (uint64_t word = lo; word <= hi; word++)
-		taken += (uint64_t)__builtin_popcountll(p->bits[word]);
+		taken += (uint64_t)__builtin_popcountll(bits[word]);
 	if (!(q = buf_reserve(list, 2 * UVARINT_MAX_LEN + taken * uvarint_len(span.hi - span.lo)))) {
-		bits_clear(p);
+		bits_clear(p, bits);
 		return;
 	}
 	q += uvarint_put(q, taken);
 	for (uint64_t word = lo; word <= hi; word++) {
-		uint64_t w = p->bits[word];
+		uint64_t w = bits[word];
 
 		if (!w)
 			continue;
-		p->bits[word] = 0;
+		bits[word] = 0;
 		for (; w; w &= w - 1) {
 			uint64_t ref = p->bits_lo + word * 64 + (uint64_t)__builtin_ctzll(w);
 
@@ -497,19 +525,20 @@ static int pair_refs(const struct pair *s, struct buf *refs, struct err *e)
 
 /* The pair's refs as a run holds them (count, sorted deltas), through the
  * bits, appended to out. */
-static int pair_bits(struct postings *p, const struct pair *s, struct buf *out, struct err *e)
+static int pair_bits(const struct postings *p, uint64_t *bits, const struct pair *s, struct buf *out,
+		     struct err *e)
 {
 	const uint8_t *q = refs_of(s), *end = q + s->len;
 	struct bits_span span = { UINT64_MAX, 0 };
 	int bad = 0;
 
 	while (q < end && !bad)
-		bad = bits_set(p, ref_next(&q), &span);
+		bad = bits_set(p, bits, ref_next(&q), &span);
 	if (bad) {
-		bits_clear(p);
+		bits_clear(p, bits);
 		return err_set(e, SNAPARC_INVALID, "a ref outside those the postings were given");
 	}
-	bits_take(p, span, out);
+	bits_take(p, bits, span, out);
 	return out->oom ? nomem(e) : 0;
 }
 
@@ -528,7 +557,7 @@ static void put_key(struct buf *out, int same_name, const uint8_t *name, size_t 
 }
 
 /* Writes out what out holds, at *off. */
-static int flush(struct postings *p, struct buf *out, uint64_t *off, struct err *e)
+static int flush(const struct postings *p, struct buf *out, uint64_t *off, struct err *e)
 {
 	int rc;
 
@@ -541,43 +570,33 @@ static int flush(struct postings *p, struct buf *out, uint64_t *off, struct err 
 	return 0;
 }
 
-/* Writes the table out as the next run and empties it; on failure the
- * table and the runs before are as they were. */
-static int write_run(struct postings *p, struct err *e)
+/* Pairs [from, to) of a run's order, written as a run from start. */
+struct run_half {
+	const struct postings *p;
+	const struct order_ent *order;
+	size_t from, to;
+	uint64_t *bits;           /* p->bits or p->bits_half */
+	struct span at;           /* start, and once written its end */
+};
+
+static int write_half(void *arg, struct err *e)
 {
-	uint64_t off = p->runs.len ? ((const uint64_t *)p->runs.p)[p->runs.len / 8 - 1] : 0;
+	struct run_half *h = arg;
+	const struct postings *p = h->p;
 	struct buf out = { 0 }, refs = { 0 };
-	struct order_ent *order;
-	size_t n = 0;
+	uint64_t off = h->at.start;
 	int rc = 0;
 
-	if (!p->used)
-		return 0;
-	if (p->fd < 0) {
-		int fd = tmpfile_open(p->dir, e);
-
-		if (fd < 0)
-			return fd;
-		p->fd = fd;
-	}
-	ensure_bits(p);
-	if (!(order = malloc(p->used * sizeof(*order))))
-		return nomem(e);
-	for (n = 0; n < p->used; n++)
-		order[n].pair = n;
-	if (sort_pairs(p, order, n)) {
-		free(order);
-		return nomem(e);
-	}
-	for (size_t i = 0; i < n && !rc; i++) {
-		const struct pair *s = &p->pairs[order[i].pair], *prev = i ? &p->pairs[order[i - 1].pair] : NULL;
+	for (size_t i = h->from; i < h->to && !rc; i++) {
+		const struct pair *s = &p->pairs[h->order[i].pair];
+		const struct pair *prev = i > h->from ? &p->pairs[h->order[i - 1].pair] : NULL;
 		const uint8_t *name = pair_name(p, s);
 		const uint64_t *r;
 
 		put_key(&out, prev && !bytes_cmp(name, s->name_len, pair_name(p, prev), prev->name_len), name,
 			s->name_len, pair_value(p, s), s->value_len);
 		if (dense(p, p->bits_lo, s->n)) {
-			if ((rc = pair_bits(p, s, &out, e)))
+			if ((rc = pair_bits(p, h->bits, s, &out, e)))
 				break;
 			if (out.len >= RUN_BUF)
 				rc = flush(p, &out, &off, e);
@@ -595,16 +614,84 @@ static int write_run(struct postings *p, struct err *e)
 	}
 	if (!rc)
 		rc = flush(p, &out, &off, e);
-	if (!rc) {
-		buf_put(&p->runs, &off, sizeof(off));
-		if (p->runs.oom)
-			rc = nomem(e);
+	h->at.end = off;
+	buf_free(&out);
+	buf_free(&refs);
+	return rc;
+}
+
+/* Where the table's sorted pairs split into two halves of about as many
+ * refs: the second's first pair (n: no split, the table is small or the
+ * second half would have no bits). *first_max: the most bytes the first
+ * half takes as a run, a ref's delta being at most ref_max. */
+static size_t halves_split(const struct postings *p, const struct order_ent *order, size_t n, uint64_t *first_max)
+{
+	uint64_t refs = 0, half = 0, max = 0, per_ref = uvarint_len(p->ref_max);
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		refs += p->pairs[order[i].pair].n;
+	if (refs < HALVES_MIN_REFS || n < 2 || (p->bits && !p->bits_half))
+		return n;
+	for (i = 0; i < n - 1 && half < refs / 2; i++) {
+		const struct pair *s = &p->pairs[order[i].pair];
+
+		half += s->n;
+		max += 3 * UVARINT_MAX_LEN + s->name_len + s->value_len + s->n * per_ref;
 	}
+	*first_max = max;
+	return i;
+}
+
+/* Writes the table out as the next runs and empties it; on failure the
+ * table and the runs before are as they were. */
+static int write_run(struct postings *p, struct err *e)
+{
+	struct run_half h[2];
+	struct order_ent *order;
+	uint64_t first_max = 0;
+	size_t n, split;
+	int rc = 0, rc2;
+
+	if (!p->used)
+		return 0;
+	if (p->fd < 0) {
+		int fd = tmpfile_open(p->dir, e);
+
+		if (fd < 0)
+			return fd;
+		p->fd = fd;
+	}
+	ensure_bits(p);
+	/* room for both runs' spans first: a run listed alone would be
+	 * written again with the table */
+	if (!buf_reserve(&p->runs, 2 * sizeof(struct span)) || !(order = malloc(p->used * sizeof(*order))))
+		return nomem(e);
+	for (n = 0; n < p->used; n++)
+		order[n].pair = n;
+	if (sort_pairs(p, order, n)) {
+		free(order);
+		return nomem(e);
+	}
+	split = halves_split(p, order, n, &first_max);
+	h[0] = (struct run_half){ p, order, 0, split, p->bits, { p->file_end, 0 } };
+	h[1] = (struct run_half){ p, order, split, n, p->bits_half, { p->file_end + first_max, 0 } };
+	if (split < n)
+		rc = bg_submit(p->bg, write_half, &h[1], e);
+	if (!rc)
+		rc = write_half(&h[0], e);
+	if (split < n) {
+		rc2 = bg_wait(p->bg, rc ? NULL : e);
+		rc = rc ? rc : rc2;
+	}
+	for (int i = 0; i < 2 && !rc; i++)
+		if (h[i].from < h[i].to) {
+			buf_put(&p->runs, &h[i].at, sizeof(h[i].at));
+			p->file_end = h[i].at.end;
+		}
 	if (!rc)
 		empty(p);
 	free(order);
-	buf_free(&out);
-	buf_free(&refs);
 	return rc;
 }
 
@@ -973,7 +1060,7 @@ static int merge_bits(struct postings *p, struct run **h, size_t m, struct buf *
 		struct run *r = h[i];
 
 		for (;;) {
-			if (bits_set(p, r->ref, &span)) {
+			if (bits_set(p, p->bits, r->ref, &span)) {
 				rc = run_corrupt(p, r, e);
 				goto fail;
 			}
@@ -985,11 +1072,11 @@ static int merge_bits(struct postings *p, struct run **h, size_t m, struct buf *
 		}
 	}
 	buf_reset(list);
-	bits_take(p, span, list);
+	bits_take(p, p->bits, span, list);
 	return list->oom ? nomem(e) : 0;
 fail:
 	/* clear for a commit that merges again */
-	bits_clear(p);
+	bits_clear(p, p->bits);
 	return rc;
 }
 
@@ -1076,12 +1163,13 @@ static int open_runs(const struct postings *p, struct run *runs, size_t k, struc
 	int rc = 0;
 
 	for (size_t i = 0; i < k && !rc; i++) {
+		const struct span *at = (const struct span *)(const void *)p->runs.p + i;
 		struct run *r = &runs[i];
 
 		r->rd.fd = p->fd;
 		r->rd.dir = p->dir;
-		r->rd.off = i ? ((const uint64_t *)p->runs.p)[i - 1] : p->runs_start;
-		r->rd.end = ((const uint64_t *)p->runs.p)[i];
+		r->rd.off = at->start;
+		r->rd.end = at->end;
 		r->rd.cap = cap;
 		/* (name and value never NULL: compared and passed on even when empty) */
 		if (!(r->rd.buf = malloc(cap)) || !buf_reserve(&r->name, 64) || !buf_reserve(&r->value, 64))
@@ -1099,7 +1187,7 @@ typedef int (*emit_fn)(void *ctx, const struct run *key, const struct buf *list,
 /* Merges the runs, giving each pair to emit. */
 static int merge_runs(struct postings *p, emit_fn emit, void *ctx, struct err *e)
 {
-	size_t k = p->runs.len / sizeof(uint64_t), heaped = 0;
+	size_t k = p->runs.len / sizeof(struct span), heaped = 0;
 	struct buf list = { 0 };
 	struct run *runs = NULL, **heap = NULL;
 	int rc;
@@ -1171,17 +1259,19 @@ int postings_flush(struct postings *p, struct err *e)
 	if ((rc = write_run(p, e)))
 		return rc;
 	release(p);
-	if ((k = p->runs.len / sizeof(uint64_t)) < 2)
+	if ((k = p->runs.len / sizeof(struct span)) < 2)
 		return 0;
 	/* the runs as one after them, which postings_write() then reads alone */
-	w.off = ((const uint64_t *)p->runs.p)[k - 1];
+	w.off = p->file_end;
 	if (!(rc = merge_runs(p, emit_run, &w, e)))
 		rc = flush(p, &w.out, &w.off, e);
 	if (!rc) {
-		p->runs_start = ((const uint64_t *)p->runs.p)[k - 1];
+		struct span merged = { p->file_end, w.off };
+
+		/* (the list had room for two) */
 		buf_reset(&p->runs);
-		buf_put(&p->runs, &w.off, sizeof(w.off));
-		rc = p->runs.oom ? nomem(e) : 0;
+		buf_put(&p->runs, &merged, sizeof(merged));
+		p->file_end = w.off;
 	}
 	buf_free(&w.out);
 	buf_free(&w.name);
