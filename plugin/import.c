@@ -773,6 +773,7 @@ static int flusher_wait(struct flusher *f, struct err *e)
 static void flush_start(struct archive_writer *w)
 {
 	flusher_start(w, &w->syncing, sync_segments);
+	postings_flush_announce(w->postings);
 	flusher_start(w, &w->merging, merge_postings);
 }
 
@@ -816,11 +817,11 @@ static int write_index(struct archive_writer *w, struct err *e)
 		rc = put_hashes(w, t, batch, e);
 	if (!rc)
 		rc = put_side_data(w, t, e);
-	/* the segments synced and the postings' last run written */
-	if (!rc)
-		rc = flush_wait(w, e);
+	/* the postings as they are merged, then the segments synced */
 	if (!rc)
 		rc = postings_write(w->postings, t, w->snap.id, e);
+	if (!rc)
+		rc = flush_wait(w, e);
 	for (size_t i = 0; !rc && i < w->others.len / sizeof(*o); i++)
 		rc = idx_other_put(t, w->snap.id, &o[i].loc, o[i].type, e);
 	if (!rc)

@@ -29,9 +29,15 @@
  * (bg.h), as a run of its own: two runs whose keys do not meet. The second
  * starts past the most the first can take, a hole in the file. An import's
  * reading thread waits for the table while it is written: half the wait.
+ *
+ * postings_flush() on a thread of its own merges the runs into one at the
+ * file's end, while the import's writing thread indexes the series; that
+ * thread's postings_write() then follows the merged run as it is written
+ * (struct tail), a pair at a time, rather than waiting for its end.
  */
 #include "postings.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -78,6 +84,24 @@ struct slot {
 	uint32_t pair;
 };
 
+/* Bytes [start, end) of the temporary file. */
+struct span {
+	uint64_t start, end;
+};
+
+/* A postings_flush() on another thread, as postings_write() sees it. */
+struct tail {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int announced;            /* postings_flush_announce() */
+	int ready;                /* the flush has written the table out */
+	int merging;              /* and is merging the runs into [start, published) */
+	int done;                 /* it has ended: rc, err */
+	uint64_t start, published;   /* published ends a pair */
+	int rc;
+	struct err err;
+};
+
 struct postings {
 	struct slot *slots;
 	size_t cap;               /* slots, a power of two */
@@ -101,11 +125,7 @@ struct postings {
 	struct buf runs;          /* struct span: where each run lies in it */
 	uint64_t file_end;        /* past the last run */
 	struct bg *bg;            /* writes a run's second half */
-};
-
-/* Bytes [start, end) of the temporary file. */
-struct span {
-	uint64_t start, end;
+	struct tail tail;
 };
 
 /* A string's first 16 bytes as two big-endian numbers, zeros past its end:
@@ -121,6 +141,7 @@ struct run {
 	struct buf name, value;   /* the current pair's */
 	struct prefix name_pre, value_pre;
 	uint64_t left, ref;       /* its refs not taken yet, and the last taken */
+	struct tail *tail;        /* the run being merged on another thread, or NULL */
 };
 
 static const uint8_t *refs_of(const struct pair *s)
@@ -167,6 +188,8 @@ int postings_new(struct postings **out, const char *dir, size_t mem, struct err 
 	p->mem = mem;
 	p->dir = dir;
 	p->fd = -1;
+	pthread_mutex_init(&p->tail.mu, NULL);
+	pthread_cond_init(&p->tail.cv, NULL);
 	if (bg_new(&p->bg, e)) {
 		postings_free(p);
 		return SNAPARC_NOMEM;
@@ -190,6 +213,8 @@ void postings_free(struct postings *p)
 	free(p->bits_half);
 	if (p->fd >= 0)
 		close(p->fd);
+	pthread_cond_destroy(&p->tail.cv);
+	pthread_mutex_destroy(&p->tail.mu);
 	free(p);
 }
 
@@ -970,6 +995,25 @@ static int run_bytes(const struct postings *p, struct run *r, uint64_t n, struct
 	return out->oom ? nomem(e) : 0;
 }
 
+/* For a run merged on another thread, read to where it is written: waits
+ * until it is written further or ends. 1 (more of it), 0 (its end), or the
+ * merge's failure. Where it is written to ends a pair. */
+static int tail_more(struct run *r, struct err *e)
+{
+	struct tail *t = r->tail;
+	int rc;
+
+	pthread_mutex_lock(&t->mu);
+	while (t->published == r->rd.end && !t->done)
+		pthread_cond_wait(&t->cv, &t->mu);
+	r->rd.end = t->published;
+	rc = r->rd.off < r->rd.end ? 1 : t->rc;
+	if (rc < 0 && e)
+		*e = t->err;
+	pthread_mutex_unlock(&t->mu);
+	return rc;
+}
+
 /* Reads the run's next pair up to its refs; at the run's end r->left is 0. */
 static int run_next(const struct postings *p, struct run *r, struct err *e)
 {
@@ -977,8 +1021,8 @@ static int run_next(const struct postings *p, struct run *r, struct err *e)
 	int rc;
 
 	r->left = 0;
-	if (r->rd.pos == r->rd.len && r->rd.off == r->rd.end)
-		return 0;
+	if (r->rd.pos == r->rd.len && r->rd.off == r->rd.end && (!r->tail || (rc = tail_more(r, e)) <= 0))
+		return r->tail ? rc : 0;
 	if ((rc = run_uvarint(p, r, &len, e)))
 		return rc;
 	if (len) {
@@ -1155,22 +1199,22 @@ static int merge_refs(struct postings *p, struct run **h, size_t m, struct buf *
 }
 
 /* Opens the k runs, each at its first pair, into the heap. */
-static int open_runs(const struct postings *p, struct run *runs, size_t k, struct run **heap, size_t *heaped,
-		     struct err *e)
+static int open_runs(const struct postings *p, const struct span *spans, struct tail *tail, struct run *runs,
+		     size_t k, struct run **heap, size_t *heaped, struct err *e)
 {
 	/* a run's share of the budget, within RUN_BUF_MIN and RUN_BUF */
 	size_t cap = p->mem / k < RUN_BUF_MIN ? RUN_BUF_MIN : p->mem / k < RUN_BUF ? p->mem / k : RUN_BUF;
 	int rc = 0;
 
 	for (size_t i = 0; i < k && !rc; i++) {
-		const struct span *at = (const struct span *)(const void *)p->runs.p + i;
 		struct run *r = &runs[i];
 
 		r->rd.fd = p->fd;
 		r->rd.dir = p->dir;
-		r->rd.off = at->start;
-		r->rd.end = at->end;
+		r->rd.off = spans[i].start;
+		r->rd.end = spans[i].end;
 		r->rd.cap = cap;
+		r->tail = tail;
 		/* (name and value never NULL: compared and passed on even when empty) */
 		if (!(r->rd.buf = malloc(cap)) || !buf_reserve(&r->name, 64) || !buf_reserve(&r->value, 64))
 			rc = nomem(e);
@@ -1184,10 +1228,13 @@ static int open_runs(const struct postings *p, struct run *runs, size_t k, struc
  * as a list idx_postings_put() takes; non-zero stops the merge. */
 typedef int (*emit_fn)(void *ctx, const struct run *key, const struct buf *list, struct err *e);
 
-/* Merges the runs, giving each pair to emit. */
-static int merge_runs(struct postings *p, emit_fn emit, void *ctx, struct err *e)
+/* Merges the k runs at spans, giving each pair to emit. With a tail, the
+ * one run being merged on another thread (a lone run needs no bits, which
+ * that merge is using). */
+static int merge_runs(struct postings *p, const struct span *spans, size_t k, struct tail *tail, emit_fn emit,
+		      void *ctx, struct err *e)
 {
-	size_t k = p->runs.len / sizeof(struct span), heaped = 0;
+	size_t heaped = 0;
 	struct buf list = { 0 };
 	struct run *runs = NULL, **heap = NULL;
 	int rc;
@@ -1196,8 +1243,9 @@ static int merge_runs(struct postings *p, emit_fn emit, void *ctx, struct err *e
 		return 0;
 	runs = calloc(k, sizeof(*runs));
 	heap = malloc(2 * k * sizeof(*heap));
-	ensure_bits(p);
-	rc = runs && heap ? open_runs(p, runs, k, heap, &heaped, e) : nomem(e);
+	if (k > 1)
+		ensure_bits(p);
+	rc = runs && heap ? open_runs(p, spans, tail, runs, k, heap, &heaped, e) : nomem(e);
 	while (heaped && !rc) {
 		struct run **same = heap + k;   /* the runs that hold the next pair */
 		size_t m = 0;
@@ -1232,6 +1280,20 @@ struct run_writer {
 	int named;
 };
 
+/* A pair's end written: postings_write() may read to there. */
+static int flush_published(struct postings *p, struct buf *out, uint64_t *off, struct err *e)
+{
+	int rc = flush(p, out, off, e);
+
+	if (!rc) {
+		pthread_mutex_lock(&p->tail.mu);
+		p->tail.published = *off;
+		pthread_cond_broadcast(&p->tail.cv);
+		pthread_mutex_unlock(&p->tail.mu);
+	}
+	return rc;
+}
+
 static int emit_run(void *ctx, const struct run *key, const struct buf *list, struct err *e)
 {
 	struct run_writer *w = ctx;
@@ -1247,32 +1309,59 @@ static int emit_run(void *ctx, const struct run *key, const struct buf *list, st
 	buf_put(&w->out, list->p, list->len);
 	if (w->name.oom)
 		return nomem(e);
-	return w->out.len >= RUN_BUF ? flush(w->p, &w->out, &w->off, e) : 0;
+	return w->out.len >= RUN_BUF ? flush_published(w->p, &w->out, &w->off, e) : 0;
+}
+
+/* The flush's state as postings_write() waits on it. */
+static void tail_set(struct postings *p, int merging, int done, int rc, const struct err *e)
+{
+	pthread_mutex_lock(&p->tail.mu);
+	p->tail.ready = 1;
+	p->tail.merging |= merging;
+	p->tail.done = done;
+	p->tail.rc = rc;
+	if (rc < 0 && e)
+		p->tail.err = *e;
+	pthread_cond_broadcast(&p->tail.cv);
+	pthread_mutex_unlock(&p->tail.mu);
+}
+
+void postings_flush_announce(struct postings *p)
+{
+	pthread_mutex_lock(&p->tail.mu);
+	p->tail.announced = 1;
+	pthread_mutex_unlock(&p->tail.mu);
 }
 
 int postings_flush(struct postings *p, struct err *e)
 {
 	struct run_writer w = { .p = p };
-	size_t k;
+	struct span merged;
+	size_t k = 0;
 	int rc;
 
-	if ((rc = write_run(p, e)))
+	if (!(rc = write_run(p, e))) {
+		release(p);
+		k = p->runs.len / sizeof(struct span);
+	}
+	if (rc || k < 2) {
+		tail_set(p, 0, 1, rc, e);
 		return rc;
-	release(p);
-	if ((k = p->runs.len / sizeof(struct span)) < 2)
-		return 0;
-	/* the runs as one after them, which postings_write() then reads alone */
-	w.off = p->file_end;
-	if (!(rc = merge_runs(p, emit_run, &w, e)))
-		rc = flush(p, &w.out, &w.off, e);
+	}
+	/* the runs as one after them, which postings_write() reads alone, as
+	 * it is written */
+	merged.start = w.off = p->tail.start = p->tail.published = p->file_end;
+	tail_set(p, 1, 0, 0, NULL);
+	if (!(rc = merge_runs(p, (const struct span *)(const void *)p->runs.p, k, NULL, emit_run, &w, e)))
+		rc = flush_published(p, &w.out, &w.off, e);
 	if (!rc) {
-		struct span merged = { p->file_end, w.off };
-
+		merged.end = w.off;
 		/* (the list had room for two) */
 		buf_reset(&p->runs);
 		buf_put(&p->runs, &merged, sizeof(merged));
 		p->file_end = w.off;
 	}
+	tail_set(p, 1, 1, rc, e);
 	buf_free(&w.out);
 	buf_free(&w.name);
 	return rc;
@@ -1311,11 +1400,31 @@ static int emit_index(void *ctx, const struct run *key, const struct buf *list, 
 int postings_write(struct postings *p, struct idx_txn *t, uint32_t snap, struct err *e)
 {
 	struct index_writer w = { .t = t, .snap = snap };
-	int rc;
+	struct span merged;
+	int rc = 0, merging = 0;
 
-	if (!(rc = write_run(p, e)))
+	/* a flush on another thread: wait for it to write the table out, then
+	 * follow its merge, or take its failure */
+	pthread_mutex_lock(&p->tail.mu);
+	while (p->tail.announced && !p->tail.ready)
+		pthread_cond_wait(&p->tail.cv, &p->tail.mu);
+	if (p->tail.announced && p->tail.done && p->tail.rc < 0) {
+		rc = p->tail.rc;
+		*e = p->tail.err;
+	}
+	merging = p->tail.merging;
+	merged = (struct span){ p->tail.start, p->tail.published };
+	pthread_mutex_unlock(&p->tail.mu);
+	if (rc)
+		return rc;
+	if (merging)
+		rc = merge_runs(p, &merged, 1, &p->tail, emit_index, &w, e);
+	else if (!(rc = write_run(p, e)))
 		release(p);
-	if (rc || (rc = merge_runs(p, emit_index, &w, e)))
+	if (!merging && !rc)
+		rc = merge_runs(p, (const struct span *)(const void *)p->runs.p, p->runs.len / sizeof(struct span),
+				NULL, emit_index, &w, e);
+	if (rc)
 		goto out;
 	if (w.named)
 		rc = idx_postings_put(t, snap, (const char *)w.name.p, w.name.len, &w.blk, NULL, 0, 1, e);

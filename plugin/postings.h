@@ -36,8 +36,13 @@ void postings_prefetch(const struct postings *p, const uint64_t *hashes, size_t 
 int postings_add(struct postings *p, const struct rec_labels *ls, const uint64_t *hashes, uint64_t ref,
 		 struct err *e);
 /* Writes what the table holds to the temporary file, as postings_write()
- * does first: then the rest of postings_write() takes less time. */
+ * does first, and merges the runs into one: then the rest of
+ * postings_write() takes less time. */
 int postings_flush(struct postings *p, struct err *e);
+/* Says that postings_flush() is about to run on another thread: then
+ * postings_write() waits for it to write the table out, and reads the
+ * merged run as it is written. Called before that thread starts. */
+void postings_flush_announce(struct postings *p);
 /* Writes them all under snapshot snap. Can be called again, in a new
  * transaction, after one that failed. */
 int postings_write(struct postings *p, struct idx_txn *t, uint32_t snap, struct err *e);

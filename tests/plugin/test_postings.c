@@ -27,6 +27,7 @@
  * Every test works in its own mkdtemp() directory.
  */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -355,18 +356,66 @@ static struct postings *add_all(size_t mem)
 	return p;
 }
 
-/* With merge_first, postings_flush() first merges the runs into one, as an
- * import's commit does beside its other work. */
-static void write_postings(const char *dir, size_t mem, int merge_first)
+/* How postings_write() meets postings_flush(). */
+enum merge {
+	MERGE_IN_WRITE,          /* none: postings_write() merges the runs */
+	MERGE_FIRST,             /* postings_flush() first, as a commit that failed and retries */
+	MERGE_ON_A_THREAD,       /* postings_flush() on a thread, followed as it writes (an import) */
+	MERGES
+};
+
+static const char *const merge_names[] = { "", ", the runs merged first", ", the runs merged on a thread" };
+
+struct flusher {
+	struct postings *p;
+	struct err e;
+	int rc;
+};
+
+static void *flush_thread(void *arg)
+{
+	struct flusher *f = arg;
+
+	f->rc = postings_flush(f->p, &f->e);
+	return NULL;
+}
+
+/* Starts postings_flush() on a thread when merge asks for it, as an
+ * import's commit does; merge_end() joins it. */
+static void merge_start(struct postings *p, enum merge merge, struct flusher *f, pthread_t *th)
+{
+	struct err e = { 0 };
+
+	f->p = p;
+	f->rc = 0;
+	if (merge == MERGE_FIRST)
+		cr_assert_eq(postings_flush(p, &e), 0, "%s", e.msg);
+	if (merge == MERGE_ON_A_THREAD) {
+		postings_flush_announce(p);
+		cr_assert_eq(pthread_create(th, NULL, flush_thread, f), 0);
+	}
+}
+
+static void merge_end(enum merge merge, struct flusher *f, pthread_t th)
+{
+	if (merge != MERGE_ON_A_THREAD)
+		return;
+	cr_assert_eq(pthread_join(th, NULL), 0);
+	cr_assert_eq(f->rc, 0, "%s", f->e.msg);
+}
+
+static void write_postings(const char *dir, size_t mem, enum merge merge)
 {
 	struct postings *p = add_all(mem);
 	struct idx *x = open_idx(dir, 0);
 	struct idx_txn *t = wbegin(x);
 	struct err e = { 0 };
+	struct flusher f;
+	pthread_t th;
 
-	if (merge_first)
-		cr_assert_eq(postings_flush(p, &e), 0, "%s", e.msg);
+	merge_start(p, merge, &f, &th);
 	cr_assert_eq(postings_write(p, t, 1, &e), 0, "%s", e.msg);
+	merge_end(merge, &f, th);
 	cr_assert_eq(idx_commit(t, &e), 0, "%s", e.msg);
 	idx_close(x);
 	postings_free(p);
@@ -435,13 +484,12 @@ static void assert_any_budget(void)
 	 * (refs far apart: refs close together take fewer bytes, as do the
 	 * short labels alone) */
 	cr_assert_gt(blocks, dense && hashed ? 15 : dense || hashed ? 20 : 50, "%zu blocks", blocks);
-	for (size_t i = 0; i < 2 * sizeof(budgets) / sizeof(budgets[0]); i++) {
+	for (size_t i = 0; i < MERGES * sizeof(budgets) / sizeof(budgets[0]); i++) {
 		char what[96];
 
 		snprintf(dir, sizeof(dir), "%s/budget-%zu", tmpdir, i);
-		snprintf(what, sizeof(what), "a budget of %zu bytes%s", budgets[i / 2],
-			 i % 2 ? ", the runs merged first" : "");
-		write_postings(dir, budgets[i / 2], (int)(i % 2));
+		snprintf(what, sizeof(what), "a budget of %zu bytes%s", budgets[i / MERGES], merge_names[i % MERGES]);
+		write_postings(dir, budgets[i / MERGES], (enum merge)(i % MERGES));
 		assert_same(&want, dir, what);
 		support_rm_tree(dir);
 	}
@@ -507,12 +555,14 @@ Test(postings, a_label_whose_lengths_take_more_than_a_byte_is_left_to_postings_a
 	buf_free(&b);
 }
 
-static void assert_written_again(int merge_first)
+static void assert_written_again(enum merge merge)
 {
 	struct postings *p = add_all(150 << 10);
 	struct buf want = { 0 };
 	struct idx *x;
 	struct err e = { 0 };
+	struct flusher f;
+	pthread_t th;
 	char dir[128];
 	size_t blocks, failed = 0;
 	int rc;
@@ -522,8 +572,7 @@ static void assert_written_again(int merge_first)
 	dump(dir, &want, &blocks);
 	snprintf(dir, sizeof(dir), "%s/small-map", tmpdir);
 	x = open_idx(dir, 64 << 10);
-	if (merge_first)
-		cr_assert_eq(postings_flush(p, &e), 0, "%s", e.msg);
+	merge_start(p, merge, &f, &th);
 	do {
 		struct idx_txn *t = wbegin(x);
 
@@ -537,6 +586,7 @@ static void assert_written_again(int merge_first)
 			failed++;
 		}
 	} while (rc && failed < 20);
+	merge_end(merge, &f, th);
 	cr_assert_eq(rc, 0, "still failing after %zu tries: %s", failed, e.msg);
 	cr_assert_gt(failed, 0, "the postings fitted a 64 KiB map");
 	idx_close(x);
@@ -550,11 +600,11 @@ static void assert_written_again(int merge_first)
 
 Test(postings, a_write_that_fills_the_map_is_written_again_in_the_next_transaction)
 {
-	assert_written_again(0);
-	assert_written_again(1);
-	dense = 1;
-	assert_written_again(0);
-	assert_written_again(1);
+	for (int dense_refs = 0; dense_refs < 2; dense_refs++) {
+		dense = dense_refs;
+		for (enum merge m = 0; m < MERGES; m++)
+			assert_written_again(m);
+	}
 }
 
 Test(postings, a_temporary_file_that_cannot_be_written_is_an_io_error_naming_dir_and_offset)
@@ -584,4 +634,37 @@ Test(postings, a_temporary_file_that_cannot_be_written_is_an_io_error_naming_dir
 		  strstr(e.msg, "File too large"), "%s", e.msg);
 	postings_free(p);
 	buf_free(&b);
+}
+
+Test(postings, a_merge_that_fails_on_its_thread_fails_the_write_that_follows_it)
+{
+	struct rlimit small = { 4096, RLIM_INFINITY };
+	struct postings *p = add_all(SIZE_MAX);
+	struct idx *x;
+	struct idx_txn *t;
+	struct err e = { 0 };
+	struct flusher f;
+	pthread_t th;
+	char dir[128];
+	int rc;
+
+	/* the table, never written out while added to, is the first write:
+	 * past the limit it is EFBIG, not a signal */
+	snprintf(dir, sizeof(dir), "%s/failed-merge", tmpdir);
+	x = open_idx(dir, 0);
+	t = wbegin(x);
+	signal(SIGXFSZ, SIG_IGN);
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &small), 0);
+	postings_flush_announce(p);
+	f = (struct flusher){ .p = p };
+	cr_assert_eq(pthread_create(&th, NULL, flush_thread, &f), 0);
+	rc = postings_write(p, t, 1, &e);
+	cr_assert_eq(pthread_join(th, NULL), 0);
+	cr_assert_eq(f.rc, SNAPARC_IO, "the flush: rc %d: %s", f.rc, f.e.msg);
+	cr_assert_eq(rc, SNAPARC_IO, "the write: rc %d: %s", rc, e.msg);
+	cr_assert(strstr(e.msg, tmpdir) && strstr(e.msg, "temporary sort file: offset ") &&
+		  strstr(e.msg, "File too large"), "%s", e.msg);
+	idx_abort(t);
+	idx_close(x);
+	postings_free(p);
 }
