@@ -216,10 +216,11 @@ static int before(const struct head *a, const struct head *b)
 	return a->key < b->key || (a->key == b->key && a->run < b->run);
 }
 
-static void sift_down(struct spill *s, size_t i)
+/* Puts x in the heap from the hole at i down. x comes in registers: read
+ * back whole from where its key was just stored, it waited for the store
+ * (a store-forwarding stall: a fifth of this function's samples). */
+static void sift_down(struct spill *s, size_t i, struct head x)
 {
-	struct head x = s->heap[i];
-
 	/* the element moves down through a hole: one copy a level */
 	for (size_t c; (c = 2 * i + 1) < s->nheap; i = c) {
 		if (c + 1 < s->nheap && before(&s->heap[c + 1], &s->heap[c]))
@@ -258,7 +259,7 @@ int spill_rewind(struct spill *s, struct err *e)
 		s->heap[s->nheap++] = (struct head){ key_of(s->runs[i].rd.buf), i };
 	}
 	for (size_t i = s->nheap / 2; i-- > 0;)
-		sift_down(s, i);
+		sift_down(s, i, s->heap[i]);
 	return 0;
 }
 
@@ -303,15 +304,17 @@ int spill_next(struct spill *s, const void **elem, struct err *e)
 	if (s->taken) {
 		/* step past the element handed out last */
 		s->taken = 0;
-		r = &s->runs[s->heap[0].run];
+		struct head top = s->heap[0];
+
+		r = &s->runs[top.run];
 		r->rd.pos += s->elem;
 		if (r->rd.pos < r->rd.len || (rc = fill(r, e)) == 1)
-			s->heap[0].key = key_of(r->rd.buf + r->rd.pos);
+			top.key = key_of(r->rd.buf + r->rd.pos);
 		else if (rc < 0)
 			return rc;
 		else
-			s->heap[0] = s->heap[--s->nheap];
-		sift_down(s, 0);
+			top = s->heap[--s->nheap];
+		sift_down(s, 0, top);
 	}
 	if (!s->nheap)
 		return 0;
