@@ -467,7 +467,10 @@ fail:
 
 struct wal_pos wal_writer_end(const struct wal_writer *w)
 {
-	return w->last_end;
+	/* field by field: read whole, the segment's 4 bytes with the padding
+	 * after them, the load waited for the record's stores (a
+	 * store-forwarding stall, called once a record) */
+	return (struct wal_pos){ .segment = w->last_end.segment, .offset = w->last_end.offset };
 }
 
 int wal_writer_flush(struct wal_writer *w, struct err *e)
