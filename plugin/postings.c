@@ -1156,11 +1156,63 @@ static int copy_refs(const struct postings *p, struct run *r, struct buf *list, 
 	return list->oom ? nomem(e) : 0;
 }
 
-/* The refs of the m runs' current pair (each run's sorted), merged into
- * list as idx_postings_put() takes it. */
-static int merge_refs(struct postings *p, struct run **h, size_t m, struct buf *list, struct err *e)
+/* A pair's refs from up to this many in all are merged by sorting them
+ * together (merge_sorted()), more through a heap. */
+#define SORTED_REFS_MAX (1u << 16)
+
+/* merge_refs() for a pair with few refs: each run's read into one array,
+ * sorted. Most such pairs are on a series or two a run (a pod's, spread
+ * over the snapshot), and the runs' refs follow each other in the order
+ * series come: a heap took a sift a ref through a hundred runs, when one
+ * pass finds them in order. */
+static int merge_sorted(struct postings *p, struct run **h, size_t m, uint64_t n, struct buf *list,
+			struct buf *refs, struct err *e)
 {
-	uint64_t n = 0, last = 0, delta;
+	uint64_t *v, last = 0, delta;
+	size_t k = 0;
+	int rc;
+
+	buf_reset(refs);
+	if (!buf_reserve(refs, n * sizeof(*v)))
+		return nomem(e);
+	v = (uint64_t *)(void *)refs->p;
+	/* runs that each come after the last in ref order keep it sorted */
+	for (size_t i = 1; i < m; i++)
+		for (size_t j = i; j > 0 && h[j]->ref < h[j - 1]->ref; j--) {
+			struct run *t = h[j];
+
+			h[j] = h[j - 1];
+			h[j - 1] = t;
+		}
+	for (size_t i = 0; i < m; i++) {
+		struct run *r = h[i];
+
+		v[k++] = r->ref;
+		while (--r->left) {
+			if ((rc = run_uvarint(p, r, &delta, e)))
+				return rc;
+			r->ref += delta;
+			v[k++] = r->ref;
+		}
+	}
+	if (sort_by_u64_key(v, n, sizeof(*v)))
+		return nomem(e);
+	buf_reset(list);
+	buf_reserve(list, UVARINT_MAX_LEN + n);
+	buf_put_uvarint(list, n);
+	for (size_t i = 0; i < n; i++) {
+		buf_put_uvarint(list, v[i] - last);
+		last = v[i];
+	}
+	return list->oom ? nomem(e) : 0;
+}
+
+/* The refs of the m runs' current pair (each run's sorted), merged into
+ * list as idx_postings_put() takes it; refs is scratch space. */
+static int merge_refs(struct postings *p, struct run **h, size_t m, struct buf *list, struct buf *refs,
+		      struct err *e)
+{
+	uint64_t n = 0, last = 0, lo = UINT64_MAX, delta;
 	int rc;
 
 	if (m == 1)
@@ -1169,12 +1221,16 @@ static int merge_refs(struct postings *p, struct run **h, size_t m, struct buf *
 		n += h[i]->left;
 		if ((rc = run_uvarint(p, h[i], &h[i]->ref, e)))
 			return rc;
-		sift_up(h, i, ref_less);
+		lo = h[i]->ref < lo ? h[i]->ref : lo;
 	}
 	/* dense enough that scanning the bits of every ref costs less than
-	 * taking the refs one by one through the heap */
-	if (m > 1 && dense(p, h[0]->ref, n))
+	 * taking the refs one by one */
+	if (dense(p, lo, n))
 		return merge_bits(p, h, m, list, e);
+	if (n <= SORTED_REFS_MAX)
+		return merge_sorted(p, h, m, n, list, refs, e);
+	for (size_t i = 1; i < m; i++)
+		sift_up(h, i, ref_less);
 	buf_reset(list);
 	/* a byte a ref is what dense refs take: most lists grow no further */
 	buf_reserve(list, UVARINT_MAX_LEN + n);
@@ -1235,7 +1291,7 @@ static int merge_runs(struct postings *p, const struct span *spans, size_t k, st
 		      void *ctx, struct err *e)
 {
 	size_t heaped = 0;
-	struct buf list = { 0 };
+	struct buf list = { 0 }, refs = { 0 };
 	struct run *runs = NULL, **heap = NULL;
 	int rc;
 
@@ -1255,7 +1311,7 @@ static int merge_runs(struct postings *p, const struct span *spans, size_t k, st
 			heap[0] = heap[--heaped];
 			sift_down(heap, heaped, 0, pair_less);
 		} while (heaped && !pair_less(same[0], heap[0]));
-		if (!(rc = merge_refs(p, same, m, &list, e)))
+		if (!(rc = merge_refs(p, same, m, &list, &refs, e)))
 			rc = emit(ctx, same[0], &list, e);
 		for (size_t i = 0; i < m && !rc; i++)
 			if (!(rc = run_next(p, same[i], e)) && same[i]->left)
@@ -1269,6 +1325,7 @@ static int merge_runs(struct postings *p, const struct span *spans, size_t k, st
 	free(runs);
 	free(heap);
 	buf_free(&list);
+	buf_free(&refs);
 	return rc;
 }
 
