@@ -93,6 +93,8 @@ struct idx_txn {
 	 * transaction began) to `reserved`, as `high` (the end of the highest
 	 * page it wrote) and `deleted` (bytes) grow. */
 	uint64_t used, reserved, high, deleted, map_size;
+	uint64_t taken;   /* pages LMDB has taken: all below this one (prefill()) */
+	const uint8_t *map;   /* LMDB's map, as wrote() found it; NULL before */
 	MDB_cursor *cur[DB_COUNT];   /* get()'s, opened on first use, kept across renewals */
 	/* where the last value that failed its checksum was, for txn_err() */
 	int bad_db;
@@ -239,6 +241,63 @@ uint64_t idx_file_bytes(const struct idx *x)
  * has taken, up to this (fewer calls, little held back). */
 #define RESERVE_STEP (8u << 20)
 
+/* Zeros, written ahead of LMDB into data.mdb (prefill()). In .bss: read,
+ * never written, its pages are the kernel's one zero page. */
+static uint8_t zeros[256u << 10];
+
+/* Writes zeros into the reserved pages from..to that LMDB has not taken,
+ * through the page cache. LMDB writes new pages through its map: the first
+ * write to each page that has no page in the cache faults it in alone,
+ * 4-7 µs a page (read from the unwritten block, its block mapped), where
+ * the zeros and then the fault take 0.6-1.4 µs, and the commit's sync a
+ * third less (a test program: 256 MB written through a mapping, 274-440 ms
+ * against 37-94 ms; a 1M-series import's commit, 124-136 ms of the writing
+ * thread against 94-102 ms). Nothing LMDB wrote may be written over: it
+ * takes new pages one after the other from the end of those in use, and
+ * writes each one's number into its header as it takes it (a run of
+ * overflow pages: its first, with the run's length), so the pages it has
+ * taken are read off the map from the transaction's start on. A page past
+ * the end that reads as taken (left by a transaction that never committed)
+ * only stops the zeros there. A write that fails leaves the faults to do
+ * it. */
+static void prefill(struct idx_txn *t, uint64_t from, uint64_t to)
+{
+	struct idx *x = t->x;
+	unsigned psize = x->psize;
+	const uint8_t *map;
+	struct stat st;
+
+	if (!(map = t->map) || fstat(x->fd, &st) != 0)
+		return;
+	/* the map reaches no further than the file, nor the zeros */
+	if (to > (uint64_t)st.st_size)
+		to = (uint64_t)st.st_size - (uint64_t)st.st_size % psize;
+	while (t->taken < to / psize) {
+		const uint8_t *page = map + t->taken * psize;
+		uint64_t pgno;
+		uint16_t flags;
+		uint32_t pages = 1;
+
+		memcpy(&pgno, page, sizeof(pgno));
+		if (pgno != t->taken)
+			break;
+		memcpy(&flags, page + 10, sizeof(flags));
+		if (flags & 0x04)   /* P_OVERFLOW: the run's length follows */
+			memcpy(&pages, page + 12, sizeof(pages));
+		t->taken += pages ? pages : 1;
+	}
+	if (from < t->taken * psize)
+		from = t->taken * psize;
+	while (from < to) {
+		size_t n = to - from < sizeof(zeros) ? (size_t)(to - from) : sizeof(zeros);
+		ssize_t w = pwrite(x->fd, zeros, n, (off_t)from);
+
+		if (w <= 0)
+			return;
+		from += (uint64_t)w;
+	}
+}
+
 /* Allocates data.mdb's blocks as far as the transaction may write next:
  * past the highest page it wrote, `extra` bytes, the slack, and a page of
  * free list for each 256 pages of what it deleted. A full disk is then an
@@ -268,6 +327,7 @@ static int reserve(struct idx_txn *t, uint64_t extra, struct err *e)
 			       x->path, strerror(rc), (unsigned long long)(to - t->reserved),
 			       (unsigned long long)t->reserved);
 	}
+	prefill(t, t->reserved, to);
 	t->reserved = to;
 	return 0;
 }
@@ -284,6 +344,7 @@ static void wrote(struct idx_txn *t, const void *p, size_t n)
 	memcpy(&pgno, page, sizeof(pgno));
 	if (pgno >= t->map_size / psize)
 		return;
+	t->map = page - pgno * psize;
 	end = pgno * psize + (uint64_t)(c - page) + n + psize - 1;
 	end -= end % psize;
 	if (end > t->high)
@@ -299,6 +360,8 @@ static int reserve_begin(struct idx_txn *t, struct err *e)
 	if ((rc = mdb_env_info(t->x->env, &info)))
 		return lmdb_err(e, rc, "begin write", t->x);
 	t->used = t->reserved = ((uint64_t)info.me_last_pgno + 1) * t->x->psize;
+	t->taken = info.me_last_pgno + 1;
+	t->map = NULL;   /* (a map that grew moved) */
 	t->map_size = info.me_mapsize;
 	return reserve(t, 0, e);
 }

@@ -1387,6 +1387,59 @@ Test(idx_map, repeated_growth_up_to_many_megabytes)
 	idx_close(x);
 }
 
+/* The bytes of value i of transaction s: its size, then a pattern of both. */
+static size_t pattern_value(uint8_t *v, size_t s, size_t i)
+{
+	static const size_t sizes[] = { 100, 3000, 9000, 17000, 40 };
+	size_t n = sizes[(i + s) % 5];
+
+	for (size_t k = 0; k < n; k++)
+		v[k] = (uint8_t)(k * 31 + i * 7 + s * 13);
+	be64_put(v, i);
+	return n;
+}
+
+Test(idx_map, pages_zeroed_ahead_of_lmdb_never_cover_a_page_it_wrote)
+{
+	/* each transaction some 20 MB, past several of reserve()'s steps, of
+	 * values on one page, sharing pages, and on runs of overflow pages */
+	enum { N = 3000, TXNS = 3 };
+	static uint8_t value[17000], want[17000];
+	struct idx *x = NULL;
+	struct idx_txn *t;
+	struct err e = { 0 };
+
+	cr_assert_eq(idx_open(&x, ixdir, &(struct idx_opts){ .flags = IDX_CREATE }, &e), 0, "%s", e.msg);
+	/* one aborted first: its pages stay in the file past the end in use */
+	t = wbegin(x);
+	for (size_t i = 0; i < N / 2; i++)
+		cr_assert_eq(idx_tombstones_put(t, 9, i, value, pattern_value(value, 9, i), &e), 0, "%s", e.msg);
+	idx_abort(t);
+	for (size_t s = 1; s <= TXNS; s++) {
+		t = wbegin(x);
+		for (size_t i = 0; i < N; i++)
+			cr_assert_eq(idx_tombstones_put(t, s, i, value, pattern_value(value, s, i), &e), 0,
+				     "txn %zu, value %zu: %s", s, i, e.msg);
+		commit(t);
+	}
+	idx_close(x);
+	x = NULL;
+	cr_assert_eq(idx_open(&x, ixdir, NULL, &e), 0, "%s", e.msg);
+	t = rbegin(x);
+	for (size_t s = 1; s <= TXNS; s++)
+		for (size_t i = 0; i < N; i++) {
+			const uint8_t *p;
+			size_t len, n = pattern_value(want, s, i);
+
+			cr_assert_eq(idx_tombstones_get(t, s, i, &p, &len, &e), 0, "txn %zu, value %zu: %s", s, i,
+				     e.msg);
+			cr_assert_eq(len, n, "txn %zu, value %zu: %zu bytes, not %zu", s, i, len, n);
+			cr_assert_arr_eq(p, want, n, "txn %zu, value %zu: other bytes", s, i);
+		}
+	idx_abort(t);
+	idx_close(x);
+}
+
 /* ---- damage: every value carries a checksum of its key and bytes ---- */
 
 TestSuite(idx_damage, .init = setup, .fini = teardown);
