@@ -342,18 +342,27 @@ int archive_verify(struct archive *a, unsigned flags, archive_problem_fn fn, voi
 		total += s.stored_bytes;
 	}
 	after = 0;
-	while (!v.stop && (rc = archive_snapshot_next(a, after, &s, e)) == 0) {
-		struct wal_pos from = { s.start.segment, s.start.offset }, to = { s.end.segment, s.end.offset };
+	while (!v.stop) {
+		struct wal_pos from, to;
 		struct wal_reader *r;
 		struct wal_record rec;
 		struct idx_txn *t;
 		uint64_t series = 0, entries;
 		int rrc;
 
-		after = s.id;
-		v.index_fails = 0;
+		/* the snapshot found in the transaction its records are read
+		 * under: a compaction that drops it meanwhile keeps its segments
+		 * until that transaction ends */
 		if ((rc = archive_read_txn(a, &t, e)))
 			break;
+		if ((rc = idx_snapshot_next(t, after, &s, e))) {
+			archive_read_done(a, t);
+			break;
+		}
+		from = (struct wal_pos){ s.start.segment, s.start.offset };
+		to = (struct wal_pos){ s.end.segment, s.end.offset };
+		after = s.id;
+		v.index_fails = 0;
 		if ((rrc = wal_reader_open_range(&r, a->segdir, &from, &to, &ro, e))) {
 			problem(&v, rrc, "snapshot %u (%s): %s", s.id, s.name, e->msg);
 			archive_read_done(a, t);
