@@ -1161,10 +1161,9 @@ static int copy_refs(const struct postings *p, struct run *r, struct buf *list, 
 #define SORTED_REFS_MAX (1u << 16)
 
 /* merge_refs() for a pair with few refs: each run's read into one array,
- * sorted. Most such pairs are on a series or two a run (a pod's, spread
- * over the snapshot), and the runs' refs follow each other in the order
- * series come: a heap took a sift a ref through a hundred runs, when one
- * pass finds them in order. */
+ * sorted (sort_by_u64_key(): one pass when they are in order already).
+ * Most such pairs are on a series or two a run (a pod's, spread over the
+ * snapshot): a heap took a sift a ref through a hundred runs. */
 static int merge_sorted(struct postings *p, struct run **h, size_t m, uint64_t n, struct buf *list,
 			struct buf *refs, struct err *e)
 {
@@ -1176,14 +1175,6 @@ static int merge_sorted(struct postings *p, struct run **h, size_t m, uint64_t n
 	if (!buf_reserve(refs, n * sizeof(*v)))
 		return nomem(e);
 	v = (uint64_t *)(void *)refs->p;
-	/* runs that each come after the last in ref order keep it sorted */
-	for (size_t i = 1; i < m; i++)
-		for (size_t j = i; j > 0 && h[j]->ref < h[j - 1]->ref; j--) {
-			struct run *t = h[j];
-
-			h[j] = h[j - 1];
-			h[j - 1] = t;
-		}
 	for (size_t i = 0; i < m; i++) {
 		struct run *r = h[i];
 
