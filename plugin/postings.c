@@ -939,7 +939,7 @@ int postings_add(struct postings *p, const struct rec_labels *ls, const uint64_t
 
 static int run_corrupt(const struct postings *p, const struct run *r, struct err *e)
 {
-	return err_set(e, SNAPARC_CORRUPT, "%s: temporary sort file: offset %llu: a postings run is malformed",
+	return err_set(e, SNAPARC_CORRUPT, "%s: temporary file: offset %llu: a postings run is malformed",
 		       p->dir, (unsigned long long)(r->rd.off - (r->rd.len - r->rd.pos)));
 }
 

@@ -15,11 +15,11 @@ int tmpfile_open(const char *dir, struct err *e)
 	if (fd >= 0)
 		return fd;
 	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
-		return err_errno(e, errno, "%s: temporary sort file", dir);
+		return err_errno(e, errno, "%s: temporary file", dir);
 	/* a file system without O_TMPFILE: a named file, unlinked at once */
 	snprintf(p, sizeof(p), "%s/.sort.XXXXXX", dir);
 	if ((fd = mkostemp(p, O_CLOEXEC)) < 0)
-		return err_errno(e, errno, "%s: temporary sort file", p);
+		return err_errno(e, errno, "%s: temporary file", p);
 	unlink(p);
 	return fd;
 }
@@ -34,7 +34,7 @@ int tmpfile_write(int fd, const char *dir, uint64_t off, const void *p, size_t n
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
-			return err_errno(e, w < 0 ? errno : ENOSPC, "%s: temporary sort file: offset %llu", dir,
+			return err_errno(e, w < 0 ? errno : ENOSPC, "%s: temporary file: offset %llu", dir,
 					 (unsigned long long)off);
 		c += w;
 		n -= (size_t)w;
@@ -53,10 +53,10 @@ int tmpfile_read(int fd, const char *dir, uint64_t off, void *p, size_t n, struc
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
-			return err_errno(e, errno, "%s: temporary sort file: offset %llu", dir,
+			return err_errno(e, errno, "%s: temporary file: offset %llu", dir,
 					 (unsigned long long)off);
 		if (r == 0)
-			return err_set(e, SNAPARC_CORRUPT, "%s: temporary sort file: offset %llu: ends early", dir,
+			return err_set(e, SNAPARC_CORRUPT, "%s: temporary file: offset %llu: ends early", dir,
 				       (unsigned long long)off);
 		c += r;
 		n -= (size_t)r;

@@ -1,4 +1,4 @@
-/* Unnamed temporary files for sorting what does not fit in memory: gone
+/* Unnamed temporary files for what does not fit in memory (sorts, compaction): gone
  * when closed, and when the process dies. */
 #ifndef SNAPARC_TMPFILE_H
 #define SNAPARC_TMPFILE_H

@@ -630,7 +630,7 @@ Test(postings, a_temporary_file_that_cannot_be_written_is_an_io_error_naming_dir
 		rc = postings_add(p, &raw, NULL, ref_of(i), &e);
 	}
 	cr_assert_eq(rc, SNAPARC_IO, "rc %d: %s", rc, e.msg);
-	cr_assert(strstr(e.msg, tmpdir) && strstr(e.msg, "temporary sort file: offset ") &&
+	cr_assert(strstr(e.msg, tmpdir) && strstr(e.msg, "temporary file: offset ") &&
 		  strstr(e.msg, "File too large"), "%s", e.msg);
 	postings_free(p);
 	buf_free(&b);
@@ -662,7 +662,7 @@ Test(postings, a_merge_that_fails_on_its_thread_fails_the_write_that_follows_it)
 	cr_assert_eq(pthread_join(th, NULL), 0);
 	cr_assert_eq(f.rc, SNAPARC_IO, "the flush: rc %d: %s", f.rc, f.e.msg);
 	cr_assert_eq(rc, SNAPARC_IO, "the write: rc %d: %s", rc, e.msg);
-	cr_assert(strstr(e.msg, tmpdir) && strstr(e.msg, "temporary sort file: offset ") &&
+	cr_assert(strstr(e.msg, tmpdir) && strstr(e.msg, "temporary file: offset ") &&
 		  strstr(e.msg, "File too large"), "%s", e.msg);
 	idx_abort(t);
 	idx_close(x);

@@ -204,7 +204,7 @@ static void cap_then_run(size_t mem, const char *missing, const uint64_t *el, si
 	for (size_t i = 0; i < cap; i++)
 		cr_assert_eq(spill_add(s, el + 3 * i, &e), 0, "element %zu: %s", i, e.msg);
 	cr_assert_eq(spill_add(s, el + 3 * cap, &e), SNAPARC_NOT_FOUND, "the first run: %s", e.msg);
-	snprintf(want, sizeof(want), "%s: temporary sort file: ", missing);
+	snprintf(want, sizeof(want), "%s: temporary file: ", missing);
 	cr_assert(!strncmp(e.msg, want, strlen(want)), "%s", e.msg);
 	spill_free(s);
 }
@@ -252,7 +252,7 @@ static void refused_write_fails_an_add(size_t mem, size_t fails_at)
 	}
 	cr_assert_eq(rc, SNAPARC_IO, "%s", e.msg);
 	cr_assert_eq(i, fails_at);
-	snprintf(want, sizeof(want), "%s: temporary sort file: offset 1000: File too large", tmpdir);
+	snprintf(want, sizeof(want), "%s: temporary file: offset 1000: File too large", tmpdir);
 	cr_assert_str_eq(e.msg, want);
 	spill_free(s);
 }
@@ -318,7 +318,7 @@ Test(spill, with_a_bg_a_write_the_file_system_refuses_fails_the_next_hand_over_o
 		cr_assert_eq(spill_add(s, el, &e), 0, "element %zu: %s", i, e.msg);
 	}
 	cr_assert_eq(spill_sort(s, &e), SNAPARC_IO, "%s", e.msg);
-	snprintf(want, sizeof(want), "%s: temporary sort file: offset 1000: File too large", tmpdir);
+	snprintf(want, sizeof(want), "%s: temporary file: offset 1000: File too large", tmpdir);
 	cr_assert_str_eq(e.msg, want);
 	spill_free(s);
 	stop_bg();

@@ -10,7 +10,7 @@
 # Exits 77 (skipped) when no small file system can be mounted here.
 # A commit of the index that runs out of space must say so too (LMDB itself
 # reports the short write as EIO), and so must the label postings' unnamed
-# sort file in the archive's directory (named by the directory and offset). Then a compaction, likewise: with the
+# temporary file in the archive's directory (named by the directory and offset). Then a compaction, likewise: with the
 # disk full it fails with ENOSPC naming the file and changes nothing, and
 # with room it succeeds (a rewrite of the index file that finds no room
 # after the compaction committed is skipped, not an error).
@@ -104,7 +104,7 @@ while [ "$free" -le $((size_mb * 1024)) ]; do
   if grep -qE "$arc/(segments/[0-9]{8}|index)(/[a-z.]+)?: [a-z ]+: No space left on device" "$tmp/err"; then
     ok
     if grep -q "$arc/index" "$tmp/err"; then at_index=$((at_index + 1)); else at_segments=$((at_segments + 1)); fi
-  elif grep -qE "$arc: temporary sort file: offset [0-9]+: No space left on device" "$tmp/err"; then
+  elif grep -qE "$arc: temporary file: offset [0-9]+: No space left on device" "$tmp/err"; then
     ok
     at_sort=$((at_sort + 1))
   else
@@ -190,7 +190,7 @@ check "lookup --ref 1 in the last snapshot changed by the compaction" \
   cmp -s <(no_stored "$tmp/lookup.before") <(no_stored "$tmp/lookup.after")
 
 echo "full-disk ($mounted, ${size_mb} MiB, steps of $step KiB): $failed imports failed" \
-  "($at_segments writing segments, $at_sort the sort file, $at_index committing the index), then one fitted;" \
+  "($at_segments writing segments, $at_sort the temporary file, $at_index committing the index), then one fitted;" \
   "$cfailed compactions failed (steps of $((step * 8)) KiB), then one fitted"
 echo "full-disk: $((checks - fails)) passed, $fails failed"
 [ "$fails" -eq 0 ]
