@@ -40,6 +40,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +134,13 @@ struct old_map {
 	int tried;
 };
 
+/* The old segments' mappings a thread has looked up, by segment number
+ * (archive_segment_mapping()). */
+struct old_maps {
+	struct old_map *m;
+	size_t n;
+};
+
 struct compact {
 	struct archive *a;
 	const struct archive_compact_opts *o;
@@ -165,9 +173,7 @@ struct compact {
 	uint32_t cur_snap, next_snap;   /* the snapshot being compacted, the next older one */
 	struct buf tomb_chunk, tomb_rec; /* apply_tombstones()' */
 	struct xor_enc tomb_enc;
-	/* the old segments' mappings, by segment number (archive_segment_mapping()) */
-	struct old_map *maps;
-	size_t nmaps;
+	struct old_maps maps;           /* this thread's */
 	/* per record scratch */
 	struct buf raw, prev_raw, root_raw, span, scratch, packed, packed2, pspan, pscratch, next_raw;
 };
@@ -251,60 +257,68 @@ static int ent_next(struct ent_reader *r, const struct ent **out, struct err *e)
  * (asked for ahead, then read), and the archive's lock each time was a
  * twentieth of compaction.
  */
-static int map_old(struct compact *c, uint32_t segment, uint64_t offset, uint32_t span, const uint8_t **p,
-		   struct err *e)
+static int map_old(struct archive *a, struct old_maps *maps, uint32_t segment, uint64_t offset, uint32_t span,
+		   const uint8_t **p, struct err *e)
 {
 	struct old_map *m;
 	int rc;
 
-	if (segment >= c->nmaps) {
+	if (segment >= maps->n) {
 		size_t n = (size_t)segment + 16;
-		struct old_map *maps = realloc(c->maps, n * sizeof(*maps));
+		struct old_map *grown = realloc(maps->m, n * sizeof(*grown));
 
-		if (!maps)
-			return archive_segment_map(c->a, segment, offset, span, p, e);
-		memset(maps + c->nmaps, 0, (n - c->nmaps) * sizeof(*maps));
-		c->maps = maps;
-		c->nmaps = n;
+		if (!grown)
+			return archive_segment_map(a, segment, offset, span, p, e);
+		memset(grown + maps->n, 0, (n - maps->n) * sizeof(*grown));
+		maps->m = grown;
+		maps->n = n;
 	}
-	m = &c->maps[segment];
+	m = &maps->m[segment];
 	if (!m->tried) {
-		if ((rc = archive_segment_mapping(c->a, segment, &m->base, &m->len, e)) < 0)
+		if ((rc = archive_segment_mapping(a, segment, &m->base, &m->len, e)) < 0)
 			return rc;
 		m->tried = 1;
 		if (!rc)
 			m->base = NULL;
 	}
 	if (!m->base)
-		return archive_segment_map(c->a, segment, offset, span, p, e);
+		return archive_segment_map(a, segment, offset, span, p, e);
 	if (offset > m->len || span > m->len - offset)
 		return 0;
 	*p = m->base + offset;
 	return 1;
 }
 
+/* What a thread reads the old state through: a read transaction of the
+ * state before compaction (its own), and its segments' mappings. */
+struct src {
+	struct archive *a;
+	struct idx_txn *t;
+	struct old_maps *maps;
+};
+
 /* Reads the stored record at loc: data, len and flags its stored payload
  * (in span or scratch), raw its record. again: this compaction has read it
  * before, in a mapped old segment (which does not change), so its CRCs
  * are not computed again. */
-static int read_stored(struct compact *c, const struct idx_loc *loc, int again, struct buf *span,
-		       struct buf *scratch, struct buf *raw, const uint8_t **data, size_t *len, uint8_t *flags,
-		       struct err *e)
+static int read_at(const struct src *src, const struct idx_loc *loc, int again, struct buf *span,
+		   struct buf *scratch, struct buf *raw, const uint8_t **data, size_t *len, uint8_t *flags,
+		   struct err *e)
 {
-	struct archive *a = c->a;
+	struct archive *a = src->a;
 	const uint8_t *at, *rec;
 	size_t rec_len;
 	/* the old segments stay as they are until the switch: read them in
 	 * place (a pread of each record was a third of the time) */
-	int rc = map_old(c, loc->segment, loc->offset, loc->span, &at, e);
+	int rc = map_old(a, src->maps, loc->segment, loc->offset, loc->span, &at, e);
 
 	if (rc == 0) {
-		rc = archive_load_stored(a, c->r, loc, raw, span, scratch, data, len, flags, e);
+		rc = archive_load_stored(a, src->t, loc, raw, span, scratch, data, len, flags, e);
 	} else if (rc > 0) {
 		if ((rc = again ? wal_reparse_record(at, loc->span, loc->offset, data, len, flags, scratch, e)
 				: wal_parse_record(at, loc->span, loc->offset, 1, data, len, flags, scratch, e)))
 			return err_prefix(e, "%s/%08u", a->segdir, loc->segment);
-		if ((rc = archive_unpack(a, c->r, *flags, *data, *len, raw, &rec, &rec_len, e)))
+		if ((rc = archive_unpack(a, src->t, *flags, *data, *len, raw, &rec, &rec_len, e)))
 			return err_prefix(e, "%s/%08u: offset %llu", a->segdir, loc->segment,
 					  (unsigned long long)loc->offset);
 		if (rec != raw->p) {
@@ -322,10 +336,25 @@ static int read_stored(struct compact *c, const struct idx_loc *loc, int again, 
 		*len = raw->len;
 		*flags = 0;
 	}
-	if (!rc) {
-		c->done += loc->span;
-		c->st->input_bytes += loc->span;
-	}
+	return rc;
+}
+
+static void count_input(struct compact *c, uint64_t bytes)
+{
+	c->done += bytes;
+	c->st->input_bytes += bytes;
+}
+
+/* read_at() on this thread, counted as input. */
+static int read_stored(struct compact *c, const struct idx_loc *loc, int again, struct buf *span,
+		       struct buf *scratch, struct buf *raw, const uint8_t **data, size_t *len, uint8_t *flags,
+		       struct err *e)
+{
+	struct src src = { c->a, c->r, &c->maps };
+	int rc = read_at(&src, loc, again, span, scratch, raw, data, len, flags, e);
+
+	if (!rc)
+		count_input(c, loc->span);
 	return rc;
 }
 
@@ -550,15 +579,18 @@ static void set_new(struct ent *x, const struct idx_loc *l)
  * read_stored()'s. */
 static int read_uncounted(struct compact *c, const struct idx_loc *l, int again, struct buf *out, struct err *e)
 {
-	uint64_t seen = c->st->input_bytes, done = c->done;
+	struct src src = { c->a, c->r, &c->maps };
 	const uint8_t *pd;
 	size_t plen;
 	uint8_t pf;
-	int rc = read_stored(c, l, again, &c->pspan, &c->pscratch, out, &pd, &plen, &pf, e);
 
-	c->st->input_bytes = seen;
-	c->done = done;
-	return rc;
+	return read_at(&src, l, again, &c->pspan, &c->pscratch, out, &pd, &plen, &pf, e);
+}
+
+/* Where entry x's record was before compaction. */
+static struct idx_loc old_loc(const struct ent *x)
+{
+	return (struct idx_loc){ x->ref, x->old_off, x->old_seg, x->old_span, x->old_cut };
 }
 
 /* The record of entry pe of snapshot snap (the next newer one), into
@@ -566,7 +598,7 @@ static int read_uncounted(struct compact *c, const struct idx_loc *l, int again,
  * snapshot was compacted. */
 static int read_prev(struct compact *c, uint32_t snap, const struct ent *pe, struct err *e)
 {
-	struct idx_loc pl = { pe->ref, pe->old_off, pe->old_seg, pe->old_span, pe->old_cut };
+	struct idx_loc pl = old_loc(pe);
 	int rc = read_uncounted(c, &pl, 1, &c->prev_raw, e);
 
 	return rc ? rc : apply_tombstones(c, snap, &c->prev_raw, e) < 0 ? e->code : 0;
@@ -726,89 +758,265 @@ static void progress(struct compact *c)
  * order, so each is a cache and TLB miss somewhere in the segments; a wait
  * on each was a sixth of the time.
  */
-static void prefetch(struct compact *c, const struct idx_loc *l)
+static void prefetch(const struct src *src, const struct idx_loc *l)
 {
 	const uint8_t *p;
 	struct err ignore;   /* the read itself reports what is wrong */
 
-	if (map_old(c, l->segment, l->offset, l->span, &p, &ignore) == 1)
+	if (map_old(src->a, src->maps, l->segment, l->offset, l->span, &p, &ignore) == 1)
 		for (uint32_t at = 0; at < l->span && at < PREFETCH_BYTES; at += 64)
 			__builtin_prefetch(p + at);
+}
+
+/*
+ * A snapshot's series are read ahead on a second thread: in ref order, each
+ * record with the next newer snapshot's record of its ref, CRCs checked and
+ * decompressed (about half of the work) into a ring of slots, while this
+ * thread compares and stores them. The reading thread has a read
+ * transaction of its own, of the same state (the archive's lock keeps
+ * writers out), and its own mappings.
+ */
+#define RING 256        /* records read ahead at most */
+#define HANDOVER 16     /* records handed over at a time, each way */
+
+struct slot {
+	struct idx_loc loc;
+	struct ent pe;                  /* when have_pe: the next newer snapshot's entry of the ref */
+	int have_pe;
+	const uint8_t *data;            /* the stored payload: in span, scratch or raw */
+	size_t len;
+	uint8_t flags;
+	struct buf raw, prev_raw, span, scratch, pspan, pscratch;
+};
+
+struct ahead {
+	struct compact *c;
+	const struct kept *k, *p;
+	struct old_maps maps;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t filled, taken;         /* slots [taken, filled) are the taker's */
+	int done, stop, rc;
+	struct err e;
+	struct slot slot[RING];
+};
+
+/* The reading thread's part: one slot after another, until the end, an
+ * error, or stop. */
+static int read_series(struct ahead *h, struct idx_txn *t, struct idx_series_iter *it, struct ent_reader *pr,
+		       uint64_t *read, struct err *e)
+{
+	struct src src = { h->c->a, t, &h->maps };
+	struct idx_loc locs[AHEAD];
+	const struct ent *pe = NULL;
+	uint64_t n = 0, filled = 0, taken = 0, head = 0, tail = 0;   /* locs[head, tail) are asked for */
+	int rc, more = 0, end = 0;
+
+	if (pr && (more = ent_next(pr, &pe, e)) < 0)
+		return more;
+	for (;;) {
+		struct slot *s;
+		struct idx_loc pl;
+		const uint8_t *pd;
+		size_t plen;
+		uint8_t pf;
+
+		while (!end && tail - head < AHEAD) {
+			struct idx_loc *l = &locs[tail % AHEAD];
+
+			if ((rc = idx_series_iter_next(it, l, e)) < 0)
+				return rc;
+			if (rc == 0) {
+				end = 1;
+				break;
+			}
+			prefetch(&src, l);
+			if (pr && pr->i + tail - head < pr->n) {
+				pl = old_loc(&pr->buf[pr->i + tail - head]);
+				prefetch(&src, &pl);
+			}
+			tail++;
+		}
+		if (head == tail)
+			return 0;
+		/* hand over what is read; wait for a free slot */
+		if (n - filled >= HANDOVER || n - taken >= RING) {
+			int stop;
+
+			pthread_mutex_lock(&h->mu);
+			h->filled = filled = n;
+			pthread_cond_broadcast(&h->cv);
+			while (n - h->taken >= RING && !h->stop)
+				pthread_cond_wait(&h->cv, &h->mu);
+			taken = h->taken;
+			stop = h->stop;
+			pthread_mutex_unlock(&h->mu);
+			if (stop)
+				return 0;
+		}
+		s = &h->slot[n % RING];
+		s->loc = locs[head++ % AHEAD];
+		if ((rc = read_at(&src, &s->loc, 0, &s->span, &s->scratch, &s->raw, &s->data, &s->len, &s->flags, e)))
+			return rc;
+		while (more && pe->ref < s->loc.ref)
+			if ((more = ent_next(pr, &pe, e)) < 0)
+				return more;
+		s->have_pe = more && pe->ref == s->loc.ref;
+		if (s->have_pe) {
+			s->pe = *pe;
+			pl = old_loc(pe);
+			if ((rc = read_at(&src, &pl, 1, &s->pspan, &s->pscratch, &s->prev_raw, &pd, &plen, &pf, e)))
+				return rc;
+		}
+		*read = ++n;
+	}
+}
+
+static void *read_ahead(void *arg)
+{
+	struct ahead *h = arg;
+	struct compact *c = h->c;
+	struct idx_txn *t = NULL;
+	struct idx_series_iter *it = NULL;
+	struct ent_reader *pr = NULL;
+	uint64_t n = 0;
+	int rc;
+
+	if (!(rc = idx_read_begin(c->a->idx, &t, &h->e)) && !(rc = idx_series_iter_open(t, h->k->s.id, &it, &h->e))) {
+		if (h->p && !(pr = malloc(sizeof(*pr)))) {
+			rc = err_set(&h->e, SNAPARC_NOMEM, "out of memory");
+		} else {
+			if (pr)
+				ent_reader_init(pr, c, &c->chain[h->p->chain], h->p->first[ENT_SERIES],
+						h->p->count[ENT_SERIES]);
+			rc = read_series(h, t, it, pr, &n, &h->e);
+		}
+	}
+	free(pr);
+	if (it)
+		idx_series_iter_close(it);
+	if (t)
+		idx_abort(t);
+	pthread_mutex_lock(&h->mu);
+	h->filled = n;
+	h->rc = rc;
+	h->done = 1;
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+	return NULL;
+}
+
+/* The taker's side: the slots it has, and has given back. */
+struct taker {
+	uint64_t next, avail, given;
+};
+
+/* The next slot read: 1 and *s, 0 at the end, or the reading thread's
+ * error. The slot taken before is given back (HANDOVER at a time). */
+static int take(struct ahead *h, struct taker *tk, struct slot **s, struct err *e)
+{
+	if (tk->next == tk->avail || tk->next - tk->given >= HANDOVER) {
+		int rc = 0;
+
+		pthread_mutex_lock(&h->mu);
+		h->taken = tk->given = tk->next;
+		pthread_cond_broadcast(&h->cv);
+		while (h->filled == tk->next && !h->done)
+			pthread_cond_wait(&h->cv, &h->mu);
+		tk->avail = h->filled;
+		if (tk->next == tk->avail && h->rc < 0) {
+			rc = h->rc;
+			*e = h->e;
+		}
+		pthread_mutex_unlock(&h->mu);
+		if (tk->next == tk->avail)
+			return rc;
+	}
+	*s = &h->slot[tk->next++ % RING];
+	return 1;
+}
+
+/* Stops the reading thread (when the taker stopped first), waits for it,
+ * and frees h. */
+static void ahead_end(struct ahead *h, pthread_t th)
+{
+	pthread_mutex_lock(&h->mu);
+	h->stop = 1;
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+	pthread_join(th, NULL);
+	pthread_cond_destroy(&h->cv);
+	pthread_mutex_destroy(&h->mu);
+	for (size_t i = 0; i < RING; i++) {
+		struct slot *s = &h->slot[i];
+
+		buf_free(&s->raw);
+		buf_free(&s->prev_raw);
+		buf_free(&s->span);
+		buf_free(&s->scratch);
+		buf_free(&s->pspan);
+		buf_free(&s->pscratch);
+	}
+	free(h->maps.m);
+	free(h);
+}
+
+static void swap_bufs(struct buf *a, struct buf *b)
+{
+	struct buf t = *a;
+
+	*a = *b;
+	*b = t;
 }
 
 /* The series of k, against the previous kept snapshot p (or none). Sets
  * *same when k's refs and labels are exactly p's. */
 static int put_series(struct compact *c, struct kept *k, const struct kept *p, int *same, struct err *e)
 {
-	struct idx_series_iter *it;
-	struct ent_reader *pr = NULL;
-	const struct ent *pe = NULL;
+	struct ahead *h = calloc(1, sizeof(*h));
+	struct taker tk = { 0 };
+	struct slot *s;
+	pthread_t th;
 	uint64_t matched = 0, n = 0;
-	int rc = 0, more = 0;
-	struct {
-		struct idx_loc loc[AHEAD];
-		uint64_t head, tail;
-		int end;
-	} ahead = { .end = 0 };
+	int rc = 0;
 
 	*same = p != NULL;
-	if (p) {
-		if (!(pr = malloc(sizeof(*pr))))
-			return err_set(e, SNAPARC_NOMEM, "out of memory");
-		ent_reader_init(pr, c, &c->chain[p->chain], p->first[ENT_SERIES], p->count[ENT_SERIES]);
-		if ((more = ent_next(pr, &pe, e)) < 0) {
-			free(pr);
-			return more;
-		}
-	}
-	if ((rc = idx_series_iter_open(c->r, k->s.id, &it, e))) {
-		free(pr);
-		return rc;
+	if (!h)
+		return err_set(e, SNAPARC_NOMEM, "out of memory");
+	h->c = c;
+	h->k = k;
+	h->p = p;
+	pthread_mutex_init(&h->mu, NULL);
+	pthread_cond_init(&h->cv, NULL);
+	if (pthread_create(&th, NULL, read_ahead, h) != 0) {
+		pthread_cond_destroy(&h->cv);
+		pthread_mutex_destroy(&h->mu);
+		free(h);
+		return err_set(e, SNAPARC_NOMEM, "cannot start a second thread");
 	}
 	c->next_it = NULL;
 	c->next_have = c->next_end = 0;
 	if (k > c->kept && (rc = idx_series_iter_open(c->r, k[-1].s.id, &c->next_it, e))) {
-		idx_series_iter_close(it);
-		free(pr);
+		ahead_end(h, th);
 		return rc;
 	}
 	ents_begin(c, k, ENT_SERIES);
-	for (;;) {
+	while ((rc = take(h, &tk, &s, e)) == 1) {
 		struct ent x = { .kind = ENT_SERIES };
-		struct idx_loc loc;
-		const uint8_t *data;
-		size_t len;
-		uint8_t flags;
+		const uint8_t *data = s->data;
+		size_t len = s->len;
+		uint8_t flags = s->flags;
 
-		while (!ahead.end && ahead.tail - ahead.head < AHEAD) {
-			struct idx_loc *l = &ahead.loc[ahead.tail % AHEAD];
-
-			if ((rc = idx_series_iter_next(it, l, e)) < 0)
-				break;
-			if (rc == 0) {
-				ahead.end = 1;
-				break;
-			}
-			prefetch(c, l);
-			if (pr && pr->i + ahead.tail - ahead.head < pr->n) {
-				const struct ent *q = &pr->buf[pr->i + ahead.tail - ahead.head];
-				struct idx_loc ql = { q->ref, q->old_off, q->old_seg, q->old_span, q->old_cut };
-
-				prefetch(c, &ql);
-			}
-			ahead.tail++;
-		}
-		if (rc < 0 || ahead.head == ahead.tail)
-			break;
-		loc = ahead.loc[ahead.head++ % AHEAD];
 		n++;
-		x.ref = loc.ref;
-		x.old_seg = loc.segment;
-		x.old_off = loc.offset;
-		x.old_span = loc.span;
-		x.old_cut = (uint16_t)loc.cut;
-		if ((rc = read_stored(c, &loc, 0, &c->span, &c->scratch, &c->raw, &data, &len, &flags, e)))
-			break;
+		count_input(c, s->loc.span);
+		x.ref = s->loc.ref;
+		x.old_seg = s->loc.segment;
+		x.old_off = s->loc.offset;
+		x.old_span = s->loc.span;
+		x.old_cut = (uint16_t)s->loc.cut;
+		/* the slot's records are this thread's raw and prev_raw now (data
+		 * may point into the first: the same bytes) */
+		swap_bufs(&c->raw, &s->raw);
 		if ((rc = apply_tombstones(c, k->s.id, &c->raw, e)) < 0)
 			break;
 		if (rc) {
@@ -820,18 +1028,14 @@ static int put_series(struct compact *c, struct kept *k, const struct kept *p, i
 			flags = 0;
 			rc = 0;
 		}
-		while (more && pe->ref < loc.ref)
-			if ((more = ent_next(pr, &pe, e)) < 0)
-				break;
-		if (more < 0) {
-			rc = more;
-			break;
-		}
-		if (more && pe->ref == loc.ref) {
+		if (s->have_pe) {
 			matched++;
-			if ((rc = read_prev(c, p->s.id, pe, e)))
+			swap_bufs(&c->prev_raw, &s->prev_raw);
+			if (apply_tombstones(c, p->s.id, &c->prev_raw, e) < 0) {
+				rc = e->code;
 				break;
-			rc = put_record(c, k, pe, data, len, flags, &x, e);
+			}
+			rc = put_record(c, k, &s->pe, data, len, flags, &x, e);
 			if (!rc && *same && !c->labels_same) {
 				struct rec_series a, b;
 
@@ -852,11 +1056,10 @@ static int put_series(struct compact *c, struct kept *k, const struct kept *p, i
 		if ((n & 4095) == 0)
 			progress(c);
 	}
-	idx_series_iter_close(it);
+	ahead_end(h, th);
 	if (c->next_it)
 		idx_series_iter_close(c->next_it);
 	c->next_it = NULL;
-	free(pr);
 	ents_end(c, k, ENT_SERIES);
 	if (p && (matched != p->count[ENT_SERIES] || n != matched))
 		*same = 0;
@@ -1435,7 +1638,7 @@ int archive_compact(struct archive *a, const struct archive_compact_opts *opts, 
 	buf_free(&c->pspan);
 	buf_free(&c->pscratch);
 	buf_free(&c->next_raw);
-	free(c->maps);
+	free(c->maps.m);
 	buf_free(&c->tomb_chunk);
 	buf_free(&c->tomb_rec);
 	xor_enc_free(&c->tomb_enc);
