@@ -183,7 +183,7 @@ void archive_read_done(struct archive *a, struct idx_txn *t)
 	if (t == a->rtxn) {
 		idx_read_reset(t);
 		a->rtxn_busy = 0;
-	} else if (!a->rtxn) {
+	} else if (!a->rtxn && !a->shrinking) {
 		idx_read_reset(t);
 		a->rtxn = t;
 	} else {
@@ -214,7 +214,14 @@ int archive_shrink_index(struct archive *a, int *done, struct err *e)
 		idx_abort(a->rtxn);
 		a->rtxn = NULL;
 	}
+	/* the rewrite waits for this handle's read transactions to end, and a
+	 * read takes a->mu inside its transaction: a->mu is let go (no
+	 * transaction is kept meanwhile, since the file it reads goes) */
+	a->shrinking = 1;
+	pthread_mutex_unlock(&a->mu);
 	rc = idx_shrink(a->idx, e);
+	pthread_mutex_lock(&a->mu);
+	a->shrinking = 0;
 	pthread_mutex_unlock(&a->mu);
 	while (flock(a->users_fd, LOCK_SH) != 0 && errno == EINTR)
 		;

@@ -36,6 +36,7 @@ struct archive {
 	size_t ndicts;
 	struct idx_txn *rtxn;        /* a reset read transaction kept for reuse */
 	int rtxn_busy;
+	int shrinking;               /* the index file is being rewritten: none is kept */
 };
 
 /* Commit finds a series ref the snapshot has twice only once it has sorted
