@@ -808,7 +808,7 @@ static void *look(void *arg)
  * handle's read transactions to end, and a lookup takes the handle's lock
  * inside its transaction: the rewrite must not hold that lock while it
  * waits. */
-Test(compact, lookups_on_the_compacting_handle_never_fail_nor_hold_it_up, .timeout = 240)
+Test(compact, lookups_on_the_compacting_handle_never_fail_nor_hold_it_up)
 {
 	enum { COMPACTIONS = 32 };
 	struct archive *a = open_archive();
