@@ -24,6 +24,8 @@
  *   while compactions run;
  * - lookup loops on the compacting handle itself, in other threads, never
  *   fail, and never hold up the compaction's rewrite of the index file;
+ * - a record damaged in the segments fails the compaction with the file,
+ *   the offset and the reason, and the archive stays as it was;
  * - a compaction killed with SIGKILL at random moments leaves an archive
  *   that opens, verifies and reads back every snapshot.
  */
@@ -765,6 +767,87 @@ static void compact_killed(double delay, unsigned max_chain, int no_delta)
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	cr_assert(WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) == 0),
 		  "the compaction failed before it was killed: status %d", status);
+}
+
+/* The bytes of every segment file, end to end, with their names. */
+static void segments_bytes(struct buf *out)
+{
+	char dir[200], path[300];
+	struct dirent **names;
+	int n;
+
+	buf_reset(out);
+	snprintf(dir, sizeof(dir), "%s/segments", arcdir);
+	n = scandir(dir, &names, NULL, alphasort);
+	cr_assert_geq(n, 0);
+	for (int i = 0; i < n; i++) {
+		if (names[i]->d_name[0] != '.') {
+			size_t len;
+			uint8_t *p;
+
+			snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
+			p = support_read_file(path, &len);
+			buf_put(out, names[i]->d_name, strlen(names[i]->d_name) + 1);
+			buf_put(out, p, len);
+			free(p);
+		}
+		free(names[i]);
+	}
+	free(names);
+	cr_assert(!out->oom);
+}
+
+/* A series record of the middle snapshot with a byte of its stored payload
+ * changed: the compaction's reading thread meets it (the CRC) and the
+ * compaction fails with where and why; nothing of the archive changes. */
+Test(compact, a_damaged_record_fails_the_compaction_and_changes_nothing)
+{
+	struct archive *a = open_archive();
+	struct archive_compact_stats st;
+	struct buf before = { 0 }, after = { 0 };
+	struct idx_txn *t;
+	struct idx_loc loc;
+	struct err e = { 0 };
+	const struct rec *victim = NULL;
+	char path[300], want[300];
+	uint8_t byte;
+	FILE *f;
+	int rc;
+
+	import_all(a);
+	for (size_t i = rounds[2].n / 2; i < rounds[2].n && !victim; i++)
+		if (rounds[2].recs[i].ref)
+			victim = &rounds[2].recs[i];
+	cr_assert_not_null(victim);
+	cr_assert_eq(archive_read_txn(a, &t, &e), 0, "%s", e.msg);
+	cr_assert_eq(idx_series_get(t, 3, victim->ref, &loc, &e), 0, "%s", e.msg);
+	archive_read_done(a, t);
+	snprintf(path, sizeof(path), "%s/segments/%08u", arcdir, loc.segment);
+	f = fopen(path, "r+b");
+	cr_assert_not_null(f);
+	cr_assert_eq(fseek(f, (long)(loc.offset + loc.span / 2), SEEK_SET), 0);
+	cr_assert_eq(fread(&byte, 1, 1, f), 1);
+	byte ^= 0x5a;
+	cr_assert_eq(fseek(f, (long)(loc.offset + loc.span / 2), SEEK_SET), 0);
+	cr_assert_eq(fwrite(&byte, 1, 1, f), 1);
+	cr_assert_eq(fclose(f), 0);
+	segments_bytes(&before);
+
+	rc = archive_compact(a, NULL, &st, NULL, NULL, &e);
+	cr_assert_eq(rc, SNAPARC_CORRUPT, "compaction over a damaged record returned %d: %s", rc, e.msg);
+	snprintf(want, sizeof(want), "segments/%08u", loc.segment);
+	cr_assert(strstr(e.msg, want) && strstr(e.msg, "offset ") && strstr(e.msg, "CRC"),
+		  "the message names no file, offset or reason: %s", e.msg);
+	cr_log_info("%s", e.msg);
+	segments_bytes(&after);
+	cr_assert(before.len == after.len && memcmp(before.p, after.p, before.len) == 0,
+		  "the segments changed (%zu bytes before, %zu after)", before.len, after.len);
+	for (int k = 0; k < ROUNDS; k++)
+		if (k != 2)
+			assert_round_reads(a, (uint32_t)k + 1, k);
+	buf_free(&before);
+	buf_free(&after);
+	archive_close(a);
 }
 
 /* A lookup loop on a handle that compacts: series of the newest snapshot,
