@@ -366,9 +366,11 @@ struct snaparc_api {
 	 * each series' record is stored once when it repeats and as a delta
 	 * against its previous snapshot's when that is smaller, switches the
 	 * index to the new layout in one transaction and deletes the old
-	 * segments once no reader (of any process) can still use them. Readers
-	 * keep working throughout; a crash leaves the archive as it was before
-	 * or after. opts and stats may be NULL, else their size set. */
+	 * segments once no reader (of any process) can still use them. The
+	 * records are read ahead on a second thread. Readers, this handle's
+	 * other threads included, keep working throughout; a crash leaves the
+	 * archive as it was before or after. opts and stats may be NULL, else
+	 * their size set. */
 	int (*compact)(snaparc_archive *a, const struct snaparc_compact_options *opts,
 		       struct snaparc_compact_stats *stats);
 
