@@ -483,29 +483,40 @@ static int is_cut(const struct rec_series *b, const uint8_t *base_rec, const uin
 	return !memcmp(ch + cut->len, b->tail, TAIL_KEEP) && be64_get(ch + cut->len + TAIL_KEEP) == cut->v;
 }
 
+/* xordelta_cut_of() with rec's maxt at `at` and rec's fields from there in r. */
+static int cut_of_at(const uint8_t *base_rec, size_t base_len, const uint8_t *rec, size_t len,
+		     const struct rec_series *r, size_t at, uint32_t *n)
+{
+	struct rec_series b;
+	struct xor_cut cut;
+
+	/* the same record up to maxt: type, ref, labels, range, mint */
+	if (base_len < at || memcmp(base_rec, rec, at) || fields_from_maxt(&b, base_rec, base_len, at) ||
+	    r->chunk_len > b.chunk_len || memcmp(r->chunk + 2, b.chunk + 2, r->chunk_len > 3 ? r->chunk_len - 3 : 0))
+		return 0;
+	*n = xor_chunk_count(r->chunk, r->chunk_len);
+	cut.count = *n;
+	if (xor_read_cut(b.chunk, b.chunk_len, &cut))
+		return 0;
+	return is_cut(&b, base_rec, rec, len, at, (uint16_t)*n, &cut);
+}
+
 int xordelta_cut_of(const uint8_t *base_rec, size_t base_len, const uint8_t *rec, size_t len, struct buf *scratch,
 		    size_t *at_hint, uint32_t *n)
 {
-	struct rec_series b, r;
-	struct xor_cut cut;
+	struct rec_series r;
 	size_t at = *at_hint;
 
 	(void)scratch;   /* nothing is made any more */
 	if (rec_type(rec, len) != REC_SERIES || rec_type(base_rec, base_len) != REC_SERIES || len > base_len)
 		return 0;
-	/* the labels decoded only when the hint does not fit */
-	if (!at || fields_from_maxt(&r, rec, len, at)) {
-		if (rec_series_decode(&r, rec, len, NULL) || !series_ok(&r))
-			return 0;
-		*at_hint = at = maxt_at(&r, rec);
-	}
-	/* the same record up to maxt: type, ref, labels, range, mint */
-	if (base_len < at || memcmp(base_rec, rec, at) || fields_from_maxt(&b, base_rec, base_len, at) ||
-	    r.chunk_len > b.chunk_len || memcmp(r.chunk + 2, b.chunk + 2, r.chunk_len > 3 ? r.chunk_len - 3 : 0))
+	/* the labels decoded only when the hint does not give a cut: then they
+	 * tell whether it was wrong (found by fuzz_xordelta: a wrong hint whose
+	 * bytes read as fields made a cut look like none) */
+	if (at && !fields_from_maxt(&r, rec, len, at) && cut_of_at(base_rec, base_len, rec, len, &r, at, n))
+		return 1;
+	if (rec_series_decode(&r, rec, len, NULL) || !series_ok(&r) || maxt_at(&r, rec) == at)
 		return 0;
-	*n = xor_chunk_count(r.chunk, r.chunk_len);
-	cut.count = *n;
-	if (xor_read_cut(b.chunk, b.chunk_len, &cut))
-		return 0;
-	return is_cut(&b, base_rec, rec, len, at, (uint16_t)*n, &cut);
+	*at_hint = at = maxt_at(&r, rec);
+	return cut_of_at(base_rec, base_len, rec, len, &r, at, n);
 }

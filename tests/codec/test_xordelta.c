@@ -16,6 +16,10 @@
 static const uint8_t LABELS[] = { 2, 8, '_', '_', 'n', 'a', 'm', 'e', '_', '_', 2, 'u', 'p',
 				  3, 'j', 'o', 'b', 4, 'n', 'o', 'd', 'e' };
 
+/* The labels make_record() writes (their count first, as a record holds them). */
+static const uint8_t *labels_raw = LABELS;
+static size_t labels_len = sizeof(LABELS);
+
 /* A series record whose chunk holds samples [from, to) of a made-up series. */
 static void make_record(struct buf *out, uint64_t ref, uint32_t from, uint32_t to, unsigned kind)
 {
@@ -43,9 +47,9 @@ static void make_record(struct buf *out, uint64_t ref, uint32_t from, uint32_t t
 	}
 	memset(&s, 0, sizeof(s));
 	s.ref = ref;
-	s.labels.raw = LABELS;
-	s.labels.raw_len = sizeof(LABELS);
-	s.labels.count = 2;
+	s.labels.raw = labels_raw;
+	s.labels.raw_len = labels_len;
+	s.labels.count = labels_raw[0];
 	s.chunk_range = 7200000;
 	s.has_chunk = 1;
 	s.mint = 1700000000000LL + (int64_t)from * 15000;
@@ -236,6 +240,63 @@ Test(xordelta_cut, every_earlier_record_of_every_kind)
 	buf_free(&full);
 	buf_free(&rec);
 	buf_free(&out);
+	buf_free(&scratch);
+}
+
+/* "A wrong hint costs only time", also when the bytes at the wrong place
+ * read as the fields from maxt on: a label value holding 8 bytes, the XOR
+ * encoding byte and a chunk length that ends the record at the tail, in
+ * the record cut short but not in the longer one (fuzz_xordelta found such
+ * a record: the cut was taken for none). */
+Test(xordelta_cut, a_wrong_hint_that_reads_as_fields_still_finds_the_cut)
+{
+	uint8_t labels[64];
+	struct buf full = { 0 }, rec = { 0 }, scratch = { 0 };
+	size_t hint, right = 0, at, n, value_at;
+	uint32_t got = 0;
+
+	/* {__name__="m", x=<8 bytes, 0x01, a 2-byte varint, filler>} */
+	n = 0;
+	labels[n++] = 2;
+	labels[n++] = 8;
+	memcpy(labels + n, "__name__", 8);
+	n += 8;
+	labels[n++] = 1;
+	labels[n++] = 'm';
+	labels[n++] = 1;
+	labels[n++] = 'x';
+	labels[n++] = 40;
+	value_at = n;
+	memset(labels + n, 'A', 40);
+	labels[n + 8] = CHUNK_XOR;
+	n += 40;
+	labels_raw = labels;
+	labels_len = n;
+	make_record(&full, 9, 0, 130, 0);
+	make_record(&rec, 9, 0, 40, 0);
+	/* in rec, the value starts past the type, the ref and the labels before it */
+	hint = 1 + 8 + value_at;
+	{
+		size_t len = rec.len - (hint + 9 + 2) - REC_XOR_TAIL_LEN;
+
+		cr_assert(len >= 128 && len < 16384, "%zu", len);
+		labels[value_at + 9] = (uint8_t)(len | 0x80);
+		labels[value_at + 10] = (uint8_t)(len >> 7);
+	}
+	make_record(&full, 9, 0, 130, 0);
+	make_record(&rec, 9, 0, 40, 0);
+	cr_assert_eq(rec.p[hint + 8], CHUNK_XOR);
+	cr_assert_eq(xordelta_cut_of(full.p, full.len, rec.p, rec.len, &scratch, &right, &got), 1);
+	cr_assert_eq(got, 40);
+	cr_assert_neq(right, hint);
+	at = hint;
+	got = 0;
+	cr_assert_eq(xordelta_cut_of(full.p, full.len, rec.p, rec.len, &scratch, &at, &got), 1,
+		     "the hint %zu hid the cut (maxt at %zu)", hint, right);
+	cr_assert_eq(got, 40);
+	cr_assert_eq(at, right, "learnt %zu, not %zu", at, right);
+	buf_free(&full);
+	buf_free(&rec);
 	buf_free(&scratch);
 }
 
