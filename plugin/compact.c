@@ -6,7 +6,8 @@
  * before compaction, which other readers keep seeing) and appends their
  * records to new segments after the committed end, snapshot by snapshot
  * from the newest back, series in ref order, then the snapshot's other
- * records and its series' exemplars. A series' record is compared with the
+ * records and its series' exemplars; a second thread reads the series
+ * records ahead (put_series()). A series' record is compared with the
  * same ref's record in the next newer kept snapshot: identical, it is not
  * written again (both entries point at one record); one whose head chunk
  * that record continues (a host that snapshots without restarting) is a
