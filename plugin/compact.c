@@ -102,6 +102,8 @@ struct newloc {
 
 _Static_assert(sizeof(struct newloc) == 32, "the new location's entry grew");
 
+#define LOCS 2          /* compact's temporary file of new locations */
+
 /* An unnamed temporary file of fixed-size entries. */
 struct tmpf {
 	int fd;
@@ -153,9 +155,10 @@ struct compact {
 	struct lz4dict_enc *enc;        /* the newest dictionary, for records that were deltas */
 	struct lz4dict_enc *delta;      /* for deltas alone (lz4dict_delta_enc_new()) */
 	char tmp_dir[4200];             /* where the temporary files are (messages name it) */
-	struct tmpf chain[2];           /* chain entries: the snapshot's, the previous one's */
-	int cur;                        /* the snapshot's */
-	struct tmpf locs;               /* new locations, all kept snapshots' */
+	/* [0] and [1]: chain entries, the snapshot's (cur) and the previous
+	 * one's; [LOCS]: new locations, all kept snapshots' */
+	struct tmpf tmp[3];
+	int cur;
 	struct ent out[TMP_CHUNK];
 	struct newloc lout[TMP_CHUNK];
 	size_t nout, nlout;
@@ -190,10 +193,10 @@ static int tmpf_write(const struct compact *c, const struct tmpf *f, const void 
 
 static int tmp_flush(struct compact *c, struct err *e)
 {
-	int rc = tmpf_write(c, &c->chain[c->cur], c->out, c->nout, sizeof(struct ent), e);
+	int rc = tmpf_write(c, &c->tmp[c->cur], c->out, c->nout, sizeof(struct ent), e);
 
 	if (!rc)
-		rc = tmpf_write(c, &c->locs, c->lout, c->nlout, sizeof(struct newloc), e);
+		rc = tmpf_write(c, &c->tmp[LOCS], c->lout, c->nlout, sizeof(struct newloc), e);
 	c->nout = c->nlout = 0;
 	return rc;
 }
@@ -201,23 +204,23 @@ static int tmp_flush(struct compact *c, struct err *e)
 static int tmp_add(struct compact *c, const struct ent *x, struct err *e)
 {
 	c->out[c->nout++] = *x;
-	c->chain[c->cur].n++;
+	c->tmp[c->cur].n++;
 	c->lout[c->nlout++] = (struct newloc){ .ref = x->ref, .off = x->new_off, .seg = x->new_seg,
 					       .span = x->new_span, .cut = x->new_cut, .type = x->type };
-	c->locs.n++;
+	c->tmp[LOCS].n++;
 	return c->nout == TMP_CHUNK ? tmp_flush(c, e) : 0;
 }
 
 /* The count of k's entries of a kind so far, and where they start. */
 static void ents_begin(struct compact *c, struct kept *k, int kind)
 {
-	k->first[kind] = c->chain[c->cur].n;
-	k->loc_first[kind] = c->locs.n;
+	k->first[kind] = c->tmp[c->cur].n;
+	k->loc_first[kind] = c->tmp[LOCS].n;
 }
 
 static void ents_end(struct compact *c, struct kept *k, int kind)
 {
-	k->count[kind] = c->chain[c->cur].n - k->first[kind];
+	k->count[kind] = c->tmp[c->cur].n - k->first[kind];
 }
 
 static void ent_reader_init(struct ent_reader *r, const struct compact *c, const struct tmpf *f, uint64_t first,
@@ -888,7 +891,7 @@ static void *read_ahead(void *arg)
 			rc = err_set(&h->e, SNAPARC_NOMEM, "out of memory");
 		} else {
 			if (pr)
-				ent_reader_init(pr, c, &c->chain[h->p->chain], h->p->first[ENT_SERIES],
+				ent_reader_init(pr, c, &c->tmp[h->p->chain], h->p->first[ENT_SERIES],
 						h->p->count[ENT_SERIES]);
 			rc = read_series(h, t, it, pr, &n, &h->e);
 		}
@@ -1141,7 +1144,7 @@ static int put_other(void *ctx, const struct idx_loc *loc, uint8_t type)
 		struct ent base;
 		int have = 0, loaded = 0;
 
-		ent_reader_init(pr, c, &c->chain[sc->p->chain], sc->p->first[ENT_OTHER], sc->p->count[ENT_OTHER]);
+		ent_reader_init(pr, c, &c->tmp[sc->p->chain], sc->p->first[ENT_OTHER], sc->p->count[ENT_OTHER]);
 		while ((rc = ent_next(pr, &pe, sc->e)) == 1) {
 			if (pe->type != type)
 				continue;
@@ -1188,7 +1191,7 @@ static int put_snapshot(struct compact *c, struct kept *k, const struct kept *p,
 	if ((rc = tmp_flush(c, e)))
 		return rc;
 	c->cur ^= 1;
-	c->chain[c->cur].n = 0;
+	c->tmp[c->cur].n = 0;
 	k->chain = c->cur;
 	if ((rc = put_series(c, k, p, &same, e)))
 		return rc;
@@ -1202,7 +1205,7 @@ static int put_snapshot(struct compact *c, struct kept *k, const struct kept *p,
 	ents_end(c, k, ENT_OTHER);
 	if (!rc) {
 		if (p) {
-			ent_reader_init(sc.pr, c, &c->chain[p->chain], p->first[ENT_EXEMPLARS], p->count[ENT_EXEMPLARS]);
+			ent_reader_init(sc.pr, c, &c->tmp[p->chain], p->first[ENT_EXEMPLARS], p->count[ENT_EXEMPLARS]);
 			sc.more = ent_next(sc.pr, &sc.pe, e);
 			rc = sc.more < 0 ? sc.more : 0;
 		}
@@ -1266,7 +1269,7 @@ static int write_entries(struct compact *c, struct idx_txn *t, const struct kept
 	for (int kind = ENT_SERIES; kind <= ENT_OTHER && !rc; kind++) {
 		for (uint64_t at = 0, n; at < k->count[kind] && !rc; at += n) {
 			n = k->count[kind] - at < TMP_CHUNK ? k->count[kind] - at : TMP_CHUNK;
-			if ((rc = tmpfile_read(c->locs.fd, c->tmp_dir, (k->loc_first[kind] + at) * sizeof(*x), x,
+			if ((rc = tmpfile_read(c->tmp[LOCS].fd, c->tmp_dir, (k->loc_first[kind] + at) * sizeof(*x), x,
 						n * sizeof(*x), e)))
 				break;
 			for (size_t i = 0; i < n; i++)
@@ -1275,9 +1278,10 @@ static int write_entries(struct compact *c, struct idx_txn *t, const struct kept
 			/* series in blocks: TMP_CHUNK is a multiple of the table's block */
 			if (kind == ENT_SERIES)
 				rc = idx_series_put(t, k->s.id, locs, n, e);
-			for (size_t i = 0; i < n && !rc && kind != ENT_SERIES; i++)
-				rc = kind == ENT_EXEMPLARS ? idx_exemplars_put(t, k->s.id, &locs[i], e)
-							   : idx_other_put(t, k->s.id, &locs[i], x[i].type, e);
+			else
+				for (size_t i = 0; i < n && !rc; i++)
+					rc = kind == ENT_EXEMPLARS ? idx_exemplars_put(t, k->s.id, &locs[i], e)
+								   : idx_other_put(t, k->s.id, &locs[i], x[i].type, e);
 		}
 	}
 	free(x);
@@ -1519,12 +1523,9 @@ static int run(struct compact *c, struct err *e)
 	if ((rc = idx_read_begin(a->idx, &c->r, e)) || (rc = newest_encoder(c, e)))
 		goto out;
 	snprintf(c->tmp_dir, sizeof(c->tmp_dir), "%s/index", a->path);
-	for (int i = 0; i < 3; i++) {
-		struct tmpf *f = i < 2 ? &c->chain[i] : &c->locs;
-
-		if ((rc = f->fd = tmpfile_open(c->tmp_dir, e)) < 0)
+	for (int i = 0; i < 3; i++)
+		if ((rc = c->tmp[i].fd = tmpfile_open(c->tmp_dir, e)) < 0)
 			goto out;
-	}
 	rc = 0;
 	wo.segment_size = a->opts.segment_size;
 	wo.sync = a->opts.sync;
@@ -1593,7 +1594,8 @@ int archive_compact(struct archive *a, const struct archive_compact_opts *opts, 
 	c->st = st;
 	c->progress = progress_fn;
 	c->ctx = ctx;
-	c->chain[0].fd = c->chain[1].fd = c->locs.fd = -1;
+	for (int i = 0; i < 3; i++)
+		c->tmp[i].fd = -1;
 	c->max_chain = opts->max_chain ? opts->max_chain : DEFAULT_CHAIN;
 	if ((rc = archive_lock(a, e))) {
 		free(c);
@@ -1621,12 +1623,9 @@ int archive_compact(struct archive *a, const struct archive_compact_opts *opts, 
 	if (!opts->dry_run)
 		st->bytes_after = archive_bytes(a);
 	archive_unlock(a);
-	for (int i = 0; i < 3; i++) {
-		struct tmpf *f = i < 2 ? &c->chain[i] : &c->locs;
-
-		if (f->fd >= 0)
-			close(f->fd);
-	}
+	for (int i = 0; i < 3; i++)
+		if (c->tmp[i].fd >= 0)
+			close(c->tmp[i].fd);
 	lz4dict_enc_free(c->enc);
 	lz4dict_enc_free(c->delta);
 	buf_free(&c->raw);
